@@ -1,0 +1,1 @@
+"""A small background-job service: FastAPI API, RQ worker, Redis queue."""

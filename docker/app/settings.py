@@ -1,0 +1,49 @@
+"""Configuration from the environment, read once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    queue_name: str = "default"
+    app_env: str = "development"
+    debug: bool = False
+    log_level: str = "info"
+    max_sleep_s: int = 25
+    worker_ttl_s: int = 60
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        redis_url = environ.get("REDIS_URL", "").strip()
+        if not redis_url:
+            raise ConfigError("REDIS_URL is not set (expected redis://:PASSWORD@HOST:6379/0)")
+        return cls(
+            redis_url=redis_url,
+            queue_name=environ.get("QUEUE_NAME", "default"),
+            app_env=environ.get("APP_ENV", "development"),
+            debug=environ.get("DEBUG", "false").strip().lower() in _TRUE,
+            log_level=environ.get("LOG_LEVEL", "info").strip().lower(),
+            max_sleep_s=_int(environ, "JOB_MAX_SLEEP_S", 25),
+            worker_ttl_s=_int(environ, "WORKER_TTL_S", 60),
+        )
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None

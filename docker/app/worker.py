@@ -1,0 +1,37 @@
+"""RQ worker entry point (`python -m app.worker`).
+
+Runs as PID 1 in its container: `docker stop` sends SIGTERM here, and RQ's warm shutdown lets
+the job in progress finish before the worker exits. A second SIGTERM (or the engine's SIGKILL
+at the end of the stop grace period) is a cold shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from rq import Worker
+
+from app.queueing import connect
+from app.settings import ConfigError, Settings
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stdout)
+    # socket_timeout=None: RQ sets its own, longer than the blocking dequeue.
+    worker = Worker(
+        [settings.queue_name],
+        connection=connect(settings.redis_url, socket_timeout_s=None),
+        worker_ttl=settings.worker_ttl_s,
+    )
+    worker.work(logging_level=settings.log_level.upper(), with_scheduler=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

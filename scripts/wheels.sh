@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Download the image's Python dependencies (docker/requirements.txt) as wheels into
+# docker/wheels/, for the image's interpreter: CPython 3.11 on linux x86_64. The Dockerfile
+# installs them with `pip install --no-index --find-links`, so image builds never need the
+# network. Skipped when docker/wheels/ already matches requirements.txt (stamp file).
+#
+# Env: PIP (default: python3 -m pip)   the host pip used to download
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REQUIREMENTS="$ROOT/docker/requirements.txt"
+WHEELS="$ROOT/docker/wheels"
+STAMP="$WHEELS/.complete"
+PLATFORM_ARGS=(--only-binary=:all: --python-version 3.11 --implementation cp --abi cp311
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64)
+read -r -a PIP_CMD <<<"${PIP:-python3 -m pip}"
+
+log() { printf 'wheels: %s\n' "$*" >&2; }
+die() { printf 'wheels: error: %s\n' "$*" >&2; exit 1; }
+
+fingerprint() {
+    { cat "$REQUIREMENTS"; printf '%s\n' "${PLATFORM_ARGS[@]}"; } | sha256sum | cut -d' ' -f1
+}
+
+main() {
+    local want
+    want="$(fingerprint)"
+    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+        log "docker/wheels/ up to date ($(find "$WHEELS" -name '*.whl' | wc -l) wheels)"
+        return 0
+    fi
+    "${PIP_CMD[@]}" --version >/dev/null 2>&1 || die "no pip on the host (tried: ${PIP_CMD[*]})"
+    # Download into a fresh folder and swap it in: no stale wheels, no half-done folder.
+    local tmp="$WHEELS.tmp"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    log "downloading wheels for CPython 3.11 linux x86_64"
+    "${PIP_CMD[@]}" download --quiet --disable-pip-version-check --no-cache-dir \
+        "${PLATFORM_ARGS[@]}" -r "$REQUIREMENTS" -d "$tmp" 2> >(grep -v 'is ignored: it is neither' >&2) \
+        || die "pip download failed"
+    echo "$want" >"$tmp/.complete"
+    rm -rf "$WHEELS"
+    mv "$tmp" "$WHEELS"
+    log "docker/wheels/ ready ($(find "$WHEELS" -name '*.whl' | wc -l) wheels, $(du -sh "$WHEELS" | cut -f1))"
+}
+
+main "$@"

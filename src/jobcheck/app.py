@@ -1,0 +1,167 @@
+"""The pipeline behind ``jobcheck run``: load → plan → run → report → exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from jobcheck.checklist import Checklist
+from jobcheck.errors import UsageError
+from jobcheck.kinds.base import StackInfo
+from jobcheck.loading import find_checklist, load_checklist
+from jobcheck.plan import Plan, select, unknown_selectors
+from jobcheck.results import RunResult
+from jobcheck.runner import Listener, Runner, RunSettings
+from jobcheck.secrets import Masker
+
+
+@dataclass
+class RunOptions:
+    checklist: Path | None = None
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    jobs: int | None = None
+    fail_fast: bool = False
+    json_path: Path | None = None
+    junit_path: Path | None = None
+    markdown_path: Path | None = None
+    color: bool | None = None
+    failed: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+    history: bool = True
+
+
+def load(path: Path | None, environ: Mapping[str, str]) -> Checklist:
+    return load_checklist(find_checklist(path), environ)
+
+
+def make_masker(checklist: Checklist, environ: Mapping[str, str]) -> Masker:
+    masker = Masker.from_env(environ)
+    masker.add(checklist.secret_values)
+    return masker
+
+
+def stack_info(checklist: Checklist) -> StackInfo | None:
+    spec = checklist.stack
+    if spec is None:
+        return None
+    base = checklist.base_dir
+    return StackInfo(
+        compose=[(base / p).resolve() for p in spec.compose],
+        project=spec.project,
+        env_file=(base / spec.env_file).resolve() if spec.env_file else None,
+        up=spec.up,
+        build=spec.build,
+        wait_s=spec.wait,
+        build_args=dict(spec.build_args),
+    )
+
+
+def make_plan(checklist: Checklist, options: RunOptions, ids: Sequence[str] | None) -> Plan:
+    for flag, selectors in (("--only", options.only), ("--skip", options.skip)):
+        unknown = unknown_selectors(checklist.checks, selectors)
+        if unknown:
+            known = sorted({c.id for c in checklist.checks} | {t for c in checklist.checks for t in c.tags})
+            raise UsageError(
+                f"{flag} {', '.join(unknown)}: no check has this id or tag",
+                hint="ids and tags here: " + ", ".join(known),
+            )
+    return select(checklist.checks, options.only, options.skip, ids)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a run the way Ctrl-C does: reports are written, exit 130."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests calling in a thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def execute(
+    checklist: Checklist,
+    plan: Plan,
+    options: RunOptions,
+    environ: Mapping[str, str],
+    listeners: Sequence[Listener],
+    masker: Masker,
+) -> RunResult:
+    env = {**environ, **options.extra_env}
+    settings = RunSettings(
+        base_dir=checklist.base_dir,
+        env=env,
+        mask=masker,
+        jobs=options.jobs or os.cpu_count() or 2,
+        fail_fast=options.fail_fast,
+        stack=stack_info(checklist),
+    )
+    runner = Runner(plan, settings, listeners)
+    with sigterm_as_interrupt():
+        run = runner.run(checklist.name)
+    run.path = str(checklist.path)
+    run.argv = list(options.argv)
+    return run
+
+
+def write_reports(run: RunResult, options: RunOptions, write: Callable[[str], Any]) -> None:
+    """Every report asked for, each written atomically; a failure to write is reported."""
+    from jobcheck.reports.json_report import write_json
+    from jobcheck.reports.junit import write_junit
+
+    targets: list[tuple[Path | None, Callable[[RunResult, Path], Path]]] = [
+        (options.json_path, write_json),
+        (options.junit_path, write_junit),
+        (options.markdown_path, _write_markdown),
+    ]
+    for path, writer in targets:
+        if path is None:
+            continue
+        try:
+            writer(run, path)
+        except OSError as exc:
+            write(f"error: could not write {path}: {exc.strerror or exc}\n")
+
+
+def _write_markdown(run: RunResult, path: Path) -> Path:
+    import datetime as dt
+
+    from jobcheck.fsutil import atomic_write_text
+    from jobcheck.reports.markdown import render_markdown
+
+    return atomic_write_text(path, render_markdown(run, today=dt.date.today()))
+
+
+def choose_listeners(
+    options: RunOptions, environ: Mapping[str, str], stream: IO[str] | None = None
+) -> list[Listener]:
+    from jobcheck.reports.terminal import LiveReporter, PlainReporter
+
+    stream = stream or sys.stdout
+    no_color = options.color is False or "NO_COLOR" in environ
+    is_ci = environ.get("CI", "").lower() in ("1", "true", "yes")
+    live = stream.isatty() and not no_color and not is_ci and options.color is not False
+    if live or options.color is True:
+        from rich.console import Console
+
+        console = Console(file=stream, force_terminal=True if options.color else None,
+                          no_color=no_color, highlight=False)
+        if live:
+            return [LiveReporter(console)]
+    return [PlainReporter(stream)]

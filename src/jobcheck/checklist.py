@@ -1,0 +1,136 @@
+"""The checklist model: what a loaded, validated, interpolated checklist is."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jobcheck.durations import Duration
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+DEFAULT_TIMEOUT_S = 300.0
+SCHEMA_URL = "https://jobcheck.dev/schema/checklist-v1.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Waiver(_Strict):
+    reason: str = Field(min_length=1, description="Why the failure is accepted, with a ticket")
+    until: dt.date = Field(description="Last day the waiver holds (YYYY-MM-DD)")
+    by: str = Field(min_length=1, description="Who granted it, e.g. @captain")
+
+
+class Envelope(_Strict):
+    """The fields every check carries around its kind's own options."""
+
+    owner: str | None = Field(None, description="Who fixes it when it fails, e.g. @alice")
+    expect: str | None = Field(None, description="The expected result, in words")
+    rollback: str | None = Field(None, description="What to do if this fails after release")
+    severity: Literal["blocker", "warning"] | None = Field(
+        None, description="blocker (default) fails the run; warning is reported only"
+    )
+    tags: list[str] | None = Field(None, description="Labels for --only / --skip")
+    timeout: Duration | None = Field(None, description="Per attempt")
+    retries: int | None = Field(None, ge=0, le=20, description="Extra attempts (needs retry_safe)")
+    retry_safe: bool | None = Field(None, description="Re-running has no side effects")
+    runbook: str | None = Field(None, description="Link to the runbook")
+
+
+class Defaults(Envelope):
+    pass
+
+
+class CheckSpec(Envelope):
+    id: str = Field(pattern=ID_PATTERN, description="Unique id: [a-z0-9][a-z0-9._-]*")
+    title: str | None = Field(None, description="Defaults to the id")
+    kind: str = Field(description="A registered check kind")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Kind options")
+    needs: list[str] = Field(default_factory=list, description="Ids that must pass first")
+    waiver: Waiver | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_words(cls, value: list[str] | None) -> list[str] | None:
+        for tag in value or []:
+            if not tag or any(c.isspace() for c in tag):
+                raise ValueError(f"a tag is one word without spaces, got {tag!r}")
+        return value
+
+
+class StackSpec(_Strict):
+    compose: list[str] = Field(min_length=1, description="Compose files, relative to this file")
+    project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Compose project name")
+    env_file: str | None = Field(None, description="Env file passed to compose --env-file")
+    up: bool = Field(False, description="Bring the stack up (build, start, wait) before checks")
+    build: bool = Field(True, description="Build images on up")
+    wait: Duration = Field(180.0, description="Deadline for every healthcheck on up")
+    build_args: dict[str, str] = Field(default_factory=dict, description="Extra build args")
+
+    @field_validator("compose", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ChecklistSpec(_Strict):
+    """The top-level mapping of a checklist file (also the JSON Schema's root)."""
+
+    version: Literal[1] = Field(description="The format version: 1")
+    name: str = Field(min_length=1)
+    include: list[str] = Field(default_factory=list, description="More checklist files")
+    vars: dict[str, str] = Field(default_factory=dict, description="Interpolated as ${NAME}")
+    secrets: list[str] = Field(default_factory=list, description="Names whose values are masked")
+    defaults: Defaults | None = None
+    stack: StackSpec | None = None
+    checks: list[CheckSpec] = Field(min_length=1)
+
+
+@dataclass
+class Check:
+    """A check ready to run: defaults applied, options validated by its kind."""
+
+    id: str
+    title: str
+    kind: str
+    options: Any
+    owner: str
+    expect: str
+    rollback: str
+    severity: str
+    needs: list[str]
+    tags: list[str]
+    timeout_s: float
+    retries: int
+    retry_safe: bool
+    runbook: str
+    waiver: Waiver | None
+    source: Path
+    line: int
+    raw_with: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, selector: str) -> bool:
+        return selector == self.id or selector in self.tags
+
+
+@dataclass
+class Checklist:
+    name: str
+    path: Path
+    checks: list[Check]
+    stack: StackSpec | None
+    secret_values: list[str]
+    files: list[Path]
+    vars: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def check(self, check_id: str) -> Check | None:
+        return next((c for c in self.checks if c.id == check_id), None)

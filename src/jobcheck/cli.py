@@ -1,0 +1,170 @@
+"""The Typer app: options in, exit code out. Nothing else lives here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from jobcheck import __version__
+
+app = typer.Typer(
+    name="jobcheck",
+    help="A production-readiness gate for Python services that run background jobs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+stack_app = typer.Typer(help="Drive the checklist's Docker staging stack.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+
+_DEBUG = {"on": False}
+
+ChecklistArg = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
+    typer.Argument(help="Checklist file (default: ./jobcheck.yaml, then checklists/release.yaml)"),
+]
+ChecklistOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--checklist", "-c", help="Checklist file (default as for `run`)"),
+]
+
+
+def _finish(action: Callable[[], int]) -> None:
+    """Run a command body; turn known errors into their message and exit code."""
+    from jobcheck.errors import JobcheckError
+
+    try:
+        code = action()
+    except JobcheckError as exc:
+        if _DEBUG["on"]:
+            logging.getLogger("jobcheck").exception("error")
+        print(exc.render(), file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if _DEBUG["on"]:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n  hint: re-run with --debug "
+              "for the traceback, and report it", file=sys.stderr)
+        code = 1
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"jobcheck {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs")] = False,
+) -> None:
+    _DEBUG["on"] = debug
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+
+
+@app.command()
+def run(
+    checklist: ChecklistArg = None,
+    only: Annotated[list[str], typer.Option("--only", help="Run only this id or tag (repeatable)")] = [],  # noqa: B006
+    skip: Annotated[list[str], typer.Option("--skip", help="Skip this id or tag (repeatable)")] = [],  # noqa: B006
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parallel checks (default: CPUs)")] = None,  # noqa: UP045
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop scheduling after the first blocking failure")] = False,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here")] = None,  # noqa: UP045
+    junit_path: Annotated[Optional[Path], typer.Option("--junit", help="Write JUnit XML here")] = None,  # noqa: UP045
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write the Markdown readiness report here")] = None,  # noqa: UP045
+    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output, no colour or live view")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="Re-run only what failed or errored last time")] = False,
+    var: Annotated[list[str], typer.Option("--env", "-e", help="Set NAME=VALUE for this run (repeatable)")] = [],  # noqa: B006
+) -> None:
+    """Run a checklist and report pass or fail with owner, expected result and rollback."""
+    from jobcheck import commands
+    from jobcheck.app import RunOptions
+
+    def body() -> int:
+        options = RunOptions(
+            checklist=checklist, only=only, skip=skip, jobs=jobs, fail_fast=fail_fast,
+            json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
+            color=False if no_color else None, failed=failed, extra_env=_pairs(var),
+            argv=["jobcheck", *sys.argv[1:]],
+        )
+        return commands.run(options, {**os.environ, **options.extra_env})
+
+    _finish(body)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    from jobcheck.errors import UsageError
+
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--env {item!r}: expected NAME=VALUE")
+        pairs[name] = value
+    return pairs
+
+
+@app.command()
+def validate(
+    checklist: ChecklistArg = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Blockers without rollback or expect are errors")] = False,
+) -> None:
+    """Load and check a checklist without running anything."""
+    from jobcheck import commands
+
+    _finish(lambda: commands.validate(checklist, strict, os.environ))
+
+
+@app.command("list")
+def list_(
+    checklist: ChecklistArg = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List the checks: id, kind, owner, title, tags and needs."""
+    from jobcheck import commands
+
+    _finish(lambda: commands.list_checks(checklist, as_json, os.environ))
+
+
+@app.command()
+def explain(
+    check_id: Annotated[str, typer.Argument(metavar="ID", help="The check id")],
+    checklist: ChecklistOpt = None,
+) -> None:
+    """Show everything about one check: owner, expectation, rollback, options, needs."""
+    from jobcheck import commands
+
+    _finish(lambda: commands.explain(check_id, checklist, os.environ))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the checklist format (for editors)."""
+    from jobcheck import commands
+
+    _finish(commands.schema)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:  # the fast path: no Typer, no kinds
+        print(f"jobcheck {__version__}")
+        sys.exit(0)
+    app(args=args, prog_name="jobcheck")

@@ -1,0 +1,241 @@
+"""Run history: every run saved under ``.jobcheck/runs/``, for ``run --failed`` and ``history``.
+
+A run is the JSON report (``RunResult.to_dict``) written atomically under a name that sorts by
+time. The folder ignores itself in git (``.jobcheck/.gitignore``), so saving a run never makes
+the working tree dirty for the ``release`` kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobcheck.durations import format_duration
+from jobcheck.errors import UsageError
+from jobcheck.reports.text import format_table
+from jobcheck.results import RunResult, Status
+
+STATE_DIR = ".jobcheck"
+RUNS_DIR = f"{STATE_DIR}/runs"
+DEFAULT_KEEP = 50
+_RAN = (Status.PASS, Status.FAIL, Status.ERROR, Status.WAIVED)
+
+
+def runs_dir(root: Path) -> Path:
+    return root / RUNS_DIR
+
+
+def git_commit(root: Path) -> str:
+    """HEAD's commit hash, or ``""`` outside a git repository (or before the first commit)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def save_run(run: RunResult, root: Path, *, keep: int = DEFAULT_KEEP) -> Path:
+    """Write the run (with HEAD's commit when it has none) and keep only the newest ``keep``."""
+    if not run.commit:
+        run = dataclasses.replace(run, commit=git_commit(root))
+    folder = runs_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    _ignore_in_git(root / STATE_DIR)
+    target = _free_name(folder, run.started_at)
+    write_atomic(target, json.dumps(run.to_dict(), indent=2) + "\n")
+    prune(folder, keep=keep)
+    return target
+
+
+def _ignore_in_git(state: Path) -> None:
+    marker = state / ".gitignore"
+    if not marker.exists():
+        write_atomic(marker, "# written by jobcheck: run history stays out of git\n*\n")
+
+
+def _free_name(folder: Path, started_at: dt.datetime) -> Path:
+    stamp = started_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = folder / f"{stamp}.json"
+    n = 1
+    while target.exists():
+        target = folder / f"{stamp}-{n}.json"
+        n += 1
+    return target
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename over the target."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prune(folder: Path, *, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` runs; returns what was deleted."""
+    files = run_files(folder)
+    doomed = files[:-keep] if keep > 0 else files
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+def run_files(folder: Path) -> list[Path]:
+    """Saved runs, oldest first (names sort by time)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+
+
+def read_run(path: Path) -> RunResult:
+    """A saved JSON report; a clear usage error when it is missing or not a jobcheck report."""
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"no such report: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path} is not a JSON report: {exc}") from None
+    try:
+        return RunResult.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(
+            f"{path} is not a jobcheck run report (missing or bad {exc})",
+            hint="write one with `jobcheck run --json PATH`",
+        ) from None
+
+
+def load_runs(root: Path, *, checklist: Path | None = None) -> list[RunResult]:
+    """Every readable saved run, oldest first; only runs of ``checklist`` when given."""
+    runs = []
+    for path in run_files(runs_dir(root)):
+        try:
+            run = read_run(path)
+        except UsageError:
+            continue  # a run cut short by a crash must not break history
+        if checklist is None or _same_checklist(run, checklist, root):
+            runs.append(run)
+    return runs
+
+
+def _same_checklist(run: RunResult, checklist: Path, root: Path) -> bool:
+    if not run.path:
+        return False
+    return (root / run.path).resolve() == (root / checklist).resolve()
+
+
+def last_run(root: Path, *, checklist: Path | None = None) -> RunResult | None:
+    runs = load_runs(root, checklist=checklist)
+    return runs[-1] if runs else None
+
+
+def failed_ids(root: Path, *, checklist: Path | None = None) -> list[str]:
+    """Checks whose latest run ended ``fail`` or ``error``, in the order of the last run.
+
+    A check skipped (or left out) in the latest run keeps the status of the run before, so a
+    partial run does not forget what is still broken (like pytest's ``--last-failed``).
+    """
+    latest: dict[str, Status] = {}
+    order: dict[str, int] = {}
+    for run in load_runs(root, checklist=checklist):
+        for index, check in enumerate(run.checks):
+            order[check.id] = index
+            if check.status != Status.SKIP:
+                latest[check.id] = check.status
+    failed = [cid for cid, status in latest.items() if status in (Status.FAIL, Status.ERROR)]
+    return sorted(failed, key=lambda cid: order[cid])
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    check_id: str
+    runs: int
+    passed: int
+    last_status: str
+    median_duration_s: float
+    flaky: bool
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.runs if self.runs else 0.0
+
+
+def history_table(runs: Sequence[RunResult]) -> list[HistoryRow]:
+    """Per check, over the given runs (oldest first): how often it ran and passed, its last
+    status, median duration, and whether it both passed and failed on one commit."""
+    seen: dict[str, list[tuple[str, Status, float]]] = {}
+    for run in runs:
+        for check in run.checks:
+            seen.setdefault(check.id, []).append((run.commit, check.status, check.duration_s))
+    return [_row(check_id, results) for check_id, results in seen.items()]
+
+
+def _row(check_id: str, results: list[tuple[str, Status, float]]) -> HistoryRow:
+    ran = [r for r in results if r[1] in _RAN]
+    return HistoryRow(
+        check_id=check_id,
+        runs=len(ran),
+        passed=sum(r[1] == Status.PASS for r in ran),
+        last_status=results[-1][1].value,
+        median_duration_s=statistics.median(r[2] for r in ran) if ran else 0.0,
+        flaky=_flaky(ran),
+    )
+
+
+def _flaky(ran: list[tuple[str, Status, float]]) -> bool:
+    by_commit: dict[str, set[Status]] = {}
+    for commit, status, _ in ran:
+        if commit:  # without a commit, a change in the code cannot be told from a flake
+            by_commit.setdefault(commit, set()).add(status)
+    return any(
+        Status.PASS in statuses and statuses & {Status.FAIL, Status.ERROR}
+        for statuses in by_commit.values()
+    )
+
+
+def render_history(rows: Sequence[HistoryRow], runs: Sequence[RunResult]) -> str:
+    if not runs:
+        return f"no saved runs yet in {RUNS_DIR}/ (every `jobcheck run` saves one)\n"
+    header = ["CHECK", "RUNS", "PASS RATE", "LAST", "MEDIAN", "FLAKY"]
+    body = [
+        [
+            row.check_id,
+            str(row.runs),
+            f"{row.pass_rate:.0%}" if row.runs else "-",
+            row.last_status,
+            format_duration(row.median_duration_s) if row.runs else "-",
+            "flaky" if row.flaky else "",
+        ]
+        for row in rows
+    ]
+    first = runs[0].started_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    last = runs[-1].started_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    flaky = sum(row.flaky for row in rows)
+    lines = [
+        f"{len(runs)} run{'s' if len(runs) != 1 else ''} from {first} to {last} UTC",
+        "",
+        *format_table([header, *body]),
+        "",
+        f"{flaky} flaky check{'s' if flaky != 1 else ''} "
+        "(passed and failed on the same commit)",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,231 @@
+"""Strict dotenv files, Compose-style ``${VAR}`` interpolation, and plaintext-secret heuristics.
+
+The parser is python-dotenv's, made strict: a line it cannot parse, a bare name without ``=``,
+an invalid key or a key set twice is a problem with its line number instead of a warning.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from jobcheck.secrets import looks_secret
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_QUOTE = re.compile(r"^\s*(?:export\s+)?(?:'[^']*'|[^=#\s]+)\s*=\s*(?P<quote>['\"]?)")
+_OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    value: str
+    line: int
+    quote: str = ""
+
+
+@dataclass
+class Dotenv:
+    """A parsed dotenv file: its entries in order and the problems found, by line."""
+
+    path: Path
+    entries: list[Entry] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+    def values(self) -> dict[str, str]:
+        return {entry.key: entry.value for entry in self.entries}
+
+    def line_of(self, key: str) -> int:
+        return next((e.line for e in self.entries if e.key == key), 0)
+
+
+def parse_dotenv(text: str, path: Path) -> Dotenv:
+    """Every ``KEY=VALUE`` binding of ``text``, and a problem per line that is not one."""
+    from dotenv.parser import parse_stream
+
+    result = Dotenv(path)
+    seen: dict[str, int] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        original = binding.original.string
+        leading = original[: len(original) - len(original.lstrip())]
+        line = binding.original.line + leading.count("\n")
+        key = binding.key
+        if binding.error:
+            head = original.strip().split("=", 1)[0][:40]
+            result.problems.append((line, f"cannot parse {head!r}: expected KEY=VALUE"))
+        elif key is None:
+            continue
+        elif binding.value is None:
+            result.problems.append((line, f"{key} has no '=': expected KEY=VALUE"))
+        elif not _KEY.match(key):
+            result.problems.append((line, f"{key!r} is not a valid variable name"))
+        elif key in seen:
+            result.problems.append((line, f"{key} is set twice (lines {seen[key]} and {line})"))
+        else:
+            seen[key] = line
+            match = _QUOTE.match(original.lstrip())
+            quote = match["quote"] if match else ""
+            result.entries.append(Entry(key, binding.value, line, quote))
+    return result
+
+
+def read_dotenv(path: Path) -> Dotenv:
+    """Parse a dotenv file; OSError when it cannot be read."""
+    return parse_dotenv(path.read_text(encoding="utf-8"), path)
+
+
+def interpolated(dotenv: Dotenv, env: Mapping[str, str]) -> dict[str, str]:
+    """The file's values with ``${VAR}`` expanded from earlier keys, then ``env``.
+
+    Single-quoted values are taken literally, as Compose does.
+    """
+    values: dict[str, str] = {}
+    for entry in dotenv.entries:
+        if entry.quote == "'":
+            values[entry.key] = entry.value
+        else:
+            values[entry.key] = interpolate(entry.value, {**env, **values})
+    return values
+
+
+class InterpolationError(ValueError):
+    """A ``${VAR:?message}`` whose variable is unset, or a malformed reference."""
+
+
+def interpolate(text: str, variables: Mapping[str, str], unset: set[str] | None = None) -> str:
+    """Expand ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}``,
+    ``${VAR?err}``, ``${VAR:+alt}``, ``${VAR+alt}`` and ``$$`` as Compose does.
+
+    An unset variable without a default becomes empty and its name is added to ``unset``.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char != "$":
+            out.append(char)
+            i += 1
+            continue
+        nxt = text[i + 1 : i + 2]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "{":
+            end = _closing_brace(text, i + 2)
+            out.append(_expand(text[i + 2 : end], variables, unset))
+            i = end + 1
+        elif match := _NAME.match(text, i + 1):
+            out.append(_lookup(match[0], variables, unset))
+            i = match.end()
+        else:
+            raise InterpolationError(
+                f"invalid interpolation format in {text!r}: write $$ for a literal $"
+            )
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("$$", i):
+            i += 2
+            continue
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise InterpolationError(f"unclosed '${{' in {text!r}")
+
+
+def _lookup(name: str, variables: Mapping[str, str], unset: set[str] | None) -> str:
+    if name in variables:
+        return variables[name]
+    if unset is not None:
+        unset.add(name)
+    return ""
+
+
+def _expand(body: str, variables: Mapping[str, str], unset: set[str] | None) -> str:
+    match = _NAME.match(body)
+    if match is None:
+        raise InterpolationError(f"invalid variable reference '${{{body}}}'")
+    name, rest = match[0], body[match.end() :]
+    if not rest:
+        return _lookup(name, variables, unset)
+    op = next((o for o in _OPERATORS if rest.startswith(o)), None)
+    if op is None:
+        raise InterpolationError(f"invalid variable reference '${{{body}}}'")
+    arg = rest[len(op) :]
+    value = variables.get(name)
+    missing = value is None or (op.startswith(":") and value == "")
+    if op.endswith("-"):
+        return interpolate(arg, variables, unset) if missing else str(value)
+    if op.endswith("+"):
+        return "" if missing else interpolate(arg, variables, unset)
+    if missing:
+        raise InterpolationError(f"{name}: {arg or 'required variable is not set'}")
+    return str(value)
+
+
+# Plaintext-secret heuristics, shared by the env and compose kinds. They only ever say *why* a
+# value is unsafe, never the value.
+
+MIN_SECRET_LENGTH = 16
+PLACEHOLDERS = frozenset({
+    "changeme", "change-me", "change_me", "changeit", "password", "passwd", "pass", "secret",
+    "todo", "tbd", "fixme", "xxx", "placeholder", "example", "dummy", "default", "test",
+    "testing", "none", "null", "nil", "admin", "root", "guest", "replaceme", "replace-me",
+    "replace_me", "insecure", "letmein", "123456", "12345678", "password1", "qwerty",
+})  # fmt: skip
+_PLACEHOLDER_SHAPE = re.compile(
+    r"^(x+|\*+|\.+|-+|<[^>]*>|\{\{.*\}\}|your[-_ ].*|.*[-_ ]here|(replace|change)[-_ ]?me.*"
+    r"|(todo|fixme|tbd)\b.*)$",
+    re.IGNORECASE,
+)
+_BENIGN = re.compile(r"^(\d+(\.\d+)?|true|false|yes|no|on|off)$", re.IGNORECASE)
+NOT_SECRET_SUFFIXES = (
+    "_FILE", "_PATH", "_DIR", "_ENABLED", "_MODE", "_TIMEOUT", "_TTL", "_EXPIRY", "_HEADER",
+    "_ALGORITHM", "_BACKEND",
+)  # fmt: skip
+
+
+def secret_key(key: str) -> bool:
+    """A key whose value should be a real secret: API_KEY yes, SECRET_KEY_FILE no."""
+    return looks_secret(key) and not key.upper().endswith(NOT_SECRET_SUFFIXES)
+
+
+def is_reference(value: str) -> bool:
+    """``${VAR}`` or ``$VAR``: the value comes from elsewhere, it is not written here."""
+    return bool(re.search(r"(?<!\$)\$(\{|[A-Za-z_])", value))
+
+
+def secret_value_problem(value: str) -> str:
+    """Why ``value`` is not a safe secret ('' when it looks fine); never includes the value."""
+    value = value.strip()
+    if not value:
+        return "empty value"
+    if is_reference(value) or _BENIGN.match(value):
+        return ""
+    if "://" in value:
+        password = urlsplit(value).password
+        if password is None:
+            return ""
+        value = unquote(password)
+        if is_reference(value):
+            return ""
+    if value.lower() in PLACEHOLDERS or _PLACEHOLDER_SHAPE.match(value):
+        return "placeholder value"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"short literal value (under {MIN_SECRET_LENGTH} characters)"
+    return ""

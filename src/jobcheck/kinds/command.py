@@ -1,0 +1,83 @@
+"""``command``: a command's exit code and output, within its timeout."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
+from jobcheck.process import split_command
+from jobcheck.results import Outcome
+
+
+class Options(KindOptions):
+    run: str | list[str] = Field(description="The command: a string split like a shell would, or a list")
+    shell: bool = Field(False, description="Run through /bin/sh -c (only when you need pipes or globs)")
+    cwd: str | None = Field(None, description="Working directory, relative to the checklist")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
+    exit_code: int = Field(0, description="The expected exit code")
+    stdout_contains: str | None = Field(None, description="Text stdout must contain")
+    stdout_matches: str | None = Field(None, description="A regular expression stdout must match")
+    stderr_contains: str | None = Field(None, description="Text stderr must contain")
+
+    @field_validator("run")
+    @classmethod
+    def _not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value):
+            raise ValueError("the command is empty")
+        if isinstance(value, str):
+            split_command(value)  # an unbalanced quote is a load error, not a run error
+        return value
+
+    @field_validator("stdout_matches")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+def argv_of(options: Options) -> list[str]:
+    if options.shell:
+        script = options.run if isinstance(options.run, str) else " ".join(options.run)
+        return ["/bin/sh", "-c", script]
+    return split_command(options.run)
+
+
+def run(options: Options, ctx: KindContext) -> Outcome:
+    argv = argv_of(options)
+    cwd = ctx.path(options.cwd) if options.cwd else ctx.base_dir
+    result = ctx.run(argv, cwd=cwd, env=options.env)
+    shown = ctx.mask(result.command)
+    broken = process_failure(result, f"`{shown}`", ctx.mask)
+    if broken is not None:
+        return broken
+    output = ctx.mask(joined_output(result))
+    problems = []
+    if result.returncode != options.exit_code:
+        problems.append(f"exited {result.returncode}, expected {options.exit_code}")
+    if options.stdout_contains is not None and options.stdout_contains not in result.stdout:
+        problems.append(f"stdout does not contain {ctx.mask(options.stdout_contains)!r}")
+    if options.stdout_matches is not None and not re.search(
+        options.stdout_matches, result.stdout, re.MULTILINE
+    ):
+        problems.append(f"stdout does not match /{options.stdout_matches}/")
+    if options.stderr_contains is not None and options.stderr_contains not in result.stderr:
+        problems.append(f"stderr does not contain {ctx.mask(options.stderr_contains)!r}")
+    took = f"{result.duration_s:.2f}s"
+    if problems:
+        return Outcome.failed(f"`{shown}` " + "; ".join(problems) + f" ({took})", output=output)
+    return Outcome.passed(f"`{shown}` exited {result.returncode} ({took})", output=output)
+
+
+KIND = Kind(
+    name="command",
+    options=Options,
+    run=run,
+    summary="a command's exit code and stdout/stderr, within its timeout",
+    example={"run": "python -m mypy src", "exit_code": 0, "stdout_contains": "Success"},
+)

@@ -1,0 +1,249 @@
+"""``jobcheck release TAG``: run the release gate, then tag — only when every blocker passed.
+
+The flow, and why each refusal happens before the expensive part where it can:
+
+1. the tag name is valid, the folder is a git repository with a commit, and — unless it is a
+   dry run — there is a way to confirm (a terminal, or ``--yes``: CI must say ``--yes``);
+2. the tag is not taken and the working tree is clean (a dry run reports these and goes on);
+3. the gate runs with ``RELEASE_TAG=TAG`` (the run callable shows its own report);
+4. a failed gate never tags; a dry run prints the tag message and stops;
+5. HEAD, tag and tree are checked again (the gate must not have changed what gets tagged);
+6. on a terminal the captain confirms, then ``git tag -a TAG -F MESSAGE`` creates the tag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from jobcheck import __version__
+from jobcheck.durations import format_duration
+from jobcheck.errors import RuntimeFailure
+from jobcheck.reports.text import counts_phrase
+from jobcheck.results import RunResult, Status
+
+RunGate = Callable[[Mapping[str, str]], RunResult]
+Echo = Callable[[str], None]
+Confirm = Callable[[str], bool]
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def release(
+    tag: str,
+    *,
+    repo: Path,
+    run_gate: RunGate,
+    echo: Echo,
+    confirm: Confirm,
+    dry_run: bool = False,
+    yes: bool = False,
+    is_tty: bool = False,
+    checklist_files: Sequence[Path] = (),
+) -> int:
+    """The whole command; returns its exit code. Never creates a tag on a failed gate."""
+    problem = _tag_name_problem(repo, tag)
+    if problem:
+        echo(f"error: {problem}")
+        return EXIT_USAGE
+    head = head_commit(repo)
+    if not head:
+        return _refuse(echo, tag, [f"{repo} is not a git repository with at least one commit"])
+    if not dry_run and not yes and not is_tty:
+        return _refuse(echo, tag, ["there is no terminal to confirm on; pass --yes (CI must)"])
+    problems = tree_problems(repo, tag)
+    if problems and not dry_run:
+        return _refuse(echo, tag, problems)
+    run = run_gate({"RELEASE_TAG": tag})
+    if run.interrupted:
+        echo(f"interrupted: no tag created for {tag}")
+        return EXIT_INTERRUPTED
+    problems += gate_problems(run)
+    message = tag_message(run, tag=tag, commit=head, files=_checklist_files(run, checklist_files),
+                          repo=repo)
+    if dry_run:
+        return _dry_run(echo, tag, head, message, problems)
+    if problems:
+        return _refuse(echo, tag, problems)
+    problems = tree_problems(repo, tag) + _moved(repo, head)
+    if problems:
+        return _refuse(echo, tag, ["the gate changed the repository:", *problems])
+    if is_tty and not yes and not confirm(f"Create annotated tag {tag} at {head[:12]}?"):
+        echo(f"cancelled: no tag created for {tag}")
+        return EXIT_REFUSED
+    create_tag(repo, tag, message)
+    echo(f"created annotated tag {tag} at {head[:12]}\npush it with: git push origin {tag}")
+    return EXIT_OK
+
+
+def _refuse(echo: Echo, tag: str, reasons: list[str]) -> int:
+    echo("\n".join([f"refusing to tag {tag}:", *(f"  - {r}" for r in reasons)]))
+    return EXIT_REFUSED
+
+
+def _dry_run(echo: Echo, tag: str, head: str, message: str, problems: list[str]) -> int:
+    indented = "\n".join(f"    {line}".rstrip() for line in message.splitlines())
+    if problems:
+        lines = [f"dry run: {tag} would NOT be tagged:", *(f"  - {p}" for p in problems)]
+        lines += ["", "the tag message would have been:", "", indented]
+        echo("\n".join(lines))
+        return EXIT_REFUSED
+    echo(f"dry run: would create annotated tag {tag} at {head[:12]} with this message:\n\n"
+         f"{indented}\n\nnothing was changed; run again without --dry-run to tag")
+    return EXIT_OK
+
+
+def gate_problems(run: RunResult) -> list[str]:
+    blocking = [c.id for c in run.checks if c.blocks]
+    if not blocking:
+        return []
+    return [
+        f"the release gate failed: {len(blocking)} blocker{'s' if len(blocking) != 1 else ''} "
+        f"did not pass ({', '.join(blocking)})"
+    ]
+
+
+def tree_problems(repo: Path, tag: str) -> list[str]:
+    """Why ``repo`` cannot be tagged now: the tag exists, or the tree is dirty."""
+    problems = []
+    if tag_exists(repo, tag):
+        problems.append(f"tag {tag} already exists (see `git show {tag}`); choose a new version")
+    dirty = dirty_files(repo)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        problems.append(
+            f"the working tree is not clean ({shown}); commit, stash or ignore these first, "
+            "so the tag holds exactly what the gate checked"
+        )
+    return problems
+
+
+def _moved(repo: Path, head: str) -> list[str]:
+    now = head_commit(repo)
+    return [] if now == head else [f"HEAD moved from {head[:12]} to {now[:12]} during the gate"]
+
+
+def tag_message(
+    run: RunResult, *, tag: str, commit: str, files: Sequence[Path], repo: Path
+) -> str:
+    """The annotated tag's message: a record of the gate that allowed this release."""
+    passed = run.summary[Status.PASS.value]
+    lines = [
+        f"Release {tag}",
+        "",
+        f"Release gate: {run.checklist} ({run.status})",
+        f"Checks: {passed}/{len(run.checks)} passed ({counts_phrase(run)})",
+        f"Commit: {commit}",
+        f"Gate run: {_utc(run.started_at)} in {format_duration(run.duration_s)}",
+    ]
+    lines += _section("Waivers", [_waiver_line(c.id, c.waiver) for c in run.checks
+                                  if c.status == Status.WAIVED])
+    lines += _section("Warnings", [f"{c.id}: {c.message.splitlines()[0] if c.message else ''}"
+                                   for c in run.checks if c.status in (Status.FAIL, Status.ERROR)
+                                   and not c.blocks])
+    lines += _section("Skipped", [c.id for c in run.checks if c.status == Status.SKIP])
+    lines += _section("Checklist digest (sha256)", [f"{digest(p)}  {_shown(p, repo)}"
+                                                    for p in files])
+    lines += ["", f"Created by jobcheck {__version__}"]
+    return "\n".join(lines) + "\n"
+
+
+def _section(title: str, items: list[str]) -> list[str]:
+    return ["", f"{title}:", *(f"- {item}" for item in items)] if items else []
+
+
+def _waiver_line(check_id: str, waiver: Mapping[str, object] | None) -> str:
+    waiver = waiver or {}
+    by = f", by {waiver['by']}" if waiver.get("by") else ""
+    return f"{check_id}: {waiver.get('reason', '')} (until {waiver.get('until', '?')}{by})"
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def digest(path: Path) -> str:
+    """sha256 of a checklist file's bytes, as ``sha256sum`` prints it."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "(unreadable)"
+
+
+def _shown(path: Path, repo: Path) -> str:
+    try:
+        return path.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _checklist_files(run: RunResult, given: Sequence[Path]) -> list[Path]:
+    """The files given, else the run's checklist and every file its checks came from."""
+    names = [str(p) for p in given] or [run.path, *(c.source for c in run.checks)]
+    unique: dict[Path, None] = {}
+    for name in names:
+        if name:
+            unique.setdefault(Path(name).resolve(), None)
+    return list(unique)
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+        )
+    except FileNotFoundError:
+        raise RuntimeFailure("git was not found", hint="install git and retry") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"`git {' '.join(args)}` did not finish within 60s") from None
+
+
+def head_commit(repo: Path) -> str:
+    if not repo.is_dir():
+        return ""
+    result = _git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def tag_exists(repo: Path, tag: str) -> bool:
+    return _git(repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}").returncode == 0
+
+
+def dirty_files(repo: Path) -> list[str]:
+    result = _git(repo, "status", "--porcelain", "--untracked-files=normal")
+    return [line[3:] for line in result.stdout.splitlines() if line.strip()]
+
+
+def _tag_name_problem(repo: Path, tag: str) -> str:
+    if not tag or tag.startswith("-"):
+        return f"{tag!r} is not a valid tag name"
+    if _git(repo if repo.is_dir() else Path.cwd(), "check-ref-format", f"refs/tags/{tag}"
+            ).returncode != 0:
+        return f"{tag!r} is not a valid git tag name (see `git check-ref-format --help`)"
+    return ""
+
+
+def create_tag(repo: Path, tag: str, message: str) -> None:
+    fd, name = tempfile.mkstemp(prefix="jobcheck-tag-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(message)
+        # whitespace cleanup keeps lines starting with '#', which a waiver reason may hold
+        result = _git(repo, "tag", "-a", "--cleanup=whitespace", "-F", name, tag)
+    finally:
+        Path(name).unlink(missing_ok=True)
+    if result.returncode != 0:
+        raise RuntimeFailure(f"`git tag -a {tag}` failed: {result.stderr.strip()}")

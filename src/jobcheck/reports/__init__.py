@@ -1,0 +1,1 @@
+"""Reporters: terminal (live or plain), JSON, JUnit XML, Markdown, GitHub Actions."""

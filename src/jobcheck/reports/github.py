@@ -1,0 +1,170 @@
+"""GitHub Actions and CI support: workflow-command annotations, log groups, the step summary.
+
+Workflow commands are lines on stdout: ``::error file=F,line=L,title=T::message``. In the
+message ``%``, CR and LF are percent-encoded; in property values ``:`` and ``,`` are too (the
+encoding of the Actions toolkit's ``escapeData`` / ``escapeProperty``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.waivers import EXPIRING, describe_expiry, parse_until, state_of
+
+_TRUE = {"1", "true", "yes", "on"}
+# Report paths written in CI make no sense on a laptop; everything else is kept as given.
+_REPORT_OPTIONS = {"--json", "--junit", "--markdown"}
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, message: str, properties: Mapping[str, str | int] | None = None) -> str:
+    props = ",".join(
+        f"{key}={escape_property(str(value))}"
+        for key, value in (properties or {}).items()
+        if value not in ("", None)
+    )
+    return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+def annotations(
+    run: RunResult, *, today: dt.date | None = None, workspace: Path | None = None
+) -> list[str]:
+    """``::error`` for blocking failures, ``::warning`` for warning-severity failures and for
+    waivers that expire within the warning window; each points at the check in its checklist."""
+    today = today or dt.date.today()
+    lines = []
+    for check in run.checks:
+        if check.status in (Status.FAIL, Status.ERROR):
+            level = "error" if check.blocks else "warning"
+            lines.append(command(level, _failure_message(check), _where(check, workspace)))
+        expiring = _expiring_waiver(check, today)
+        if expiring:
+            props = _where(check, workspace) | {"title": f"Waiver for {check.id} {expiring}"}
+            lines.append(command("warning", _waiver_message(check), props))
+    return lines
+
+
+def _where(check: CheckResult, workspace: Path | None) -> dict[str, str | int]:
+    props: dict[str, str | int] = {}
+    if check.source:
+        props["file"] = _relative(check.source, workspace)
+        if check.line:
+            props["line"] = check.line
+    what = "error" if check.status == Status.ERROR else "failed"
+    props["title"] = f"{check.title} ({check.id}) {what}"
+    return props
+
+
+def _relative(source: str, workspace: Path | None) -> str:
+    """Annotations need the path relative to the repository root to land on the file."""
+    path = Path(source)
+    if workspace is not None and path.is_absolute():
+        try:
+            return path.relative_to(workspace).as_posix()
+        except ValueError:
+            return source
+    return path.as_posix()
+
+
+def _failure_message(check: CheckResult) -> str:
+    lines = [check.message, f"owner: {check.owner or '-'}"]
+    if check.expect:
+        lines.append(f"expected: {check.expect}")
+    if check.rollback:
+        lines.append(f"rollback: {check.rollback}")
+    if check.runbook:
+        lines.append(f"runbook: {check.runbook}")
+    return "\n".join(lines)
+
+
+def _expiring_waiver(check: CheckResult, today: dt.date) -> str:
+    until = parse_until((check.waiver or {}).get("until"))
+    if until is None or state_of(until, today) != EXPIRING:
+        return ""
+    return describe_expiry(until, today)
+
+
+def _waiver_message(check: CheckResult) -> str:
+    waiver = check.waiver or {}
+    return (
+        f"waiver until {waiver.get('until', '')}: {waiver.get('reason', '')} "
+        f"(by {waiver.get('by') or '-'}, owner {check.owner or '-'}); "
+        "fix the check or renew the waiver before it expires"
+    )
+
+
+def group(title: str, text: str, *, token: str | None = None) -> str:
+    """A collapsible log group around a check's output.
+
+    The output is fenced with ``::stop-commands::`` so that lines in it which look like
+    workflow commands (a tool's own ``::error``, say) are printed, not obeyed.
+    """
+    token = token or secrets.token_hex(16)
+    body = text.rstrip("\n")
+    return "\n".join(
+        [
+            f"::group::{escape_data(title)}",
+            f"::stop-commands::{token}",
+            *([body] if body else []),
+            f"::{token}::",
+            "::endgroup::",
+        ]
+    )
+
+
+def check_groups(run: RunResult, *, token: str | None = None) -> list[str]:
+    """One group per check that produced output, failures first."""
+    ordered = sorted(run.checks, key=lambda c: c.status not in (Status.FAIL, Status.ERROR))
+    return [
+        group(f"{c.status.value}: {c.title} ({c.id})", c.output, token=token)
+        for c in ordered
+        if c.output.strip()
+    ]
+
+
+def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Append to ``$GITHUB_STEP_SUMMARY`` when the variable is set; True when written."""
+    target = environ.get("GITHUB_STEP_SUMMARY", "")
+    if not target:
+        return False
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    return True
+
+
+def is_github(environ: Mapping[str, str] = os.environ) -> bool:
+    return environ.get("GITHUB_ACTIONS", "").lower() == "true"
+
+
+def is_ci(environ: Mapping[str, str] = os.environ) -> bool:
+    return environ.get("CI", "").strip().lower() in _TRUE or is_github(environ)
+
+
+def reproduce_line(argv: Sequence[str]) -> str:
+    """The command to run locally: the same arguments without CI-only report paths.
+
+    ``argv`` are the arguments after the program name, e.g. ``["run", "--json", "out.json"]``.
+    """
+    kept: list[str] = []
+    skip_next = False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg in _REPORT_OPTIONS:
+            skip_next = True
+        elif arg.split("=", 1)[0] not in _REPORT_OPTIONS:
+            kept.append(arg)
+    return f"reproduce locally with: {shlex.join(['jobcheck', *kept])}"

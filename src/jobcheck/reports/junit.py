@@ -1,0 +1,86 @@
+"""JUnit XML: one testcase per check, with owner and rollback where CI tools show them."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from jobcheck.fsutil import atomic_write_text
+from jobcheck.results import CheckResult, RunResult, Status
+
+
+def _details(check: CheckResult) -> str:
+    lines = [
+        check.message,
+        "",
+        f"owner: {check.owner}",
+        f"expected: {check.expect or '-'}",
+        f"rollback: {check.rollback or '-'}",
+        f"retry safe: {'yes' if check.retry_safe else 'no'}",
+    ]
+    if check.runbook:
+        lines.append(f"runbook: {check.runbook}")
+    if check.output:
+        lines += ["", "output (tail):", check.output]
+    return "\n".join(lines)
+
+
+def _testcase(suite: ET.Element, check: CheckResult, classname: str) -> None:
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        classname=classname,
+        name=check.id,
+        time=f"{check.duration_s:.3f}",
+        file=check.source,
+        line=str(check.line),
+    )
+    props = ET.SubElement(case, "properties")
+    for name, value in (
+        ("title", check.title),
+        ("kind", check.kind),
+        ("severity", check.severity),
+        ("owner", check.owner),
+        ("expect", check.expect),
+        ("rollback", check.rollback),
+        ("attempts", str(check.attempts)),
+        ("runbook", check.runbook),
+    ):
+        if value:
+            ET.SubElement(props, "property", name=name, value=value)
+    if check.status == Status.FAIL:
+        element = ET.SubElement(case, "failure", message=check.message, type=check.severity)
+        element.text = _details(check)
+    elif check.status == Status.ERROR:
+        element = ET.SubElement(case, "error", message=check.message, type=check.severity)
+        element.text = _details(check)
+    elif check.status == Status.SKIP:
+        ET.SubElement(case, "skipped", message=check.message)
+    elif check.status == Status.WAIVED:
+        ET.SubElement(case, "skipped", message=f"waived: {check.message}", type="waived")
+    if check.output and check.status == Status.PASS:
+        ET.SubElement(case, "system-out").text = check.output
+
+
+def render_junit(run: RunResult) -> str:
+    summary = run.summary
+    suites = ET.Element("testsuites", name="jobcheck")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=run.checklist,
+        tests=str(len(run.checks)),
+        failures=str(summary["fail"]),
+        errors=str(summary["error"]),
+        skipped=str(summary["skip"] + summary["waived"]),
+        time=f"{run.duration_s:.3f}",
+        timestamp=run.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    for check in run.checks:
+        _testcase(suite, check, classname=f"jobcheck.{check.kind}")
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
+
+
+def write_junit(run: RunResult, path: Path) -> Path:
+    return atomic_write_text(path, render_junit(run))

@@ -1,0 +1,191 @@
+"""The readiness report a person reads: in a pull request, a step summary or a release ticket.
+
+Order: the verdict, warnings about waivers close to expiry, failures (what failed, who owns it,
+what was expected, what was seen, how to roll back), waivers, passing checks grouped by their
+first tag, skipped checks. The text depends only on the run and ``today``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+
+from jobcheck.durations import format_duration
+from jobcheck.reports.text import counts_phrase, failures_first, output_tail
+from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.waivers import EXPIRED, EXPIRING, WARN_DAYS, describe_expiry, parse_until, state_of
+
+UNTAGGED = "untagged"
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+
+
+def render_markdown(run: RunResult, *, today: dt.date) -> str:
+    sections = [f"# Readiness report: {_inline(run.checklist)}", _summary(run)]
+    sections.extend(_expiry_alert(run.checks, today))
+    sections.extend(_failures(run.checks))
+    sections.extend(_waivers(run.checks, today))
+    sections.extend(_passed(run.checks))
+    sections.extend(_skipped(run.checks))
+    return "\n\n".join(sections) + "\n"
+
+
+def _summary(run: RunResult) -> str:
+    if run.interrupted:
+        verdict = "⏹️ **INTERRUPTED**"
+    elif run.status == "pass":
+        verdict = "✅ **PASS**"
+    else:
+        blockers = sum(c.blocks for c in run.checks)
+        verdict = f"❌ **FAIL** ({blockers} blocker{'s' if blockers != 1 else ''})"
+    facts = [
+        f"{counts_phrase(run)} of {len(run.checks)} checks",
+        format_duration(run.duration_s),
+        run.started_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    ]
+    if run.commit:
+        facts.append(f"commit `{run.commit[:12]}`")
+    return f"{verdict} · " + " · ".join(facts)
+
+
+def _expiry_alert(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
+    lines = []
+    for check in checks:
+        until = parse_until((check.waiver or {}).get("until"))
+        if until is not None and state_of(until, today) in (EXPIRING, EXPIRED):
+            lines.append(
+                f"> - waiver for `{check.id}` {describe_expiry(until, today)} "
+                f"({until.isoformat()}), owner {_inline(check.owner or '-')}"
+            )
+    if not lines:
+        return []
+    return ["\n".join([f"> [!WARNING]\n> Waivers expired or expiring within {WARN_DAYS} days:",
+                       *lines])]
+
+
+def _failures(checks: Sequence[CheckResult]) -> list[str]:
+    failed = failures_first(checks)
+    if not failed:
+        return []
+    return [f"## Failures ({len(failed)})", *(_failure(c) for c in failed)]
+
+
+def _failure(check: CheckResult) -> str:
+    icon = "❌" if check.severity == "blocker" else "⚠️"
+    lines = [f"### {icon} {_inline(check.title)} (`{check.id}`)", ""]
+    lines.append(f"- **Owner:** {_inline(check.owner) or '_none_'}")
+    lines.append(f"- **Expected:** {_inline(check.expect) or '_not stated_'}")
+    lines.extend(_seen(check.message))
+    lines.append(f"- **Rollback:** {_inline(check.rollback) or '_none given_'}")
+    if check.runbook:
+        lines.append(f"- **Runbook:** <{check.runbook}>")
+    lines.append(f"- **Status:** {_status_facts(check)}")
+    block = "\n".join(lines)
+    if check.output.strip():
+        block += "\n\n" + _output(check.output)
+    return block
+
+
+def _seen(message: str) -> list[str]:
+    first, *rest = message.splitlines() or [""]
+    if not rest:
+        return [f"- **Seen:** {_inline(first)}"]
+    return ["- **Seen:**", "", *(f"  {line}" for line in _fenced(message).splitlines()), ""]
+
+
+def _status_facts(check: CheckResult) -> str:
+    attempts = f"{check.attempts} attempt{'s' if check.attempts != 1 else ''}"
+    facts = [check.status.value, check.severity, attempts]
+    facts.append("retry safe" if check.retry_safe else "not retry safe")
+    facts.append(format_duration(check.duration_s))
+    if check.source:
+        facts.append(f"`{check.source}:{check.line}`" if check.line else f"`{check.source}`")
+    return " · ".join(facts)
+
+
+def _output(output: str) -> str:
+    tail, total = output_tail(output)
+    label = f"Output (last {len(tail)} of {total} lines)"
+    return f"<details><summary>{label}</summary>\n\n{_fenced(chr(10).join(tail))}\n\n</details>"
+
+
+def _waivers(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
+    waived = [c for c in checks if c.waiver]
+    if not waived:
+        return []
+    rows = ["| Check | Owner | Status | Reason | Until | Expiry | By |", "|---|---|---|---|---|---|---|"]
+    for check in waived:
+        waiver = check.waiver or {}
+        until = parse_until(waiver.get("until"))
+        expiry = describe_expiry(until, today) if until else "no valid date"
+        if until is not None and state_of(until, today) != "ok":
+            expiry = f"⚠️ {expiry}"
+        cells = [
+            f"`{check.id}` {check.title}",
+            check.owner,
+            check.status.value,
+            str(waiver.get("reason", "")),
+            until.isoformat() if until else str(waiver.get("until", "")),
+            expiry,
+            str(waiver.get("by", "")),
+        ]
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return [f"## Waivers ({len(waived)})", "\n".join(rows)]
+
+
+def _passed(checks: Sequence[CheckResult]) -> list[str]:
+    passed = [c for c in checks if c.status == Status.PASS]
+    if not passed:
+        return []
+    groups: dict[str, list[CheckResult]] = {}
+    for check in passed:
+        groups.setdefault(check.tags[0] if check.tags else UNTAGGED, []).append(check)
+    names = sorted(groups, key=lambda name: (name == UNTAGGED, name))
+    blocks = [f"## Passed ({len(passed)})"]
+    for name in names:
+        items = [f"- ✅ {_item(c)}" for c in groups[name]]
+        blocks.append("\n".join([f"### {_inline(name)}", "", *items]))
+    return blocks
+
+
+def _skipped(checks: Sequence[CheckResult]) -> list[str]:
+    skipped = [c for c in checks if c.status == Status.SKIP]
+    if not skipped:
+        return []
+    return [f"## Skipped ({len(skipped)})", "\n".join(f"- ⏭️ {_item(c)}" for c in skipped)]
+
+
+def _item(check: CheckResult) -> str:
+    parts = [f"{_inline(check.title)} (`{check.id}`)", _inline(check.owner or "-")]
+    if check.status != Status.SKIP:
+        parts.append(format_duration(check.duration_s))
+    if check.message:
+        parts.append(_inline(check.message.splitlines()[0]))
+    return " · ".join(parts)
+
+
+def _inline(text: str) -> str:
+    """One line of text: newlines folded, ``<`` and ``>`` escaped outside code spans."""
+    text = " ".join(text.split("\n")).strip()
+    out, last = [], 0
+    for match in _CODE_SPAN.finditer(text):
+        out.append(_escape_html(text[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(_escape_html(text[last:]))
+    return "".join(out)
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cell(text: str) -> str:
+    return _inline(text).replace("|", "\\|")
+
+
+def _fenced(text: str) -> str:
+    """A fenced code block whose fence is longer than any backtick run inside the text."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"

@@ -1,0 +1,216 @@
+"""The terminal view: live progress on a TTY, plain lines elsewhere; failures first."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import IO, Any
+
+from jobcheck.checklist import Check
+from jobcheck.durations import format_duration
+from jobcheck.process import tail_lines
+from jobcheck.results import CheckResult, Outcome, RunResult, Status
+from jobcheck.runner import BaseListener
+
+OUTPUT_LINES = 15
+LABEL = {
+    Status.PASS: "PASS",
+    Status.FAIL: "FAIL",
+    Status.ERROR: "ERROR",
+    Status.SKIP: "SKIP",
+    Status.WAIVED: "WAIVED",
+}
+STYLE = {
+    Status.PASS: "green",
+    Status.FAIL: "bold red",
+    Status.ERROR: "bold magenta",
+    Status.SKIP: "dim",
+    Status.WAIVED: "yellow",
+}
+_FIRST = {Status.FAIL: 0, Status.ERROR: 1, Status.WAIVED: 2, Status.SKIP: 3, Status.PASS: 4}
+
+
+def failures_first(checks: Sequence[CheckResult]) -> list[CheckResult]:
+    """Blocking problems, then warnings, waivers, skips and passes; file order within each."""
+    return sorted(checks, key=lambda c: (_FIRST[c.status], c.severity != "blocker"))
+
+
+def summary_line(run: RunResult) -> str:
+    counts = run.summary
+    parts = [f"{counts[s.value]} {s.value}" for s in LABEL if counts[s.value]]
+    verdict = "INTERRUPTED" if run.interrupted else ("PASSED" if run.status == "pass" else "FAILED")
+    blockers = sum(1 for c in run.checks if c.blocks)
+    tail = f", {blockers} blocking" if blockers else ""
+    return (
+        f"{verdict}: {run.checklist}: {', '.join(parts) or 'no checks'}{tail} "
+        f"in {format_duration(run.duration_s)}"
+    )
+
+
+def problem_block(check: CheckResult) -> list[str]:
+    """The full story of one failed, errored or waived check, as plain lines."""
+    severity = "" if check.severity == "blocker" else f" [{check.severity}]"
+    lines = [f"{LABEL[check.status]}  {check.id} — {check.title}{severity}"]
+    rows = [
+        ("what", check.message),
+        ("expected", check.expect or "-"),
+        ("owner", check.owner),
+        ("rollback", check.rollback or "-"),
+        ("retry", _retry_note(check)),
+    ]
+    if check.runbook:
+        rows.append(("runbook", check.runbook))
+    if check.source:
+        rows.append(("defined", f"{check.source}:{check.line}"))
+    lines += [f"  {name + ':':<10}{value}" for name, value in rows]
+    if check.output.strip():
+        lines.append(f"  output (last {OUTPUT_LINES} lines):")
+        lines += [f"    | {line}" for line in tail_lines(check.output, OUTPUT_LINES).splitlines()]
+    return lines
+
+
+def _retry_note(check: CheckResult) -> str:
+    tries = f"{check.attempts} attempt{'s' if check.attempts != 1 else ''}"
+    safe = "safe to re-run" if check.retry_safe else "not marked retry_safe: check before re-running"
+    return f"{tries}; {safe}"
+
+
+def result_line(check: CheckResult, width: int = 24) -> str:
+    took = format_duration(check.duration_s) if check.status != Status.SKIP else "-"
+    return f"{LABEL[check.status]:<7}{check.id:<{width}} {took:>7}  {check.message}"
+
+
+def render_plain_report(run: RunResult, *, table: bool = True) -> str:
+    """Failures first with their details, then every check, then the summary line."""
+    out: list[str] = []
+    problems = [c for c in failures_first(run.checks) if c.status in (Status.FAIL, Status.ERROR)]
+    waived = [c for c in run.checks if c.status == Status.WAIVED]
+    for check in problems + waived:
+        out += [*problem_block(check), ""]
+    if table:
+        width = max([len(c.id) for c in run.checks] + [8]) + 1
+        out += [result_line(c, width) for c in failures_first(run.checks)]
+        out.append("")
+    out.append(summary_line(run))
+    return "\n".join(out) + "\n"
+
+
+class PlainReporter(BaseListener):
+    """One line per finished check as it happens; the full report at the end."""
+
+    def __init__(self, stream: IO[str] | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.width = 24
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def on_start(self, checks: Sequence[Check]) -> None:
+        self.width = max([len(c.id) for c in checks] + [8]) + 1
+
+    def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None:
+        if not self.quiet:
+            self._write(f"RETRY  {check.id:<{self.width}} attempt {attempt} ended "
+                        f"{outcome.status}: {outcome.message}\n")
+
+    def on_check_done(self, result: CheckResult) -> None:
+        if not self.quiet:
+            self._write(result_line(result, self.width) + "\n")
+
+    def on_finish(self, run: RunResult) -> None:
+        self._write(("\n" if not self.quiet else "") + render_plain_report(run, table=self.quiet))
+
+
+class LiveReporter(BaseListener):
+    """A rich live view: what is running (with elapsed time), what is done, then the report."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.running: dict[str, tuple[Check, float]] = {}
+        self.done = 0
+        self.total = 0
+        self.live = Live(self._render(), console=console, refresh_per_second=8, transient=True,
+                         get_renderable=self._render)
+
+    def _render(self) -> Any:
+        from rich.spinner import Spinner
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        now = time.monotonic()
+        for check, started in self.running.values():
+            table.add_row(
+                Spinner("dots", style="cyan"),
+                check.id,
+                f"[dim]{check.kind}[/]",
+                f"{now - started:.1f}s",
+            )
+        table.add_row("", f"[bold]{self.done}/{self.total} done[/]", "", "")
+        return table
+
+    def on_start(self, checks: Sequence[Check]) -> None:
+        self.total = len(checks)
+        self.live.start()
+
+    def on_check_start(self, check: Check) -> None:
+        self.running[check.id] = (check, time.monotonic())
+
+    def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None:
+        self.console.print(
+            f"[yellow]RETRY[/]  {check.id}: attempt {attempt} ended {outcome.status}",
+            markup=True, highlight=False,
+        )
+
+    def on_check_done(self, result: CheckResult) -> None:
+        self.running.pop(result.id, None)
+        self.done += 1
+        style = STYLE[result.status]
+        took = format_duration(result.duration_s) if result.status != Status.SKIP else ""
+        self.console.print(
+            f"[{style}]{LABEL[result.status]:<7}[/]{result.id}  [dim]{took}[/]  "
+            f"{_escape(result.message)}",
+            highlight=False,
+        )
+
+    def on_finish(self, run: RunResult) -> None:
+        self.live.stop()
+        render_rich_report(self.console, run)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def render_rich_report(console: Any, run: RunResult) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    problems = [c for c in failures_first(run.checks) if c.status in (Status.FAIL, Status.ERROR)]
+    waived = [c for c in run.checks if c.status == Status.WAIVED]
+    for check in problems + waived:
+        body = Text("\n".join(problem_block(check)[1:]))
+        title = f"{LABEL[check.status]} {check.id} — {check.title}"
+        console.print(Panel(body, title=title, title_align="left", border_style=STYLE[check.status]))
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("status", "check", "owner", "time", "result"):
+        table.add_column(column, overflow="fold")
+    for check in failures_first(run.checks):
+        took = format_duration(check.duration_s) if check.status != Status.SKIP else "-"
+        table.add_row(
+            Text(LABEL[check.status], style=STYLE[check.status]),
+            check.id,
+            check.owner,
+            took,
+            Text(check.message),
+        )
+    console.print(table)
+    colour = "green" if run.status == "pass" else "red"
+    console.print(Text(summary_line(run), style=f"bold {colour}"))

@@ -1,0 +1,381 @@
+"""Parallel execution in dependency order: timeouts, retries, waivers, cancellation, events.
+
+The runner never formats text: it emits events to listeners (the reporters), always from
+the calling thread, so listeners need no locks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from jobcheck import kinds
+from jobcheck.checklist import Check
+from jobcheck.kinds.base import KindContext, StackInfo
+from jobcheck.plan import Plan
+from jobcheck.results import CheckResult, Outcome, RunResult, Status
+from jobcheck.secrets import Masker
+
+log = logging.getLogger("jobcheck")
+
+# A kind that ignores its deadline gets this long past it before the runner gives up on it.
+OVERRUN_GRACE_S = 5.0
+RETRY_BACKOFF_S = 0.5
+POLL_S = 0.1
+INTERRUPT_WAIT_S = 10.0
+
+
+class Listener(Protocol):
+    def on_start(self, checks: Sequence[Check]) -> None: ...
+    def on_check_start(self, check: Check) -> None: ...
+    def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None: ...
+    def on_check_done(self, result: CheckResult) -> None: ...
+    def on_finish(self, run: RunResult) -> None: ...
+
+
+class BaseListener:
+    """A listener that ignores everything; subclass and override what you need."""
+
+    def on_start(self, checks: Sequence[Check]) -> None:
+        pass
+
+    def on_check_start(self, check: Check) -> None:
+        pass
+
+    def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None:
+        pass
+
+    def on_check_done(self, result: CheckResult) -> None:
+        pass
+
+    def on_finish(self, run: RunResult) -> None:
+        pass
+
+
+@dataclass
+class RunSettings:
+    base_dir: Path
+    env: Mapping[str, str]
+    mask: Masker
+    jobs: int = 4
+    fail_fast: bool = False
+    stack: StackInfo | None = None
+    today: dt.date = field(default_factory=dt.date.today)
+
+
+@dataclass
+class _Attempted:
+    outcome: Outcome
+    attempts: int
+    duration_s: float
+
+
+class Runner:
+    def __init__(
+        self, plan: Plan, settings: RunSettings, listeners: Sequence[Listener] = ()
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.listeners = list(listeners)
+        self.cancel = threading.Event()
+        self.results: dict[str, CheckResult] = {}
+        self._events: queue.Queue[tuple[Check, int, Outcome]] = queue.Queue()
+        self._active: set[threading.Event] = set()
+        self._active_lock = threading.Lock()
+        self._shared: dict[str, Any] = {}
+        self._shared_lock = threading.Lock()
+        self._stop_reason = ""
+        self._pending: list[Check] = list(plan.run)
+        self._running: dict[Future[_Attempted], Check] = {}
+
+    # -- the run -----------------------------------------------------------------------
+
+    def run(self, checklist_name: str) -> RunResult:
+        started_at = dt.datetime.now(dt.UTC)
+        start = time.monotonic()
+        self._emit("on_start", self.plan.run)
+        interrupted = False
+        try:
+            self._schedule()
+        except KeyboardInterrupt:
+            interrupted = True
+            self._interrupt()
+        result = RunResult(
+            checklist=checklist_name,
+            started_at=started_at,
+            duration_s=time.monotonic() - start,
+            checks=self._ordered_results(),
+            interrupted=interrupted,
+        )
+        self._emit("on_finish", result)
+        return result
+
+    def _schedule(self) -> None:
+        for check_id, reason in self.plan.deselected.items():
+            self._finish_skipped(check_id, reason, emit=False)
+        pending = self._pending
+        running = self._running
+        pool = ThreadPoolExecutor(max_workers=max(1, self.settings.jobs))
+        try:
+            while pending or running:
+                self._start_ready(pending, running, pool)
+                if not running:
+                    break
+                done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
+                self._drain_events()
+                for future in done:
+                    self._complete(running.pop(future), future)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        for check in pending:
+            self._finish_skipped(check.id, self._stop_reason or "not run")
+
+    def _start_ready(
+        self,
+        pending: list[Check],
+        running: dict[Future[_Attempted], Check],
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        for check in list(pending):
+            if self._stop_reason:
+                return
+            if len(running) >= self.settings.jobs:
+                return
+            states = [self.results.get(n) for n in check.needs if n in self.plan.ids]
+            if any(s is None for s in states):
+                continue
+            pending.remove(check)
+            blocked = [s for s in states if s is not None and s.status not in _SATISFIED]
+            if blocked:
+                names = ", ".join(f"{b.id} ({b.status})" for b in blocked)
+                self._finish_skipped(check.id, f"needs {names}, which did not pass")
+                continue
+            self._emit("on_check_start", check)
+            running[pool.submit(self._attempts, check)] = check
+
+    def _complete(self, check: Check, future: Future[_Attempted]) -> None:
+        attempted = future.result()
+        result = _finalize(check, attempted, self.settings.today, self.settings.mask)
+        self.results[check.id] = result
+        self._emit("on_check_done", result)
+        if self.settings.fail_fast and result.blocks and not self._stop_reason:
+            self._stop_reason = f"not run: --fail-fast stopped the run after `{check.id}` failed"
+
+    # -- attempts (worker threads) -----------------------------------------------------
+
+    def _attempts(self, check: Check) -> _Attempted:
+        start = time.monotonic()
+        attempts = 0
+        allowed = 1 + (check.retries if check.retry_safe else 0)
+        while True:
+            attempts += 1
+            outcome = self._one_attempt(check)
+            if outcome.status == Status.PASS or attempts >= allowed or self.cancel.is_set():
+                return _Attempted(outcome, attempts, time.monotonic() - start)
+            self._events.put((check, attempts, outcome))
+            self.cancel.wait(RETRY_BACKOFF_S * attempts)
+
+    def _one_attempt(self, check: Check) -> Outcome:
+        cancel = threading.Event()
+        ctx = KindContext(
+            check_id=check.id,
+            base_dir=self.settings.base_dir,
+            env=self.settings.env,
+            timeout_s=check.timeout_s,
+            mask=self.settings.mask,
+            cancel=cancel,
+            stack=self.settings.stack,
+            shared=self._shared,
+            shared_lock=self._shared_lock,
+        )
+        with self._active_lock:
+            if self.cancel.is_set():
+                return Outcome.errored("not run: the run was interrupted")
+            self._active.add(cancel)
+        box: list[Outcome] = []
+        worker = threading.Thread(
+            target=_call_kind, args=(check, ctx, box), name=f"check-{check.id}", daemon=True
+        )
+        worker.start()
+        worker.join(check.timeout_s + OVERRUN_GRACE_S)
+        with self._active_lock:
+            self._active.discard(cancel)
+        if box:
+            return box[0]
+        cancel.set()
+        return Outcome.errored(
+            f"timed out after {check.timeout_s:g}s (the {check.kind} check did not finish "
+            "within its timeout); raise `timeout:` if this is expected to take longer"
+        )
+
+    # -- interruption ------------------------------------------------------------------
+
+    def _interrupt(self) -> None:
+        """Stop everything: cancel running attempts, give them a moment, record the rest."""
+        self.cancel.set()
+        with self._active_lock:
+            for event in self._active:
+                event.set()
+        running = self._running
+        deadline = time.monotonic() + INTERRUPT_WAIT_S
+        for future, check in running.items():
+            try:
+                attempted = future.result(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception:
+                attempted = _Attempted(Outcome.errored("interrupted"), 1, 0.0)
+            if attempted.outcome.status == Status.PASS:
+                self.results[check.id] = _finalize(
+                    check, attempted, self.settings.today, self.settings.mask
+                )
+            else:
+                self.results[check.id] = _finalize(
+                    check,
+                    _Attempted(
+                        Outcome.errored(
+                            "interrupted while running: " + attempted.outcome.message,
+                            output=attempted.outcome.output,
+                        ),
+                        attempted.attempts,
+                        attempted.duration_s,
+                    ),
+                    self.settings.today,
+                    self.settings.mask,
+                )
+        for check in self.plan.run:
+            if check.id not in self.results:
+                self._finish_skipped(check.id, "not run: the run was interrupted", emit=False)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _finish_skipped(self, check_id: str, reason: str, *, emit: bool = True) -> None:
+        check = next(c for c in self._all_checks() if c.id == check_id)
+        result = _result(check, Outcome(Status.SKIP, reason), 0, 0.0)
+        self.results[check_id] = result
+        if emit:
+            self._emit("on_check_done", result)
+
+    def _all_checks(self) -> list[Check]:
+        return self.plan.all
+
+    def _ordered_results(self) -> list[CheckResult]:
+        return [self.results[c.id] for c in self.plan.all if c.id in self.results]
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                check, attempt, outcome = self._events.get_nowait()
+            except queue.Empty:
+                return
+            self._emit("on_check_retry", check, attempt, outcome)
+
+    def _emit(self, name: str, *args: Any) -> None:
+        for listener in self.listeners:
+            try:
+                getattr(listener, name)(*args)
+            except Exception:  # a broken reporter must not break the gate
+                log.exception("reporter %s failed in %s", type(listener).__name__, name)
+
+
+_SATISFIED = (Status.PASS, Status.WAIVED)
+
+
+def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
+    try:
+        outcome = kinds.get_kind(check.kind).run(check.options, ctx)
+        if not isinstance(outcome, Outcome):
+            outcome = Outcome.errored(f"the {check.kind} kind returned {type(outcome).__name__}")
+    except Exception as exc:  # a kind bug becomes an error result, never a crash of the run
+        log.debug("kind %s raised", check.kind, exc_info=True)
+        outcome = Outcome.errored(
+            f"the {check.kind} check crashed: {type(exc).__name__}: {exc}",
+            output="".join(traceback.format_exception(exc)[-3:]),
+        )
+    box.append(
+        Outcome(outcome.status, ctx.mask(outcome.message), ctx.mask(outcome.output), outcome.details)
+    )
+
+
+def _result(check: Check, outcome: Outcome, attempts: int, duration_s: float) -> CheckResult:
+    waiver = None
+    if check.waiver is not None:
+        waiver = {
+            "reason": check.waiver.reason,
+            "until": check.waiver.until.isoformat(),
+            "by": check.waiver.by,
+        }
+    return CheckResult(
+        id=check.id,
+        title=check.title,
+        kind=check.kind,
+        status=outcome.status,
+        severity=check.severity,
+        owner=check.owner,
+        expect=check.expect,
+        rollback=check.rollback,
+        message=outcome.message,
+        attempts=attempts,
+        duration_s=duration_s,
+        retry_safe=check.retry_safe,
+        output=outcome.output,
+        tags=list(check.tags),
+        runbook=check.runbook,
+        waiver=waiver,
+        source=str(check.source),
+        line=check.line,
+        details=dict(outcome.details),
+    )
+
+
+def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker) -> CheckResult:
+    outcome = attempted.outcome
+    if outcome.status in (Status.FAIL, Status.ERROR) and attempted.attempts > 1:
+        outcome.message += f" (after {attempted.attempts} attempts)"
+    elif outcome.status in (Status.FAIL, Status.ERROR) and check.retries and not check.retry_safe:
+        outcome.message += " (not retried: the check is not marked retry_safe)"
+    outcome = _apply_waiver(check, outcome, today)
+    return _result(check, outcome, attempted.attempts, attempted.duration_s)
+
+
+def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:
+    waiver = check.waiver
+    if waiver is None:
+        return outcome
+    label = f"waiver by {waiver.by} ({waiver.reason})"
+    if waiver.until < today:
+        return Outcome.failed(
+            f"{label} expired on {waiver.until.isoformat()}; renew it or remove it "
+            f"(the check itself ended {outcome.status}: {outcome.message})",
+            output=outcome.output,
+            details=outcome.details,
+        )
+    if outcome.status in (Status.FAIL, Status.ERROR):
+        return Outcome(
+            Status.WAIVED,
+            f"{outcome.status} waived until {waiver.until.isoformat()}, {label}: "
+            f"{outcome.message}",
+            outcome.output,
+            outcome.details,
+        )
+    return outcome
+
+
+def run_plan(
+    plan: Plan,
+    settings: RunSettings,
+    name: str,
+    listeners: Sequence[Listener] = (),
+    on_runner: Callable[[Runner], None] | None = None,
+) -> RunResult:
+    runner = Runner(plan, settings, listeners)
+    if on_runner is not None:
+        on_runner(runner)
+    return runner.run(name)
