@@ -9,11 +9,30 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 from rq import Worker
 
 from app.queueing import connect
 from app.settings import ConfigError, Settings
+
+
+class StagingWorker(Worker):
+    """An RQ worker that registers itself again when its registration vanished.
+
+    A Redis restart that lost the worker's key (or a key that expired while Redis was out of
+    reach) would leave the worker running but invisible: no live worker in `rq info`, an
+    unhealthy container that nothing restarts. The check costs one EXISTS per heartbeat.
+    """
+
+    # Retry a lost Redis every 10 s at most (RQ's default backs off to 60 s).
+    max_connection_wait_time = 10.0
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if pipeline is None and not self.connection.exists(self.key):
+            self.log.warning("Worker %s: registration lost, registering again", self.name)
+            self.register_birth()
+        super().heartbeat(timeout, pipeline)
 
 
 def main() -> int:
@@ -24,7 +43,7 @@ def main() -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stdout)
     # socket_timeout=None: RQ sets its own, longer than the blocking dequeue.
-    worker = Worker(
+    worker = StagingWorker(
         [settings.queue_name],
         connection=connect(settings.redis_url, socket_timeout_s=None),
         worker_ttl=settings.worker_ttl_s,

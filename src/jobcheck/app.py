@@ -69,7 +69,9 @@ def make_plan(checklist: Checklist, options: RunOptions, ids: Sequence[str] | No
     for flag, selectors in (("--only", options.only), ("--skip", options.skip)):
         unknown = unknown_selectors(checklist.checks, selectors)
         if unknown:
-            known = sorted({c.id for c in checklist.checks} | {t for c in checklist.checks for t in c.tags})
+            known = sorted(
+                {c.id for c in checklist.checks} | {t for c in checklist.checks for t in c.tags}
+            )
             raise UsageError(
                 f"{flag} {', '.join(unknown)}: no check has this id or tag",
                 hint="ids and tags here: " + ", ".join(known),
@@ -160,8 +162,12 @@ def choose_listeners(
     if live or options.color is True:
         from rich.console import Console
 
-        console = Console(file=stream, force_terminal=True if options.color else None,
-                          no_color=no_color, highlight=False)
+        console = Console(
+            file=stream,
+            force_terminal=True if options.color else None,
+            no_color=no_color,
+            highlight=False,
+        )
         if live:
             return [LiveReporter(console)]
     return [PlainReporter(stream)]

@@ -55,8 +55,11 @@ def _finish(action: Callable[[], int]) -> None:
     except Exception as exc:
         if _DEBUG["on"]:
             raise
-        print(f"internal error: {type(exc).__name__}: {exc}\n  hint: re-run with --debug "
-              "for the traceback, and report it", file=sys.stderr)
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n  hint: re-run with --debug "
+            "for the traceback, and report it",
+            file=sys.stderr,
+        )
         code = 1
     raise typer.Exit(code)
 
@@ -82,16 +85,36 @@ def _root(
 @app.command()
 def run(
     checklist: ChecklistArg = None,
-    only: Annotated[list[str], typer.Option("--only", help="Run only this id or tag (repeatable)")] = [],  # noqa: B006
-    skip: Annotated[list[str], typer.Option("--skip", help="Skip this id or tag (repeatable)")] = [],  # noqa: B006
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parallel checks (default: CPUs)")] = None,  # noqa: UP045
-    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop scheduling after the first blocking failure")] = False,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here")] = None,  # noqa: UP045
-    junit_path: Annotated[Optional[Path], typer.Option("--junit", help="Write JUnit XML here")] = None,  # noqa: UP045
-    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write the Markdown readiness report here")] = None,  # noqa: UP045
-    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output, no colour or live view")] = False,
-    failed: Annotated[bool, typer.Option("--failed", help="Re-run only what failed or errored last time")] = False,
-    var: Annotated[list[str], typer.Option("--env", "-e", help="Set NAME=VALUE for this run (repeatable)")] = [],  # noqa: B006
+    only: Annotated[
+        list[str], typer.Option("--only", help="Run only this id or tag (repeatable)")
+    ] = [],  # noqa: B006
+    skip: Annotated[
+        list[str], typer.Option("--skip", help="Skip this id or tag (repeatable)")
+    ] = [],  # noqa: B006
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Parallel checks (default: CPUs)")
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop scheduling after the first blocking failure")
+    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here")
+    ] = None,
+    junit_path: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML here")
+    ] = None,
+    markdown_path: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the Markdown readiness report here")
+    ] = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="Plain output, no colour or live view")
+    ] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Re-run only what failed or errored last time")
+    ] = False,
+    var: Annotated[
+        list[str], typer.Option("--env", "-e", help="Set NAME=VALUE for this run (repeatable)")
+    ] = [],  # noqa: B006
 ) -> None:
     """Run a checklist and report pass or fail with owner, expected result and rollback."""
     from jobcheck import commands
@@ -99,9 +122,17 @@ def run(
 
     def body() -> int:
         options = RunOptions(
-            checklist=checklist, only=only, skip=skip, jobs=jobs, fail_fast=fail_fast,
-            json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
-            color=False if no_color else None, failed=failed, extra_env=_pairs(var),
+            checklist=checklist,
+            only=only,
+            skip=skip,
+            jobs=jobs,
+            fail_fast=fail_fast,
+            json_path=json_path,
+            junit_path=junit_path,
+            markdown_path=markdown_path,
+            color=False if no_color else None,
+            failed=failed,
+            extra_env=_pairs(var),
             argv=["jobcheck", *sys.argv[1:]],
         )
         return commands.run(options, {**os.environ, **options.extra_env})
@@ -124,7 +155,9 @@ def _pairs(items: list[str]) -> dict[str, str]:
 @app.command()
 def validate(
     checklist: ChecklistArg = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Blockers without rollback or expect are errors")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Blockers without rollback or expect are errors")
+    ] = False,
 ) -> None:
     """Load and check a checklist without running anything."""
     from jobcheck import commands

@@ -99,8 +99,10 @@ def list_checks(path: Path | None, as_json: bool, environ: Mapping[str, str]) ->
         tags = f"  [{', '.join(check.tags)}]" if check.tags else ""
         needs = f"  needs: {', '.join(check.needs)}" if check.needs else ""
         sev = "" if check.severity == "blocker" else f"  ({check.severity})"
-        print(f"{check.id:<{width}}{check.kind:<{kind_width}}{check.owner:<14}{check.title}"
-              f"{sev}{tags}{needs}")
+        print(
+            f"{check.id:<{width}}{check.kind:<{kind_width}}{check.owner:<14}{check.title}"
+            f"{sev}{tags}{needs}"
+        )
     return 0
 
 
@@ -134,7 +136,8 @@ def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int
     masker = app.make_masker(checklist, environ)
     waiver = (
         f"{check.waiver.reason} (by {check.waiver.by}, until {check.waiver.until})"
-        if check.waiver else "-"
+        if check.waiver
+        else "-"
     )
     rows = [
         ("id", check.id),

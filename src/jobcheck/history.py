@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
@@ -101,10 +101,16 @@ def prune(folder: Path, *, keep: int) -> list[Path]:
 
 
 def run_files(folder: Path) -> list[Path]:
-    """Saved runs, oldest first (names sort by time)."""
+    """Saved runs, oldest first."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+    return sorted((p for p in folder.glob("*.json") if not p.name.startswith(".")), key=_order)
+
+
+def _order(path: Path) -> tuple[str, int]:
+    """``STAMP.json`` then ``STAMP-1.json``, ``STAMP-2.json``... (runs started in one instant)."""
+    stamp, _, n = path.stem.partition("-")
+    return stamp, int(n) if n.isdigit() else 0
 
 
 def read_run(path: Path) -> RunResult:
@@ -235,7 +241,29 @@ def render_history(rows: Sequence[HistoryRow], runs: Sequence[RunResult]) -> str
         "",
         *format_table([header, *body]),
         "",
-        f"{flaky} flaky check{'s' if flaky != 1 else ''} "
-        "(passed and failed on the same commit)",
+        f"{flaky} flaky check{'s' if flaky != 1 else ''} (passed and failed on the same commit)",
     ]
     return "\n".join(lines) + "\n"
+
+
+class _Needs(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def needs(self) -> list[str]: ...
+
+
+def with_dependants(ids: Sequence[str], checks: Sequence[_Needs]) -> list[str]:
+    """``ids`` and every check that needs one of them, directly or not, in checklist order.
+
+    For ``run --failed``: a check skipped because its need failed must run again with it.
+    """
+    wanted = set(ids)
+    changed = True
+    while changed:
+        changed = False
+        for check in checks:
+            if check.id not in wanted and wanted.intersection(check.needs):
+                wanted.add(check.id)
+                changed = True
+    return [c.id for c in checks if c.id in wanted]

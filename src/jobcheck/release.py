@@ -25,7 +25,7 @@ from jobcheck import __version__
 from jobcheck.durations import format_duration
 from jobcheck.errors import RuntimeFailure
 from jobcheck.reports.text import counts_phrase
-from jobcheck.results import RunResult, Status
+from jobcheck.results import CheckResult, RunResult, Status
 
 RunGate = Callable[[Mapping[str, str]], RunResult]
 Echo = Callable[[str], None]
@@ -35,6 +35,7 @@ EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+WAIVED = Status.WAIVED
 
 
 def release(
@@ -67,8 +68,9 @@ def release(
         echo(f"interrupted: no tag created for {tag}")
         return EXIT_INTERRUPTED
     problems += gate_problems(run)
-    message = tag_message(run, tag=tag, commit=head, files=_checklist_files(run, checklist_files),
-                          repo=repo)
+    message = tag_message(
+        run, tag=tag, commit=head, files=_checklist_files(run, checklist_files), repo=repo
+    )
     if dry_run:
         return _dry_run(echo, tag, head, message, problems)
     if problems:
@@ -96,8 +98,10 @@ def _dry_run(echo: Echo, tag: str, head: str, message: str, problems: list[str])
         lines += ["", "the tag message would have been:", "", indented]
         echo("\n".join(lines))
         return EXIT_REFUSED
-    echo(f"dry run: would create annotated tag {tag} at {head[:12]} with this message:\n\n"
-         f"{indented}\n\nnothing was changed; run again without --dry-run to tag")
+    echo(
+        f"dry run: would create annotated tag {tag} at {head[:12]} with this message:\n\n"
+        f"{indented}\n\nnothing was changed; run again without --dry-run to tag"
+    )
     return EXIT_OK
 
 
@@ -131,9 +135,7 @@ def _moved(repo: Path, head: str) -> list[str]:
     return [] if now == head else [f"HEAD moved from {head[:12]} to {now[:12]} during the gate"]
 
 
-def tag_message(
-    run: RunResult, *, tag: str, commit: str, files: Sequence[Path], repo: Path
-) -> str:
+def tag_message(run: RunResult, *, tag: str, commit: str, files: Sequence[Path], repo: Path) -> str:
     """The annotated tag's message: a record of the gate that allowed this release."""
     passed = run.summary[Status.PASS.value]
     lines = [
@@ -144,14 +146,11 @@ def tag_message(
         f"Commit: {commit}",
         f"Gate run: {_utc(run.started_at)} in {format_duration(run.duration_s)}",
     ]
-    lines += _section("Waivers", [_waiver_line(c.id, c.waiver) for c in run.checks
-                                  if c.status == Status.WAIVED])
-    lines += _section("Warnings", [f"{c.id}: {c.message.splitlines()[0] if c.message else ''}"
-                                   for c in run.checks if c.status in (Status.FAIL, Status.ERROR)
-                                   and not c.blocks])
+    lines += _section("Waivers", [_waiver_line(c) for c in run.checks if c.status == WAIVED])
+    lines += _section("Warnings", [_warning_line(c) for c in run.checks if _is_warning(c)])
     lines += _section("Skipped", [c.id for c in run.checks if c.status == Status.SKIP])
-    lines += _section("Checklist digest (sha256)", [f"{digest(p)}  {_shown(p, repo)}"
-                                                    for p in files])
+    digests = [f"{digest(path)}  {_shown(path, repo)}" for path in files]
+    lines += _section("Checklist digest (sha256)", digests)
     lines += ["", f"Created by jobcheck {__version__}"]
     return "\n".join(lines) + "\n"
 
@@ -160,10 +159,19 @@ def _section(title: str, items: list[str]) -> list[str]:
     return ["", f"{title}:", *(f"- {item}" for item in items)] if items else []
 
 
-def _waiver_line(check_id: str, waiver: Mapping[str, object] | None) -> str:
-    waiver = waiver or {}
+def _waiver_line(check: CheckResult) -> str:
+    waiver = check.waiver or {}
     by = f", by {waiver['by']}" if waiver.get("by") else ""
-    return f"{check_id}: {waiver.get('reason', '')} (until {waiver.get('until', '?')}{by})"
+    return f"{check.id}: {waiver.get('reason', '')} (until {waiver.get('until', '?')}{by})"
+
+
+def _is_warning(check: CheckResult) -> bool:
+    return check.status in (Status.FAIL, Status.ERROR) and not check.blocks
+
+
+def _warning_line(check: CheckResult) -> str:
+    first = check.message.splitlines()[0] if check.message else ""
+    return f"{check.id} ({check.status.value}): {first}"
 
 
 def _utc(moment: dt.datetime) -> str:
@@ -230,8 +238,12 @@ def dirty_files(repo: Path) -> list[str]:
 def _tag_name_problem(repo: Path, tag: str) -> str:
     if not tag or tag.startswith("-"):
         return f"{tag!r} is not a valid tag name"
-    if _git(repo if repo.is_dir() else Path.cwd(), "check-ref-format", f"refs/tags/{tag}"
-            ).returncode != 0:
+    if (
+        _git(
+            repo if repo.is_dir() else Path.cwd(), "check-ref-format", f"refs/tags/{tag}"
+        ).returncode
+        != 0
+    ):
         return f"{tag!r} is not a valid git tag name (see `git check-ref-format --help`)"
     return ""
 

@@ -94,7 +94,7 @@ class Runner:
         self._shared: dict[str, Any] = {}
         self._shared_lock = threading.Lock()
         self._stop_reason = ""
-        self._pending: list[Check] = list(plan.run)
+        self._pending: list[Check] = critical_first(plan.run)
         self._running: dict[Future[_Attempted], Check] = {}
 
     # -- the run -----------------------------------------------------------------------
@@ -288,6 +288,24 @@ class Runner:
 _SATISFIED = (Status.PASS, Status.WAIVED)
 
 
+def critical_first(checks: Sequence[Check]) -> list[Check]:
+    """Checks with the longest chain of dependants first, so the critical path starts early."""
+    dependants: dict[str, list[str]] = {c.id: [] for c in checks}
+    for check in checks:
+        for need in check.needs:
+            dependants.setdefault(need, []).append(check.id)
+    height: dict[str, int] = {}
+
+    def chain(check_id: str, depth: int = 0) -> int:
+        if check_id not in height:
+            below = [chain(d, depth + 1) for d in dependants.get(check_id, []) if depth < 1000]
+            height[check_id] = 1 + max(below, default=0)
+        return height[check_id]
+
+    position = {c.id: i for i, c in enumerate(checks)}
+    return sorted(checks, key=lambda c: (-chain(c.id), position[c.id]))
+
+
 def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
     try:
         outcome = kinds.get_kind(check.kind).run(check.options, ctx)
@@ -300,7 +318,9 @@ def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
             output="".join(traceback.format_exception(exc)[-3:]),
         )
     box.append(
-        Outcome(outcome.status, ctx.mask(outcome.message), ctx.mask(outcome.output), outcome.details)
+        Outcome(
+            outcome.status, ctx.mask(outcome.message), ctx.mask(outcome.output), outcome.details
+        )
     )
 
 
@@ -360,8 +380,7 @@ def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:
     if outcome.status in (Status.FAIL, Status.ERROR):
         return Outcome(
             Status.WAIVED,
-            f"{outcome.status} waived until {waiver.until.isoformat()}, {label}: "
-            f"{outcome.message}",
+            f"{outcome.status} waived until {waiver.until.isoformat()}, {label}: {outcome.message}",
             outcome.output,
             outcome.details,
         )

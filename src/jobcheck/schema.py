@@ -24,8 +24,10 @@ def checklist_schema() -> dict[str, Any]:
         defs.update(options.pop("$defs", {}))
         options["title"] = f"{name} options"
         rules.append(
-            {"if": {"properties": {"kind": {"const": name}}},
-             "then": {"properties": {"with": options}}}
+            {
+                "if": {"properties": {"kind": {"const": name}}},
+                "then": {"properties": {"with": options}},
+            }
         )
     check["properties"]["kind"]["enum"] = names
     check["allOf"] = rules

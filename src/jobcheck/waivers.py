@@ -127,6 +127,7 @@ def exit_code(rows: Iterable[WaiverRow]) -> int:
 def render_waivers(rows: list[WaiverRow], *, checklist: str = "") -> str:
     """A plain table of waivers, then one line per waiver that needs attention."""
     from jobcheck.reports.text import format_table  # here: reports.text imports this module
+
     if not rows:
         where = f" in {checklist}" if checklist else ""
         return f"no waivers{where}\n"
@@ -166,3 +167,11 @@ def _summary(rows: list[WaiverRow]) -> str:
         f"{counts[OK]} ok, {counts[EXPIRING]} expiring within {WARN_DAYS} days, "
         f"{counts[EXPIRED]} expired"
     )
+
+
+def waivers_report(
+    checks: Iterable[CheckLike], *, today: dt.date, checklist: str = ""
+) -> tuple[str, int]:
+    """What ``jobcheck waivers`` prints and its exit code (1 when a waiver has expired)."""
+    rows = waiver_rows(checks, today=today)
+    return render_waivers(rows, checklist=checklist), exit_code(rows)

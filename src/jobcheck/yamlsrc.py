@@ -36,15 +36,13 @@ class Source:
         """The nearest known place for ``key``, walking up to its parents."""
         table = self.keys if of_key else self.values
         probe = tuple(key)
-        while probe:
-            if probe in table:
-                line, col = table[probe]
-                return Location(self.path, line, col)
-            if of_key and probe in self.values:
-                line, col = self.values[probe]
-                return Location(self.path, line, col)
+        while True:
+            found = table.get(probe) or (self.values.get(probe) if of_key else None)
+            if found:
+                return Location(self.path, *found)
+            if not probe:
+                return Location(self.path, 1, 1)
             probe = probe[:-1]
-        return Location(self.path, 1, 1)
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""

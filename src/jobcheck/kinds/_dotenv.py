@@ -229,3 +229,11 @@ def secret_value_problem(value: str) -> str:
     if len(value) < MIN_SECRET_LENGTH:
         return f"short literal value (under {MIN_SECRET_LENGTH} characters)"
     return ""
+
+
+def literal_secret(value: object) -> bool:
+    """A value written in place (not ``${...}``, not empty, not a number or boolean)."""
+    if not isinstance(value, str):
+        return False
+    value = value.strip()
+    return bool(value) and not is_reference(value) and not _BENIGN.match(value)

@@ -102,16 +102,16 @@ class KindContext:
             return self.shared[key]
 
 
-O = TypeVar("O", bound=KindOptions)
+OptionsT = TypeVar("OptionsT", bound=KindOptions)
 
 
 @dataclass(frozen=True)
-class Kind(Generic[O]):
+class Kind(Generic[OptionsT]):
     """A registered check kind. ``run`` returns an Outcome and never raises for a failure."""
 
     name: str
-    options: type[O]
-    run: Callable[[O, KindContext], Outcome]
+    options: type[OptionsT]
+    run: Callable[[OptionsT, KindContext], Outcome]
     summary: str = ""
     docker: bool = False
     example: dict[str, Any] = field(default_factory=dict)

@@ -12,8 +12,12 @@ from jobcheck.results import Outcome
 
 
 class Options(KindOptions):
-    run: str | list[str] = Field(description="The command: a string split like a shell would, or a list")
-    shell: bool = Field(False, description="Run through /bin/sh -c (only when you need pipes or globs)")
+    run: str | list[str] = Field(
+        description="The command: a string split like a shell would, or a list"
+    )
+    shell: bool = Field(
+        False, description="Run through /bin/sh -c (only when you need pipes or globs)"
+    )
     cwd: str | None = Field(None, description="Working directory, relative to the checklist")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
     exit_code: int = Field(0, description="The expected exit code")
@@ -24,7 +28,9 @@ class Options(KindOptions):
     @field_validator("run")
     @classmethod
     def _not_empty(cls, value: str | list[str]) -> str | list[str]:
-        if (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value):
+        if (isinstance(value, str) and not value.strip()) or (
+            isinstance(value, list) and not value
+        ):
             raise ValueError("the command is empty")
         if isinstance(value, str):
             split_command(value)  # an unbalanced quote is a load error, not a run error

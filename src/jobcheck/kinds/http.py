@@ -12,6 +12,7 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -131,24 +132,24 @@ def _is_regex(value: str) -> bool:
 # --- the request -------------------------------------------------------------------------------
 
 
-def _connection(options: Options, timeout_s: float) -> http.client.HTTPConnection:
-    parts = urlsplit(options.url)
+def _connection(url: str, timeout_s: float, verify_tls: bool) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme == "https":
         context = ssl.create_default_context()
-        if not options.verify_tls:
+        if not verify_tls:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return http.client.HTTPSConnection(host, parts.port, timeout=timeout_s, context=context)
     return http.client.HTTPConnection(host, parts.port, timeout=timeout_s)
 
 
-def _encoded_body(options: Options) -> tuple[bytes | None, dict[str, str]]:
-    if options.body is None:
+def _encoded_body(body: Any) -> tuple[bytes | None, dict[str, str]]:
+    if body is None:
         return None, {}
-    if isinstance(options.body, str):
-        return options.body.encode(), {}
-    return json.dumps(options.body).encode(), {"Content-Type": "application/json"}
+    if isinstance(body, str):
+        return body.encode(), {}
+    return json.dumps(body).encode(), {"Content-Type": "application/json"}
 
 
 def _target(url: str) -> str:
@@ -156,23 +157,34 @@ def _target(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def send(options: Options, timeout_s: float) -> Answer:
-    """One request; raises OSError / http.client.HTTPException when there is no answer."""
-    body, extra = _encoded_body(options)
-    headers = {"User-Agent": "jobcheck", **extra, **options.request_headers}
-    conn = _connection(options, timeout_s)
+def request(
+    method: str,
+    url: str,
+    *,
+    timeout_s: float,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    verify_tls: bool = True,
+) -> Answer:
+    """One request to exactly ``url`` (no proxy, no redirect followed).
+
+    Raises OSError or http.client.HTTPException when there is no answer; ``no_answer`` turns
+    those into a short reason."""
+    data, extra = _encoded_body(body)
+    sent = {"User-Agent": "jobcheck", **extra, **(headers or {})}
+    conn = _connection(url, timeout_s, verify_tls)
     start = time.monotonic()
     try:
-        conn.request(options.method, _target(options.url), body=body, headers=headers)
+        conn.request(method, _target(url), body=data, headers=sent)
         response = conn.getresponse()
-        data = response.read(MAX_BODY_BYTES)
-        return Answer(response.status, response.headers, data, time.monotonic() - start)
+        content = response.read(MAX_BODY_BYTES)
+        return Answer(response.status, response.headers, content, time.monotonic() - start)
     finally:
         conn.close()
 
 
-def _no_answer(exc: BaseException, options: Options, timeout_s: float) -> str:
-    parts = urlsplit(options.url)
+def no_answer(exc: BaseException, url: str, timeout_s: float) -> str:
+    parts = urlsplit(url)
     where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
     if isinstance(exc, ConnectionRefusedError):
         return f"connection refused (nothing listening on {where})"
@@ -185,6 +197,12 @@ def _no_answer(exc: BaseException, options: Options, timeout_s: float) -> str:
     if isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError):
         return "the connection was closed before an answer"
     return f"{type(exc).__name__}: {exc}"
+
+
+def excerpt(body: bytes, mask: Callable[[str], str], limit: int = EXCERPT_CHARS) -> str:
+    """The start of a body on one line, masked before it is cut (no half secret shows)."""
+    text = " ".join(mask(body.decode("utf-8", errors="replace")).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- judging the answer ------------------------------------------------------------------------
@@ -288,19 +306,25 @@ def judge(options: Options, answer: Answer) -> list[str]:
 def attempt(options: Options, ctx: KindContext) -> Attempt:
     timeout_s = max(0.05, min(options.timeout, ctx.remaining()))
     try:
-        answer = send(options, timeout_s)
+        answer = request(
+            options.method,
+            options.url,
+            timeout_s=timeout_s,
+            body=options.body,
+            headers=options.request_headers,
+            verify_tls=options.verify_tls,
+        )
     except (OSError, http.client.HTTPException) as exc:
-        return Attempt(None, unreachable=_no_answer(exc, options, timeout_s))
+        return Attempt(None, unreachable=no_answer(exc, options.url, timeout_s))
     return Attempt(answer, judge(options, answer))
 
 
 # --- the check ---------------------------------------------------------------------------------
 
 
-def _excerpt(answer: Answer, ctx: KindContext, limit: int) -> str:
-    text = answer.body.decode("utf-8", errors="replace").strip()
-    text = ctx.mask(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _output(answer: Answer, ctx: KindContext) -> str:
+    text = ctx.mask(answer.body.decode("utf-8", errors="replace").strip())
+    return text if len(text) <= OUTPUT_CHARS else text[: OUTPUT_CHARS - 3] + "..."
 
 
 def _waited(tries: int, since: float, state: str) -> str:
@@ -318,11 +342,11 @@ def _failure(options: Options, ctx: KindContext, last: Attempt, waited: str) -> 
     text = "; ".join(ctx.mask(p) for p in shown) + (f"; and {more} more" if more else "")
     if not text.startswith("answered"):
         text = f"answered {last.answer.status} but {text}"
-    excerpt = _excerpt(last.answer, ctx, EXCERPT_CHARS)
-    body = f"; body: {' '.join(excerpt.split())}" if excerpt else ""
+    shown_body = excerpt(last.answer.body, ctx.mask)
+    body = f"; body: {shown_body}" if shown_body else ""
     return Outcome.failed(
         f"{request} {text}{waited}{body}",
-        output=_excerpt(last.answer, ctx, OUTPUT_CHARS),
+        output=_output(last.answer, ctx),
         details={"status": last.answer.status, "latency_s": round(last.answer.latency_s, 4)},
     )
 

@@ -5,7 +5,8 @@ message ``%``, CR and LF are percent-encoded; in property values ``:`` and ``,``
 encoding of the Actions toolkit's ``escapeData`` / ``escapeProperty``).
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: it would bind the name ``annotations``, which
+# this module's public function needs (the hints below all evaluate fine on Python 3.11).
 
 import datetime as dt
 import os
@@ -13,6 +14,7 @@ import secrets
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from jobcheck.results import CheckResult, RunResult, Status
 from jobcheck.waivers import EXPIRING, describe_expiry, parse_until, state_of
@@ -168,3 +170,69 @@ def reproduce_line(argv: Sequence[str]) -> str:
         elif arg.split("=", 1)[0] not in _REPORT_OPTIONS:
             kept.append(arg)
     return f"reproduce locally with: {shlex.join(['jobcheck', *kept])}"
+
+
+def ci_epilogue(
+    run: RunResult,
+    environ: Mapping[str, str],
+    *,
+    argv: Sequence[str],
+    today: dt.date | None = None,
+    token: str | None = None,
+) -> str:
+    """What a CI log gets after the usual report: on GitHub Actions each check's output in a
+    collapsible group and the annotations; on any CI the line to reproduce the run locally."""
+    parts: list[str] = []
+    if is_github(environ):
+        workspace = Path(environ["GITHUB_WORKSPACE"]) if environ.get("GITHUB_WORKSPACE") else None
+        parts += check_groups(run, token=token)
+        parts += annotations(run, today=today, workspace=workspace)
+    if is_ci(environ):
+        parts.append(reproduce_line(list(argv) or ["run"]))
+    return "\n".join(parts) + "\n" if parts else ""
+
+
+class CIReporter:
+    """A runner listener that adds the CI epilogue and the step summary when the run ends."""
+
+    def __init__(self, out: IO[str], environ: Mapping[str, str], *, argv: Sequence[str]) -> None:
+        self.out = out
+        self.environ = environ
+        self.argv = list(argv)
+
+    def on_start(self, checks: object) -> None:
+        pass
+
+    def on_check_start(self, check: object) -> None:
+        pass
+
+    def on_check_retry(self, check: object, attempt: int, outcome: object) -> None:
+        pass
+
+    def on_check_done(self, result: object) -> None:
+        pass
+
+    def on_finish(self, run: RunResult) -> None:
+        self.out.write(ci_epilogue(run, self.environ, argv=self.argv))
+        if is_github(self.environ):
+            self._step_summary(run)
+        self.out.flush()
+
+    def _step_summary(self, run: RunResult) -> None:
+        from jobcheck.reports.markdown import render_markdown
+
+        workspace = self.environ.get("GITHUB_WORKSPACE")
+        text = render_markdown(
+            run, today=dt.date.today(), root=Path(workspace) if workspace else None
+        )
+        try:
+            append_step_summary(text, self.environ)
+        except OSError as exc:
+            self.out.write(f"warning: could not write the step summary: {exc}\n")
+
+
+def ci_listeners(
+    environ: Mapping[str, str], out: IO[str], *, argv: Sequence[str]
+) -> list[CIReporter]:
+    """The listeners ``jobcheck run`` adds on CI (``CI=true`` or GitHub Actions); none elsewhere."""
+    return [CIReporter(out, environ, argv=argv)] if is_ci(environ) else []

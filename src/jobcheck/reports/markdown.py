@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from jobcheck.durations import format_duration
-from jobcheck.reports.text import counts_phrase, failures_first, output_tail
+from jobcheck.reports.text import counts_phrase, failures_first, output_tail, shown_source
 from jobcheck.results import CheckResult, RunResult, Status
 from jobcheck.waivers import EXPIRED, EXPIRING, WARN_DAYS, describe_expiry, parse_until, state_of
 
@@ -20,10 +21,11 @@ UNTAGGED = "untagged"
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 
 
-def render_markdown(run: RunResult, *, today: dt.date) -> str:
+def render_markdown(run: RunResult, *, today: dt.date, root: Path | None = None) -> str:
+    """``root``: checklist paths under it are shown relative to it (the repository, say)."""
     sections = [f"# Readiness report: {_inline(run.checklist)}", _summary(run)]
     sections.extend(_expiry_alert(run.checks, today))
-    sections.extend(_failures(run.checks))
+    sections.extend(_failures(run.checks, root))
     sections.extend(_waivers(run.checks, today))
     sections.extend(_passed(run.checks))
     sections.extend(_skipped(run.checks))
@@ -59,18 +61,19 @@ def _expiry_alert(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
             )
     if not lines:
         return []
-    return ["\n".join([f"> [!WARNING]\n> Waivers expired or expiring within {WARN_DAYS} days:",
-                       *lines])]
+    return [
+        "\n".join([f"> [!WARNING]\n> Waivers expired or expiring within {WARN_DAYS} days:", *lines])
+    ]
 
 
-def _failures(checks: Sequence[CheckResult]) -> list[str]:
+def _failures(checks: Sequence[CheckResult], root: Path | None) -> list[str]:
     failed = failures_first(checks)
     if not failed:
         return []
-    return [f"## Failures ({len(failed)})", *(_failure(c) for c in failed)]
+    return [f"## Failures ({len(failed)})", *(_failure(c, root) for c in failed)]
 
 
-def _failure(check: CheckResult) -> str:
+def _failure(check: CheckResult, root: Path | None) -> str:
     icon = "❌" if check.severity == "blocker" else "⚠️"
     lines = [f"### {icon} {_inline(check.title)} (`{check.id}`)", ""]
     lines.append(f"- **Owner:** {_inline(check.owner) or '_none_'}")
@@ -79,7 +82,7 @@ def _failure(check: CheckResult) -> str:
     lines.append(f"- **Rollback:** {_inline(check.rollback) or '_none given_'}")
     if check.runbook:
         lines.append(f"- **Runbook:** <{check.runbook}>")
-    lines.append(f"- **Status:** {_status_facts(check)}")
+    lines.append(f"- **Status:** {_status_facts(check, root)}")
     block = "\n".join(lines)
     if check.output.strip():
         block += "\n\n" + _output(check.output)
@@ -93,13 +96,13 @@ def _seen(message: str) -> list[str]:
     return ["- **Seen:**", "", *(f"  {line}" for line in _fenced(message).splitlines()), ""]
 
 
-def _status_facts(check: CheckResult) -> str:
+def _status_facts(check: CheckResult, root: Path | None) -> str:
     attempts = f"{check.attempts} attempt{'s' if check.attempts != 1 else ''}"
     facts = [check.status.value, check.severity, attempts]
     facts.append("retry safe" if check.retry_safe else "not retry safe")
     facts.append(format_duration(check.duration_s))
     if check.source:
-        facts.append(f"`{check.source}:{check.line}`" if check.line else f"`{check.source}`")
+        facts.append(f"`{shown_source(check, root)}`")
     return " · ".join(facts)
 
 
@@ -113,7 +116,7 @@ def _waivers(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
     waived = [c for c in checks if c.waiver]
     if not waived:
         return []
-    rows = ["| Check | Owner | Status | Reason | Until | Expiry | By |", "|---|---|---|---|---|---|---|"]
+    rows = ["| Check | Owner | Status | Reason | Until | Expiry | By |", "|---" * 7 + "|"]
     for check in waived:
         waiver = check.waiver or {}
         until = parse_until(waiver.get("until"))

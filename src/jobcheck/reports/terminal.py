@@ -72,7 +72,9 @@ def problem_block(check: CheckResult) -> list[str]:
 
 def _retry_note(check: CheckResult) -> str:
     tries = f"{check.attempts} attempt{'s' if check.attempts != 1 else ''}"
-    safe = "safe to re-run" if check.retry_safe else "not marked retry_safe: check before re-running"
+    safe = (
+        "safe to re-run" if check.retry_safe else "not marked retry_safe: check before re-running"
+    )
     return f"{tries}; {safe}"
 
 
@@ -113,8 +115,10 @@ class PlainReporter(BaseListener):
 
     def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None:
         if not self.quiet:
-            self._write(f"RETRY  {check.id:<{self.width}} attempt {attempt} ended "
-                        f"{outcome.status}: {outcome.message}\n")
+            self._write(
+                f"RETRY  {check.id:<{self.width}} attempt {attempt} ended "
+                f"{outcome.status}: {outcome.message}\n"
+            )
 
     def on_check_done(self, result: CheckResult) -> None:
         if not self.quiet:
@@ -134,8 +138,13 @@ class LiveReporter(BaseListener):
         self.running: dict[str, tuple[Check, float]] = {}
         self.done = 0
         self.total = 0
-        self.live = Live(self._render(), console=console, refresh_per_second=8, transient=True,
-                         get_renderable=self._render)
+        self.live = Live(
+            self._render(),
+            console=console,
+            refresh_per_second=8,
+            transient=True,
+            get_renderable=self._render,
+        )
 
     def _render(self) -> Any:
         from rich.spinner import Spinner
@@ -163,7 +172,8 @@ class LiveReporter(BaseListener):
     def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None:
         self.console.print(
             f"[yellow]RETRY[/]  {check.id}: attempt {attempt} ended {outcome.status}",
-            markup=True, highlight=False,
+            markup=True,
+            highlight=False,
         )
 
     def on_check_done(self, result: CheckResult) -> None:
@@ -198,7 +208,9 @@ def render_rich_report(console: Any, run: RunResult) -> None:
     for check in problems + waived:
         body = Text("\n".join(problem_block(check)[1:]))
         title = f"{LABEL[check.status]} {check.id} — {check.title}"
-        console.print(Panel(body, title=title, title_align="left", border_style=STYLE[check.status]))
+        console.print(
+            Panel(body, title=title, title_align="left", border_style=STYLE[check.status])
+        )
     table = Table(show_edge=False, header_style="bold")
     for column in ("status", "check", "owner", "time", "result"):
         table.add_column(column, overflow="fold")

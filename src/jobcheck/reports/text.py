@@ -6,8 +6,10 @@ is the same wherever it is written and tests assert it exactly.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 from jobcheck.durations import format_duration
 from jobcheck.results import CheckResult, RunResult, Status
@@ -24,12 +26,13 @@ _WORDS = {
 _ORDER = [Status.PASS, Status.FAIL, Status.ERROR, Status.WAIVED, Status.SKIP]
 
 
-def render_text(run: RunResult, *, today: dt.date | None = None) -> str:
+def render_text(run: RunResult, *, today: dt.date | None = None, root: Path | None = None) -> str:
+    """``root``: checklist paths under it are shown relative to it (the current folder, say)."""
     today = today or dt.date.today()
     parts = []
     failures = failures_first(run.checks)
     if failures:
-        parts.append("\n\n".join(["FAILURES", *(_failure(c) for c in failures)]))
+        parts.append("\n\n".join(["FAILURES", *(_failure(c, root) for c in failures)]))
     notes = waiver_notes(run.checks, today=today)
     if notes:
         parts.append("\n".join(["WAIVERS", *notes]))
@@ -92,7 +95,16 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
-def _failure(check: CheckResult) -> str:
+def shown_source(check: CheckResult, root: Path | None) -> str:
+    """``file:line`` of the check, relative to ``root`` when the file is inside it."""
+    path = check.source
+    if root is not None and Path(path).is_absolute():
+        with contextlib.suppress(ValueError):
+            path = Path(path).relative_to(root).as_posix()
+    return f"{path}:{check.line}" if check.line else path
+
+
+def _failure(check: CheckResult, root: Path | None) -> str:
     lines = [f"[{check.status.value.upper()}] {check.id}: {check.title}"]
     lines.append("  " + " · ".join(_facts(check)))
     lines.extend(_field("seen", check.message))
@@ -101,8 +113,7 @@ def _failure(check: CheckResult) -> str:
     if check.runbook:
         lines.extend(_field("runbook", check.runbook))
     if check.source:
-        where = f"{check.source}:{check.line}" if check.line else check.source
-        lines.extend(_field("where", where))
+        lines.extend(_field("where", shown_source(check, root)))
     if check.output.strip():
         tail, total = output_tail(check.output)
         lines.append(f"  output (last {len(tail)} of {total} lines):")
@@ -138,4 +149,3 @@ def _check_rows(checks: Sequence[CheckResult]) -> list[list[str]]:
             ]
         )
     return rows
-

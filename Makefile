@@ -1,0 +1,54 @@
+# Two commands on a fresh Debian machine, as root, offline from any image registry:
+#   make demo   set everything up, bring the staging stack up, run the release checklist
+#   make test   set everything up and run the whole test suite (Docker tests included)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+JOBCHECK := $(VENV)/bin/jobcheck
+RELEASE_TAG ?= v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: setup engine images demo test unit lint gate stack-up stack-down bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 is required (apt-get install -y python3 python3-venv)"; exit 1; }
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+engine:
+	bash scripts/engine.sh
+
+images: engine
+	bash scripts/stack-images.sh
+
+demo: setup images
+	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml
+
+test: setup images
+	$(PY) -m pytest
+
+unit: setup
+	$(PY) -m pytest tests/unit tests/e2e -m "not docker"
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+gate: setup images
+	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml \
+		--json .jobcheck/gate.json --junit .jobcheck/gate.xml --markdown .jobcheck/gate.md
+
+stack-up: setup images
+	$(JOBCHECK) stack up -c checklists/release.yaml
+
+stack-down: setup
+	$(JOBCHECK) stack down -c checklists/release.yaml
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .jobcheck build dist src/*.egg-info

@@ -1,0 +1,171 @@
+"""``pytest``: the test suite passes, and runs at least ``min_tests`` tests."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import Field
+
+from jobcheck.kinds._findings import listing, plural
+from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
+from jobcheck.process import ProcessResult, tail_lines
+from jobcheck.results import Outcome
+
+NO_TESTS = 5  # pytest's exit code when it collected nothing
+REASON_CHARS = 160
+
+
+class Options(KindOptions):
+    args: list[str] = Field(
+        default_factory=list, description="Arguments for pytest: paths, -m, -k, -x ..."
+    )
+    cwd: str | None = Field(None, description="Where to run pytest, relative to the checklist")
+    python: str | None = Field(
+        None, description="The interpreter that runs `-m pytest` (default: jobcheck's own)"
+    )
+    min_tests: int = Field(1, ge=0, description="Fewer tests run (not skipped) is a failure")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
+
+
+@dataclass
+class Report:
+    """What the JUnit file says."""
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ran(self) -> int:
+        return self.passed + self.failed + self.errors
+
+    def counts(self) -> str:
+        parts = [f"{self.passed} passed"]
+        parts += [f"{self.failed} failed"] if self.failed else []
+        parts += [plural(self.errors, "error")] if self.errors else []
+        parts += [f"{self.skipped} skipped"] if self.skipped else []
+        return ", ".join(parts)
+
+
+def _node_id(case: ET.Element) -> str:
+    """The pytest node id (``tests/test_x.py::TestY::test_z``) from a JUnit xunit1 testcase."""
+    classname, name, file = case.get("classname", ""), case.get("name", "?"), case.get("file")
+    if not file:
+        return f"{classname}::{name}" if classname else name
+    module = file.removesuffix(".py").replace("/", ".").replace("\\", ".")
+    if not classname and name == module:
+        return file  # a collection error names the module
+    inner = classname[len(module) + 1 :] if classname.startswith(module + ".") else ""
+    return "::".join(part for part in (file, *inner.split("."), name) if part)
+
+
+def _reason(element: ET.Element) -> str:
+    """One line: the message pytest gave, or for a collection error the last ``E`` line."""
+    message = (element.get("message") or "").strip()
+    raised = [ln[1:].strip() for ln in (element.text or "").splitlines() if ln.startswith("E ")]
+    if raised and message in ("", "collection failure"):
+        message = raised[-1]
+    first = message.splitlines()[0] if message else element.tag
+    return first if len(first) <= REASON_CHARS else first[: REASON_CHARS - 3] + "..."
+
+
+def parse_junit(path: Path) -> Report:
+    report = Report()
+    for case in ET.parse(path).getroot().iter("testcase"):
+        failures, errors = case.findall("failure"), case.findall("error")
+        where = _node_id(case)
+        for element in failures + errors:
+            kind = "failed" if element.tag == "failure" else "error"
+            report.problems.append(f"{where} {kind}: {_reason(element)}")
+        report.failed += len(failures)
+        report.errors += len(errors)
+        if case.find("skipped") is not None and not (failures or errors):
+            report.skipped += 1
+        elif not (failures or errors):
+            report.passed += 1
+    return report
+
+
+def _argv(options: Options, junit: Path) -> list[str]:
+    python = options.python or sys.executable
+    return [
+        python, "-m", "pytest", *options.args, "--junitxml", str(junit), "-o",
+        "junit_family=xunit1", "-q", "-p", "no:cacheprovider",
+    ]  # fmt: skip
+
+
+def _judge(options: Options, report: Report, result: ProcessResult) -> Outcome:
+    took = f"in {result.duration_s:.2f}s"
+    if report.failed or report.errors:
+        head = f"pytest: {report.counts()} {took}, expected every test to pass"
+        return Outcome.failed(listing(head, report.problems))
+    if report.ran < options.min_tests:
+        return Outcome.failed(
+            f"pytest: ran {plural(report.ran, 'test')} ({report.counts()}), "
+            f"expected at least {options.min_tests}"
+        )
+    if result.returncode != 0:
+        verdict = Outcome.errored if result.returncode in (3, 4) else Outcome.failed
+        return verdict(
+            f"pytest exited {result.returncode} though its report shows no failure "
+            f"({report.counts()}); see the output"
+        )
+    return Outcome.passed(f"pytest: {report.counts()} {took}")
+
+
+def run(options: Options, ctx: KindContext) -> Outcome:
+    cwd = ctx.path(options.cwd) if options.cwd else ctx.base_dir
+    with tempfile.TemporaryDirectory(prefix="jobcheck-pytest-") as tmp:
+        junit = Path(tmp) / "junit.xml"
+        result = ctx.run(_argv(options, junit), cwd=cwd, env=options.env)
+        broken = process_failure(result, "pytest", ctx.mask)
+        if broken is not None:
+            return broken
+        output = ctx.mask(tail_lines(joined_output(result), 60))
+        if result.returncode == NO_TESTS:
+            return Outcome.failed(
+                f"pytest collected no tests (exit 5) in {cwd}, expected at least "
+                f"{plural(max(options.min_tests, 1), 'test')}; check the paths and -k/-m args",
+                output=output,
+            )
+        if not junit.exists():
+            why = (
+                "it rejected its arguments: check `args`"
+                if result.returncode == 4
+                else f"is pytest installed for {options.python or sys.executable}?"
+            )
+            return Outcome.errored(
+                f"pytest exited {result.returncode} without writing its JUnit report ({why}):\n"
+                + tail_lines(output, 10),
+                output=output,
+            )
+        try:
+            report = parse_junit(junit)
+        except ET.ParseError as exc:
+            return Outcome.errored(f"pytest's JUnit report cannot be read: {exc}", output=output)
+    outcome = _judge(options, report, result)
+    outcome.message = ctx.mask(outcome.message)
+    outcome.output = output
+    outcome.details = {
+        "passed": report.passed,
+        "failed": report.failed,
+        "errors": report.errors,
+        "skipped": report.skipped,
+        "failures": report.problems[:50],
+    }
+    return outcome
+
+
+KIND = Kind(
+    name="pytest",
+    options=Options,
+    run=run,
+    summary="pytest passes; counts passed/failed/skipped and names the first failing tests",
+    example={"args": ["tests/unit", "-x"], "min_tests": 10},
+)

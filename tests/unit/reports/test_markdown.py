@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+from jobcheck.reports.markdown import render_markdown
+from jobcheck.results import CheckResult, RunResult, Status
+
+RUNS = Path(__file__).parents[2] / "fixtures" / "runs"
+TODAY = dt.date(2026, 11, 27)
+
+
+def fixture_run(name: str) -> RunResult:
+    return RunResult.from_dict(json.loads((RUNS / name).read_text(encoding="utf-8")))
+
+
+def expected(name: str) -> str:
+    """The exact report, kept beside the run it renders (review its diff like code)."""
+    return (RUNS / name).read_text(encoding="utf-8")
+
+
+def test_mixed_run_exact_text() -> None:
+    assert render_markdown(fixture_run("mixed.json"), today=TODAY) == expected("mixed.expected.md")
+
+
+def test_same_run_renders_the_same_text_twice() -> None:
+    run = fixture_run("mixed.json")
+    assert render_markdown(run, today=TODAY) == render_markdown(run, today=TODAY)
+
+
+def test_passing_run_has_no_failure_section() -> None:
+    assert render_markdown(fixture_run("passing.json"), today=TODAY) == expected(
+        "passing.expected.md"
+    )
+
+
+def test_waiver_within_seven_days_is_a_warning_and_expired_is_flagged() -> None:
+    run = fixture_run("passing.json")
+    text = render_markdown(run, today=dt.date(2026, 12, 24))
+    assert "> - waiver for `graceful-shutdown` expires in 7 days (2026-12-31), owner @erin" in text
+    assert "⚠️ expires in 7 days" in text
+    assert "expires in 8 days |" in render_markdown(run, today=dt.date(2026, 12, 23))
+    assert "> [!WARNING]" not in render_markdown(run, today=dt.date(2026, 12, 23))
+    expired = render_markdown(run, today=dt.date(2027, 1, 2))
+    assert "waiver for `graceful-shutdown` expired 2 days ago (2026-12-31)" in expired
+    assert "expires today" in render_markdown(run, today=dt.date(2026, 12, 31))
+
+
+def _check(**changes: object) -> CheckResult:
+    base = CheckResult(
+        id="c1",
+        title="Check one",
+        kind="command",
+        status=Status.FAIL,
+        severity="blocker",
+        owner="@o",
+        expect="exit 0",
+        rollback="revert",
+        message="boom",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _run(*checks: CheckResult, interrupted: bool = False) -> RunResult:
+    started = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+    return RunResult("demo", started, 1.0, list(checks), interrupted=interrupted)
+
+
+def test_html_is_escaped_outside_code_spans_only() -> None:
+    text = render_markdown(_run(_check(message="got <Response [503]> from `a<b>`")), today=TODAY)
+    assert "- **Seen:** got &lt;Response [503]&gt; from `a<b>`" in text
+
+
+def test_output_fence_is_longer_than_backticks_in_the_output() -> None:
+    text = render_markdown(_run(_check(output="```\ncode\n```")), today=TODAY)
+    assert "````text\n```\ncode\n```\n````" in text
+
+
+def test_output_shows_only_the_tail() -> None:
+    output = "\n".join(f"line {i}" for i in range(1, 31))
+    text = render_markdown(_run(_check(output=output)), today=TODAY)
+    assert "Output (last 20 of 30 lines)" in text
+    assert "line 10\n" not in text and "line 11\n" in text and "line 30\n" in text
+
+
+def test_absolute_sources_are_shown_relative_to_root(tmp_path: Path) -> None:
+    check = _check(source=str(tmp_path / "checklists" / "r.yaml"), line=3)
+    text = render_markdown(_run(check), today=TODAY, root=tmp_path)
+    assert "`checklists/r.yaml:3`" in text
+
+
+def test_interrupted_run_and_missing_fields() -> None:
+    text = render_markdown(
+        _run(_check(expect="", rollback="", owner=""), interrupted=True), today=TODAY
+    )
+    assert text.splitlines()[2].startswith("⏹️ **INTERRUPTED** · 1 failed of 1 checks")
+    assert "- **Owner:** _none_" in text
+    assert "- **Expected:** _not stated_" in text
+    assert "- **Rollback:** _none given_" in text
+    assert "**Runbook:**" not in text

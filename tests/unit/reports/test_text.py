@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+from jobcheck.reports.text import format_table, render_text, verdict_line
+from jobcheck.results import RunResult
+
+RUNS = Path(__file__).parents[2] / "fixtures" / "runs"
+TODAY = dt.date(2026, 11, 27)
+
+
+def fixture_run(name: str) -> RunResult:
+    return RunResult.from_dict(json.loads((RUNS / name).read_text(encoding="utf-8")))
+
+
+def expected(name: str) -> str:
+    """The exact report, kept beside the run it renders (review its diff like code)."""
+    return (RUNS / name).read_text(encoding="utf-8")
+
+
+def test_mixed_run_exact_text() -> None:
+    assert render_text(fixture_run("mixed.json"), today=TODAY) == expected("mixed.expected.txt")
+
+
+def test_passing_run_exact_text() -> None:
+    assert render_text(fixture_run("passing.json"), today=TODAY) == expected("passing.expected.txt")
+
+
+def test_expired_waiver_is_an_error_line() -> None:
+    text = render_text(fixture_run("passing.json"), today=dt.date(2027, 1, 1))
+    assert "error: waiver for graceful-shutdown expired 1 day ago (2026-12-31), owner @erin" in text
+
+
+def test_blockers_come_before_warnings() -> None:
+    run = fixture_run("mixed.json")
+    run.checks.reverse()
+    text = render_text(run, today=TODAY)
+    assert text.index("[ERROR] canary-job") < text.index("[FAIL] api-health")
+    assert text.index("[FAIL] api-health") < text.index("[FAIL] memory-limits")
+
+
+def test_verdict_of_an_interrupted_or_empty_run() -> None:
+    run = dataclasses.replace(fixture_run("passing.json"), interrupted=True)
+    assert verdict_line(run).startswith("INTERRUPTED billing-service release: 2 passed")
+    empty = dataclasses.replace(run, checks=[], interrupted=False)
+    assert verdict_line(empty) == "PASS billing-service release: no checks (0 checks, 3.5s)"
+
+
+def test_format_table_pads_columns_and_strips_trailing_blanks() -> None:
+    assert format_table([["A", "BB", ""], ["ccc", "d", ""]]) == ["A    BB", "ccc  d"]
