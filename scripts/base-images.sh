@@ -53,8 +53,9 @@ build_tarball() {
         >"$CACHE/debootstrap.log" 2>&1 \
         || { tail -n 20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed (log: $CACHE/debootstrap.log)"; }
     log "debootstrap done in $((SECONDS - start))s"
-    [ -x "$ROOTFS/usr/bin/python3" ] && [ -x "$ROOTFS/usr/bin/redis-server" ] \
-        || die "rootfs lacks python3 or redis-server"
+    if [ ! -x "$ROOTFS/usr/bin/python3" ] || [ ! -x "$ROOTFS/usr/bin/redis-server" ]; then
+        die "rootfs lacks python3 or redis-server"
+    fi
     trim_rootfs "$ROOTFS"
     tar --numeric-owner -C "$ROOTFS" -cf "$TARBALL.tmp" .
     mv "$TARBALL.tmp" "$TARBALL"

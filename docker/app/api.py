@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -71,7 +72,9 @@ def enqueue_sleep(seconds: Annotated[float, Query(ge=0)]) -> dict[str, str]:
     limit = settings().max_sleep_s
     if seconds > limit:
         raise HTTPException(422, f"seconds must be at most {limit} (the worker's grace period)")
-    return _enqueue(jobs.sleep, seconds, job_timeout=int(seconds) + 30)
+    # Idempotent, so safe to retry: a worker killed mid-job (cold shutdown) gets the job
+    # back from the abandoned-job sweep instead of losing it.
+    return _enqueue(jobs.sleep, seconds, job_timeout=int(seconds) + 30, retry=Retry(max=2))
 
 
 def job_status(job_id: str) -> dict[str, Any]:
@@ -95,10 +98,17 @@ def job_status(job_id: str) -> dict[str, Any]:
     return body
 
 
-def _enqueue(func: Callable[..., Any], *args: Any, job_timeout: int) -> dict[str, str]:
+def _enqueue(
+    func: Callable[..., Any], *args: Any, job_timeout: int, retry: Retry | None = None
+) -> dict[str, str]:
     try:
         job = queue().enqueue(
-            func, *args, job_timeout=job_timeout, result_ttl=RESULT_TTL_S, failure_ttl=FAILURE_TTL_S
+            func,
+            *args,
+            job_timeout=job_timeout,
+            result_ttl=RESULT_TTL_S,
+            failure_ttl=FAILURE_TTL_S,
+            retry=retry,
         )
     except RedisError as exc:
         raise HTTPException(503, f"queue unavailable: {_describe(exc)}") from None

@@ -22,6 +22,7 @@ class Settings:
     log_level: str = "info"
     max_sleep_s: int = 25
     worker_ttl_s: int = 60
+    maintenance_interval_s: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -36,6 +37,7 @@ class Settings:
             log_level=environ.get("LOG_LEVEL", "info").strip().lower(),
             max_sleep_s=_int(environ, "JOB_MAX_SLEEP_S", 25),
             worker_ttl_s=_int(environ, "WORKER_TTL_S", 60),
+            maintenance_interval_s=_int(environ, "WORKER_MAINTENANCE_INTERVAL_S", 60),
         )
 
 

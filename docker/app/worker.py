@@ -47,6 +47,8 @@ def main() -> int:
         [settings.queue_name],
         connection=connect(settings.redis_url, socket_timeout_s=None),
         worker_ttl=settings.worker_ttl_s,
+        # Sweeps abandoned jobs (worker killed mid-job) back to the queue or the failed registry.
+        maintenance_interval=settings.maintenance_interval_s,
     )
     worker.work(logging_level=settings.log_level.upper(), with_scheduler=False)
     return 0

@@ -119,6 +119,9 @@ def execute(
         run = runner.run(checklist.name)
     run.path = str(checklist.path)
     run.argv = list(options.argv)
+    from jobcheck.history import git_commit
+
+    run.commit = git_commit(checklist.base_dir)
     return run
 
 

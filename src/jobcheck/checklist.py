@@ -5,15 +5,29 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from jobcheck.durations import Duration
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 DEFAULT_TIMEOUT_S = 300.0
 SCHEMA_URL = "https://jobcheck.dev/schema/checklist-v1.json"
+
+
+def _number_as_text(value: Any) -> Any:
+    """``port: 8000`` under vars means the text 8000 (booleans stay an error: True or true?)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+VarText = Annotated[
+    str,
+    BeforeValidator(_number_as_text),
+    WithJsonSchema({"type": ["string", "number"]}),
+]
 
 
 class _Strict(BaseModel):
@@ -40,6 +54,13 @@ class Envelope(_Strict):
     retries: int | None = Field(None, ge=0, le=20, description="Extra attempts (needs retry_safe)")
     retry_safe: bool | None = Field(None, description="Re-running has no side effects")
     runbook: str | None = Field(None, description="Link to the runbook")
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("a timeout must be more than 0 seconds")
+        return value
 
 
 class Defaults(Envelope):
@@ -84,7 +105,7 @@ class ChecklistSpec(_Strict):
     version: Literal[1] = Field(description="The format version: 1")
     name: str = Field(min_length=1)
     include: list[str] = Field(default_factory=list, description="More checklist files")
-    vars: dict[str, str] = Field(default_factory=dict, description="Interpolated as ${NAME}")
+    vars: dict[str, VarText] = Field(default_factory=dict, description="Interpolated as ${NAME}")
     secrets: list[str] = Field(default_factory=list, description="Names whose values are masked")
     defaults: Defaults | None = None
     stack: StackSpec | None = None

@@ -100,9 +100,7 @@ def run(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the JSON report here")
     ] = None,
-    junit_path: Annotated[
-        Path | None, typer.Option("--junit", help="Write JUnit XML here")
-    ] = None,
+    junit_path: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here")] = None,
     markdown_path: Annotated[
         Path | None, typer.Option("--markdown", help="Write the Markdown readiness report here")
     ] = None,
@@ -193,6 +191,110 @@ def schema() -> None:
     from jobcheck import commands
 
     _finish(commands.schema)
+
+
+def _write(text: str) -> int:
+    sys.stdout.write(text)
+    return 0
+
+
+@app.command()
+def report(
+    run_json: Annotated[
+        Path, typer.Argument(metavar="RUN.json", help="A JSON report written by `run --json`")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="markdown, junit or text")
+    ] = "markdown",
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Write here (atomically) instead of stdout"),
+    ] = None,
+) -> None:
+    """Re-render a saved run as Markdown, JUnit XML or plain text."""
+    from jobcheck import commands
+
+    _finish(lambda: commands.report(run_json, fmt, output))
+
+
+@app.command()
+def history(checklist: ChecklistArg = None) -> None:
+    """Per check over the saved runs: pass rate, last status, median duration, flaky checks."""
+    from jobcheck.history import history_command
+
+    _finish(lambda: _write(history_command(checklist)))
+
+
+@app.command()
+def waivers(checklist: ChecklistArg = None) -> None:
+    """Every waiver with owner, reason and days left; exit 1 when one has expired."""
+    from jobcheck.waivers import waivers_command
+
+    def body() -> int:
+        text, code = waivers_command(checklist, environ=os.environ)
+        sys.stdout.write(text)
+        return code
+
+    _finish(body)
+
+
+@app.command()
+def release(
+    tag: Annotated[str, typer.Argument(metavar="TAG", help="The tag to create, e.g. v1.4.0")],
+    checklist: ChecklistOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Run the gate and show the tag message; change nothing"),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask (required without a terminal, as in CI)")
+    ] = False,
+    jobs: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--jobs", "-j", min=1, help="Parallel checks (default: CPUs)"),
+    ] = None,
+    json_path: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the JSON report here")  # noqa: UP045
+    ] = None,
+    junit_path: Annotated[
+        Optional[Path], typer.Option("--junit", help="Write JUnit XML here")  # noqa: UP045
+    ] = None,
+    markdown_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--markdown", help="Write the Markdown readiness report here"),
+    ] = None,
+) -> None:
+    """Run the release checklist with RELEASE_TAG=TAG; tag only when every blocker passed."""
+    from jobcheck.release import release_command
+
+    _finish(
+        lambda: release_command(
+            tag,
+            checklist,
+            environ=os.environ,
+            out=sys.stdout,
+            confirm=lambda question: typer.confirm(question, default=False),
+            is_tty=sys.stdin.isatty() and sys.stdout.isatty(),
+            dry_run=dry_run,
+            yes=yes,
+            jobs=jobs,
+            json_path=json_path,
+            junit_path=junit_path,
+            markdown_path=markdown_path,
+        )
+    )
+
+
+@app.command()
+def init(
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing jobcheck.yaml")
+    ] = False,
+) -> None:
+    """Write a starting jobcheck.yaml for the repository in the current folder."""
+    from jobcheck.init import init_command
+
+    _finish(lambda: _write(init_command(Path.cwd(), force=force)))
 
 
 def main(argv: list[str] | None = None) -> None:

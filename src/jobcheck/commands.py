@@ -11,6 +11,8 @@ from typing import IO
 from jobcheck import app
 from jobcheck.checklist import Check, Checklist
 from jobcheck.errors import UsageError
+from jobcheck.results import RunResult
+from jobcheck.runner import Listener
 
 
 def run(options: app.RunOptions, environ: Mapping[str, str], out: IO[str] | None = None) -> int:
@@ -29,11 +31,11 @@ def run(options: app.RunOptions, environ: Mapping[str, str], out: IO[str] | None
 
 
 def _failed_ids(checklist: Checklist) -> list[str]:
-    try:
-        from jobcheck.history import failed_ids
-    except ImportError:  # pragma: no cover - history ships with jobcheck
-        return []
-    ids = failed_ids(checklist.base_dir)
+    from jobcheck.history import failed_ids, with_dependants
+
+    ids = with_dependants(
+        failed_ids(checklist.base_dir, checklist=checklist.path), checklist.checks
+    )
     if not ids:
         raise UsageError(
             "--failed: the last saved run had no failed or errored check",
@@ -42,21 +44,19 @@ def _failed_ids(checklist: Checklist) -> list[str]:
     return ids
 
 
-def _ci_listeners(options: app.RunOptions, environ: Mapping[str, str], out: IO[str]) -> list:
-    try:
-        from jobcheck.reports import ci
-    except ImportError:
-        return []
-    return ci.listeners(options, environ, out)
+def _ci_listeners(
+    options: app.RunOptions, environ: Mapping[str, str], out: IO[str]
+) -> list[Listener]:
+    from jobcheck.reports.github import ci_listeners
+
+    return list(ci_listeners(environ, out, argv=options.argv))
 
 
-def _save_history(checklist: Checklist, run_result: object) -> None:
+def _save_history(checklist: Checklist, run_result: RunResult) -> None:
+    from jobcheck.history import save_run
+
     try:
-        from jobcheck.history import save_run
-    except ImportError:
-        return
-    try:
-        save_run(run_result, checklist.base_dir)  # type: ignore[arg-type]
+        save_run(run_result, checklist.base_dir)
     except OSError as exc:
         print(f"warning: could not save the run history: {exc}", file=sys.stderr)
 
@@ -171,4 +171,36 @@ def schema() -> int:
     from jobcheck.schema import checklist_schema
 
     print(json.dumps(checklist_schema(), indent=2))
+    return 0
+
+
+REPORT_FORMATS = ("markdown", "junit", "text")
+
+
+def report(path: Path, fmt: str, output: Path | None) -> int:
+    """Re-render a saved JSON report; exit 0 whatever the run's status (it is only shown)."""
+    import datetime as dt
+
+    from jobcheck.fsutil import atomic_write_text
+    from jobcheck.history import read_run
+
+    if fmt not in REPORT_FORMATS:
+        raise UsageError(f"--format {fmt}: expected one of {', '.join(REPORT_FORMATS)}")
+    run = read_run(path)
+    if fmt == "markdown":
+        from jobcheck.reports.markdown import render_markdown
+
+        text = render_markdown(run, today=dt.date.today(), root=Path.cwd())
+    elif fmt == "junit":
+        from jobcheck.reports.junit import render_junit
+
+        text = render_junit(run)
+    else:
+        from jobcheck.reports.text import render_text
+
+        text = render_text(run, root=Path.cwd())
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(output, text)
     return 0

@@ -13,7 +13,6 @@ import json
 import os
 import statistics
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
+from jobcheck.fsutil import atomic_write_text
 from jobcheck.reports.text import format_table
 from jobcheck.results import RunResult, Status
 
@@ -58,7 +58,7 @@ def save_run(run: RunResult, root: Path, *, keep: int = DEFAULT_KEEP) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(root / STATE_DIR)
     target = _free_name(folder, run.started_at)
-    write_atomic(target, json.dumps(run.to_dict(), indent=2) + "\n")
+    atomic_write_text(target, json.dumps(run.to_dict(), indent=2) + "\n")
     prune(folder, keep=keep)
     return target
 
@@ -66,7 +66,7 @@ def save_run(run: RunResult, root: Path, *, keep: int = DEFAULT_KEEP) -> Path:
 def _ignore_in_git(state: Path) -> None:
     marker = state / ".gitignore"
     if not marker.exists():
-        write_atomic(marker, "# written by jobcheck: run history stays out of git\n*\n")
+        atomic_write_text(marker, "# written by jobcheck: run history stays out of git\n*\n")
 
 
 def _free_name(folder: Path, started_at: dt.datetime) -> Path:
@@ -77,18 +77,6 @@ def _free_name(folder: Path, started_at: dt.datetime) -> Path:
         target = folder / f"{stamp}-{n}.json"
         n += 1
     return target
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prune(folder: Path, *, keep: int) -> list[Path]:
@@ -267,3 +255,13 @@ def with_dependants(ids: Sequence[str], checks: Sequence[_Needs]) -> list[str]:
                 wanted.add(check.id)
                 changed = True
     return [c.id for c in checks if c.id in wanted]
+
+
+def history_command(checklist: Path | None, *, cwd: Path | None = None) -> str:
+    """``jobcheck history``: the table for the runs of one checklist (found as ``run`` finds
+    it), saved beside it in ``.jobcheck/runs/``."""
+    from jobcheck.loading import find_checklist
+
+    path = find_checklist(checklist, cwd).resolve()
+    runs = load_runs(path.parent, checklist=path)
+    return render_history(history_table(runs), runs)

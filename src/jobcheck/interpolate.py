@@ -6,8 +6,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-_TOKEN = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<dflt>:-(?P<value>[^}]*))?\}")
-_BAD = re.compile(r"\$\{(?P<body>[^}]*)\}?")
+# A default may hold `$$` but no nested reference: `${A:-${B}}` is reported, not half-read.
+# Any other `${` is malformed (`${api`, `${1x}`, `${A:-${B}}`).
+_TOKEN = re.compile(
+    r"\$\$"
+    r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<dflt>:-(?P<value>(?:[^}$]|\$\$)*))?\}"
+    r"|(?P<bad>\$\{[^}]*\}?)"
+)
 
 
 class Unset(KeyError):
@@ -19,30 +24,33 @@ class Unset(KeyError):
 
 
 class BadReference(ValueError):
+    """A ``${`` that does not start a well-formed reference."""
+
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
 
 
 def interpolate(text: str, lookup: Callable[[str], str | None]) -> str:
-    """Replace references in one string; ``lookup`` returns None for an unset name."""
+    """Replace references in one string; ``lookup`` returns None for an unset name.
+
+    Replacement is one pass: a value that itself contains ``${...}`` or ``$$`` is kept as it is.
+    """
 
     def replace(match: re.Match[str]) -> str:
+        if match["bad"] is not None:
+            raise BadReference(match["bad"])
         if match.group(0) == "$$":
             return "$"
         name = match["name"]
         value = lookup(name)
-        if value is None or (value == "" and match["dflt"]):
+        if value is None or (value == "" and match["dflt"] is not None):
             if match["dflt"] is not None:
-                return match["value"]
+                return match["value"].replace("$$", "$")
             raise Unset(name)
         return value
 
-    result = _TOKEN.sub(replace, text)
-    leftover = _BAD.search(_TOKEN.sub("", text))
-    if leftover:
-        raise BadReference(leftover.group(0))
-    return result
+    return _TOKEN.sub(replace, text)
 
 
 def chain(*layers: Mapping[str, str]) -> Callable[[str], str | None]:

@@ -6,21 +6,15 @@ import difflib
 import os
 import re
 import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from jobcheck import kinds
-from jobcheck.checklist import (
-    DEFAULT_TIMEOUT_S,
-    Check,
-    CheckSpec,
-    Checklist,
-    ChecklistSpec,
-)
+from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpec, CheckSpec
 from jobcheck.errors import ChecklistError, Location
 from jobcheck.interpolate import BadReference, Unset, chain, interpolate, walk
 from jobcheck.plan import find_cycle
@@ -29,6 +23,12 @@ from jobcheck.yamlsrc import Key, Source, parse
 
 DEFAULT_FILES = ("jobcheck.yaml", "checklists/release.yaml")
 MAX_ERRORS = 10
+VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Top-level keys whose strings are interpolated before the file's own keys are validated;
+# checks are interpolated one by one, so an error names the check.
+_INTERPOLATED = ("name", "include", "defaults", "stack")
+
+Lookup = Callable[[str], str | None]
 
 
 class ChecklistErrors(ChecklistError):
@@ -37,6 +37,7 @@ class ChecklistErrors(ChecklistError):
     def __init__(self, errors: list[ChecklistError]) -> None:
         first = errors[0]
         super().__init__(first.problem, first.location, first.expected, first.seen, first.hint)
+        self.source_line = first.source_line
         self.errors = errors
 
     def render(self) -> str:
@@ -76,264 +77,155 @@ class _Entry:
     def key(self) -> Key:
         return ("checks", self.index)
 
+    @property
+    def label(self) -> str:
+        check_id = self.data.get("id") if isinstance(self.data, dict) else None
+        return f"check `{check_id}`" if isinstance(check_id, str) else f"check #{self.index + 1}"
+
+
+@dataclass
+class _Loader:
+    """What loading gathers across the main file and its includes."""
+
+    env: Mapping[str, str]
+    variables: dict[str, str] = field(default_factory=dict)
+    sources: list[Source] = field(default_factory=list)
+    entries: list[_Entry] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    @property
+    def lookup(self) -> Lookup:
+        return chain(self.variables, self.env)
+
+    def load(self, source: Source, inherited: dict[str, Any], seen: list[Path]) -> ChecklistSpec:
+        """Read one file: its vars, its includes (depth first), then its own checks."""
+        spec = self.spec(source, main=not seen[:-1])
+        self.sources.append(source)
+        self.secrets += spec.secrets
+        own = spec.defaults.model_dump(exclude_none=True) if spec.defaults else {}
+        defaults = {**inherited, **own}
+        for i, include in enumerate(spec.include):
+            child = self.include(source, i, include, seen)
+            if child is not None:
+                self.load(child, defaults, [*seen, child.path])
+        for j, item in enumerate(source.data.get("checks") or []):
+            self.entries.append(_Entry(source, j, item, defaults))
+        return spec
+
+    def spec(self, source: Source, main: bool) -> ChecklistSpec:
+        data = _mapping_of(source, main)
+        self.add_vars(source, data.get("vars"))
+        text = {
+            k: _interpolated(v, self.lookup, source, (k,), "") if k in _INTERPOLATED else v
+            for k, v in data.items()
+        }
+        # Checks are validated later, one by one, each with its own line. An included file
+        # may hold no checks (only vars, defaults or more includes).
+        checks = text.get("checks")
+        if (isinstance(checks, list) and checks) or (not main and checks in (None, [])):
+            text["checks"] = [{"id": "placeholder", "kind": "command"}]
+        if not main:
+            text = {"version": 1, "name": source.path.name, **text}
+            if "stack" in data:
+                raise source.error(
+                    ("stack",),
+                    "`stack` is read only from the main checklist, not from an included file",
+                    of_key=True,
+                    hint="move the stack: section into the checklist that includes this file",
+                )
+        spec: ChecklistSpec = _validated(ChecklistSpec, text, source, ())
+        return spec
+
+    def add_vars(self, source: Source, raw: Any) -> None:
+        """Resolve this file's vars in order; the main file's (read first) win."""
+        if not isinstance(raw, dict):
+            return  # the envelope validation reports the wrong type
+        checked = _validated(ChecklistSpec.model_fields["vars"].annotation, raw, source, ("vars",))
+        for name, value in checked.items():
+            if not VAR_NAME.match(str(name)):
+                raise source.error(
+                    ("vars", name),
+                    f"variable name `{name}` cannot be used as ${{{name}}}",
+                    of_key=True,
+                    expected="letters, digits and _, not starting with a digit",
+                    seen=str(name),
+                    hint=f"rename it, e.g. `{re.sub(r'[^A-Za-z0-9_]', '_', str(name))}`",
+                )
+            if name not in self.variables:
+                where = ("vars", name)
+                self.variables[name] = _interp(value, self.lookup, source, where, "")
+
+    def include(self, source: Source, i: int, name: str, seen: list[Path]) -> Source | None:
+        """The included file, parsed; None when an earlier include already read it."""
+        target = (source.path.parent / name).resolve()
+        if target in seen:
+            cycle = " -> ".join(p.name for p in (*seen, target))
+            raise source.error(
+                ("include", i),
+                f"include cycle: {cycle}",
+                hint="a file cannot (indirectly) include itself; remove one of these includes",
+            )
+        if not target.is_file():
+            raise source.error(
+                ("include", i),
+                f"included file `{name}` not found",
+                expected=f"a checklist file at {target}",
+                seen="no such file",
+                hint="include paths are relative to the including file",
+            )
+        if any(s.path == target for s in self.sources):
+            return None  # a diamond (two files include a third): read it once
+        return parse(target)
+
 
 def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklist:
+    """Load, interpolate and validate a checklist; every problem is a ChecklistError."""
     environ = dict(os.environ if env is None else env)
     path = path.resolve() if path.exists() else path
-    root = parse(path)
-    spec = _validate_top(root)
-    sources = [root]
-    entries: list[_Entry] = []
-    variables = _resolve_vars(root, spec, environ)
-    _collect(root, spec, {}, entries, sources, variables, environ, seen=[path])
-    lookup = chain(variables, environ)
-    checks = _build_checks(entries, lookup)
-    stack = _interpolated_stack(root, spec, lookup)
-    secret_values = [variables[k] for k in variables if looks_secret(k) or k in spec.secrets]
-    secret_values += [environ[k] for k in spec.secrets if k in environ]
+    loader = _Loader(environ)
+    spec = loader.load(parse(path), {}, [path])
+    checks = _build_checks(loader.entries, loader.lookup)
+    secrets = set(loader.secrets)
+    values = [v for k, v in loader.variables.items() if looks_secret(k) or k in secrets]
+    values += [environ[k] for k in sorted(secrets) if k in environ]
     return Checklist(
-        name=interpolate(spec.name, lookup),
+        name=spec.name,
         path=path,
         checks=checks,
-        stack=stack,
-        secret_values=[v for v in secret_values if v],
-        files=[s.path for s in sources],
-        vars=variables,
+        stack=spec.stack,
+        secret_values=[v for v in values if v],
+        files=[s.path for s in loader.sources],
+        vars=dict(loader.variables),
     )
 
 
-def _validate_top(source: Source) -> ChecklistSpec:
+def _mapping_of(source: Source, main: bool) -> dict[str, Any]:
     data = source.data
     if not isinstance(data, dict):
         raise source.error(
             (),
-            "a checklist is a mapping",
-            expected="keys such as version, name and checks",
+            "a checklist is a mapping" if main else "an included file is a mapping with `checks:`",
+            expected="keys such as version, name and checks" if main else "checks: [...]",
             seen=f"a {_type_name(data)}",
-            hint="start the file with `version: 1`",
+            hint="start the file with `version: 1`" if main else "",
         )
     version = data.get("version")
-    if "version" in data and version != 1:
+    if main and "version" in data and version != 1:
+        quoted = isinstance(version, str) and version.strip() == "1"
         raise source.error(
             ("version",),
             f"unsupported checklist version {version!r}",
             expected="version: 1",
             seen=f"version: {version!r}",
-            hint="this jobcheck reads format version 1 only",
+            hint="write the number without quotes" if quoted else "jobcheck reads format 1 only",
         )
-    return _validate_envelope(source, data)
+    return data
 
 
-def _validate_envelope(source: Source, data: dict[str, Any]) -> ChecklistSpec:
-    """Validate the file's own keys; each check is validated later, with its own line."""
-    shallow = dict(data)
-    if isinstance(shallow.get("checks"), list) and shallow["checks"]:
-        shallow["checks"] = [{"id": "placeholder", "kind": "command"}]
-    return _validated(ChecklistSpec, shallow, source, ())
+# --- one check ----------------------------------------------------------------------------
 
 
-def _validated(model: type[Any], data: Any, source: Source, prefix: Key) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ChecklistErrors(_pydantic_errors(exc, source, prefix, model)) from None
-
-
-_BRANCH = re.compile(r"^(str|int|float|bool|none|function-.*|constrained-.*|lax-.*|json-.*|.*\[.*\])$")
-
-
-def _pydantic_errors(
-    exc: ValidationError, source: Source, prefix: Key, model: type[BaseModel] | None
-) -> list[ChecklistError]:
-    """One error per place: union branches (str | list[str]) fold into one message."""
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _BRANCH.match(p)))
-        if loc in merged:
-            merged[loc].setdefault("alternatives", []).append(_expected(err))
-            continue
-        merged[loc] = {**err, "loc": loc}
-    return [_pydantic_error(e, source, prefix, model) for e in merged.values()]
-
-
-def _pydantic_error(
-    err: Any, source: Source, prefix: Key, model: type[BaseModel] | None
-) -> ChecklistError:
-    loc = err["loc"]
-    key = (*prefix, *loc)
-    relative = key[2:] if key[:1] == ("checks",) else key
-    field = ".".join(str(p) for p in relative) or "checklist"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        name = str(loc[-1])
-        known = _known_fields(model, loc[:-1])
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}"
-        return source.error(key, f"unknown key `{name}`", of_key=True, hint=hint)
-    if kind == "missing":
-        where = key[:-1]
-        return source.error(
-            where,
-            f"`{loc[-1]}` is required here",
-            of_key=True,
-            expected=f"a `{loc[-1]}` key in {'.'.join(str(p) for p in where) or 'the file'}",
-            seen="none",
-        )
-    expected = [_expected(err), *err.get("alternatives", [])]
-    message = err["msg"] if not err.get("alternatives") else "wrong type"
-    return source.error(
-        key,
-        f"invalid value for `{field}`: {message}",
-        expected=" or ".join(e for e in dict.fromkeys(expected) if e),
-        seen=_show(err.get("input")),
-    )
-
-
-def _known_fields(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model at ``loc`` (walking nested models, skipping list indexes)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int) or current is None:
-            continue
-        fields = getattr(current, "model_fields", {})
-        info = fields.get(part) or next(
-            (f for f in fields.values() if f.alias == part), None
-        )
-        current = _model_of(info.annotation) if info is not None else None
-    if current is None or not hasattr(current, "model_fields"):
-        return []
-    return sorted((f.alias or n) for n, f in current.model_fields.items())
-
-
-def _model_of(annotation: Any) -> Any:
-    for candidate in (annotation, *getattr(annotation, "__args__", ())):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        inner = _model_of_args(candidate)
-        if inner is not None:
-            return inner
-    return None
-
-
-def _model_of_args(annotation: Any) -> Any:
-    for arg in getattr(annotation, "__args__", ()):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
-
-
-def _expected(err: Any) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    if kind == "string_pattern_mismatch":
-        return f"text matching {ctx.get('pattern')}"
-    if kind == "literal_error":
-        return f"one of {ctx.get('expected')}"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return _TYPE_WORDS.get(kind.split("_")[0], kind.split("_")[0])
-    if kind == "value_error":
-        return ""
-    return ""
-
-
-_TYPE_WORDS = {
-    "string": "a string",
-    "int": "a whole number",
-    "float": "a number",
-    "bool": "true or false",
-    "dict": "a mapping",
-    "list": "a list",
-    "date": "a date (YYYY-MM-DD)",
-}
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _type_name(value: Any) -> str:
-    names = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
-    return names.get(type(value), type(value).__name__.replace("NoneType", "null value"))
-
-
-def _resolve_vars(source: Source, spec: ChecklistSpec, env: Mapping[str, str]) -> dict[str, str]:
-    resolved: dict[str, str] = {}
-    for name, value in spec.vars.items():
-        resolved[name] = _interp(value, chain(resolved, env), source, ("vars", name), "vars")
-    return resolved
-
-
-def _interp(text: str, lookup: Any, source: Source, key: Key, what: str) -> str:
-    try:
-        return interpolate(text, lookup)
-    except Unset as exc:
-        raise source.error(
-            key,
-            f"`${{{exc.name}}}` in {what} is not set",
-            expected=f"`{exc.name}` in vars or the environment",
-            seen="unset",
-            hint=f"export {exc.name}=..., add it under vars:, or write ${{{exc.name}:-default}}",
-        ) from None
-    except BadReference as exc:
-        raise source.error(
-            key,
-            f"malformed reference {exc.text!r} in {what}",
-            expected="${NAME} or ${NAME:-default} (names: letters, digits, _)",
-            seen=exc.text,
-            hint="write $$ for a literal $",
-        ) from None
-
-
-def _collect(
-    source: Source,
-    spec: ChecklistSpec,
-    inherited: dict[str, Any],
-    entries: list[_Entry],
-    sources: list[Source],
-    variables: dict[str, str],
-    env: Mapping[str, str],
-    seen: list[Path],
-) -> None:
-    """Gather checks from this file's includes (depth first), then its own."""
-    own = spec.defaults.model_dump(exclude_none=True) if spec.defaults else {}
-    defaults = {**inherited, **own}
-    for i, include in enumerate(spec.include):
-        name = _interp(include, chain(variables, env), source, ("include", i), "include")
-        target = (source.path.parent / name).resolve()
-        if target in seen:
-            cycle = " -> ".join(p.name for p in (*seen, target))
-            raise source.error(("include", i), f"include cycle: {cycle}")
-        if not target.is_file():
-            raise source.error(
-                ("include", i),
-                f"included file {include!r} not found",
-                expected=f"a checklist file at {target}",
-                seen="no such file",
-                hint="include paths are relative to the including file",
-            )
-        child = parse(target)
-        child_spec = _validate_include(child)
-        sources.append(child)
-        for var, value in child_spec.vars.items():
-            if var not in variables:
-                where = ("vars", var)
-                variables[var] = _interp(value, chain(variables, env), child, where, "vars")
-        _collect(child, child_spec, defaults, entries, sources, variables, env, [*seen, target])
-    for j, item in enumerate(source.data.get("checks") or []):
-        entries.append(_Entry(source, j, item, defaults))
-
-
-def _validate_include(source: Source) -> ChecklistSpec:
-    if not isinstance(source.data, dict):
-        raise source.error(
-            (), "an included checklist is a mapping with `checks:`",
-            seen=f"a {_type_name(source.data)}",
-        )
-    return _validate_envelope(source, {"version": 1, "name": source.path.name, **source.data})
-
-
-def _build_checks(entries: list[_Entry], lookup: Any) -> list[Check]:
+def _build_checks(entries: list[_Entry], lookup: Lookup) -> list[Check]:
     errors: list[ChecklistError] = []
     checks: list[Check] = []
     first_seen: dict[str, _Entry] = {}
@@ -347,15 +239,7 @@ def _build_checks(entries: list[_Entry], lookup: Any) -> list[Check]:
             errors.append(exc)
             continue
         if check.id in first_seen:
-            other = first_seen[check.id]
-            line = other.source.location(other.key).line
-            errors.append(
-                entry.source.error(
-                    (*entry.key, "id"),
-                    f"duplicate check id `{check.id}` (first at {other.source.path.name}:{line})",
-                    hint="every check id must be unique across the checklist and its includes",
-                )
-            )
+            errors.append(_duplicate(entry, first_seen[check.id], check.id))
             continue
         first_seen[check.id] = entry
         checks.append(check)
@@ -365,28 +249,76 @@ def _build_checks(entries: list[_Entry], lookup: Any) -> list[Check]:
     return checks
 
 
-def _build_check(entry: _Entry, lookup: Any) -> Check:
-    source, key = entry.source, entry.key
+def _duplicate(entry: _Entry, other: _Entry, check_id: str) -> ChecklistError:
+    line = other.source.location(other.key).line
+    return entry.source.error(
+        (*entry.key, "id"),
+        f"duplicate check id `{check_id}` (first at {other.source.path.name}:{line})",
+        hint="every check id must be unique across the checklist and its includes",
+    )
+
+
+def _build_check(entry: _Entry, lookup: Lookup) -> Check:
+    source, key, label = entry.source, entry.key, entry.label
     if not isinstance(entry.data, dict):
         raise source.error(
-            key, "a check is a mapping", expected="id, kind, with, owner, ...",
-            seen=f"a {_type_name(entry.data)}",
-        )
-    data = _prepare_command(entry.data, source, key)
-    data = walk(data, lambda text, k: _interp(text, lookup, source, (*key, *k),
-                                               f"check `{entry.data.get('id', '?')}`"))
-    spec: CheckSpec = _validated(CheckSpec, data, source, key)
-    merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
-    check_where = f"check `{spec.id}`"
-    if not merged.get("owner"):
-        raise source.error(
             key,
-            f"{check_where} has no owner",
-            expected="`owner:` on the check or under `defaults:`",
-            seen="none",
-            hint='add `owner: "@team-or-person"` so a failure has someone to call',
+            f"{label} is not a mapping",
+            expected="id, kind, with, owner, ...",
+            seen=_seen(entry.data),
+            hint="a check is a mapping: `- id: lint` on one line, then `kind:`, `with:`, ...",
         )
-    options = _kind_options(spec, source, key)
+    data, split = _prepare_command(entry.data, source, key)
+
+    def visit(text: str, k: Key) -> str:
+        if split and k[:2] == ("with", "run"):
+            k = k[:2]  # an argv element of a command written as one string
+        return _interp(text, lookup, source, (*key, *k), label)
+
+    data = walk(data, visit)
+    # Collect every problem of this check: the envelope, the owner and the kind's options.
+    errors: list[ChecklistError] = []
+    spec = _collecting(errors, lambda: _validated(CheckSpec, data, source, key, label))
+    if not (data.get("owner") or entry.defaults.get("owner")):
+        errors.append(_no_owner(source, key, label))
+    kind, raw = data.get("kind"), data.get("with", {})
+    options = None
+    if isinstance(kind, str) and isinstance(raw, dict):
+        options = _collecting(errors, lambda: _kind_options(kind, raw, source, key, label))
+    if errors or spec is None:
+        raise ChecklistErrors(sorted(errors, key=_line_of))
+    merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
+    return _check(spec, merged, options, source, key)
+
+
+def _collecting(errors: list[ChecklistError], step: Callable[[], Any]) -> Any:
+    try:
+        return step()
+    except ChecklistErrors as exc:
+        errors.extend(exc.errors)
+    except ChecklistError as exc:
+        errors.append(exc)
+    return None
+
+
+def _line_of(error: ChecklistError) -> tuple[int, int]:
+    where = error.location
+    return (where.line, where.column) if where is not None else (0, 0)
+
+
+def _no_owner(source: Source, key: Key, label: str) -> ChecklistError:
+    return source.error(
+        key,
+        f"{label} has no owner",
+        expected="`owner:` on the check or under `defaults:`",
+        seen="none",
+        hint='add `owner: "@team-or-person"` so a failure has someone to call',
+    )
+
+
+def _check(
+    spec: CheckSpec, merged: dict[str, Any], options: Any, source: Source, key: Key
+) -> Check:
     return Check(
         id=spec.id,
         title=spec.title or spec.id,
@@ -409,83 +341,371 @@ def _build_check(entry: _Entry, lookup: Any) -> Check:
     )
 
 
-def _prepare_command(data: dict[str, Any], source: Source, key: Key) -> dict[str, Any]:
+def _prepare_command(data: dict[str, Any], source: Source, key: Key) -> tuple[dict[str, Any], bool]:
     """Split a command string before interpolation, so a value never becomes shell syntax."""
     options = data.get("with")
     if data.get("kind") != "command" or not isinstance(options, dict):
-        return data
-    run, shell = options.get("run"), options.get("shell", False)
-    if not isinstance(run, str) or shell is True:
-        return data
+        return data, False
+    run = options.get("run")
+    try:
+        shell = TypeAdapter(bool).validate_python(options.get("shell", False))
+    except ValidationError:
+        return data, False  # the kind's validation reports the bad `shell`
+    if not isinstance(run, str) or shell:
+        return data, False
     try:
         argv = shlex.split(run)
     except ValueError as exc:
         raise source.error(
             (*key, "with", "run"),
-            f"cannot split the command: {exc}",
+            f"check `{data.get('id')}`: cannot split the command: {str(exc).lower()}",
             expected="a command with balanced quotes",
             seen=run,
-            hint="check the quotes, or give the command as a list",
+            hint="close the quote, or give the command as a list",
         ) from None
-    return {**data, "with": {**options, "run": argv}}
+    return {**data, "with": {**options, "run": argv}}, True
 
 
-def _kind_options(spec: CheckSpec, source: Source, key: Key) -> Any:
+def _kind_options(name: str, options: dict[str, Any], source: Source, key: Key, label: str) -> Any:
     try:
-        kind = kinds.get_kind(spec.kind)
+        kind = kinds.get_kind(name)
     except kinds.UnknownKind as exc:
         hint = f"did you mean `{exc.suggestion}`?" if exc.suggestion else ""
         raise source.error(
             (*key, "kind"),
-            f"unknown check kind `{spec.kind}`",
+            f"{label}: unknown check kind `{name}`",
             expected="one of " + ", ".join(exc.known),
-            seen=spec.kind,
+            seen=name,
             hint=hint or "third-party kinds register through the `jobcheck.kinds` entry point",
         ) from None
-    try:
-        return kind.options.model_validate(spec.with_)
-    except ValidationError as exc:
-        errors = _pydantic_errors(exc, source, (*key, "with"), kind.options)
-        for error in errors:
-            error.problem = f"check `{spec.id}` ({spec.kind}): {error.problem}"
-        raise ChecklistErrors(errors) from None
+    except ImportError as exc:
+        raise source.error(
+            (*key, "kind"),
+            f"{label}: the `{name}` kind cannot be loaded: {exc}",
+            hint="install the package it needs into jobcheck's environment",
+        ) from None
+    return _validated(kind.options, options, source, (*key, "with"), label)
 
 
 def _check_needs(checks: list[Check], where: dict[str, _Entry]) -> None:
-    ids = {c.id for c in checks}
+    ids = sorted(c.id for c in checks)
     errors = []
     for check in checks:
         entry = where[check.id]
         for i, need in enumerate(check.needs):
-            if need == check.id:
-                errors.append(entry.source.error((*entry.key, "needs", i),
-                                                 f"check `{check.id}` needs itself"))
-            elif need not in ids:
-                close = difflib.get_close_matches(need, sorted(ids), n=1)
-                errors.append(
-                    entry.source.error(
-                        (*entry.key, "needs", i),
-                        f"check `{check.id}` needs `{need}`, which is not a check here",
-                        expected="the id of another check",
-                        seen=need,
-                        hint=f"did you mean `{close[0]}`?" if close else "",
-                    )
-                )
+            if need == check.id or need not in ids:
+                errors.append(_bad_need(entry, i, check.id, need, ids))
     if errors:
         raise ChecklistErrors(errors)
     cycle = find_cycle({c.id: c.needs for c in checks})
     if cycle:
         entry = where[cycle[0]]
+        index = next(c.needs for c in checks if c.id == cycle[0]).index(cycle[1])
         raise entry.source.error(
-            (*entry.key, "needs"),
-            "dependency cycle: " + " -> ".join(cycle),
+            (*entry.key, "needs", index),
+            "dependency cycle: " + " -> ".join(cycle) + " (each check needs the next)",
             hint="a check cannot (indirectly) need itself; remove one of these needs",
         )
 
 
-def _interpolated_stack(source: Source, spec: ChecklistSpec, lookup: Any) -> Any:
-    if spec.stack is None:
-        return None
-    raw = source.data["stack"]
-    data = walk(raw, lambda text, k: _interp(text, lookup, source, ("stack", *k), "stack"))
-    return _validated(type(spec.stack), data, source, ("stack",))
+def _bad_need(entry: _Entry, i: int, check_id: str, need: str, ids: list[str]) -> ChecklistError:
+    key = (*entry.key, "needs", i)
+    if need == check_id:
+        return entry.source.error(key, f"check `{check_id}` needs itself")
+    close = difflib.get_close_matches(need, [c for c in ids if c != check_id], n=1)
+    return entry.source.error(
+        key,
+        f"check `{check_id}` needs `{need}`, which is not a check here",
+        expected="the id of another check",
+        seen=need,
+        hint=f"did you mean `{close[0]}`?" if close else "checks here: " + ", ".join(ids),
+    )
+
+
+# --- interpolation --------------------------------------------------------------------------
+
+
+def _interpolated(data: Any, lookup: Lookup, source: Source, key: Key, label: str) -> Any:
+    return walk(data, lambda text, k: _interp(text, lookup, source, (*key, *k), label))
+
+
+def _interp(text: str, lookup: Lookup, source: Source, key: Key, label: str) -> str:
+    where = f"{label}: " if label else ""
+    name = _field_name(key)
+    try:
+        return interpolate(text, lookup)
+    except Unset as exc:
+        raise source.error(
+            key,
+            f"{where}`${{{exc.name}}}` in `{name}` is not set",
+            near=f"${{{exc.name}",
+            expected=f"`{exc.name}` in vars or the environment",
+            seen="unset",
+            hint=f"export {exc.name}=..., add it under vars:, or write ${{{exc.name}:-default}}",
+        ) from None
+    except BadReference as exc:
+        raise source.error(
+            key,
+            f"{where}malformed reference `{exc.text}` in `{name}`",
+            near=exc.text,
+            expected="${NAME} or ${NAME:-default} (names: letters, digits, _)",
+            seen=exc.text,
+            hint="write $$ for a literal $",
+        ) from None
+
+
+def _field_name(key: Key) -> str:
+    """``with.run`` for a key inside a check, ``vars.api`` for a top-level one."""
+    if len(key) >= 2 and key[0] == "checks" and isinstance(key[1], int):
+        key = key[2:]
+    text = ""
+    for part in key:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
+# --- pydantic errors, mapped to file:line:col -----------------------------------------------
+
+
+def _validated(model: Any, data: Any, source: Source, prefix: Key, label: str = "") -> Any:
+    try:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            return model.model_validate(data)
+        return TypeAdapter(model).validate_python(data)
+    except ValidationError as exc:
+        raise ChecklistErrors(_pydantic_errors(exc, data, source, prefix, model, label)) from None
+
+
+def _real_loc(err: Any, data: Any) -> tuple[tuple[Any, ...], int]:
+    """The part of the error's loc that names real keys in ``data`` (pydantic adds union branch
+    tags such as ``list[str]``), and where the first tag was dropped (-1: none)."""
+    loc = tuple(err["loc"])
+    names_key = err["type"] in ("missing", "extra_forbidden")
+    real: list[Any] = []
+    branch_at = -1
+    for i, part in enumerate(loc):
+        if _holds(data, part):
+            data = data[part]
+        elif names_key and i == len(loc) - 1:
+            data = None
+        else:
+            branch_at = len(real) if branch_at == -1 else branch_at
+            continue
+        real.append(part)
+    return tuple(real), branch_at
+
+
+def _holds(data: Any, part: Any) -> bool:
+    if isinstance(data, dict):
+        return part in data
+    return isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+
+
+def _pydantic_errors(
+    exc: ValidationError, data: Any, source: Source, prefix: Key, model: Any, label: str
+) -> list[ChecklistError]:
+    """One error per place: union branches (str | list[str]) fold into one message, and a
+    branch that got further into the value wins over one that stopped at its type."""
+    found: list[tuple[tuple[Any, ...], int, dict[str, Any]]] = []
+    for details in exc.errors():
+        err: dict[str, Any] = dict(details)
+        loc, branch_at = _real_loc(err, data)
+        found.append((loc, branch_at, {**err, "loc": loc}))
+    deeper = {loc[:b] for loc, b, _ in found if b >= 0 and len(loc) > b}
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for loc, branch_at, item in found:
+        if branch_at >= 0 and len(loc) == branch_at and loc in deeper:
+            continue
+        if loc in merged:
+            merged[loc].setdefault("alternatives", []).append(_expected(item))
+        else:
+            merged[loc] = item
+    errors = [_pydantic_error(e, source, prefix, model, label) for e in merged.values()]
+    return sorted(errors, key=_line_of)
+
+
+def _pydantic_error(
+    err: dict[str, Any], source: Source, prefix: Key, model: Any, label: str
+) -> ChecklistError:
+    loc = err["loc"]
+    key = (*prefix, *loc)
+    where = f"{label}: " if label else ""
+    if err["type"] == "extra_forbidden":
+        return _unknown_key(source, key, loc, model, where)
+    if err["type"] == "missing":
+        return _missing(source, key, loc, model, where)
+    name = _field_name(key)
+    given = err.get("input")
+    expected = [e for e in dict.fromkeys([_expected(err), *err.get("alternatives", [])]) if e]
+    if expected and (
+        err.get("alternatives")
+        or err["type"] in _TYPED
+        or err["type"].endswith(("_type", "_parsing"))
+    ):
+        return source.error(
+            key,
+            f"{where}`{name}` should be {' or '.join(expected)}",
+            seen=_seen(given),
+            hint=_type_hint(name, expected, given),
+        )
+    return source.error(
+        key,
+        where + _sentence(err, name, given),
+        expected=" or ".join(expected),
+        seen=_show(given),
+        hint=_hint(err, name, given),
+    )
+
+
+def _missing(
+    source: Source, key: Key, loc: tuple[Any, ...], model: Any, where: str
+) -> ChecklistError:
+    parent = _field_name(key[:-1])
+    info = _field_info(model, loc)
+    about = f" ({info.description})" if info is not None and info.description else ""
+    return source.error(
+        key[:-1],
+        f"{where}`{loc[-1]}` is required" + (f" in `{parent}`" if parent else ""),
+        of_key=True,
+        expected=f"a `{loc[-1]}:` key{about}",
+        seen="none",
+    )
+
+
+def _sentence(err: dict[str, Any], name: str, given: Any) -> str:
+    kind = err["type"]
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch" and name.endswith("id"):
+        return f"`{name}` may hold only lower-case letters, digits, `.`, `_` and `-`"
+    if kind == "string_pattern_mismatch":
+        return f"`{name}` does not have the expected form"
+    if kind == "too_short" and not given:
+        return f"`{name}` is empty"
+    if _EXPECTED_GOT.match(message) or not message:
+        return f"invalid `{name}`"
+    return f"invalid `{name}`: {message[0].lower()}{message[1:]}"
+
+
+_TYPED = ("literal_error",)
+_EXPECTED_GOT = re.compile(r"^expected (.+), got .+$")
+
+
+def _hint(err: dict[str, Any], name: str, given: Any) -> str:
+    if err["type"] == "string_pattern_mismatch" and name.endswith("id") and isinstance(given, str):
+        slug = re.sub(r"[^a-z0-9._-]+", "-", given.lower()).strip("-._")
+        return f"try `{slug}`" if slug else ""
+    if err["type"] == "too_short" and name == "checks":
+        return "add at least one check: `- {id: lint, kind: command, with: {run: ruff check .}}`"
+    return ""
+
+
+def _unknown_key(
+    source: Source, key: Key, loc: tuple[Any, ...], model: Any, where: str
+) -> ChecklistError:
+    name = str(loc[-1])
+    known = _known_fields(model, loc[:-1])
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}"
+    parent = _field_name(key[:-1])
+    inside = f" in `{parent}`" if parent else "" if key[:-1] else " at the top of the file"
+    return source.error(
+        key, f"{where}unknown key `{name}`{inside}", of_key=True, hint=hint if known else ""
+    )
+
+
+def _field_info(model: Any, loc: tuple[Any, ...]) -> Any:
+    fields = _fields_at(model, loc[:-1])
+    return fields.get(loc[-1]) or next((f for f in fields.values() if f.alias == loc[-1]), None)
+
+
+def _known_fields(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    return sorted((f.alias or n) for n, f in _fields_at(model, loc).items())
+
+
+def _fields_at(model: Any, loc: tuple[Any, ...]) -> dict[str, Any]:
+    """Fields of the model at ``loc`` (walking nested models, skipping list indexes)."""
+    current: Any = _model_of(model)
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = current.model_fields
+        info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+        current = _model_of(info.annotation) if info is not None else None
+    return dict(current.model_fields) if current is not None else {}
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "dict": "a mapping",
+    "model": "a mapping",
+    "list": "a list",
+    "date": "a date (YYYY-MM-DD)",
+}
+
+
+def _expected(err: dict[str, Any]) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "string_pattern_mismatch":
+        return f"text matching {ctx.get('pattern')}"
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected')}"
+    if kind.endswith(("_type", "_parsing")):
+        word = str(kind).split("_")[0]
+        return _TYPE_WORDS.get(word, word)
+    message = str(err.get("msg", "")).removeprefix("Value error, ")
+    match = _EXPECTED_GOT.match(message)
+    return match[1] if match else ""
+
+
+def _seen(value: Any) -> str:
+    if isinstance(value, dict):
+        keys = ", ".join(f"`{k}`" for k in list(value)[:5])
+        return f"a mapping with {'key' if len(value) == 1 else 'keys'} {keys}" if value else "{}"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return f"{_show(value)} ({_type_name(value)})"
+
+
+def _type_hint(name: str, expected: list[str], given: Any) -> str:
+    if name == "checks" and isinstance(given, dict):
+        return "write the checks as a list: `- id: lint` starts one"
+    if "a list" in expected and isinstance(given, str):
+        return f"write a list, even of one: `[{given}]`"
+    if "a string" in expected and isinstance(given, bool | int | float):
+        return "put the value in quotes to keep it as text"
+    if "a string" in expected and isinstance(given, dict) and len(given) == 1:
+        key, value = next(iter(given.items()))
+        return f'YAML read `{key}: {value}` as a mapping; quote it: "{key}: {value}"'
+    return ""
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it: strings unescaped (a regex keeps its single \\)."""
+    text = f"`{value}`" if isinstance(value, str) and value and "`" not in value else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        list: "list",
+        dict: "mapping",
+        str: "string",
+        int: "number",
+        float: "number",
+        bool: "boolean",
+        type(None): "null value",
+    }
+    return names.get(type(value), type(value).__name__)

@@ -57,7 +57,7 @@ def select(
     queue = list(wanted)
     while queue:
         for need in by_id[queue.pop()].needs:
-            if need not in wanted:
+            if need in by_id and need not in wanted:
                 wanted.add(need)
                 queue.append(need)
     skipped = {c.id for c in checks if any(c.matches(s) for s in skip)}

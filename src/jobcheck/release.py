@@ -13,6 +13,7 @@ The flow, and why each refusal happens before the expensive part where it can:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -20,6 +21,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from jobcheck import __version__
 from jobcheck.durations import format_duration
@@ -49,8 +51,12 @@ def release(
     yes: bool = False,
     is_tty: bool = False,
     checklist_files: Sequence[Path] = (),
+    reports: Sequence[Path] = (),
 ) -> int:
-    """The whole command; returns its exit code. Never creates a tag on a failed gate."""
+    """The whole command; returns its exit code. Never creates a tag on a failed gate.
+
+    ``reports``: files the gate writes (``--markdown`` ...); they do not make the tree dirty.
+    """
     problem = _tag_name_problem(repo, tag)
     if problem:
         echo(f"error: {problem}")
@@ -58,9 +64,11 @@ def release(
     head = head_commit(repo)
     if not head:
         return _refuse(echo, tag, [f"{repo} is not a git repository with at least one commit"])
+    repo = toplevel(repo)
+    ignored = _relative_to(repo, reports)
     if not dry_run and not yes and not is_tty:
         return _refuse(echo, tag, ["there is no terminal to confirm on; pass --yes (CI must)"])
-    problems = tree_problems(repo, tag)
+    problems = tree_problems(repo, tag, ignored)
     if problems and not dry_run:
         return _refuse(echo, tag, problems)
     run = run_gate({"RELEASE_TAG": tag})
@@ -75,7 +83,7 @@ def release(
         return _dry_run(echo, tag, head, message, problems)
     if problems:
         return _refuse(echo, tag, problems)
-    problems = tree_problems(repo, tag) + _moved(repo, head)
+    problems = tree_problems(repo, tag, ignored) + _moved(repo, head)
     if problems:
         return _refuse(echo, tag, ["the gate changed the repository:", *problems])
     if is_tty and not yes and not confirm(f"Create annotated tag {tag} at {head[:12]}?"):
@@ -107,20 +115,22 @@ def _dry_run(echo: Echo, tag: str, head: str, message: str, problems: list[str])
 
 def gate_problems(run: RunResult) -> list[str]:
     blocking = [c.id for c in run.checks if c.blocks]
-    if not blocking:
-        return []
-    return [
-        f"the release gate failed: {len(blocking)} blocker{'s' if len(blocking) != 1 else ''} "
-        f"did not pass ({', '.join(blocking)})"
-    ]
+    if blocking:
+        return [
+            f"the release gate failed: {len(blocking)} blocker{'s' if len(blocking) != 1 else ''}"
+            f" did not pass ({', '.join(blocking)})"
+        ]
+    if not any(c.status in (Status.PASS, Status.WAIVED) for c in run.checks):
+        return ["the release gate proved nothing: no check passed (all skipped?)"]
+    return []
 
 
-def tree_problems(repo: Path, tag: str) -> list[str]:
+def tree_problems(repo: Path, tag: str, ignored: Sequence[str] = ()) -> list[str]:
     """Why ``repo`` cannot be tagged now: the tag exists, or the tree is dirty."""
     problems = []
     if tag_exists(repo, tag):
         problems.append(f"tag {tag} already exists (see `git show {tag}`); choose a new version")
-    dirty = dirty_files(repo)
+    dirty = [name for name in dirty_files(repo) if name not in ignored]
     if dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
         problems.append(
@@ -226,13 +236,28 @@ def head_commit(repo: Path) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
+def toplevel(path: Path) -> Path:
+    """The root of the work tree ``path`` is in (checklist paths are shown relative to it)."""
+    result = _git(path, "rev-parse", "--show-toplevel")
+    return Path(result.stdout.strip()) if result.returncode == 0 else path
+
+
 def tag_exists(repo: Path, tag: str) -> bool:
     return _git(repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}").returncode == 0
 
 
 def dirty_files(repo: Path) -> list[str]:
-    result = _git(repo, "status", "--porcelain", "--untracked-files=normal")
+    """Changed and untracked files, relative to the top of the work tree."""
+    result = _git(repo, "status", "--porcelain", "--untracked-files=all")
     return [line[3:] for line in result.stdout.splitlines() if line.strip()]
+
+
+def _relative_to(repo: Path, paths: Sequence[Path]) -> list[str]:
+    names = []
+    for path in paths:
+        with contextlib.suppress(ValueError):
+            names.append(path.resolve().relative_to(repo.resolve()).as_posix())
+    return names
 
 
 def _tag_name_problem(repo: Path, tag: str) -> str:
@@ -259,3 +284,53 @@ def create_tag(repo: Path, tag: str, message: str) -> None:
         Path(name).unlink(missing_ok=True)
     if result.returncode != 0:
         raise RuntimeFailure(f"`git tag -a {tag}` failed: {result.stderr.strip()}")
+
+
+def release_command(
+    tag: str,
+    checklist: Path | None,
+    *,
+    environ: Mapping[str, str],
+    out: IO[str],
+    confirm: Confirm,
+    is_tty: bool,
+    dry_run: bool = False,
+    yes: bool = False,
+    jobs: int | None = None,
+    json_path: Path | None = None,
+    junit_path: Path | None = None,
+    markdown_path: Path | None = None,
+) -> int:
+    """``jobcheck release``: load the checklist with ``RELEASE_TAG`` set (a checklist error is
+    exit 2 before anything runs), run it as the gate with the usual reporters, write the
+    reports asked for, save the run in the history, then tag as ``release`` decides."""
+    from jobcheck import app, history
+
+    env = {**environ, "RELEASE_TAG": tag}
+    loaded = app.load(checklist, env)
+
+    def echo(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    def run_gate(extra_env: Mapping[str, str]) -> RunResult:
+        options = app.RunOptions(
+            checklist=loaded.path, jobs=jobs, extra_env=dict(extra_env), json_path=json_path,
+            junit_path=junit_path, markdown_path=markdown_path,
+            argv=["jobcheck", "release", tag],
+        )  # fmt: skip
+        plan = app.make_plan(loaded, options, None)
+        listeners = app.choose_listeners(options, env, out)
+        masker = app.make_masker(loaded, env)
+        run = app.execute(loaded, plan, options, environ, listeners, masker)
+        run.commit = run.commit or head_commit(loaded.base_dir)
+        app.write_reports(run, options, echo)
+        with contextlib.suppress(OSError):
+            history.save_run(run, loaded.base_dir)
+        return run
+
+    return release(
+        tag, repo=loaded.base_dir, run_gate=run_gate, echo=echo, confirm=confirm,
+        dry_run=dry_run, yes=yes, is_tty=is_tty, checklist_files=loaded.files,
+        reports=[p for p in (json_path, junit_path, markdown_path) if p is not None],
+    )  # fmt: skip

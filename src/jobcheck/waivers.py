@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 WARN_DAYS = 7
@@ -175,3 +176,13 @@ def waivers_report(
     """What ``jobcheck waivers`` prints and its exit code (1 when a waiver has expired)."""
     rows = waiver_rows(checks, today=today)
     return render_waivers(rows, checklist=checklist), exit_code(rows)
+
+
+def waivers_command(
+    checklist: Path | None, *, environ: Mapping[str, str], today: dt.date | None = None
+) -> tuple[str, int]:
+    """``jobcheck waivers``: load the checklist (a load error is exit 2) and list its waivers."""
+    from jobcheck import app
+
+    loaded = app.load(checklist, environ)
+    return waivers_report(loaded.checks, today=today or dt.date.today(), checklist=loaded.name)

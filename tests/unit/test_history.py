@@ -219,3 +219,50 @@ def test_history_and_failed_across_real_runs(tmp_path: Path) -> None:
     assert rows["toggles"].runs == 2 and rows["toggles"].passed == 1
     assert rows["toggles"].flaky  # failed then passed on the same commit (the marker is ignored)
     assert rows["always"].runs == 1 and rows["always"].last_status == "skip"
+
+
+def test_history_command_for_the_checklist_found_like_run(tmp_path: Path) -> None:
+    checklist = tmp_path / "jobcheck.yaml"
+    checklist.write_text(CHECKLIST, encoding="utf-8")
+    assert history.history_command(None, cwd=tmp_path).startswith("no saved runs yet")
+    _real_run(checklist)
+    _real_run(checklist)
+    other = run_of(result("always", Status.FAIL), path=str(tmp_path / "other.yaml"), minutes=1)
+    history.save_run(other, tmp_path)  # another checklist in the same folder: not counted
+    text = history.history_command(None, cwd=tmp_path)
+    lines = text.splitlines()
+    assert lines[0].startswith("2 runs from ")
+    assert lines[2].split() == ["CHECK", "RUNS", "PASS", "RATE", "LAST", "MEDIAN", "FLAKY"]
+    assert lines[3].split()[:4] == ["always", "2", "100%", "pass"]
+    assert lines[4].split()[:4] == ["toggles", "2", "0%", "fail"]
+    assert lines[5].split()[:4] == ["after", "0", "-", "skip"]
+    assert lines[-1] == "0 flaky checks (passed and failed on the same commit)"
+
+
+
+
+def test_failed_and_history_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from jobcheck.cli import app
+
+    make_repo(tmp_path)
+    (tmp_path / "jobcheck.yaml").write_text(CHECKLIST, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(app, ["run"]).exit_code == 1
+    (tmp_path / "ok.marker").write_text("", encoding="utf-8")
+    rerun = runner.invoke(app, ["run", "--failed"])
+    assert rerun.exit_code == 0, rerun.output
+    assert history.failed_ids(tmp_path) == []
+    shown = runner.invoke(app, ["history"])
+    assert shown.exit_code == 0
+    assert shown.output.splitlines()[0].startswith("2 runs from ")
+    rows = {line.split()[0]: line.split()[1:] for line in shown.output.splitlines()[3:7]}
+    assert rows["toggles"][:3] == ["2", "50%", "pass"] and rows["toggles"][-1] == "flaky"
+    assert rows["always"][:3] == ["1", "100%", "skip"]  # --failed left it out
+    assert "1 flaky check (passed and failed on the same commit)" in shown.output

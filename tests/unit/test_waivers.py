@@ -114,3 +114,25 @@ def test_parse_until_accepts_dates_and_iso_strings() -> None:
     assert waivers.parse_until(dt.datetime(2026, 12, 1, 5, 0)) == dt.date(2026, 12, 1)
     assert waivers.parse_until("soon") is None
     assert waivers.parse_until(None) is None
+
+
+def test_waivers_command_loads_the_checklist(tmp_path: Path) -> None:
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(CHECKLIST, encoding="utf-8")
+    text, code = waivers.waivers_command(path, environ={}, today=TODAY)
+    assert code == 1
+    assert text.splitlines()[1].startswith("flaky-canary  @team  2026-12-31  34")
+
+
+
+
+def test_waivers_through_the_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jobcheck.cli import app
+
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(CHECKLIST, encoding="utf-8")
+    result = CliRunner().invoke(app, ["waivers", str(path)])
+    assert result.exit_code == 1  # old-waiver expired on 2026-11-20
+    assert "error: waiver for old-waiver expired on 2026-11-20" in result.output

@@ -11,11 +11,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from jobcheck.secrets import looks_secret
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_SHOWN_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTE = re.compile(r"^\s*(?:export\s+)?(?:'[^']*'|[^=#\s]+)\s*=\s*(?P<quote>['\"]?)")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
@@ -56,14 +58,17 @@ def parse_dotenv(text: str, path: Path) -> Dotenv:
         line = binding.original.line + leading.count("\n")
         key = binding.key
         if binding.error:
-            head = original.strip().split("=", 1)[0][:40]
-            result.problems.append((line, f"cannot parse {head!r}: expected KEY=VALUE"))
+            # Only the first word: the rest of a broken line may be a secret value.
+            head = (original.split() or [""])[0].split("=", 1)[0][:40]
+            result.problems.append(
+                (line, f"cannot parse the line starting {head!r}: expected KEY=VALUE")
+            )
         elif key is None:
             continue
         elif binding.value is None:
-            result.problems.append((line, f"{key} has no '=': expected KEY=VALUE"))
+            result.problems.append((line, f"{_named(key)} has no '=': expected KEY=VALUE"))
         elif not _KEY.match(key):
-            result.problems.append((line, f"{key!r} is not a valid variable name"))
+            result.problems.append((line, f"{_named(key)} is not a valid variable name"))
         elif key in seen:
             result.problems.append((line, f"{key} is set twice (lines {seen[key]} and {line})"))
         else:
@@ -72,6 +77,12 @@ def parse_dotenv(text: str, path: Path) -> Dotenv:
             quote = match["quote"] if match else ""
             result.entries.append(Entry(key, binding.value, line, quote))
     return result
+
+
+def _named(text: str) -> str:
+    """A would-be key, shown only when it looks like a variable name: a line without ``=``
+    may well be a pasted secret."""
+    return text if _SHOWN_NAME.match(text) else "a line (not shown: it may be a value)"
 
 
 def read_dotenv(path: Path) -> Dotenv:
@@ -91,6 +102,17 @@ def interpolated(dotenv: Dotenv, env: Mapping[str, str]) -> dict[str, str]:
         else:
             values[entry.key] = interpolate(entry.value, {**env, **values})
     return values
+
+
+def interpolate_tree(value: Any, variables: Mapping[str, str], unset: set[str]) -> Any:
+    """Every string inside ``value`` (a parsed YAML document) interpolated; keys are left."""
+    if isinstance(value, str):
+        return interpolate(value, variables, unset)
+    if isinstance(value, dict):
+        return {k: interpolate_tree(v, variables, unset) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate_tree(v, variables, unset) for v in value]
+    return value
 
 
 class InterpolationError(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jobcheck.results import Outcome
+from jobcheck.secrets import Masker
 
 SHOWN = 5
 """How many findings a message lists; the rest are counted."""
@@ -75,11 +77,11 @@ def findings_outcome(
 
 
 def shown_path(path: Path, base: Path) -> str:
-    """A path relative to ``base`` when it lies below it, else as it is."""
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(path)
+    """``path`` as the checklist would name it: relative to ``base`` (``../docker/x.yaml``)
+    when that is at most two levels up, else absolute."""
+    full = path.resolve()
+    relative = os.path.relpath(full, base.resolve())
+    return str(full) if relative.startswith(("../../..", "..\\..\\..")) else relative
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -96,3 +98,9 @@ def valid_regex(value: str) -> str:
     except re.error as exc:
         raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
     return value
+
+
+def masking(mask: Callable[[str], str], secrets: Iterable[str]) -> Callable[[str], str]:
+    """``mask`` that also hides ``secrets``: values a check read from the files it looks at."""
+    local = Masker(secrets)
+    return lambda text: mask(local(text))

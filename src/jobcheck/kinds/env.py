@@ -9,10 +9,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from jobcheck.kinds._dotenv import Dotenv, read_dotenv, secret_key, secret_value_problem
-from jobcheck.kinds._findings import Finding, findings_outcome, shown_path, valid_regex
+from jobcheck.kinds._findings import Finding, findings_outcome, masking, shown_path, valid_regex
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
 from jobcheck.results import Outcome
-from jobcheck.secrets import Masker
 
 
 def _text(value: object) -> str:
@@ -136,8 +135,7 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     if isinstance(loaded, str):
         return Outcome.failed(f"env: {loaded}, expected a dotenv file")
     dotenv = loaded
-    secret_values = (e.value for e in dotenv.entries if secret_key(e.key))
-    mask = Masker(secret_values)
+    mask = masking(ctx.mask, (e.value for e in dotenv.entries if secret_key(e.key)))
     findings = _parse_findings(dotenv, ctx) + _required(options, dotenv, ctx)
     findings += _value_findings(options, dotenv, ctx)
     if options.same_keys_as is not None:
@@ -151,7 +149,7 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     return findings_outcome(
         f"env {name}",
         findings,
-        mask=lambda text: ctx.mask(mask(text)),
+        mask=mask,
         passed=f"env {name}: {count} keys, every rule holds",
     )
 

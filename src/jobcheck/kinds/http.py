@@ -358,9 +358,10 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     while True:
         tries += 1
         last = attempt(options, ctx)
-        if last.ok or time.monotonic() + options.interval > give_up:
+        left = give_up - time.monotonic()
+        if last.ok or left <= 0:
             break
-        if not ctx.sleep(options.interval):
+        if not ctx.sleep(min(options.interval, left)):
             break
     if not last.ok:
         return _failure(options, ctx, last, _waited(tries, since, "still failing"))

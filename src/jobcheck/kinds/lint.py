@@ -117,10 +117,13 @@ def _generic_findings(result: ProcessResult) -> list[Finding]:
 
 def _broken(result: ProcessResult, what: str, ctx: KindContext, ruff: bool) -> Outcome | None:
     """An error outcome when the tool could not run or crashed (ruff exits 2 then)."""
+    if ruff and result.not_found:
+        tried = ctx.mask(result.command)
+        return Outcome.errored(
+            f"{what}: {result.not_found} was not found (tried: {tried}); {INSTALL_HINT}"
+        )
     broken = process_failure(result, what, ctx.mask)
     if broken is not None:
-        if ruff and result.not_found:
-            broken.message += f"; {INSTALL_HINT}"
         return broken
     if ruff and result.returncode not in (0, 1):
         tail = tail_lines(joined_output(result), 10)
@@ -167,7 +170,7 @@ def _outcome(
     output: str,
     files: int = 0,
 ) -> Outcome:
-    where = " ".join(options.paths)
+    where = " ".join(options.paths) or "."
     subject = f"{what} {where}" + (f" ({plural(files, 'file')})" if files else "")
     return findings_outcome(
         subject,

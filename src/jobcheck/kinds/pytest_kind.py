@@ -128,6 +128,8 @@ def run(options: Options, ctx: KindContext) -> Outcome:
         if broken is not None:
             return broken
         output = ctx.mask(tail_lines(joined_output(result), 60))
+        if result.returncode == NO_TESTS and options.min_tests == 0:
+            return Outcome.passed("pytest collected no tests (min_tests is 0)", output=output)
         if result.returncode == NO_TESTS:
             return Outcome.failed(
                 f"pytest collected no tests (exit 5) in {cwd}, expected at least "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -77,59 +78,48 @@ def _git(ctx: KindContext, repo: Path, *args: str, ok: tuple[int, ...] = (0,)) -
     return result
 
 
-def _clean(options: Options, ctx: KindContext, repo: Path) -> list[Finding]:
+def _clean(options: Options, ctx: KindContext, repo: Path) -> Iterator[str]:
     untracked = "no" if options.allow_untracked else "all"
     status = _git(ctx, repo, "status", "--porcelain=v1", f"--untracked-files={untracked}")
-    changes = [line for line in status.stdout.splitlines() if line.strip()]
-    if not changes:
-        return []
-    shown = ", ".join(changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
-    text = f"clean: the working tree has {plural(len(changes), 'uncommitted change')} ({shown})"
-    return [Finding("clean", text + ", expected none")]
+    changes = [line.strip() for line in status.stdout.splitlines() if line.strip()]
+    if changes:
+        more = f" and {len(changes) - 5} more" if len(changes) > 5 else ""
+        shown = ", ".join(changes[:5]) + more
+        count = plural(len(changes), "uncommitted change")
+        yield f"clean: the working tree has {count} ({shown}), expected none"
 
 
-def _branch(options: Options, ctx: KindContext, repo: Path) -> list[Finding]:
+def _branch(options: Options, ctx: KindContext, repo: Path) -> Iterator[str]:
     wanted = as_list(options.branch)
-    result = _git(ctx, repo, "symbolic-ref", "--short", "-q", "HEAD", ok=(0, 1))
-    current = result.stdout.strip()
-    if any(fnmatch.fnmatchcase(current, pattern) for pattern in wanted):
-        return []
-    seen = f"on {current}" if current else "HEAD is detached"
-    return [Finding("branch", f"branch: expected {' or '.join(wanted)}, seen {seen}")]
+    current = _git(ctx, repo, "symbolic-ref", "--short", "-q", "HEAD", ok=(0, 1)).stdout.strip()
+    if not any(fnmatch.fnmatchcase(current, pattern) for pattern in wanted):
+        seen = f"on {current}" if current else "HEAD is detached"
+        yield f"branch: expected {' or '.join(wanted)}, seen {seen}"
 
 
-def _tag_taken(options: Options, ctx: KindContext, repo: Path) -> list[Finding]:
-    ref = f"refs/tags/{options.tag}"
+def _tag_pattern(options: Options) -> Iterator[str]:
+    if not re.fullmatch(options.tag_pattern, options.tag):
+        default = options.tag_pattern == SEMVER
+        expected = "semver such as v1.4.0" if default else f"/{options.tag_pattern}/"
+        yield f"tag: {options.tag!r} is not {expected}"
+
+
+def _exists(options: Options, ctx: KindContext, repo: Path) -> Iterator[str]:
+    tag, ref = options.tag, f"refs/tags/{options.tag}"
     found = _git(ctx, repo, "rev-parse", "-q", "--verify", f"{ref}^{{commit}}", ok=(0, 1))
     commit = found.stdout.strip()
     if not options.exists:
         if commit:
-            return [
-                Finding(
-                    "exists",
-                    f"tag: {options.tag} already exists (at {commit[:12]}), expected a new tag",
-                )
-            ]
-        return []
+            yield f"tag: {tag} already exists (at {commit[:12]}), expected a new tag"
+        return
     if not commit:
-        return [Finding("exists", f"tag: {options.tag} does not exist, expected it to")]
-    findings = []
-    kind = _git(ctx, repo, "cat-file", "-t", ref).stdout.strip()
-    if kind != "tag":
-        findings.append(
-            Finding(
-                "exists",
-                f"tag: {options.tag} is a lightweight tag, expected an annotated one (git tag -a)",
-            )
-        )
+        yield f"tag: {tag} does not exist, expected it to"
+        return
+    if _git(ctx, repo, "cat-file", "-t", ref).stdout.strip() != "tag":
+        yield f"tag: {tag} is a lightweight tag, expected an annotated one (git tag -a)"
     head = _git(ctx, repo, "rev-parse", "HEAD").stdout.strip()
     if commit != head:
-        findings.append(
-            Finding(
-                "exists", f"tag: {options.tag} points at {commit[:12]}, expected HEAD ({head[:12]})"
-            )
-        )
-    return findings
+        yield f"tag: {tag} points at {commit[:12]}, expected HEAD ({head[:12]})"
 
 
 def read_version(path: Path) -> str:
@@ -173,62 +163,49 @@ def _same_version(tag_version: str, version: str) -> bool:
         return False
 
 
-def _version(options: Options, repo: Path, tag_version: str) -> list[Finding]:
-    path = repo / options.version_file
+def _version(options: Options, repo: Path, tag_version: str) -> Iterator[str]:
+    name = options.version_file
     try:
-        version = read_version(path)
+        version = read_version(repo / name)
     except FileNotFoundError:
-        return [Finding("version", f"version: {options.version_file} does not exist")]
+        yield f"version: {name} does not exist"
+        return
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
-        return [Finding("version", f"version: cannot read it from {options.version_file}: {exc}")]
-    if _same_version(tag_version, version):
-        return []
-    return [
-        Finding(
-            "version",
-            f"version: tag {options.tag} says {tag_version}, {options.version_file} says {version}",
-        )
-    ]
+        yield f"version: cannot read it from {name}: {exc}"
+        return
+    if not _same_version(tag_version, version):
+        yield f"version: tag {options.tag} says {tag_version}, {name} says {version}"
 
 
-def _changelog(changelog: str, repo: Path, tag_version: str) -> list[Finding]:
-    path = repo / changelog
+def _changelog(changelog: str, repo: Path, tag_version: str) -> Iterator[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (repo / changelog).read_text(encoding="utf-8")
     except FileNotFoundError:
-        return [Finding("changelog", f"changelog: {changelog} does not exist")]
+        yield f"changelog: {changelog} does not exist"
+        return
     except (OSError, UnicodeDecodeError) as exc:
-        return [Finding("changelog", f"changelog: {changelog} cannot be read: {exc}")]
+        yield f"changelog: {changelog} cannot be read: {exc}"
+        return
     version = re.escape(tag_version)
     heading = re.compile(rf"^#{{1,6}}\s.*(?<![\w.])v?{version}(?![\w.]|-\w)", re.MULTILINE)
-    if heading.search(text):
-        return []
-    return [
-        Finding(
-            "changelog",
-            f"changelog: {changelog} has no heading for {tag_version} "
-            f"(expected e.g. `## [{tag_version}] - YYYY-MM-DD`)",
-        )
-    ]
+    if not heading.search(text):
+        example = f"## [{tag_version}] - YYYY-MM-DD"
+        yield f"changelog: {changelog} has no heading for {tag_version} (expected e.g. `{example}`)"
 
 
 def _findings(options: Options, ctx: KindContext, repo: Path) -> list[Finding]:
-    findings: list[Finding] = []
-    if options.clean:
-        findings += _clean(options, ctx, repo)
-    if options.branch is not None:
-        findings += _branch(options, ctx, repo)
-    if not re.fullmatch(options.tag_pattern, options.tag):
-        default = options.tag_pattern == SEMVER
-        expected = "semver such as v1.4.0" if default else f"/{options.tag_pattern}/"
-        findings.append(Finding("tag_pattern", f"tag: {options.tag!r} is not {expected}"))
-    findings += _tag_taken(options, ctx, repo)
+    """Every rule that applies, in order; each finding carries its rule's name."""
     tag_version = options.tag[1:] if re.match(r"v\d", options.tag) else options.tag
-    if options.match_version:
-        findings += _version(options, repo, tag_version)
-    if options.changelog is not None:
-        findings += _changelog(options.changelog, repo, tag_version)
-    return findings
+    rules: list[tuple[str, bool, Callable[[], Iterator[str]]]] = [
+        ("clean", options.clean, lambda: _clean(options, ctx, repo)),
+        ("branch", options.branch is not None, lambda: _branch(options, ctx, repo)),
+        ("tag_pattern", True, lambda: _tag_pattern(options)),
+        ("exists", True, lambda: _exists(options, ctx, repo)),
+        ("version", options.match_version, lambda: _version(options, repo, tag_version)),
+        ("changelog", options.changelog is not None,
+         lambda: _changelog(str(options.changelog), repo, tag_version)),
+    ]  # fmt: skip
+    return [Finding(rule, text) for rule, wanted, check in rules if wanted for text in check()]
 
 
 def run(options: Options, ctx: KindContext) -> Outcome:

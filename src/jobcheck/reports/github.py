@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import IO
 
 from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.secrets import looks_secret
 from jobcheck.waivers import EXPIRING, describe_expiry, parse_until, state_of
 
 _TRUE = {"1", "true", "yes", "on"}
 # Report paths written in CI make no sense on a laptop; everything else is kept as given.
 _REPORT_OPTIONS = {"--json", "--junit", "--markdown"}
+_ENV_OPTIONS = {"--env", "-e"}
 
 
 def escape_data(text: str) -> str:
@@ -156,20 +158,32 @@ def is_ci(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 def reproduce_line(argv: Sequence[str]) -> str:
-    """The command to run locally: the same arguments without CI-only report paths.
+    """The command to run locally: the same arguments without CI-only report paths, and with
+    secret-looking ``--env NAME=VALUE`` values masked.
 
-    ``argv`` are the arguments after the program name, e.g. ``["run", "--json", "out.json"]``.
+    ``argv``: the arguments, with or without a leading ``jobcheck``: ``["run", "--json", "x"]``.
     """
+    args = list(argv[1:] if argv and Path(argv[0]).name == "jobcheck" else argv)
     kept: list[str] = []
-    skip_next = False
-    for arg in argv:
-        if skip_next:
-            skip_next = False
-        elif arg in _REPORT_OPTIONS:
-            skip_next = True
-        elif arg.split("=", 1)[0] not in _REPORT_OPTIONS:
+    while args:
+        arg = args.pop(0)
+        name = arg.split("=", 1)[0]
+        if arg in _REPORT_OPTIONS and args:
+            args.pop(0)
+        elif name in _REPORT_OPTIONS:
+            continue
+        elif arg in _ENV_OPTIONS and args:
+            kept += [arg, _masked_pair(args.pop(0))]
+        elif name in _ENV_OPTIONS:
+            kept.append(f"{name}={_masked_pair(arg.split('=', 1)[1])}")
+        else:
             kept.append(arg)
-    return f"reproduce locally with: {shlex.join(['jobcheck', *kept])}"
+    return f"reproduce locally with: {shlex.join(['jobcheck', *(kept or ['run'])])}"
+
+
+def _masked_pair(pair: str) -> str:
+    name, sep, _ = pair.partition("=")
+    return f"{name}=***" if sep and looks_secret(name) else pair
 
 
 def ci_epilogue(
@@ -188,7 +202,7 @@ def ci_epilogue(
         parts += check_groups(run, token=token)
         parts += annotations(run, today=today, workspace=workspace)
     if is_ci(environ):
-        parts.append(reproduce_line(list(argv) or ["run"]))
+        parts.append(reproduce_line(argv))
     return "\n".join(parts) + "\n" if parts else ""
 
 

@@ -153,7 +153,7 @@ class Compose:
         if result.cancelled:
             raise ComposeError(f"{what}: cancelled", output)
         if result.timed_out:
-            raise ComposeError(f"{what}: no result within {format_duration(timeout_s)}", output)
+            raise ComposeError(f"{what} gave no result within {format_duration(timeout_s)}", output)
         if result.returncode != 0:
             last = tail_lines(result.stderr or result.stdout, 1).strip()
             raise ComposeError(f"{what} exited {result.returncode}: {last}", output)

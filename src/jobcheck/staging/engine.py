@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from jobcheck.results import Outcome
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -191,3 +193,108 @@ def stop_grace_s(container: Container, default: float = 10.0) -> float:
     """The container's stop timeout (compose `stop_grace_period`), else Docker's 10 s."""
     value = (container.attrs.get("Config") or {}).get("StopTimeout")
     return float(value) if isinstance(value, int | float) and value >= 0 else default
+
+
+def process_uids(container: Container) -> list[int]:
+    """The uid of every process in a running container (as the host's `ps` sees them)."""
+    top: dict[str, Any] = container.top(ps_args="-o pid,uid")
+    titles = [t.upper() for t in top.get("Titles") or []]
+    if "UID" not in titles:
+        return []
+    column = titles.index("UID")
+    return [int(row[column]) for row in top.get("Processes") or [] if row[column].isdigit()]
+
+
+def configured_user(container: Container) -> str:
+    """The image's USER or compose `user:` ('' means root)."""
+    return str((container.attrs.get("Config") or {}).get("User") or "")
+
+
+def env_keys(container: Container) -> set[str]:
+    entries = (container.attrs.get("Config") or {}).get("Env") or []
+    return {str(entry).split("=", 1)[0] for entry in entries}
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int | None  # None: timed out
+    output: str
+
+
+def exec_in(
+    env: Mapping[str, str], container: Container, argv: list[str], timeout_s: float
+) -> ExecResult:
+    """Run ``argv`` inside ``container`` (SDK exec) and wait at most ``timeout_s``.
+
+    A client of its own: the shared one's short read timeout would cut a quiet command off.
+    On timeout the process may still run inside the container; the result says so."""
+    import threading
+
+    sdk = client(env, timeout_s=timeout_s + 5)
+    try:
+        exec_id = sdk.api.exec_create(container.id, argv, stdout=True, stderr=True)["Id"]
+        box: dict[str, Any] = {}
+
+        def start() -> None:
+            try:
+                box["output"] = sdk.api.exec_start(exec_id)
+            except Exception as exc:  # reported below, on the caller's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=start, daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            return ExecResult(None, "")
+        if "error" in box:
+            raise box["error"]
+        code = sdk.api.exec_inspect(exec_id).get("ExitCode")
+        output = box.get("output") or b""
+        text = (
+            output.decode("utf-8", errors="replace") if isinstance(output, bytes) else str(output)
+        )
+        return ExecResult(int(code) if code is not None else None, text)
+    finally:
+        sdk.close()
+
+
+class NoStack(Exception):
+    """A Docker check that does not know which compose project to look at."""
+
+
+def project_for(ctx: KindContext, override: str | None) -> str:
+    if override:
+        return override
+    if ctx.stack is not None:
+        return ctx.stack.project
+    raise NoStack(
+        "no compose project: the checklist has no `stack:` section "
+        "and the check has no `project` option"
+    )
+
+
+def docker_check(ctx: KindContext, body: Callable[[DockerClient], Outcome]) -> Outcome:
+    """Run ``body`` with the run's Docker client; every engine problem becomes one error line."""
+    try:
+        sdk = shared_client(ctx)
+        return body(sdk)
+    except EngineUnreachable as exc:
+        return Outcome.errored(str(exc))
+    except NoStack as exc:
+        return Outcome.errored(str(exc))
+    except api_errors() as exc:
+        return Outcome.errored(f"Docker engine error: {_api_reason(exc)}")
+
+
+def _api_reason(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None)
+    text = str(explanation or exc)
+    return " ".join(text.split())[:200]
+
+
+def require_engine_for_stack(ctx: KindContext) -> None:
+    """Checks that reach the stack through its ports (job, queue) still need its engine when
+    the checklist declares a Docker stack: without it, one clear error instead of a refused
+    connection. Without a `stack:` section they check whatever the URLs name."""
+    if ctx.stack is not None:
+        shared_client(ctx)

@@ -10,6 +10,7 @@ because the job's serialized payload must be exactly what the worker's RQ expect
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 import zlib
@@ -224,11 +225,6 @@ class JobInfo:
     origin: str = ""
     exc_info: str = ""
 
-    @property
-    def last_error_line(self) -> str:
-        lines = [line for line in self.exc_info.strip().splitlines() if line.strip()]
-        return lines[-1].strip() if lines else ""
-
 
 JOB_FIELDS = ("status", "worker_name", "origin", "exc_info")
 
@@ -249,6 +245,27 @@ def _exc_text(raw: bytes) -> str:
         return zlib.decompress(raw).decode("utf-8", errors="replace")
     except zlib.error:
         return raw.decode("utf-8", errors="replace")
+
+
+def last_failure(r: Redis, job_id: str) -> str:
+    """The last line of a failed job's traceback: RQ 1.12+ keeps it in the results stream
+    (``rq:results:ID``, base64 of zlib), older RQ in the job hash. '' when there is none."""
+    entries = r.command_raw("XREVRANGE", f"{PREFIX}:results:{job_id}", "+", "-", "COUNT", "1")
+    text = ""
+    if entries:
+        flat = entries[0][1]
+        fields = {_decoded(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+        raw = fields.get("exc_string")
+        if raw:
+            try:
+                text = zlib.decompress(base64.b64decode(raw)).decode("utf-8", errors="replace")
+            except (ValueError, zlib.error):
+                text = ""
+    if not text:
+        info = job_info(r, job_id)
+        text = info.exc_info if info is not None else ""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 # --- enqueueing through the real RQ package ----------------------------------------------------
@@ -287,8 +304,15 @@ def enqueue(
         raise RedisRejected(f"{where} rejected the password: {exc}") from None
     except redis.exceptions.ResponseError as exc:
         raise RedisRejected(f"{where} rejected the enqueue: {exc}") from None
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise RedisUnavailable(f"{where}: {exc}") from None
+    except redis.exceptions.TimeoutError:
+        raise RedisUnavailable(
+            f"{where} did not answer within {format_duration(timeout_s)}"
+        ) from None
+    except redis.exceptions.ConnectionError as exc:
+        refused = "refused" in str(exc).lower()
+        raise RedisUnavailable(
+            f"{where} refused the connection" if refused else f"{where}: {exc}"
+        ) from None
     finally:
         conn.close()
     return str(job.id)

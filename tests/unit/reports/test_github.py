@@ -142,6 +142,15 @@ def test_reproduce_line_drops_report_paths_and_quotes() -> None:
     )
 
 
+def test_reproduce_line_accepts_the_program_name_and_masks_secret_env() -> None:
+    argv = ["jobcheck", "run", "-e", "API_TOKEN=s3cret", "--env=MODE=fast", "--env=DB_PASSWORD=pw"]
+    assert github.reproduce_line(argv) == (
+        "reproduce locally with: jobcheck run -e 'API_TOKEN=***' --env=MODE=fast "
+        "'--env=DB_PASSWORD=***'"
+    )
+    assert github.reproduce_line(["jobcheck"]) == "reproduce locally with: jobcheck run"
+
+
 def test_ci_epilogue_on_github(tmp_path: Path) -> None:
     env = {"GITHUB_ACTIONS": "true", "CI": "true"}
     text = github.ci_epilogue(fixture_run("mixed.json"), env, argv=["run"], today=TODAY, token="T")

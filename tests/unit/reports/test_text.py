@@ -5,6 +5,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from jobcheck.reports.text import format_table, render_text, verdict_line
 from jobcheck.results import RunResult
 
@@ -51,3 +53,28 @@ def test_verdict_of_an_interrupted_or_empty_run() -> None:
 
 def test_format_table_pads_columns_and_strips_trailing_blanks() -> None:
     assert format_table([["A", "BB", ""], ["ccc", "d", ""]]) == ["A    BB", "ccc  d"]
+
+
+
+
+def test_report_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from jobcheck.cli import app
+    from jobcheck.reports.markdown import render_markdown
+
+    monkeypatch.chdir(tmp_path)
+    source = str(RUNS / "mixed.json")
+    runner = CliRunner()
+    text = runner.invoke(app, ["report", source, "--format", "text"])
+    assert text.exit_code == 0  # only shown: the run's own status does not matter
+    assert text.output == render_text(fixture_run("mixed.json"))
+    target = tmp_path / "readiness.md"
+    assert runner.invoke(app, ["report", source, "-o", str(target)]).exit_code == 0
+    assert target.read_text(encoding="utf-8") == render_markdown(
+        fixture_run("mixed.json"), today=dt.date.today(), root=tmp_path
+    )
+    junit = runner.invoke(app, ["report", source, "--format", "junit"])
+    assert junit.exit_code == 0 and junit.output.startswith("<?xml")
+    assert runner.invoke(app, ["report", source, "--format", "html"]).exit_code == 2
+    assert runner.invoke(app, ["report", str(tmp_path / "missing.json")]).exit_code == 2

@@ -1,0 +1,187 @@
+"""``service``: a compose service's containers run, are healthy, and are set up as promised.
+
+Containers are found by their compose labels (project and service); the Docker SDK is
+imported only when the check runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import TYPE_CHECKING
+
+from pydantic import Field, field_validator
+
+from jobcheck.durations import Duration, format_duration
+from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.process import split_command, tail_lines
+from jobcheck.results import Outcome
+from jobcheck.staging import engine
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+MAX_FINDINGS = 6
+
+
+class Options(KindOptions):
+    service: str = Field(description="The compose service name")
+    project: str | None = Field(None, description="Compose project (default: the stack's)")
+    min_containers: int = Field(1, ge=0, description="At least this many containers")
+    running: bool = Field(True, description="Every container is running")
+    healthy: bool | None = Field(
+        None,
+        description="true: healthy (a healthcheck is required); "
+        "unset: healthy when a healthcheck exists; false: not checked",
+    )
+    max_restarts: int | None = Field(None, ge=0, description="Restarted at most this many times")
+    not_oom_killed: bool = Field(True, description="No container was killed for memory")
+    non_root: bool = Field(False, description="No process runs as uid 0")
+    env_keys: list[str] = Field(
+        default_factory=list,
+        description="Keys the container environment must set (values never shown)",
+    )
+    exec: str | list[str] | None = Field(None, description="A command run inside that must exit 0")
+    exec_timeout: Duration = Field(30.0, description="Deadline for `exec`")
+    wait: Duration = Field(0.0, description="Poll until the expectation holds, at most this long")
+    interval: Duration = Field(2.0, description="Pause between polls while waiting")
+
+    @field_validator("exec")
+    @classmethod
+    def _command(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is not None and not split_command(value):
+            raise ValueError("the command is empty")
+        return value
+
+
+def _health_problem(options: Options, state: engine.ContainerState) -> str:
+    if options.healthy is False:
+        return ""
+    if state.health == "":
+        return "has no healthcheck" if options.healthy else ""
+    if state.health == "healthy":
+        return ""
+    if state.health == "starting":
+        return "is still starting (no healthcheck passed yet)"
+    last = f" (last check {state.health_log})" if state.health_log else ""
+    return f"is {state.health}{last}"
+
+
+def _root_problem(container: Container, state: engine.ContainerState) -> str:
+    user = engine.configured_user(container)
+    if user.split(":")[0] in ("", "root", "0"):
+        return "runs as root (no USER in the image, no `user:` in compose)"
+    if state.state == "running":
+        uids = engine.process_uids(container)
+        if 0 in uids:
+            return f"has a process running as uid 0 (configured user {user!r})"
+    return ""
+
+
+def _state_problems(options: Options, container: Container) -> list[str]:
+    state = engine.state_of(container)
+    problems = []
+    if options.running and state.state != "running":
+        problems.append(f"is {state.state} (exit code {state.exit_code})")
+    if state.state == "running" and (health := _health_problem(options, state)):
+        problems.append(health)
+    if options.max_restarts is not None and state.restarts > options.max_restarts:
+        problems.append(f"restarted {state.restarts} times, at most {options.max_restarts} allowed")
+    if options.not_oom_killed and state.oom_killed:
+        problems.append("was OOM-killed (raise mem_limit or find the leak)")
+    if options.non_root and (root := _root_problem(container, state)):
+        problems.append(root)
+    missing = [key for key in options.env_keys if key not in engine.env_keys(container)]
+    if missing:
+        problems.append(f"lacks env keys {', '.join(missing)}")
+    return problems
+
+
+def _exec_problem(options: Options, ctx: KindContext, container: Container) -> str:
+    argv = split_command(options.exec or [])
+    shown = ctx.mask(shlex.join(argv))
+    limit = min(options.exec_timeout, max(1.0, ctx.remaining()))
+    result = engine.exec_in(ctx.env, container, argv, limit)
+    if result.exit_code is None:
+        return f"`{shown}` did not finish within {format_duration(limit)}"
+    if result.exit_code != 0:
+        tail = " ".join(ctx.mask(tail_lines(result.output, 3)).split())[:200]
+        return f"`{shown}` exited {result.exit_code}" + (f": {tail}" if tail else "")
+    return ""
+
+
+def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> list[str]:
+    """Every problem found, each naming its container."""
+    project = engine.project_for(ctx, options.project)
+    found = engine.containers(sdk, project, options.service)
+    if len(found) < options.min_containers:
+        hint = " (is the stack up? `jobcheck stack up`)" if not found else ""
+        return [
+            f"service {options.service!r} of project {project!r} has {len(found)} "
+            f"container(s), expected at least {options.min_containers}{hint}"
+        ]
+    problems = []
+    for container in found:
+        own = _state_problems(options, container)
+        running = container.status == "running"
+        if not own and running and options.exec is not None:
+            own = [p for p in [_exec_problem(options, ctx, container)] if p]
+        problems.extend(f"{container.name} {p}" for p in own)
+    return problems
+
+
+def _describe(options: Options, count: int) -> str:
+    said = ["running" if options.running else "present"]
+    if options.healthy is not False:
+        said.append("healthy")
+    if options.max_restarts is not None:
+        said.append(f"at most {options.max_restarts} restarts")
+    if options.non_root:
+        said.append("non-root")
+    if options.env_keys:
+        said.append(f"{len(options.env_keys)} env keys set")
+    if options.exec is not None:
+        said.append("exec exited 0")
+    return f"service {options.service!r}: {count} container(s) {', '.join(said)}"
+
+
+def check(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
+    since = time.monotonic()
+    give_up = since + min(options.wait, ctx.remaining())
+    while True:
+        problems = inspect(options, ctx, sdk)
+        left = give_up - time.monotonic()
+        if not problems or left <= 0:
+            break
+        if not ctx.sleep(min(options.interval, left)):
+            break
+    waited = time.monotonic() - since
+    after = f" (after {format_duration(waited)})" if options.wait and waited >= 0.5 else ""
+    if problems:
+        shown = problems[:MAX_FINDINGS]
+        more = f"; and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        return Outcome.failed(ctx.mask("; ".join(shown)) + more + after)
+    count = len(engine.containers(sdk, engine.project_for(ctx, options.project), options.service))
+    return Outcome.passed(_describe(options, count) + after)
+
+
+def run(options: Options, ctx: KindContext) -> Outcome:
+    return engine.docker_check(ctx, lambda sdk: check(options, ctx, sdk))
+
+
+KIND = Kind(
+    name="service",
+    options=Options,
+    run=run,
+    summary="a compose service's containers: running, healthy, restarts, OOM, non-root, env, exec",
+    docker=True,
+    example={
+        "service": "worker",
+        "healthy": True,
+        "max_restarts": 0,
+        "non_root": True,
+        "env_keys": ["REDIS_URL", "QUEUE_NAME"],
+        "exec": "python -c 'import app.jobs'",
+    },
+)

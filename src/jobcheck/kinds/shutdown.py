@@ -1,0 +1,280 @@
+"""``shutdown``: the graceful-stop drill. A job that runs a few seconds is enqueued; once a
+worker has started it, the worker service is stopped with its grace period and started
+again. The job must have finished, or been re-queued and finished — never silently lost.
+
+The worker is always started again (``finally``), whatever happened before.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from jobcheck.durations import Duration, format_duration
+from jobcheck.kinds import job as job_kind
+from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.results import Outcome
+from jobcheck.staging import engine, redisq
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+SIGKILL_EXIT = 137
+READY_S = 60.0
+
+
+class Options(KindOptions):
+    service: str = Field("worker", description="The compose service running the workers")
+    project: str | None = Field(None, description="Compose project (default: the stack's)")
+    via: Literal["http", "rq"] = Field("http", description="Enqueue through the API or RQ")
+    enqueue_url: str | None = Field(
+        None, description='via http: POST here, with {seconds}; answers {"id": ...}'
+    )
+    status_url: str | None = Field(None, description="via http: GET here, with {id}")
+    redis_url: str | None = Field(None, description="via rq: required; via http: for diagnostics")
+    queue: str = Field("default", description="The RQ queue")
+    function: str = Field("app.jobs.sleep", description="via rq: a function(seconds)")
+    seconds: Duration = Field(5.0, description="How long the job runs")
+    grace: Duration | None = Field(
+        None, description="Stop grace period (default: the container's, from stop_grace_period)"
+    )
+    stop_after: Duration = Field(1.0, description="Stop this long after the job started")
+    start_deadline: Duration = Field(15.0, description="A worker must start the job within this")
+    deadline: Duration = Field(
+        60.0, description="After the restart, the job must finish within this"
+    )
+    interval: Duration = Field(0.25, description="Pause between status polls")
+    request_timeout: Duration = Field(5.0, description="Per HTTP request or Redis call")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        return redisq.validate_url(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Options:
+        if self.via == "http":
+            if not self.enqueue_url or not self.status_url:
+                raise ValueError(
+                    "via http needs enqueue_url (with {seconds}) and status_url (with {id})"
+                )
+            if "{id}" not in self.status_url:
+                raise ValueError("status_url must contain {id}, where the job id goes")
+        elif not self.redis_url:
+            raise ValueError("via rq needs redis_url")
+        if self.seconds <= 0:
+            raise ValueError("seconds must be more than 0")
+        return self
+
+
+@dataclass
+class Drill:
+    """What happened, in order, for the report."""
+
+    started: float = field(default_factory=time.monotonic)
+    events: list[str] = field(default_factory=list)
+
+    def log(self, text: str) -> None:
+        self.events.append(f"{time.monotonic() - self.started:6.1f}s  {text}")
+
+    @property
+    def timeline(self) -> str:
+        return "\n".join(self.events)
+
+
+@dataclass
+class Stopped:
+    name: str
+    exit_code: int
+    took_s: float
+    oom_killed: bool
+
+
+def channel_of(options: Options, ctx: KindContext) -> job_kind.Channel:
+    if options.via == "http":
+        assert options.enqueue_url and options.status_url
+        url = options.enqueue_url.replace("{seconds}", f"{options.seconds:g}")
+        return job_kind.HttpChannel(url, options.status_url, options.request_timeout, ctx.mask)
+    assert options.redis_url
+    return job_kind.RQChannel(
+        options.redis_url,
+        options.queue,
+        options.function,
+        [options.seconds],
+        {},
+        job_timeout_s=options.seconds + 30,
+        timeout_s=options.request_timeout,
+    )
+
+
+def wait_started(
+    channel: job_kind.Channel, trace: job_kind.Trace, ctx: KindContext, options: Options
+) -> None:
+    until = time.monotonic() + min(options.start_deadline, ctx.remaining())
+    while True:
+        trace.note(channel.status(trace.job_id))
+        if trace.status != "queued" or time.monotonic() >= until:
+            return
+        if not ctx.sleep(min(options.interval, max(0.0, until - time.monotonic()))):
+            return
+
+
+def stop_all(running: list[Container], grace: float, drill: Drill) -> list[Stopped]:
+    def stop(container: Container) -> Stopped:
+        start = time.monotonic()
+        container.stop(timeout=round(grace))
+        took = time.monotonic() - start
+        container.reload()
+        state = engine.state_of(container)
+        return Stopped(state.name, state.exit_code, took, state.oom_killed)
+
+    drill.log(
+        f"stopping {', '.join(c.name or '' for c in running)} (grace {format_duration(grace)})"
+    )
+    with ThreadPoolExecutor(max_workers=len(running)) as pool:
+        stopped = list(pool.map(stop, running))
+    for s in stopped:
+        how = "killed at the end of the grace period" if s.exit_code == SIGKILL_EXIT else "exited"
+        drill.log(f"{s.name} {how} (exit {s.exit_code}) after {format_duration(s.took_s)}")
+    return stopped
+
+
+def start_all(containers: list[Container], drill: Drill) -> str:
+    """Start every given container that is not running; '' or what went wrong."""
+    problems = []
+    for container in containers:
+        try:
+            container.reload()
+            if container.status != "running":
+                container.start()
+                drill.log(f"started {container.name} again")
+        except engine.api_errors() as exc:
+            problems.append(f"{container.name} did not start again: {exc}")
+    return "; ".join(problems)
+
+
+def wait_ready(
+    sdk: DockerClient, project: str, service: str, ctx: KindContext, until: float
+) -> bool:
+    while True:
+        states = [engine.state_of(c) for c in engine.containers(sdk, project, service)]
+        if states and all(s.ready for s in states):
+            return True
+        if time.monotonic() >= until or not ctx.sleep(min(1.0, max(0.0, until - time.monotonic()))):
+            return False
+
+
+def _stop_words(stopped: list[Stopped], grace: float) -> str:
+    killed = [s for s in stopped if s.exit_code == SIGKILL_EXIT]
+    if killed:
+        limit = format_duration(grace)
+        return f"the worker was killed at the end of its {limit} grace period (exit 137)"
+    took = format_duration(max(s.took_s for s in stopped))
+    codes = ",".join(sorted({str(s.exit_code) for s in stopped}))
+    return f"the worker stopped in {took} (exit {codes}, grace {format_duration(grace)})"
+
+
+def verdict(
+    trace: job_kind.Trace,
+    status_at_stop: str | None,
+    stopped: list[Stopped],
+    grace: float,
+    seconds: float,
+) -> tuple[bool, str]:
+    how = _stop_words(stopped, grace)
+    head = f"job {trace.job_id} (sleep {format_duration(seconds)})"
+    if trace.status == "finished":
+        if status_at_stop == "finished":
+            return True, f"{head} finished during the graceful stop: {how}"
+        return True, f"{head} was re-queued and finished after the restart: {how}"
+    if trace.status is None:
+        return False, f"{head} was lost: it vanished from the queue after the stop; {how}"
+    if trace.status in job_kind.ENDED_BADLY:
+        return False, f"{head} was lost: it ended {trace.status} after the stop; {how}"
+    return False, (
+        f"{head} was lost: still {trace.status} {trace.age:.1f}s after it was queued, "
+        f"never finished after the restart (abandoned by the stopped worker, not re-queued); {how}"
+    )
+
+
+def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
+    project = engine.project_for(ctx, options.project)
+    running = [c for c in engine.containers(sdk, project, options.service) if c.status == "running"]
+    if not running:
+        return Outcome.failed(
+            f"service {options.service!r} of project {project!r} has no running container to stop"
+        )
+    grace = options.grace if options.grace is not None else engine.stop_grace_s(running[0])
+    channel = channel_of(options, ctx)
+    log = Drill()
+    trace = job_kind.Trace(channel.enqueue(), time.monotonic())
+    log.log(f"enqueued job {trace.job_id} (sleep {format_duration(options.seconds)})")
+    wait_started(channel, trace, ctx, options)
+    if trace.status != "started":
+        note = job_kind.workers_note(options.redis_url, options.queue, options.request_timeout)
+        return Outcome.failed(
+            ctx.mask(
+                f"drill not run: job {trace.job_id} is {trace.status} {trace.age:.1f}s after "
+                f"it was queued, expected started ({note})"
+            ),
+            output=log.timeline,
+        )
+    log.log("job started")
+    ctx.sleep(options.stop_after)
+    restart_problem = ""
+    try:
+        stopped = stop_all(running, grace, log)
+        status_at_stop = channel.status(trace.job_id)
+        log.log(f"job is {status_at_stop} once the worker is down")
+    finally:
+        restart_problem = start_all(running, log)
+        restarted = time.monotonic()
+    until = time.monotonic() + min(options.deadline, ctx.remaining())
+    job_kind.follow(channel, trace, ctx, until, options.interval)
+    log.log(f"job is {trace.status}")
+    # The worker gets its own time to turn healthy, even when the job used the whole deadline.
+    ready_by = max(until, time.monotonic() + READY_S)
+    ready = wait_ready(sdk, project, options.service, ctx, ready_by)
+    back = format_duration(time.monotonic() - restarted)
+    log.log(f"{options.service} {'ready' if ready else 'NOT ready'} again")
+    ok, message = verdict(trace, status_at_stop, stopped, grace, options.seconds)
+    if restart_problem or not ready:
+        ok = False
+        message += (
+            f"; {restart_problem or f'{options.service} not healthy {back} after the restart'}"
+        )
+    else:
+        message += f"; {options.service} healthy again {back} after the restart"
+    details = trace.as_details() | {"grace_s": grace, "stopped": [s.__dict__ for s in stopped]}
+    outcome = Outcome.passed if ok else Outcome.failed
+    return outcome(ctx.mask(message), output=ctx.mask(log.timeline), details=details)
+
+
+def run(options: Options, ctx: KindContext) -> Outcome:
+    try:
+        return engine.docker_check(ctx, lambda sdk: drill(options, ctx, sdk))
+    except job_kind.ProbeFailed as exc:
+        return Outcome.failed(ctx.mask(str(exc)))
+    except job_kind.ProbeError as exc:
+        return Outcome.errored(ctx.mask(str(exc)))
+
+
+KIND = Kind(
+    name="shutdown",
+    options=Options,
+    run=run,
+    summary="graceful-stop drill: stop the worker during a slow job; the job must not be lost",
+    docker=True,
+    example={
+        "service": "worker",
+        "enqueue_url": "http://127.0.0.1:8000/jobs/sleep?seconds={seconds}",
+        "status_url": "http://127.0.0.1:8000/jobs/{id}",
+        "seconds": 5,
+        "deadline": "60s",
+    },
+)

@@ -1,0 +1,169 @@
+"""The Compose CLI wrapper: which CLI, its argv, its environment (no engine needed)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from jobcheck.kinds.base import StackInfo
+from jobcheck.staging import compose, engine
+
+
+def make_stack(tmp_path: Path, env_file: bool = True, **kw: object) -> StackInfo:
+    folder = tmp_path / "docker"
+    folder.mkdir(exist_ok=True)
+    (folder / "compose.yaml").write_text("services: {}\n")
+    (folder / "override.yaml").write_text("services: {}\n")
+    path = None
+    if env_file:
+        path = folder / "staging.env"
+        path.write_text("REDIS_PASSWORD=s3cret-value\nAPI_PORT=8100\n")
+    return StackInfo(
+        compose=[folder / "compose.yaml", folder / "override.yaml"],
+        project="demo",
+        env_file=path,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def fake_cli(tmp_path: Path, name: str, script: str) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return bin_dir
+
+
+def test_argv_has_every_file_the_project_and_the_env_file(tmp_path: Path) -> None:
+    stack = make_stack(tmp_path)
+    runner = compose.Compose(stack, compose.ComposeCLI(("docker", "compose"), "2.29.0"), {})
+    folder = tmp_path / "docker"
+    assert runner.argv("ps", "-q") == [
+        "docker", "compose",
+        "-f", str(folder / "compose.yaml"),
+        "-f", str(folder / "override.yaml"),
+        "-p", "demo",
+        "--env-file", str(folder / "staging.env"),
+        "ps", "-q",
+    ]  # fmt: skip
+
+
+def test_argv_without_env_file(tmp_path: Path) -> None:
+    stack = make_stack(tmp_path, env_file=False)
+    runner = compose.Compose(stack, compose.ComposeCLI(("docker-compose",), "1.29.2"), {})
+    assert runner.argv("down")[:1] == ["docker-compose"]
+    assert "--env-file" not in runner.argv("down")
+
+
+def test_dotenv_keys_survive_env_file(tmp_path: Path) -> None:
+    """--env-file makes Compose skip the folder's .env, where the base images are chosen."""
+    stack = make_stack(tmp_path, build_args={"EXTRA": "from-checklist", "API_PORT": "9000"})
+    (tmp_path / "docker" / ".env").write_text(
+        "BASE_IMAGE=jobcheck/base:bookworm\nREDIS_IMAGE=jobcheck/base:bookworm\n"
+        "API_PORT=7000\nREDIS_PORT=7001\n"
+    )
+    env = compose.compose_env(stack, {"PATH": "/bin", "REDIS_PORT": "6400"})
+    assert env["BASE_IMAGE"] == "jobcheck/base:bookworm"  # only in .env: passed on
+    assert env["REDIS_PORT"] == "6400"  # the shell wins over .env
+    assert env["API_PORT"] == "9000"  # build_args win over everything
+    assert env["EXTRA"] == "from-checklist"
+    assert "REDIS_PASSWORD" not in env  # the env file itself is read by Compose, not by us
+
+
+def test_dotenv_key_also_in_env_file_is_left_to_compose(tmp_path: Path) -> None:
+    stack = make_stack(tmp_path)
+    (tmp_path / "docker" / ".env").write_text("API_PORT=7000\n")
+    assert "API_PORT" not in compose.compose_env(stack, {})
+
+
+def test_detect_prefers_the_plugin(tmp_path: Path) -> None:
+    bin_dir = fake_cli(
+        tmp_path, "docker", 'if [ "$1" = compose ]; then echo 2.29.1; else exit 1; fi'
+    )
+    fake_cli(tmp_path, "docker-compose", "echo 1.29.2")
+    found = compose.detect({"PATH": str(bin_dir)})
+    assert found == compose.ComposeCLI(("docker", "compose"), "2.29.1")
+
+
+def test_detect_falls_back_to_docker_compose(tmp_path: Path) -> None:
+    bin_dir = fake_cli(
+        tmp_path, "docker", "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1"
+    )
+    fake_cli(tmp_path, "docker-compose", "echo 1.29.2")
+    found = compose.detect({"PATH": str(bin_dir)})
+    assert found.argv == ("docker-compose",) and found.version == "1.29.2"
+    assert found.name == "docker-compose"
+
+
+def test_detect_can_be_forced(tmp_path: Path) -> None:
+    bin_dir = fake_cli(tmp_path, "docker", "echo 2.29.1")
+    fake_cli(tmp_path, "docker-compose", "echo 1.29.2")
+    found = compose.detect({"PATH": str(bin_dir), compose.FORCE_ENV: "docker-compose"})
+    assert found.argv == ("docker-compose",)
+
+
+def test_detect_names_what_it_tried(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(compose.ComposeError) as caught:
+        compose.detect({"PATH": str(empty)})
+    message = str(caught.value)
+    assert "tried `docker compose` and `docker-compose`" in message
+    assert "\n" not in message
+
+
+def test_check_turns_a_failed_call_into_one_line(tmp_path: Path) -> None:
+    bin_dir = fake_cli(
+        tmp_path, "docker-compose", 'echo "building..."; echo "ERROR: no such image" >&2; exit 3'
+    )
+    stack = make_stack(tmp_path)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    runner = compose.Compose(stack, compose.ComposeCLI(("docker-compose",), "1.29.2"), env)
+    with pytest.raises(compose.ComposeError) as caught:
+        runner.build()
+    assert str(caught.value) == "`docker-compose build` exited 3: ERROR: no such image"
+    assert "building..." in caught.value.output
+
+
+def test_check_times_out(tmp_path: Path) -> None:
+    bin_dir = fake_cli(tmp_path, "docker-compose", "sleep 30")
+    runner = compose.Compose(
+        make_stack(tmp_path),
+        compose.ComposeCLI(("docker-compose",), "1.29.2"),
+        {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    with pytest.raises(
+        compose.ComposeError, match=r"`docker-compose ps` gave no result within 300ms"
+    ):
+        runner.check("ps", timeout_s=0.3)
+
+
+def state(
+    name: str, state: str = "running", health: str = "healthy", restarts: int = 0, **kw: object
+) -> engine.ContainerState:
+    return engine.ContainerState(
+        service=name.split("_")[1],
+        name=name,
+        state=state,
+        health=health,
+        restarts=restarts,
+        exit_code=int(kw.get("exit_code", 0)),  # type: ignore[call-overload]
+        oom_killed=bool(kw.get("oom_killed", False)),
+        ports=[],
+    )
+
+
+def test_summary_and_stuck() -> None:
+    states = [state("p_api_1", health="starting"), state("p_api_2")]
+    assert compose._summary(states) == "running/healthy, running/starting"
+    assert compose._summary([]) == "no container"
+    assert compose._stuck(states, {}) == ""
+    dead = [state("p_worker_1", state="exited", health="", exit_code=2, oom_killed=True)]
+    assert compose._stuck(dead, {}) == "p_worker_1 exited with code 2 (OOM-killed)"
+    looping = [state("p_worker_1", state="restarting", health="", restarts=5)]
+    assert compose._stuck(looping, {"p_worker_1": 1}) == "p_worker_1 keeps restarting (5 restarts)"
+    assert compose._stuck(looping, {"p_worker_1": 4}) == ""

@@ -1,0 +1,351 @@
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from jobcheck import __version__
+from jobcheck.release import release
+from jobcheck.results import RunResult, Status
+
+RUNS = Path(__file__).parents[1] / "fixtures" / "runs"
+HEAD_LINE = "Commit: "
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real repository with one commit holding the release checklist."""
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Release Captain")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "captain@example.invalid")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Release Captain")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "captain@example.invalid")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")  # no signing or hooks from the host
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "checklists").mkdir()
+    (tmp_path / "checklists" / "release.yaml").write_text("version: 1\n", encoding="utf-8")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "release checklist")
+    return tmp_path
+
+
+class FakeGate:
+    """Stands in for running the release checklist: returns a fixed run, records the env."""
+
+    def __init__(self, run: RunResult, effect: object = None) -> None:
+        self.run = run
+        self.calls: list[dict[str, str]] = []
+        self.effect = effect
+
+    def __call__(self, extra_env: Mapping[str, str]) -> RunResult:
+        self.calls.append(dict(extra_env))
+        if callable(self.effect):
+            self.effect()
+        return self.run
+
+
+def fixed_run(repo: Path, name: str = "passing.json") -> RunResult:
+    run = RunResult.from_dict(json.loads((RUNS / name).read_text(encoding="utf-8")))
+    checklist = str(repo / "checklists" / "release.yaml")
+    run.path = checklist
+    run.checks = [dataclasses.replace(c, source=checklist) for c in run.checks]
+    return run
+
+
+def call(repo: Path, gate: FakeGate, **kw: object) -> tuple[int, str]:
+    out: list[str] = []
+    options: dict[str, object] = {"yes": True, "confirm": lambda _: False} | kw
+    code = release(
+        str(options.pop("tag", "v1.4.0")),
+        repo=repo,
+        run_gate=gate,
+        echo=out.append,
+        **options,  # type: ignore[arg-type]
+    )
+    return code, "\n".join(out)
+
+
+def tag_message(repo: Path, tag: str) -> str:
+    return git(repo, "tag", "-l", "--format=%(contents)", tag)
+
+
+def tags(repo: Path) -> list[str]:
+    return git(repo, "tag", "-l").splitlines()
+
+
+def test_gate_passes_creates_an_annotated_tag_with_the_summary(repo: Path) -> None:
+    gate = FakeGate(fixed_run(repo))
+    code, out = call(repo, gate)
+    head = git(repo, "rev-parse", "HEAD")
+    assert code == 0, out
+    assert gate.calls == [{"RELEASE_TAG": "v1.4.0"}]
+    assert git(repo, "cat-file", "-t", "v1.4.0") == "tag"  # annotated, not lightweight
+    assert git(repo, "rev-parse", "v1.4.0^{commit}") == head
+    digest = hashlib.sha256(b"version: 1\n").hexdigest()
+    assert tag_message(repo, "v1.4.0") == (
+        "Release v1.4.0\n"
+        "\n"
+        "Release gate: billing-service release (pass)\n"
+        "Checks: 2/3 passed (2 passed, 1 waived)\n"
+        f"Commit: {head}\n"
+        "Gate run: 2026-11-27T11:30:00Z in 3.5s\n"
+        "\n"
+        "Waivers:\n"
+        "- graceful-shutdown: known flake, JOB-42 (until 2026-12-31, by @captain)\n"
+        "\n"
+        "Checklist digest (sha256):\n"
+        f"- {digest}  checklists/release.yaml\n"
+        "\n"
+        f"Created by jobcheck {__version__}"
+    )
+    assert (
+        out == f"created annotated tag v1.4.0 at {head[:12]}\npush it with: git push origin v1.4.0"
+    )
+
+
+def test_gate_fails_no_tag_and_exit_1(repo: Path) -> None:
+    code, out = call(repo, FakeGate(fixed_run(repo, "mixed.json")))
+    assert code == 1
+    assert tags(repo) == []
+    assert out == (
+        "refusing to tag v1.4.0:\n"
+        "  - the release gate failed: 2 blockers did not pass (api-health, canary-job)"
+    )
+
+
+def test_dry_run_shows_the_message_and_creates_nothing(repo: Path) -> None:
+    code, out = call(repo, FakeGate(fixed_run(repo)), dry_run=True, yes=False)
+    assert code == 0
+    assert tags(repo) == []
+    assert out.startswith("dry run: would create annotated tag v1.4.0 at ")
+    assert "\n    Release v1.4.0\n" in out and "\n    Checks: 2/3 passed" in out
+    assert out.endswith("nothing was changed; run again without --dry-run to tag")
+
+
+def test_dry_run_of_a_failing_gate_says_why_and_exits_1(repo: Path) -> None:
+    (repo / "notes.txt").write_text("draft\n", encoding="utf-8")
+    code, out = call(repo, FakeGate(fixed_run(repo, "mixed.json")), dry_run=True)
+    assert code == 1
+    assert tags(repo) == []
+    assert out.startswith("dry run: v1.4.0 would NOT be tagged:\n")
+    assert "  - the working tree is not clean (notes.txt)" in out
+    assert "  - the release gate failed: 2 blockers did not pass" in out
+    assert "\n    Release v1.4.0\n" in out
+
+
+def test_dirty_tree_is_refused_before_the_gate_runs(repo: Path) -> None:
+    (repo / "checklists" / "release.yaml").write_text("version: 2\n", encoding="utf-8")
+    gate = FakeGate(fixed_run(repo))
+    code, out = call(repo, gate)
+    assert (code, gate.calls, tags(repo)) == (1, [], [])
+    assert "the working tree is not clean (checklists/release.yaml)" in out
+
+
+def test_existing_tag_is_refused(repo: Path) -> None:
+    git(repo, "tag", "v1.4.0")
+    gate = FakeGate(fixed_run(repo))
+    code, out = call(repo, gate)
+    assert (code, gate.calls) == (1, [])
+    assert "tag v1.4.0 already exists" in out
+    assert git(repo, "cat-file", "-t", "v1.4.0") == "commit"  # untouched lightweight tag
+
+
+def test_without_a_terminal_yes_is_required(repo: Path) -> None:
+    gate = FakeGate(fixed_run(repo))
+    code, out = call(repo, gate, yes=False, is_tty=False)
+    assert (code, gate.calls, tags(repo)) == (1, [], [])
+    assert "there is no terminal to confirm on; pass --yes" in out
+
+
+def test_on_a_terminal_the_captain_confirms(repo: Path) -> None:
+    asked: list[str] = []
+
+    def decline(question: str) -> bool:
+        asked.append(question)
+        return False
+
+    code, out = call(repo, FakeGate(fixed_run(repo)), yes=False, is_tty=True, confirm=decline)
+    head = git(repo, "rev-parse", "HEAD")
+    assert (code, tags(repo), out) == (1, [], "cancelled: no tag created for v1.4.0")
+    assert asked == [f"Create annotated tag v1.4.0 at {head[:12]}?"]
+    code, _ = call(repo, FakeGate(fixed_run(repo)), yes=False, is_tty=True, confirm=lambda q: True)
+    assert (code, tags(repo)) == (0, ["v1.4.0"])
+
+
+def test_reports_written_by_the_gate_do_not_count_as_dirty(repo: Path) -> None:
+    report = repo / "out" / "readiness.md"
+    report.parent.mkdir()
+    report.write_text("from the dry run\n", encoding="utf-8")
+    code, out = call(repo, FakeGate(fixed_run(repo)), reports=[report])
+    assert (code, tags(repo)) == (0, ["v1.4.0"]), out
+    code, out = call(repo, FakeGate(fixed_run(repo)), tag="v1.4.1")
+    assert "the working tree is not clean (out/readiness.md)" in out
+
+
+def test_a_gate_that_changes_the_tree_is_refused(repo: Path) -> None:
+    def scribble() -> None:
+        (repo / "coverage.xml").write_text("<x/>", encoding="utf-8")
+
+    code, out = call(repo, FakeGate(fixed_run(repo), effect=scribble))
+    assert (code, tags(repo)) == (1, [])
+    assert "the gate changed the repository" in out and "coverage.xml" in out
+
+
+def test_a_gate_where_nothing_passed_is_refused(repo: Path) -> None:
+    run = fixed_run(repo)
+    run.checks = [dataclasses.replace(c, status=Status.SKIP) for c in run.checks]
+    code, out = call(repo, FakeGate(run))
+    assert (code, tags(repo)) == (1, [])
+    assert "the release gate proved nothing: no check passed (all skipped?)" in out
+
+
+def test_interrupted_gate_exits_130_without_a_tag(repo: Path) -> None:
+    run = dataclasses.replace(fixed_run(repo), interrupted=True)
+    code, out = call(repo, FakeGate(run))
+    assert (code, tags(repo), out) == (130, [], "interrupted: no tag created for v1.4.0")
+
+
+@pytest.mark.parametrize("tag", ["", "-d", "v1..4", "v1 4", "v1.4~"])
+def test_invalid_tag_names_are_usage_errors(repo: Path, tag: str) -> None:
+    gate = FakeGate(fixed_run(repo))
+    code, out = call(repo, gate, tag=tag)
+    assert (code, gate.calls) == (2, [])
+    assert out.startswith("error: ") and "is not a valid" in out
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    gate = FakeGate(fixed_run(tmp_path))
+    code, out = call(tmp_path, gate)
+    assert (code, gate.calls) == (1, [])
+    assert "is not a git repository with at least one commit" in out
+
+
+def test_warnings_skips_and_several_checklist_files_are_recorded(repo: Path) -> None:
+    run = fixed_run(repo)
+    other = repo / "checklists" / "common.yaml"
+    other.write_text("checks: []\n", encoding="utf-8")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "common")
+    run.checks[0] = dataclasses.replace(
+        run.checks[0], status=Status.FAIL, severity="warning", message="2 findings\nmore"
+    )
+    run.checks[1] = dataclasses.replace(run.checks[1], status=Status.SKIP, source=str(other))
+    code, _ = call(repo, FakeGate(run))
+    assert code == 0
+    message = tag_message(repo, "v1.4.0")
+    assert "Checks: 0/3 passed (1 failed, 1 waived, 1 skipped)" in message
+    assert "Warnings:\n- lint (fail): 2 findings\n" in message
+    assert "Skipped:\n- release-tag\n" in message
+    assert message.count("  checklists/") == 2 and "  checklists/common.yaml" in message
+
+
+def test_repo_may_be_a_folder_inside_the_work_tree(repo: Path) -> None:
+    code, _ = call(repo / "checklists", FakeGate(fixed_run(repo)))
+    assert code == 0
+    assert "  checklists/release.yaml" in tag_message(repo, "v1.4.0")
+
+
+SAMPLE_CHECKLIST = """\
+version: 1
+name: sample release
+defaults: {owner: "@captain", expect: "holds", rollback: "git tag -d the tag"}
+checks:
+  - id: smoke
+    kind: command
+    with: {run: "test -f ../README.md"}
+  - id: flaky
+    kind: command
+    with: {run: "test -f missing.txt"}
+    waiver: {reason: "known flake, JOB-42", until: 2999-12-31, by: "@captain"}
+  - id: tag-format
+    kind: release
+    with: {tag: "${RELEASE_TAG}", match_version: false, changelog: null}
+"""
+
+
+def sample_repo(repo: Path, checklist: str = SAMPLE_CHECKLIST) -> Path:
+    (repo / "README.md").write_text("sample\n", encoding="utf-8")
+    path = repo / "checklists" / "release.yaml"
+    path.write_text(checklist, encoding="utf-8")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "sample")
+    return path
+
+
+def run_command(path: Path, tag: str = "v2.0.0", **kw: object) -> tuple[int, str]:
+    import io
+    import os
+
+    from jobcheck.release import release_command
+
+    out = io.StringIO()
+    environ = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
+    options: dict[str, object] = {"yes": True, "is_tty": False, "confirm": lambda _: False} | kw
+    code = release_command(tag, path, environ=environ, out=out, **options)  # type: ignore[arg-type]
+    return code, out.getvalue()
+
+
+def test_release_command_runs_the_real_gate_and_tags(repo: Path) -> None:
+    path = sample_repo(repo)
+    report = repo / "out" / "readiness.md"  # inside the work tree: not "dirty"
+    code, out = run_command(path, markdown_path=report)
+    assert code == 0, out
+    message = tag_message(repo, "v2.0.0")
+    assert "Checks: 2/3 passed (2 passed, 1 waived)" in message
+    assert "- flaky: known flake, JOB-42 (until 2999-12-31, by @captain)" in message
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert f"- {digest}  checklists/release.yaml" in message
+    assert report.read_text(encoding="utf-8").startswith("# Readiness report: sample release\n")
+    assert "created annotated tag v2.0.0" in out
+    # the saved run ignores itself: only the report asked for is new
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == "?? out/readiness.md"
+
+
+def test_release_command_never_tags_on_a_failed_gate(repo: Path) -> None:
+    path = sample_repo(repo, SAMPLE_CHECKLIST.replace("test -f ../README.md", "false"))
+    code, out = run_command(path)
+    assert (code, tags(repo)) == (1, [])
+    assert "the release gate failed: 1 blocker did not pass (smoke)" in out
+
+
+def test_release_command_bad_semver_tag_fails_the_gate(repo: Path) -> None:
+    path = sample_repo(repo)
+    code, out = run_command(path, tag="release-2")
+    assert (code, tags(repo)) == (1, [])
+    assert "1 blocker did not pass (tag-format)" in out
+
+
+
+
+def test_release_through_the_cli(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from jobcheck.cli import app
+
+    sample_repo(repo)
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["release", "v2.0.0", "-c", "checklists/release.yaml"])
+    assert refused.exit_code == 1 and "pass --yes" in refused.output
+    dry = runner.invoke(app, ["release", "v2.0.0", "-c", "checklists/release.yaml", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: would create annotated tag v2.0.0" in dry.output and tags(repo) == []
+    done = runner.invoke(app, ["release", "v2.0.0", "-c", "checklists/release.yaml", "--yes"])
+    assert done.exit_code == 0, done.output
+    assert git(repo, "cat-file", "-t", "v2.0.0") == "tag"
+    again = runner.invoke(app, ["release", "v2.0.0", "-c", "checklists/release.yaml", "--yes"])
+    assert again.exit_code == 1 and "tag v2.0.0 already exists" in again.output
