@@ -34,8 +34,8 @@ unit: setup
 	$(PY) -m pytest tests/unit tests/e2e -m "not docker"
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench docker/app
+	$(VENV)/bin/ruff format --check src tests bench docker/app
 
 gate: setup images
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml \

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Decide which base images the staging stack builds on, and prepare everything the offline
 # build needs. Writes docker/.env (read by docker-compose from the compose file's folder):
-#   public images present or pullable -> BASE_IMAGE=python:3.11-slim, REDIS_IMAGE=redis:7-alpine
+#   public images present (or pulled, with JOBCHECK_PULL=1)
+#                                     -> BASE_IMAGE=python:3.11-slim, REDIS_IMAGE=redis:7-alpine
 #   otherwise                         -> both jobcheck/base:bookworm (scripts/base-images.sh)
 # Also downloads the Python wheels (scripts/wheels.sh). Prints the chosen lines on stdout.
 #
 # Env: JOBCHECK_IMAGES=public|offline  force a choice (default: auto)
+#      JOBCHECK_PULL=1                  try `docker pull` for missing public images (default:
+#                                       no pull, so an offline machine sends nothing out)
 #      PULL_TIMEOUT_S (default 60)      bound on each `docker pull` attempt
 set -euo pipefail
 
@@ -22,6 +25,7 @@ log() { printf 'stack-images: %s\n' "$*" >&2; }
 have_or_pull() {
     local image="$1"
     docker image inspect "$image" >/dev/null 2>&1 && return 0
+    [ "${JOBCHECK_PULL:-0}" = 1 ] || return 1
     log "pulling $image (at most ${PULL_TIMEOUT_S}s)"
     timeout "$PULL_TIMEOUT_S" docker pull --quiet "$image" >/dev/null 2>&1
 }

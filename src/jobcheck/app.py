@@ -105,7 +105,7 @@ def execute(
     listeners: Sequence[Listener],
     masker: Masker,
 ) -> RunResult:
-    env = {**environ, **options.extra_env}
+    env = {**checklist.file_env, **environ, **options.extra_env}
     settings = RunSettings(
         base_dir=checklist.base_dir,
         env=env,

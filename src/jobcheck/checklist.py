@@ -107,6 +107,11 @@ class ChecklistSpec(_Strict):
     include: list[str] = Field(default_factory=list, description="More checklist files")
     vars: dict[str, VarText] = Field(default_factory=dict, description="Interpolated as ${NAME}")
     secrets: list[str] = Field(default_factory=list, description="Names whose values are masked")
+    env_files: list[str] = Field(
+        default_factory=list,
+        description="Dotenv files whose values are interpolated and exported to checks "
+        "(the real environment wins over them, as in Compose)",
+    )
     defaults: Defaults | None = None
     stack: StackSpec | None = None
     checks: list[CheckSpec] = Field(min_length=1)
@@ -148,6 +153,7 @@ class Checklist:
     secret_values: list[str]
     files: list[Path]
     vars: dict[str, str] = field(default_factory=dict)
+    file_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:

@@ -95,13 +95,14 @@ def list_checks(path: Path | None, as_json: bool, environ: Mapping[str, str]) ->
         return 0
     width = max(len(c.id) for c in checklist.checks) + 2
     kind_width = max(len(c.kind) for c in checklist.checks) + 2
+    owner_width = max(len(c.owner) for c in checklist.checks) + 2
     for check in checklist.checks:
         tags = f"  [{', '.join(check.tags)}]" if check.tags else ""
         needs = f"  needs: {', '.join(check.needs)}" if check.needs else ""
         sev = "" if check.severity == "blocker" else f"  ({check.severity})"
         print(
-            f"{check.id:<{width}}{check.kind:<{kind_width}}{check.owner:<14}{check.title}"
-            f"{sev}{tags}{needs}"
+            f"{check.id:<{width}}{check.kind:<{kind_width}}{check.owner:<{owner_width}}"
+            f"{check.title}{sev}{tags}{needs}"
         )
     return 0
 

@@ -32,11 +32,20 @@ class Location:
     column: int = 0
 
     def __str__(self) -> str:
+        path = display_path(self.path)
         if self.line and self.column:
-            return f"{self.path}:{self.line}:{self.column}"
+            return f"{path}:{self.line}:{self.column}"
         if self.line:
-            return f"{self.path}:{self.line}"
-        return str(self.path)
+            return f"{path}:{self.line}"
+        return path
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the current folder when it is below it, else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 @dataclass

@@ -92,10 +92,11 @@ class _Loader:
     sources: list[Source] = field(default_factory=list)
     entries: list[_Entry] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
+    file_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def lookup(self) -> Lookup:
-        return chain(self.variables, self.env)
+        return chain(self.variables, self.env, self.file_env)
 
     def load(self, source: Source, inherited: dict[str, Any], seen: list[Path]) -> ChecklistSpec:
         """Read one file: its vars, its includes (depth first), then its own checks."""
@@ -114,6 +115,7 @@ class _Loader:
 
     def spec(self, source: Source, main: bool) -> ChecklistSpec:
         data = _mapping_of(source, main)
+        self.add_env_files(source, data.get("env_files"))
         self.add_vars(source, data.get("vars"))
         text = {
             k: _interpolated(v, self.lookup, source, (k,), "") if k in _INTERPOLATED else v
@@ -155,6 +157,35 @@ class _Loader:
                 where = ("vars", name)
                 self.variables[name] = _interp(value, self.lookup, source, where, "")
 
+    def add_env_files(self, source: Source, raw: Any) -> None:
+        """Read dotenv files (relative to this file) below the environment, as Compose does."""
+        from jobcheck.kinds._dotenv import interpolated, read_dotenv
+
+        if raw is None:
+            return
+        names = _validated(ChecklistSpec.model_fields["env_files"].annotation, raw, source,
+                           ("env_files",))
+        for i, name in enumerate(names):
+            target = source.path.parent / _interp(name, self.lookup, source, ("env_files", i), "")
+            try:
+                dotenv = read_dotenv(target)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise source.error(
+                    ("env_files", i),
+                    f"cannot read env file `{name}`: {getattr(exc, 'strerror', None) or exc}",
+                    expected=f"a dotenv file at {target}",
+                    hint="env_files paths are relative to the checklist",
+                ) from None
+            if dotenv.problems:
+                line, problem = dotenv.problems[0]
+                raise source.error(
+                    ("env_files", i),
+                    f"env file `{name}` line {line}: {problem}",
+                    hint="fix the env file (KEY=VALUE per line)",
+                )
+            for key, value in interpolated(dotenv, {**self.file_env, **self.env}).items():
+                self.file_env.setdefault(key, value)
+
     def include(self, source: Source, i: int, name: str, seen: list[Path]) -> Source | None:
         """The included file, parsed; None when an earlier include already read it."""
         target = (source.path.parent / name).resolve()
@@ -188,6 +219,7 @@ def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklis
     secrets = set(loader.secrets)
     values = [v for k, v in loader.variables.items() if looks_secret(k) or k in secrets]
     values += [environ[k] for k in sorted(secrets) if k in environ]
+    values += [v for k, v in loader.file_env.items() if looks_secret(k) or k in secrets]
     return Checklist(
         name=spec.name,
         path=path,
@@ -196,6 +228,7 @@ def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklis
         secret_values=[v for v in values if v],
         files=[s.path for s in loader.sources],
         vars=dict(loader.variables),
+        file_env=dict(loader.file_env),
     )
 
 
@@ -210,11 +243,13 @@ def _mapping_of(source: Source, main: bool) -> dict[str, Any]:
             hint="start the file with `version: 1`" if main else "",
         )
     version = data.get("version")
-    if main and "version" in data and version != 1:
+    if main and "version" in data and not (type(version) is int and version == 1):
         quoted = isinstance(version, str) and version.strip() == "1"
         raise source.error(
             ("version",),
-            f"unsupported checklist version {version!r}",
+            "`version` has no value"
+            if version is None
+            else f"unsupported format version {version!r}",
             expected="version: 1",
             seen=f"version: {version!r}",
             hint="write the number without quotes" if quoted else "jobcheck reads format 1 only",
@@ -351,8 +386,8 @@ def _prepare_command(data: dict[str, Any], source: Source, key: Key) -> tuple[di
         shell = TypeAdapter(bool).validate_python(options.get("shell", False))
     except ValidationError:
         return data, False  # the kind's validation reports the bad `shell`
-    if not isinstance(run, str) or shell:
-        return data, False
+    if not isinstance(run, str) or not run.strip() or shell:
+        return data, False  # the kind's validation reports an empty command as written
     try:
         argv = shlex.split(run)
     except ValueError as exc:
@@ -578,7 +613,7 @@ def _sentence(err: dict[str, Any], name: str, given: Any) -> str:
     if kind == "string_pattern_mismatch" and name.endswith("id"):
         return f"`{name}` may hold only lower-case letters, digits, `.`, `_` and `-`"
     if kind == "string_pattern_mismatch":
-        return f"`{name}` does not have the expected form"
+        return f"`{name}` does not match the required pattern"
     if kind == "too_short" and not given:
         return f"`{name}` is empty"
     if _EXPECTED_GOT.match(message) or not message:
@@ -682,7 +717,7 @@ def _seen(value: Any) -> str:
 def _type_hint(name: str, expected: list[str], given: Any) -> str:
     if name == "checks" and isinstance(given, dict):
         return "write the checks as a list: `- id: lint` starts one"
-    if "a list" in expected and isinstance(given, str):
+    if expected == ["a list"] and isinstance(given, str):
         return f"write a list, even of one: `[{given}]`"
     if "a string" in expected and isinstance(given, bool | int | float):
         return "put the value in quotes to keep it as text"

@@ -283,7 +283,8 @@ def _syntax_error(source: Source, exc: yaml.MarkedYAMLError) -> ChecklistError:
         context = f" {exc.context}" if exc.context else ""
         sentence = f"invalid YAML: {problem}{context}"
     elif at_start and exc.problem_mark and exc.problem_mark.line + 1 != line:
-        seen = f"still open on line {exc.problem_mark.line + 1}: {problem}"
+        end = "the file ends" if "end of stream" in problem else f"YAML {problem}"
+        seen = f"still open on line {exc.problem_mark.line + 1}, where {end}"
     return ChecklistError(
         sentence,
         Location(source.path, line, col),
@@ -336,7 +337,7 @@ def _explain(
     if problem == "mapping values are not allowed here":
         return (
             "invalid YAML: unexpected `:` here",
-            'quote a value that contains ": ", and line up keys of one mapping: ' + _INDENT_HINT,
+            'quote a value that contains ": ", and start the keys of one mapping in one column',
             False,
         )
     if problem.startswith("found undefined alias"):

@@ -51,6 +51,7 @@ def heal(sdk: DockerClient, info: StackInfo) -> None:
         sdk, info.project, services, time.monotonic() + 30, lambda line: None
     )
     if ok:
+        forget_dead_workers(sdk)
         return
     for state in states:
         if not state.ready:
@@ -59,9 +60,35 @@ def heal(sdk: DockerClient, info: StackInfo) -> None:
         sdk, info.project, services, time.monotonic() + HEAL_WAIT_S, lambda line: None
     )
     assert ok, f"could not heal the stack: {message}"
+    forget_dead_workers(sdk)
 
 
 def container(sdk: DockerClient, service: str) -> Any:
     found = engine.containers(sdk, PROJECT, service)
     assert found, f"no {service} container in {PROJECT}"
     return found[0]
+
+
+def forget_dead_workers(sdk: DockerClient) -> list[str]:
+    """Drop RQ registrations that no running worker process owns: a worker killed by a test
+    keeps its registration until its heartbeat key expires (about two minutes), and one
+    restarted in the same container has the same hostname but a later birth."""
+
+    from jobcheck.staging import redisq
+
+    started = {
+        c.attrs["Config"]["Hostname"]: c.attrs["State"]["StartedAt"][:19]
+        for c in engine.containers(sdk, PROJECT, "worker")
+        if c.status == "running"
+    }
+    dropped = []
+    with redisq.Redis(redis_url()) as r:
+        for key in r.command("SMEMBERS", "rq:workers:default") or []:
+            host, birth = r.command("HMGET", key, "hostname", "birth")
+            since = started.get(host)
+            if since is None or (birth or "")[:19] < since:
+                r.command("SREM", "rq:workers:default", key)
+                r.command("SREM", "rq:workers", key)
+                r.command("DEL", key)
+                dropped.append(key)
+    return dropped

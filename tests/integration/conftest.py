@@ -2,7 +2,7 @@
 
 The stack runs as its own compose project (``jobcheck-itest``) on its own ports (18000, 16379),
 so a demo stack on 8000/6379 is left alone. Images stay cached between sessions; the
-containers are removed at the end unless JOBCHECK_KEEP_STACK=1.
+containers and the Redis volume are removed at the end unless JOBCHECK_KEEP_STACK=1.
 
 An unreachable engine FAILS every docker-marked test (CI must not go green without Docker),
 unless JOBCHECK_ALLOW_NO_DOCKER=1 is set: then they are skipped.
@@ -85,7 +85,7 @@ def stack(engine_client: DockerClient) -> Iterator[StackInfo]:
     print(f"\nstack {PROJECT} up in {time.monotonic() - start:.1f}s: {result.timings}")
     yield info
     if os.environ.get("JOBCHECK_KEEP_STACK") != "1":
-        compose.Compose.for_stack(info, stack_env()).down()
+        compose.Compose.for_stack(info, stack_env()).down(volumes=True)
 
 
 @pytest.fixture

@@ -218,7 +218,7 @@ def test_http_wait_sees_the_api_come_back(
     expect(
         check(http.KIND, {**HEALTH, "max_latency": "5s", "wait": "60s", "interval": "250ms"}),
         Status.PASS,
-        rf"GET {API}/health answered 200 in \d+m?s \(ready after [\d.]+s, \d+ attempts\)",
+        rf"GET {API}/health answered 200 in \d+m?s \(ready after [\d.]+m?s, \d+ attempts\)",
     )
 
 

@@ -49,7 +49,7 @@ checks:
       deadline: 3s
     owner: "@queue-team"
     expect: a canary job finishes within 3s
-    rollback: "docker-compose -p {project} start worker, then re-run `jobcheck run --only canary-job`"
+    rollback: "docker-compose -p {project} start worker; then `jobcheck run --only canary-job`"
     retry_safe: true
   - id: queue-workers
     kind: queue

@@ -83,7 +83,7 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
         9,
         "check `api-health`: `${JOBCHECK_TEST_UNSET_API_URL}` in `with.run` is not set",
     ),
-    "version_2.yaml": ("version_2.yaml", 2, "unsupported checklist version 2"),
+    "version_2.yaml": ("version_2.yaml", 2, "unsupported format version 2"),
     "version_string.yaml": ("version_string.yaml", 2, "write the number without quotes"),
     "waiver_no_reason.yaml": ("waiver_no_reason.yaml", 9, "`reason` is required in `waiver`"),
     "wrong_type_retries.yaml": ("wrong_type_retries.yaml", 9, "`retries` should be a whole number"),
@@ -191,9 +191,13 @@ def test_binary_written_by_the_test(tmp_path: Path) -> None:
 
 
 def render_relative(path: Path, env: dict[str, str]) -> str:
+    """The rendered error with the fixture folder stripped (paths show relative to cwd)."""
     with pytest.raises(ChecklistError) as caught:
         load_checklist(path, env)
-    return caught.value.render().replace(f"{path.parent}/", "")
+    text = caught.value.render().replace(f"{path.parent}/", "")
+    if path.parent.is_relative_to(Path.cwd()):
+        text = text.replace(f"{path.parent.relative_to(Path.cwd())}/", "")
+    return text
 
 
 def test_unknown_key_renders_line_caret_and_hint(env: dict[str, str]) -> None:
@@ -225,7 +229,7 @@ def test_unclosed_quote_points_at_where_it_opens(write_checklist: Callable[..., 
         "error: jobcheck.yaml:2:7: invalid YAML: this quoted string is never closed\n"
         '  2 | name: "release\n'
         "            ^\n"
-        "  seen: still open on line 4: found unexpected end of stream\n"
+        "  seen: still open on line 4, where the file ends\n"
         "  hint: add the closing quote"
     )
 
@@ -623,3 +627,34 @@ def test_a_file_included_twice_is_read_once(write_checklist: Callable[..., Path]
     """)
     checklist = load_checklist(path, {})
     assert [c.id for c in checklist.checks] == ["shared", "main"]
+
+
+@pytest.mark.parametrize(
+    ("value", "phrase"),
+    [
+        ("true", "unsupported format version True"),
+        ("1.0", "unsupported format version 1.0"),
+        ("", "`version` has no value"),
+    ],
+)
+def test_version_must_be_the_integer_one(
+    write_checklist: Callable[..., Path], value: str, phrase: str
+) -> None:
+    path = write_checklist(f"""
+        version: {value}
+        name: v
+        checks: [{{id: a, kind: command, owner: "@a", with: {{run: "true"}}}}]
+    """)
+    with pytest.raises(ChecklistError, match=re.escape(phrase)):
+        load_checklist(path, {})
+
+
+def test_run_with_a_broken_checklist_exits_2_and_runs_nothing(tmp_path: Path) -> None:
+    report = tmp_path / "out.json"
+    result = CliRunner().invoke(
+        app, ["run", str(BROKEN / "unknown_check_key.yaml"), "--json", str(report)]
+    )
+    assert result.exit_code == 2
+    assert "did you mean `rollback`?" in result.output
+    assert "Traceback" not in result.output
+    assert not report.exists()

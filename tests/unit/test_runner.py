@@ -62,7 +62,7 @@ def test_independent_checks_run_in_parallel(write_checklist: Callable[..., Path]
     result = run(path, jobs=4)
     wall = time.monotonic() - start
     assert result.summary["pass"] == 4
-    assert wall < 1.9, f"4 one-second checks with --jobs 4 took {wall:.2f}s"
+    assert wall < 2.8, f"4 one-second checks with --jobs 4 took {wall:.2f}s (serial: 4 s)"
 
 
 def test_jobs_one_runs_serially(write_checklist: Callable[..., Path]) -> None:
@@ -90,7 +90,7 @@ def test_wall_time_follows_the_critical_path(write_checklist: Callable[..., Path
     result = run(path, jobs=4)
     wall = time.monotonic() - start
     assert result.status == "pass"
-    assert 1.0 <= wall < 1.6
+    assert 1.0 <= wall < 2.2  # serially it would take 2.5 s
 
 
 def _alive(pid: int) -> bool:

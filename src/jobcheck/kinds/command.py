@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
 from jobcheck.process import split_command
@@ -32,9 +32,13 @@ class Options(KindOptions):
             isinstance(value, list) and not value
         ):
             raise ValueError("the command is empty")
-        if isinstance(value, str):
-            split_command(value)  # an unbalanced quote is a load error, not a run error
         return value
+
+    @model_validator(mode="after")
+    def _splittable(self) -> Options:
+        if isinstance(self.run, str) and not self.shell:
+            split_command(self.run)  # an unbalanced quote is a load error, not a run error
+        return self
 
     @field_validator("stdout_matches")
     @classmethod

@@ -11,8 +11,9 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,6 +25,8 @@ from jobcheck.secrets import Masker
 from jobcheck.staging import engine, redisq
 
 ENDED_BADLY = ("failed", "stopped", "canceled")
+MAX_WORKERS_SHOWN = 3
+T = TypeVar("T")
 
 
 class ProbeFailed(Exception):
@@ -171,7 +174,7 @@ class RQChannel:
         return guarded(read)
 
 
-def guarded(action: Any) -> Any:
+def guarded(action: Callable[[], T]) -> T:
     """Redis trouble as the check's exceptions: down is a failure, rejected is an error."""
     try:
         return action()
@@ -251,17 +254,23 @@ def follow(
 
 
 def workers_note(redis_url: str | None, queue: str, timeout_s: float) -> str:
-    """'0 live workers on queue 'default'' (or why that could not be counted)."""
+    """'0 live workers on queue 'default', 1 waiting' — with each worker's state and heartbeat
+    when there are a few (a busy worker whose heartbeat is old was likely killed)."""
     if redis_url is None:
         return f"set redis_url to count the workers on queue {queue!r}"
     try:
         with redisq.Redis(redis_url, timeout_s) as r:
-            workers = redisq.live_workers(r, queue)
+            names = redisq.live_workers(r, queue)
+            workers = [redisq.worker_info(r, name) for name in names[:MAX_WORKERS_SHOWN]]
             depth = redisq.queue_depth(r, queue)
     except (redisq.RedisUnavailable, redisq.RedisRejected) as exc:
         return f"workers not counted: {exc}"
-    plural = "" if len(workers) == 1 else "s"
-    return f"{len(workers)} live worker{plural} on queue {queue!r}, {depth} waiting"
+    count = f"{len(names)} live worker{'' if len(names) == 1 else 's'} on queue {queue!r}"
+    if workers and len(names) <= MAX_WORKERS_SHOWN:
+        count += ": " + ", ".join(w.describe() for w in workers) + ";"
+    else:
+        count += ","
+    return f"{count} {depth} waiting"
 
 
 def failure_note(redis_url: str | None, job_id: str, timeout_s: float) -> str:

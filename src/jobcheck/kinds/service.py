@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 
@@ -18,9 +17,8 @@ from jobcheck.process import split_command, tail_lines
 from jobcheck.results import Outcome
 from jobcheck.staging import engine
 
-if TYPE_CHECKING:
-    from docker import DockerClient
-    from docker.models.containers import Container
+DockerClient = engine.DockerClient
+Container = engine.Container
 
 MAX_FINDINGS = 6
 
@@ -121,7 +119,7 @@ def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> list[str]:
             f"service {options.service!r} of project {project!r} has {len(found)} "
             f"container(s), expected at least {options.min_containers}{hint}"
         ]
-    problems = []
+    problems: list[str] = []
     for container in found:
         own = _state_problems(options, container)
         running = container.status == "running"

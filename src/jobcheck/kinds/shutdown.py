@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,9 +20,8 @@ from jobcheck.kinds.base import Kind, KindContext, KindOptions
 from jobcheck.results import Outcome
 from jobcheck.staging import engine, redisq
 
-if TYPE_CHECKING:
-    from docker import DockerClient
-    from docker.models.containers import Container
+DockerClient = engine.DockerClient
+Container = engine.Container
 
 SIGKILL_EXIT = 137
 READY_S = 60.0

@@ -17,7 +17,6 @@ from jobcheck.secrets import Masker, looks_secret
 from jobcheck.staging import compose, engine
 
 if TYPE_CHECKING:
-    from docker import DockerClient
     from rich.console import Console
 
     from jobcheck.kinds.base import StackInfo
@@ -40,7 +39,7 @@ def _say(console: Console, text: str, mask: Masker, style: str | None = None) ->
 
 def _connect(
     stack: StackInfo, environ: Mapping[str, str], cancel: threading.Event | None = None
-) -> tuple[compose.Compose, DockerClient]:
+) -> tuple[compose.Compose, engine.DockerClient]:
     """Compose CLI and engine, or EngineUnreachable / ComposeError (each one line)."""
     sdk = engine.client(environ)
     return compose.Compose.for_stack(stack, environ, cancel), sdk

@@ -20,8 +20,6 @@ from jobcheck.process import ProcessResult, run_process, tail_lines
 from jobcheck.staging import engine
 
 if TYPE_CHECKING:
-    from docker import DockerClient
-
     from jobcheck.kinds.base import StackInfo
 
 FORCE_ENV = "JOBCHECK_COMPOSE"  # "docker compose" or "docker-compose": skip detection
@@ -220,7 +218,7 @@ def _stuck(states: list[engine.ContainerState], restarts_at_start: dict[str, int
 
 
 def wait_healthy(
-    sdk: DockerClient,
+    sdk: engine.DockerClient,
     project: str,
     services: Sequence[str],
     deadline: float,
@@ -260,7 +258,7 @@ def wait_healthy(
 
 
 def up(
-    compose: Compose, sdk: DockerClient, progress: Progress, *, build: bool | None = None
+    compose: Compose, sdk: engine.DockerClient, progress: Progress, *, build: bool | None = None
 ) -> UpResult:
     """Build (when asked), start, and wait for every healthcheck within ``stack.wait_s``."""
     stack = compose.stack

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from jobcheck.results import Outcome
 
 if TYPE_CHECKING:
-    from docker import DockerClient
-    from docker.models.containers import Container
-
     from jobcheck.kinds.base import KindContext
+
+# The SDK ships no type information: its objects are Any, named for the reader.
+DockerClient = Any
+Container = Any
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 CLIENT_TIMEOUT_S = 10.0
@@ -68,7 +70,7 @@ def client(
     env = os.environ if env is None else env
     tried = engine_address(env)
     try:
-        import docker
+        docker = importlib.import_module("docker")
     except ImportError as exc:  # pragma: no cover - docker is a dependency of jobcheck
         raise EngineUnreachable(tried, f"the docker package is missing ({exc})") from None
     try:
@@ -104,10 +106,9 @@ def shared_client(ctx: KindContext) -> DockerClient:
 
 def api_errors() -> tuple[type[BaseException], ...]:
     """The exceptions an SDK call raises when the engine fails mid-way (imported lazily)."""
-    import requests
-    from docker.errors import DockerException
-
-    return (DockerException, requests.RequestException, OSError)
+    docker_errors = importlib.import_module("docker.errors")
+    requests = importlib.import_module("requests")
+    return (docker_errors.DockerException, requests.RequestException, OSError)
 
 
 def containers(

@@ -11,6 +11,7 @@ because the job's serialized payload must be exactly what the worker's RQ expect
 from __future__ import annotations
 
 import base64
+import datetime
 import socket
 import time
 import zlib
@@ -210,6 +211,38 @@ def live_workers(r: Redis, queue: str) -> list[str]:
     """Workers registered on ``queue`` whose heartbeat key still exists, by name."""
     keys = sorted(r.command("SMEMBERS", f"{PREFIX}:workers:{queue}") or [])
     return [k.split(":", 2)[-1] for k in keys if int(r.command("EXISTS", k))]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    state: str  # idle, busy, suspended, ...
+    heartbeat_age_s: float | None  # None when the worker never wrote one
+
+    def describe(self) -> str:
+        age = (
+            ""
+            if self.heartbeat_age_s is None
+            else f", last heartbeat {self.heartbeat_age_s:.0f}s ago"
+        )
+        return f"{self.name[:8]} {self.state or 'unknown'}{age}"
+
+
+def worker_info(r: Redis, name: str) -> WorkerInfo:
+    state, beat = r.command("HMGET", f"{PREFIX}:worker:{name}", "state", "last_heartbeat")
+    return WorkerInfo(name, state or "", _age_of(beat))
+
+
+def _age_of(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (datetime.datetime.now(datetime.UTC) - when).total_seconds())
 
 
 def maxmemory_policy(r: Redis) -> str:
