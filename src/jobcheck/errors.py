@@ -92,3 +92,22 @@ class RuntimeFailure(JobcheckError):
     """An operation (stack up, release) that could not complete: exit 1."""
 
     exit_code = 1
+
+
+MAX_SHOWN_ERRORS = 10
+
+
+class ChecklistErrors(ChecklistError):
+    """Several load errors at once; renders each."""
+
+    def __init__(self, errors: list[ChecklistError]) -> None:
+        first = errors[0]
+        super().__init__(first.problem, first.location, first.expected, first.seen, first.hint)
+        self.source_line = first.source_line
+        self.errors = errors
+
+    def render(self) -> str:
+        shown = [e.render() for e in self.errors[:MAX_SHOWN_ERRORS]]
+        if len(self.errors) > MAX_SHOWN_ERRORS:
+            shown.append(f"... and {len(self.errors) - MAX_SHOWN_ERRORS} more errors")
+        return "\n".join(shown)

@@ -78,11 +78,13 @@ def judge(options: Options, ctx: KindContext, seen: Reading) -> tuple[list[str],
     if options.max_depth is not None:
         facts.append(f"depth {seen.depth} (max {options.max_depth})")
         if seen.depth > options.max_depth:
-            problems.append(f"{seen.depth} jobs waiting, expected at most {options.max_depth}")
+            jobs = "job" if seen.depth == 1 else "jobs"
+            problems.append(f"{seen.depth} {jobs} waiting, expected at most {options.max_depth}")
     if options.max_failed is not None:
         facts.append(f"failed {seen.failed} (max {options.max_failed})")
         if seen.failed > options.max_failed:
-            problems.append(f"{seen.failed} failed jobs, expected at most {options.max_failed}")
+            jobs = "job" if seen.failed == 1 else "jobs"
+            problems.append(f"{seen.failed} failed {jobs}, expected at most {options.max_failed}")
     if options.failed_not_grown:
         start = baseline(options, ctx, seen.failed)
         facts.append(f"failed {seen.failed} (run started with {start})")

@@ -122,9 +122,8 @@ def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> list[str]:
     problems: list[str] = []
     for container in found:
         own = _state_problems(options, container)
-        running = container.status == "running"
-        if not own and running and options.exec is not None:
-            own = [p for p in [_exec_problem(options, ctx, container)] if p]
+        if container.status == "running" and options.exec is not None:
+            own += [p for p in [_exec_problem(options, ctx, container)] if p]
         problems.extend(f"{container.name} {p}" for p in own)
     return problems
 
