@@ -25,9 +25,7 @@ class Step:
 
 def critical_path_steps() -> list[Step]:
     """Four chained `sleep 0.5` and 16 independent sleeps of 0.1-0.5 s, in dependency order."""
-    steps = [
-        Step(f"chain{i}", "sleep 0.5", f"chain{i - 1}" if i else None) for i in range(4)
-    ]
+    steps = [Step(f"chain{i}", "sleep 0.5", f"chain{i - 1}" if i else None) for i in range(4)]
     for i in range(16):
         seconds = 0.1 + (i % 5) * 0.1
         steps.append(Step(f"side{i}", f"sleep {seconds:.1f}"))

@@ -28,6 +28,10 @@ NPM_PREFIX = TOOLS / "npm"
 LEFTHOOK_NPM = "lefthook@2.2.1"
 INSTALL_TIMEOUT_S = 300.0
 SETUP_TIMEOUT_S = 60.0
+# pytest 9.2 keeps node ids in a new field, so xdist 3.8's `--dist loadgroup` no longer groups
+# (pytest-xdist issue 1386): the chain's tests would run on different workers at once.
+PYTEST_PIN = "pytest<9.2"
+XDIST_CHECK = "import pytest, xdist; assert pytest.version_tuple < (9, 2)"
 GIT_IDENTITY = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
 
 
@@ -41,6 +45,14 @@ class Invocation:
 
     argv: list[str]
     cwd: Path
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Work:
+    """What every tool is given: the steps to run and the environment to run them with."""
+
+    steps: list[Step]
     env: dict[str, str]
 
 
@@ -89,13 +101,13 @@ def _ensure_venv() -> str | None:
     return _run_quiet([sys.executable, "-m", "venv", str(VENV)], SETUP_TIMEOUT_S)
 
 
-def _pip_install(package: str) -> str | None:
+def _pip_install(packages: tuple[str, ...]) -> str | None:
     argv = [str(_venv_bin("python")), "-m", "pip", "install", "--quiet"]
-    return _run_quiet([*argv, "--disable-pip-version-check", package], INSTALL_TIMEOUT_S)
+    return _run_quiet([*argv, "--disable-pip-version-check", *packages], INSTALL_TIMEOUT_S)
 
 
-def _has_module(module: str) -> bool:
-    argv = [str(_venv_bin("python")), "-c", f"import {module}"]
+def _venv_python_ok(code: str) -> bool:
+    argv = [str(_venv_bin("python")), "-c", code]
     return _venv_bin("python").exists() and _run_quiet(argv, SETUP_TIMEOUT_S) is None
 
 
@@ -120,16 +132,16 @@ def _install_lefthook_npm() -> str | None:
 
 
 def _obtain(
-    name: str, locate: Callable[[], object], package: str, log: Callable[[str], None]
+    name: str, locate: Callable[[], object], packages: tuple[str, ...], log: Callable[[str], None]
 ) -> str | None:
-    """Locate a peer, installing its PyPI package when missing; None, or why it failed."""
+    """Locate a peer, installing its PyPI packages when missing; None, or why it failed."""
     if locate():
         return None
-    log(f"installing {package} into {VENV} ...")
-    reason = _ensure_venv() or _pip_install(package)
+    log(f"installing {' '.join(packages)} into {VENV} ...")
+    reason = _ensure_venv() or _pip_install(packages)
     if locate():
         return None
-    return reason or f"{package} installed but {name} was not found in it"
+    return reason or f"{packages[0]} installed but {name} was not found in it"
 
 
 def _locate_jobcheck() -> Path | None:
@@ -143,15 +155,15 @@ def prepare_tools(log: Callable[[str], None]) -> Tools:
     tools = Tools(jobcheck=_locate_jobcheck())
     if tools.jobcheck is None:
         tools.unavailable["jobcheck"] = "no `jobcheck` beside this Python nor on PATH"
-    wanted: dict[str, tuple[Callable[[], object], str]] = {
-        "go-task": (lambda: _existing(_venv_bin("task")), "go-task-bin"),
-        "lefthook": (_native_lefthook, "lefthook"),
-        "pre-commit": (lambda: _existing(_venv_bin("pre-commit")), "pre-commit"),
-        "pytest-testinfra": (lambda: _has_module("testinfra"), "pytest-testinfra"),
-        "pytest-xdist": (lambda: _has_module("xdist"), "pytest-xdist"),
+    wanted: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {
+        "go-task": (lambda: _existing(_venv_bin("task")), ("go-task-bin",)),
+        "lefthook": (_native_lefthook, ("lefthook",)),
+        "pre-commit": (lambda: _existing(_venv_bin("pre-commit")), ("pre-commit",)),
+        "pytest-testinfra": (lambda: _venv_python_ok("import testinfra"), ("pytest-testinfra",)),
+        "pytest-xdist": (lambda: _venv_python_ok(XDIST_CHECK), ("pytest-xdist", PYTEST_PIN)),
     }
-    for name, (locate, package) in wanted.items():
-        reason = _obtain(name, locate, package, log)
+    for name, (locate, packages) in wanted.items():
+        reason = _obtain(name, locate, packages, log)
         if reason and name == "lefthook":
             log(f"lefthook from PyPI failed ({reason}); trying npm {LEFTHOOK_NPM} ...")
             npm_reason = _install_lefthook_npm()
@@ -202,56 +214,48 @@ def _groups(steps: list[Step]) -> list[list[Step]]:
     return list(grouped.values())
 
 
-def jobcheck_invocation(
-    tools: Tools, folder: Path, steps: list[Step], env: dict[str, str], jobs: int | None
-) -> Invocation:
+def jobcheck_invocation(tools: Tools, work: Work, folder: Path, jobs: int | None) -> Invocation:
     assert tools.jobcheck is not None
     checklist = folder / "jobcheck.yaml"
-    checklist.write_text(to_checklist("bench", steps))
+    checklist.write_text(to_checklist("bench", work.steps))
     argv = [str(tools.jobcheck), "run", str(checklist), "--no-color"]
-    return Invocation(argv + (["--jobs", str(jobs)] if jobs else []), folder, env)
+    return Invocation(argv + (["--jobs", str(jobs)] if jobs else []), folder, work.env)
 
 
-def go_task_invocation(
-    tools: Tools, folder: Path, steps: list[Step], env: dict[str, str], parallel: bool
-) -> Invocation:
+def go_task_invocation(tools: Tools, work: Work, folder: Path, parallel: bool) -> Invocation:
     """Parallel: a default task whose deps are the chain ends (go-task runs deps at once).
 
     Sequential: a default task calling every task in order with `cmds: [{task: ...}]`.
     """
     assert tools.task is not None
     tasks: dict[str, object] = {}
-    needed = {step.needs for step in steps if step.needs}
-    for step in steps:
+    needed = {step.needs for step in work.steps if step.needs}
+    for step in work.steps:
         deps = {"deps": [step.needs]} if parallel and step.needs else {}
         tasks[step.id] = {**deps, "cmds": [step.command]}
     if parallel:
-        tasks["default"] = {"deps": [step.id for step in steps if step.id not in needed]}
+        tasks["default"] = {"deps": [step.id for step in work.steps if step.id not in needed]}
     else:
-        tasks["default"] = {"cmds": [{"task": step.id} for step in steps]}
+        tasks["default"] = {"cmds": [{"task": step.id} for step in work.steps]}
     _write_json(folder / "Taskfile.yml", {"version": "3", "tasks": tasks})
-    return Invocation([str(tools.task)], folder, env)
+    return Invocation([str(tools.task)], folder, work.env)
 
 
-def lefthook_invocation(
-    tools: Tools, folder: Path, steps: list[Step], env: dict[str, str], parallel: bool
-) -> Invocation:
+def lefthook_invocation(tools: Tools, work: Work, folder: Path, parallel: bool) -> Invocation:
     """A custom hook `bench`; lefthook has no needs, so a chain is a `piped` group."""
     assert tools.lefthook is not None
     jobs: list[object] = []
-    for group in _groups(steps):
+    for group in _groups(work.steps):
         members = [{"name": step.id, "run": step.command} for step in group]
-        piped = {"name": group[0].id, "group": {"piped": True, "jobs": members}}
+        piped = {"name": f"{group[0].id}-chain", "group": {"piped": True, "jobs": members}}
         jobs.append(members[0] if len(members) == 1 else piped)
     _git(folder, "init", "-q", ".")
     _write_json(folder / "lefthook.yml", {"bench": {"parallel": parallel, "jobs": jobs}})
     argv = [str(tools.lefthook), "run", "bench", "--no-auto-install", "--colors", "off"]
-    return Invocation([*argv, "--no-tty"], folder, env)
+    return Invocation([*argv, "--no-tty"], folder, work.env)
 
 
-def pre_commit_invocation(
-    tools: Tools, folder: Path, steps: list[Step], env: dict[str, str]
-) -> Invocation:
+def pre_commit_invocation(tools: Tools, work: Work, folder: Path) -> Invocation:
     """Local `system` hooks that always run, in dependency order (pre-commit runs hooks
     one after another); the config must be committed in a git repository."""
     assert tools.pre_commit is not None
@@ -264,14 +268,14 @@ def pre_commit_invocation(
             "always_run": True,
             "pass_filenames": False,
         }
-        for step in steps
+        for step in work.steps
     ]
     _write_json(folder / ".pre-commit-config.yaml", {"repos": [{"repo": "local", "hooks": hooks}]})
     _git(folder, "init", "-q", ".")
     _git(folder, "add", ".pre-commit-config.yaml")
     _git(folder, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "bench")
     argv = [str(tools.pre_commit), "run", "--all-files", "--color", "never"]
-    return Invocation(argv, folder, env)
+    return Invocation(argv, folder, work.env)
 
 
 def _test_function(step: Step, group: str | None) -> str:
@@ -283,21 +287,19 @@ def _test_function(step: Step, group: str | None) -> str:
     )
 
 
-def testinfra_invocation(
-    tools: Tools, folder: Path, steps: list[Step], env: dict[str, str], workers: int | None
-) -> Invocation:
+def testinfra_invocation(tools: Tools, work: Work, folder: Path, workers: int | None) -> Invocation:
     """One test function per step calling `host.run` (local backend). Sequential, or with
     pytest-xdist `--dist loadgroup`, where a chain is one xdist group kept in file order."""
     assert tools.python is not None
-    root = _chains(steps)
-    chained = {root[step.id] for step in steps if step.needs}
+    root = _chains(work.steps)
+    chained = {root[step.id] for step in work.steps if step.needs}
     functions = [
         _test_function(step, root[step.id] if workers and root[step.id] in chained else None)
-        for step in steps
+        for step in work.steps
     ]
     (folder / "pytest.ini").write_text("[pytest]\n")
     (folder / "test_bench.py").write_text("import pytest\n\n\n" + "\n\n".join(functions))
     argv = [str(tools.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_bench.py"]
     if workers:
-        return Invocation([*argv, "-n", str(workers), "--dist", "loadgroup"], folder, env)
-    return Invocation([*argv, "-p", "no:xdist"], folder, env)
+        return Invocation([*argv, "-n", str(workers), "--dist", "loadgroup"], folder, work.env)
+    return Invocation([*argv, "-p", "no:xdist"], folder, work.env)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from make_critical_path import Step, critical_path_steps, trivial_steps
@@ -30,6 +31,7 @@ from peers import (
     Invocation,
     SetupError,
     Tools,
+    Work,
     base_env,
     go_task_invocation,
     jobcheck_invocation,
@@ -93,89 +95,91 @@ def _workload_cases(
     tools: Tools, env: dict[str, str], steps: list[Step], jobs: tuple[int, ...], sequential: bool
 ) -> list[Case]:
     """jobcheck with each `jobs` value, then each peer on the same steps."""
+    chained = any(step.needs for step in steps)
+    work = Work(steps, env)
     cases = [
         _case(
             tools,
             f"jobcheck --jobs {n}" + (" (default here)" if n == CPUS else ""),
             ("jobcheck",),
-            lambda d, n=n: jobcheck_invocation(tools, d, steps, env, n),
+            partial(jobcheck_invocation, tools, work, jobs=n),
         )
         for n in jobs
     ]
     modes = [False, True] if sequential else [True]
-    for parallel in modes:
-        cases.append(
-            _case(
-                tools,
-                f"go-task, {'parallel (deps)' if parallel else 'sequential (cmds)'}",
-                ("go-task",),
-                lambda d, p=parallel: go_task_invocation(tools, d, steps, env, p),
-                "deps run concurrently, unbounded" if parallel else "",
-            )
+    cases += [
+        _case(
+            tools,
+            f"go-task, {'parallel (deps)' if parallel else 'sequential (cmds)'}",
+            ("go-task",),
+            partial(go_task_invocation, tools, work, parallel=parallel),
+            "deps run concurrently, unbounded" if parallel else "",
         )
-    for parallel in modes:
-        cases.append(
-            _case(
-                tools,
-                f"lefthook, {'parallel: true' if parallel else 'sequential'}",
-                ("lefthook",),
-                lambda d, p=parallel: lefthook_invocation(tools, d, steps, env, p),
-                "no dependencies: a chain is a `piped` group" if parallel else "",
-            )
+        for parallel in modes
+    ]
+    cases += [
+        _case(
+            tools,
+            f"lefthook, {'parallel: true' if parallel else 'sequential'}",
+            ("lefthook",),
+            partial(lefthook_invocation, tools, work, parallel=parallel),
+            "no dependencies: the chain is a `piped` group" if chained else "",
         )
-    cases.append(
+        for parallel in modes
+    ]
+    workers = 4 if chained else CPUS
+    return [
+        *cases,
         _case(
             tools,
             "pre-commit",
             ("pre-commit",),
-            lambda d: pre_commit_invocation(tools, d, steps, env),
-            "hooks always run one after another",
-        )
-    )
-    workers = 2 if sequential else 4
-    cases += [
+            partial(pre_commit_invocation, tools, work),
+            "no parallelism: hooks run one after another",
+        ),
         _case(
             tools,
             "pytest-testinfra, sequential",
             ("pytest-testinfra",),
-            lambda d: testinfra_invocation(tools, d, steps, env, None),
-            "one test per step, `host.run` (local)",
+            partial(testinfra_invocation, tools, work, workers=None),
+            "one test function per step, `host.run` (local)",
         ),
         _case(
             tools,
             f"pytest-testinfra, xdist -n {workers}",
             ("pytest-testinfra", "pytest-xdist"),
-            lambda d: testinfra_invocation(tools, d, steps, env, workers),
-            "`--dist loadgroup`: a chain is one xdist group",
+            partial(testinfra_invocation, tools, work, workers=workers),
+            "`--dist loadgroup`, the chain is one xdist group" if chained else "",
         ),
     ]
-    return cases
+
+
+def _fixed(argv: list[str], folder: Path, env: dict[str, str]) -> Invocation:
+    return Invocation(argv, folder, env)
 
 
 def _version_cases(tools: Tools, env: dict[str, str]) -> list[Case]:
-    def fixed(argv: list[str]) -> Builder:
-        return lambda d: Invocation(argv, d, env)
-
-    python = str(tools.python)
-    return [
-        _case(tools, "jobcheck --version", ("jobcheck",), fixed([str(tools.jobcheck), "--version"])),
-        _case(tools, "task --version", ("go-task",), fixed([str(tools.task), "--version"])),
-        _case(tools, "lefthook version", ("lefthook",), fixed([str(tools.lefthook), "version"])),
-        _case(
-            tools,
+    rows: list[tuple[str, tuple[str, ...], list[str], str]] = [
+        ("jobcheck --version", ("jobcheck",), [str(tools.jobcheck), "--version"], ""),
+        ("task --version", ("go-task",), [str(tools.task), "--version"], ""),
+        ("lefthook version", ("lefthook",), [str(tools.lefthook), "version"], ""),
+        (
             "lefthook version (PyPI wrapper)",
             ("lefthook", "lefthook PyPI wrapper"),
-            fixed([str(tools.lefthook_wrapper), "version"]),
+            [str(tools.lefthook_wrapper), "version"],
             "a Python script that starts the binary",
         ),
-        _case(tools, "pre-commit --version", ("pre-commit",), fixed([str(tools.pre_commit), "-V"])),
-        _case(
-            tools,
+        ("pre-commit --version", ("pre-commit",), [str(tools.pre_commit), "--version"], ""),
+        (
             "pytest --version",
             ("pytest-testinfra",),
-            fixed([python, "-m", "pytest", "--version"]),
+            [str(tools.python), "-m", "pytest", "--version"],
             "testinfra has no CLI of its own",
         ),
+    ]
+    return [
+        _case(tools, label, needs, partial(_fixed, argv, env=env), note)
+        for label, needs, argv, note in rows
     ]
 
 
@@ -183,8 +187,8 @@ def scenarios(tools: Tools, env: dict[str, str], quick: bool) -> list[Scenario]:
     true = shutil.which("true") or "/bin/true"
     s1 = _workload_cases(tools, env, trivial_steps(true), (1, CPUS), sequential=True)
     s2 = _workload_cases(tools, env, critical_path_steps(), (CPUS, 4), sequential=False)
-    if tools.lefthook_wrapper is None:
-        tools.unavailable.setdefault("lefthook PyPI wrapper", "lefthook came from npm")
+    if tools.lefthook and tools.lefthook_wrapper is None:
+        tools.unavailable["lefthook PyPI wrapper"] = "lefthook came from npm"
     return [
         Scenario(
             "S1",
@@ -295,16 +299,19 @@ def _median(case: Case) -> float | None:
     return statistics.median(case.times) if case.times and not case.error else None
 
 
+def _ratio(case: Case, median: float, baseline: Case | None) -> str:
+    if case is baseline:
+        return "1.00 (baseline)"
+    base = _median(baseline) if baseline else None
+    return f"{median / base:.2f}" if base else "n/a"
+
+
 def _row(case: Case, baseline: Case | None) -> str:
     median = _median(case)
     if median is None:
         return f"| {case.label} | {case.error or 'not measured'} | | | {case.note} |"
-    base = _median(baseline) if baseline else None
-    if case is baseline:
-        ratio = "1.00 (baseline)"
-    else:
-        ratio = f"{median / base:.2f}" if base else "n/a"
     spread = f"{min(case.times):.3f}-{max(case.times):.3f}"
+    ratio = _ratio(case, median, baseline)
     return f"| {case.label} | {median:.3f} | {spread} | {ratio} | {case.note} |"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ def execute(
     listeners: Sequence[Listener],
     masker: Masker,
 ) -> RunResult:
-    env = {**checklist.file_env, **environ, **options.extra_env}
+    env = with_own_bin({**checklist.file_env, **environ, **options.extra_env})
     settings = RunSettings(
         base_dir=checklist.base_dir,
         env=env,
@@ -114,6 +115,7 @@ def execute(
         fail_fast=options.fail_fast,
         stack=stack_info(checklist),
     )
+    settings.prepare = stack_preparer(settings.stack, plan, env)
     runner = Runner(plan, settings, listeners)
     with sigterm_as_interrupt():
         run = runner.run(checklist.name)
@@ -123,6 +125,40 @@ def execute(
 
     run.commit = git_commit(checklist.base_dir)
     return run
+
+
+def stack_preparer(
+    stack: StackInfo | None, plan: Plan, env: Mapping[str, str]
+) -> Callable[[threading.Event], str] | None:
+    """With `stack.up: true` and a Docker check planned: bring the stack up before checks."""
+    from jobcheck import kinds
+
+    if stack is None or not stack.up:
+        return None
+    if not any(kinds.get_kind(c.kind).docker for c in plan.run):
+        return None
+
+    def prepare(cancel: threading.Event) -> str:
+        from jobcheck.staging.commands import bring_up
+
+        result = bring_up(stack, env, progress=_stack_progress, build=stack.build, cancel=cancel)
+        return "" if result.ok else f"the staging stack did not come up: {result.message}"
+
+    return prepare
+
+
+def _stack_progress(line: str) -> None:
+    print(f"stack: {line}", file=sys.stderr, flush=True)
+
+
+def with_own_bin(env: dict[str, str]) -> dict[str, str]:
+    """Put the folder of jobcheck's Python first on PATH, as an activated venv would: the
+    ruff, pytest and mypy installed beside jobcheck are the ones its checks find."""
+    own = str(Path(sys.executable).parent)
+    parts = env.get("PATH", os.defpath).split(os.pathsep)
+    if own not in parts:
+        env["PATH"] = os.pathsep.join([own, *parts])
+    return env
 
 
 def write_reports(run: RunResult, options: RunOptions, write: Callable[[str], Any]) -> None:

@@ -297,6 +297,52 @@ def init(
     _finish(lambda: _write(init_command(Path.cwd(), force=force)))
 
 
+@stack_app.command("up")
+def stack_up(
+    checklist: ChecklistOpt = None,
+    no_build: Annotated[bool, typer.Option("--no-build", help="Do not build images")] = False,
+) -> None:
+    """Build, start, and wait for every healthcheck (with the stack's deadline)."""
+    from jobcheck import commands
+
+    build = False if no_build else None
+    _finish(lambda: commands.stack("up", checklist, os.environ, build=build))
+
+
+@stack_app.command("down")
+def stack_down(
+    checklist: ChecklistOpt = None,
+    volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Also remove volumes")] = False,
+) -> None:
+    """Stop and remove the stack's containers (and, with --volumes, its data)."""
+    from jobcheck import commands
+
+    _finish(lambda: commands.stack("down", checklist, os.environ, volumes=volumes))
+
+
+@stack_app.command("status")
+def stack_status(checklist: ChecklistOpt = None) -> None:
+    """Each service's containers: state, health, restarts, ports."""
+    from jobcheck import commands
+
+    _finish(lambda: commands.stack("status", checklist, os.environ))
+
+
+@stack_app.command("logs")
+def stack_logs(
+    service: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(metavar="SERVICE", help="One service (default: all)"),
+    ] = None,
+    checklist: ChecklistOpt = None,
+    tail: Annotated[int, typer.Option("--tail", "-n", min=1, help="Lines per container")] = 200,
+) -> None:
+    """The last log lines of the stack's containers, secrets masked."""
+    from jobcheck import commands
+
+    _finish(lambda: commands.stack("logs", checklist, os.environ, service=service, tail=tail))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:  # the fast path: no Typer, no kinds

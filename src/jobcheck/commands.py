@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from jobcheck import app
 from jobcheck.checklist import Check, Checklist
@@ -205,3 +205,28 @@ def report(path: Path, fmt: str, output: Path | None) -> int:
     else:
         atomic_write_text(output, text)
     return 0
+
+
+def stack(action: str, path: Path | None, environ: Mapping[str, str], **options: Any) -> int:
+    """`jobcheck stack up|down|status|logs`: the checklist's stack section, an exit code out."""
+    from rich.console import Console
+
+    from jobcheck.staging import commands as stack_commands
+
+    checklist = app.load(path, environ)
+    info = app.stack_info(checklist)
+    if info is None:
+        raise UsageError(
+            f"{checklist.path}: no `stack:` section",
+            hint="add stack: {compose: [docker/compose.yaml], project: NAME}",
+        )
+    no_color = "NO_COLOR" in environ
+    console = Console(no_color=no_color, highlight=False)
+    actions = {
+        "up": stack_commands.up,
+        "down": stack_commands.down,
+        "status": stack_commands.status,
+        "logs": stack_commands.logs,
+    }
+    env = {**checklist.file_env, **environ}
+    return int(actions[action](info, console, env, **options))

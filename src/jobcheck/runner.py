@@ -70,6 +70,9 @@ class RunSettings:
     fail_fast: bool = False
     stack: StackInfo | None = None
     today: dt.date = field(default_factory=dt.date.today)
+    # Runs once before any check (bringing the staging stack up, say); returns "" when all is
+    # well, else a one-line reason that every Docker check then ends `error` with.
+    prepare: Callable[[threading.Event], str] | None = None
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Runner:
         self._shared: dict[str, Any] = {}
         self._shared_lock = threading.Lock()
         self._stop_reason = ""
+        self._prepare_error = ""
         self._pending: list[Check] = critical_first(plan.run)
         self._running: dict[Future[_Attempted], Check] = {}
 
@@ -102,9 +106,11 @@ class Runner:
     def run(self, checklist_name: str) -> RunResult:
         started_at = dt.datetime.now(dt.UTC)
         start = time.monotonic()
-        self._emit("on_start", self.plan.run)
         interrupted = False
         try:
+            if self.settings.prepare is not None:
+                self._prepare_error = self.settings.prepare(self.cancel)
+            self._emit("on_start", self.plan.run)
             self._schedule()
         except KeyboardInterrupt:
             interrupted = True
@@ -185,6 +191,8 @@ class Runner:
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
     def _one_attempt(self, check: Check) -> Outcome:
+        if self._prepare_error and kinds.get_kind(check.kind).docker:
+            return Outcome.errored(self._prepare_error)
         cancel = threading.Event()
         ctx = KindContext(
             check_id=check.id,

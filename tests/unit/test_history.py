@@ -239,8 +239,6 @@ def test_history_command_for_the_checklist_found_like_run(tmp_path: Path) -> Non
     assert lines[-1] == "0 flaky checks (passed and failed on the same commit)"
 
 
-
-
 def test_failed_and_history_through_the_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -246,8 +246,6 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["jobcheck.yaml"]  # no temp file left
 
 
-
-
 def test_init_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

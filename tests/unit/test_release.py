@@ -327,8 +327,6 @@ def test_release_command_bad_semver_tag_fails_the_gate(repo: Path) -> None:
     assert "1 blocker did not pass (tag-format)" in out
 
 
-
-
 def test_release_through_the_cli(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

@@ -124,8 +124,6 @@ def test_waivers_command_loads_the_checklist(tmp_path: Path) -> None:
     assert text.splitlines()[1].startswith("flaky-canary  @team  2026-12-31  34")
 
 
-
-
 def test_waivers_through_the_cli(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

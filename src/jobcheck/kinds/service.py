@@ -137,7 +137,8 @@ def _describe(options: Options, count: int) -> str:
     if options.non_root:
         said.append("non-root")
     if options.env_keys:
-        said.append(f"{len(options.env_keys)} env keys set")
+        keys = len(options.env_keys)
+        said.append(f"{keys} env key{'' if keys == 1 else 's'} set")
     if options.exec is not None:
         said.append("exec exited 0")
     return f"service {options.service!r}: {count} container(s) {', '.join(said)}"

@@ -66,8 +66,11 @@ class Options(KindOptions):
                 raise ValueError("status_url must contain {id}, where the job id goes")
         elif not self.redis_url:
             raise ValueError("via rq needs redis_url")
-        if self.seconds <= 0:
-            raise ValueError("seconds must be more than 0")
+        if self.stop_after >= self.seconds:
+            raise ValueError(
+                f"stop_after ({self.stop_after:g}s) must be shorter than seconds "
+                f"({self.seconds:g}s): the worker must be stopped while the job runs"
+            )
         return self
 
 
@@ -224,8 +227,8 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
             output=log.timeline,
         )
     log.log("job started")
-    ctx.sleep(options.stop_after)
-    restart_problem = ""
+    if not ctx.sleep(options.stop_after):
+        return Outcome.errored("drill not run: cancelled or out of time before the stop")
     try:
         stopped = stop_all(running, grace, log)
         status_at_stop = channel.status(trace.job_id)

@@ -55,8 +55,6 @@ def test_format_table_pads_columns_and_strips_trailing_blanks() -> None:
     assert format_table([["A", "BB", ""], ["ccc", "d", ""]]) == ["A    BB", "ccc  d"]
 
 
-
-
 def test_report_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
