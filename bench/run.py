@@ -44,6 +44,7 @@ from peers import (
 BENCH = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = BENCH / "results" / "latest.md"
 CPUS = os.cpu_count() or 1
+MAX_FAILURES = 2  # a round that fails is retried in the next round; twice and the row stops
 Builder = Callable[[Path], Invocation]
 
 
@@ -63,6 +64,7 @@ class Case:
     times: list[float] = field(default_factory=list)
     error: str = ""
     first_line: str = ""
+    failures: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -275,7 +277,9 @@ def _measure(case: Case, timeout_s: float, record: bool) -> None:
     try:
         elapsed, output = time_once(case.invocation, timeout_s)
     except CaseFailed as exc:
-        case.error = str(exc)
+        case.failures.append(str(exc))
+        if len(case.failures) >= MAX_FAILURES:
+            case.error = f"failed {len(case.failures)} times, last: {exc}"
         return
     case.first_line = case.first_line or (output.strip().splitlines() or [""])[0]
     if record:
@@ -309,10 +313,12 @@ def _ratio(case: Case, median: float, baseline: Case | None) -> str:
 def _row(case: Case, baseline: Case | None) -> str:
     median = _median(case)
     if median is None:
-        return f"| {case.label} | {case.error or 'not measured'} | | | {case.note} |"
+        why = case.error or (f"failed: {case.failures[-1]}" if case.failures else "not measured")
+        return f"| {case.label} | {why} | | | {case.note} |"
     spread = f"{min(case.times):.3f}-{max(case.times):.3f}"
     ratio = _ratio(case, median, baseline)
-    return f"| {case.label} | {median:.3f} | {spread} | {ratio} | {case.note} |"
+    failed = f" (a round failed: {case.failures[0]})" if case.failures else ""
+    return f"| {case.label} | {median:.3f} | {spread} | {ratio} | {case.note}{failed} |"
 
 
 def render_scenario(scenario: Scenario) -> list[str]:

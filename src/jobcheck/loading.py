@@ -18,7 +18,7 @@ from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpe
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
 from jobcheck.interpolate import BadReference, Unset, chain, interpolate, walk
 from jobcheck.plan import find_cycle
-from jobcheck.secrets import looks_secret
+from jobcheck.secrets import Masker, looks_secret
 from jobcheck.validation import field_name, line_of, seen_text, type_name, validated
 from jobcheck.yamlsrc import Key, Source, parse
 
@@ -200,12 +200,13 @@ def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklis
     environ = dict(os.environ if env is None else env)
     path = path.resolve() if path.exists() else path
     loader = _Loader(environ)
-    spec = loader.load(parse(path), {}, [path])
-    checks = _build_checks(loader.entries, loader.lookup)
-    secrets = set(loader.secrets)
-    values = [v for k, v in loader.variables.items() if looks_secret(k) or k in secrets]
-    values += [environ[k] for k in sorted(secrets) if k in environ]
-    values += [v for k, v in loader.file_env.items() if looks_secret(k) or k in secrets]
+    try:
+        spec = loader.load(parse(path), {}, [path])
+        checks = _build_checks(loader.entries, loader.lookup)
+    except ChecklistError as exc:
+        # A load error may quote an interpolated value: a secret must not show there either.
+        raise _masked(exc, Masker.from_env(environ, loader.secrets), _secret_values(loader))
+    values = _secret_values(loader)
     return Checklist(
         name=spec.name,
         path=path,
@@ -216,6 +217,24 @@ def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklis
         vars=dict(loader.variables),
         file_env=dict(loader.file_env),
     )
+
+
+def _secret_values(loader: _Loader) -> list[str]:
+    secrets = set(loader.secrets)
+    values = [v for k, v in loader.variables.items() if looks_secret(k) or k in secrets]
+    values += [loader.env[k] for k in sorted(secrets) if k in loader.env]
+    values += [v for k, v in loader.file_env.items() if looks_secret(k) or k in secrets]
+    return values
+
+
+def _masked(exc: ChecklistError, masker: Masker, values: list[str]) -> ChecklistError:
+    masker.add(values)
+    errors = exc.errors if isinstance(exc, ChecklistErrors) else [exc]
+    for error in errors:
+        for name in ("problem", "expected", "seen", "hint", "source_line"):
+            setattr(error, name, masker(getattr(error, name)))
+        error.message = error.problem
+    return exc
 
 
 def _mapping_of(source: Source, main: bool) -> dict[str, Any]:

@@ -73,6 +73,12 @@ def stack(engine_client: DockerClient) -> Iterator[StackInfo]:
     )
     lines: list[str] = []
     start = time.monotonic()
+    # A clean slate: containers, stale worker registrations and failed jobs left by an earlier
+    # (perhaps interrupted) session would make the counts below wrong.
+    try:
+        compose.Compose.for_stack(info, stack_env()).down(volumes=True)
+    except compose.ComposeError as exc:
+        print(f"\nclean-up before the session: {exc}")
     result = commands.bring_up(info, stack_env(), lines.append)
     if not result.ok:
         pytest.fail(

@@ -658,3 +658,20 @@ def test_run_with_a_broken_checklist_exits_2_and_runs_nothing(tmp_path: Path) ->
     assert "did you mean `rollback`?" in result.output
     assert "Traceback" not in result.output
     assert not report.exists()
+
+
+def test_a_load_error_never_shows_a_secret(write_checklist: Callable[..., Path]) -> None:
+    path = write_checklist("""
+        version: 1
+        name: masked
+        checks:
+          - id: queue
+            kind: command
+            owner: "@x"
+            with: {run: "true", exit_code: "${DB_PASSWORD}"}
+    """)
+    with pytest.raises(ChecklistError) as caught:
+        load_checklist(path, {"DB_PASSWORD": "hunter2hunter2"})
+    text = caught.value.render()
+    assert "exit_code" in text
+    assert "hunter2hunter2" not in text and "***" in text
