@@ -205,7 +205,9 @@ def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklis
         checks = _build_checks(loader.entries, loader.lookup)
     except ChecklistError as exc:
         # A load error may quote an interpolated value: a secret must not show there either.
-        raise _masked(exc, Masker.from_env(environ, loader.secrets), _secret_values(loader))
+        raise _masked(
+            exc, Masker.from_env(environ, loader.secrets), _secret_values(loader)
+        ) from None
     values = _secret_values(loader)
     return Checklist(
         name=spec.name,
