@@ -1,0 +1,81 @@
+"""Every YAML example in the README and docs loads: options, owners and all."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobcheck.loading import load_checklist
+from jobcheck.schema import checklist_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
+
+
+def examples() -> list[tuple[str, int, str]]:
+    found = []
+    for path in DOCS:
+        for i, match in enumerate(BLOCK.finditer(path.read_text())):
+            text = match.group(1)
+            if re.search(r"^\s*-\s+(\{\s*)?id:", text, re.MULTILINE):
+                found.append((path.relative_to(ROOT).as_posix(), i, text))
+    return found
+
+
+def as_checklist(text: str) -> str:
+    """A bare list of checks (or a `checks:` fragment) becomes a whole checklist."""
+    data = yaml.safe_load(text)
+    if isinstance(data, list):
+        data = {"checks": data}
+    data.setdefault("defaults", {}).setdefault("owner", "@docs")
+    ids = {c.get("id") for c in data.get("checks", []) if isinstance(c, dict)}
+    for check in data.get("checks", []):
+        # a snippet may need checks shown elsewhere on the page
+        if isinstance(check, dict) and "needs" in check:
+            check["needs"] = [n for n in check["needs"] if n in ids]
+    data.setdefault("version", 1)
+    data.setdefault("name", "docs example")
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@pytest.mark.parametrize(("doc", "index", "text"), examples(), ids=lambda v: str(v)[:40])
+def test_example_loads(doc: str, index: int, text: str, tmp_path: Path) -> None:
+    path = tmp_path / "example.yaml"
+    path.write_text(as_checklist(text))
+    (tmp_path / "common.yaml").write_text("checks: []\n")
+    env = {
+        "RELEASE_TAG": "v1.4.0",
+        "REDIS_PASSWORD": "x" * 16,
+        "api": "http://127.0.0.1:8000",
+        "redis": "redis://:pw@127.0.0.1:6379/0",
+    }
+    checklist = load_checklist(path, env)
+    assert checklist.checks, f"{doc} example {index} has no checks"
+
+
+def test_there_are_examples_for_every_kind() -> None:
+    text = "\n".join(t for _, _, t in examples())
+    for kind in (
+        "command",
+        "lint",
+        "pytest",
+        "env",
+        "compose",
+        "release",
+        "http",
+        "service",
+        "job",
+        "queue",
+        "shutdown",
+    ):
+        assert re.search(rf"kind:\s*{kind}\b", text), f"no documented example of `{kind}`"
+
+
+def test_committed_schema_is_current() -> None:
+    committed = json.loads((ROOT / "docs" / "checklist.schema.json").read_text())
+    assert committed == checklist_schema(), "run `jobcheck schema > docs/checklist.schema.json`"
