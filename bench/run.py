@@ -11,6 +11,7 @@ Every tool's configuration lives in a temporary folder, removed at the end. Stdl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -57,7 +58,6 @@ class Case:
     """One row of a scenario: a tool in one mode, and what was measured."""
 
     label: str
-    tool: str
     build: Builder
     note: str = ""
     invocation: Invocation | None = None
@@ -90,7 +90,7 @@ def _needs(tools: Tools, *names: str) -> str:
 
 
 def _case(tools: Tools, label: str, needs: tuple[str, ...], build: Builder, note: str = "") -> Case:
-    return Case(label, needs[0], build, note, error=_needs(tools, *needs))
+    return Case(label, build, note, error=_needs(tools, *needs))
 
 
 def _workload_cases(
@@ -106,7 +106,7 @@ def _workload_cases(
             ("jobcheck",),
             partial(jobcheck_invocation, tools, work, jobs=n),
         )
-        for n in jobs
+        for n in dict.fromkeys(jobs)  # no duplicate row when the default is 1 or 4
     ]
     modes = [False, True] if sequential else [True]
     cases += [
@@ -196,7 +196,7 @@ def scenarios(tools: Tools, env: dict[str, str], quick: bool) -> list[Scenario]:
             "S1",
             "20 trivial commands",
             f"20 independent `{true}` commands (a real process each; no shell builtin)",
-            f"jobcheck --jobs {CPUS} (default here)",
+            f"jobcheck --jobs {CPUS}",
             s1,
             1 if quick else 7,
             not quick,
@@ -216,7 +216,7 @@ def scenarios(tools: Tools, env: dict[str, str], quick: bool) -> list[Scenario]:
         Scenario(
             "S3",
             "startup",
-            "each tool prints its version",
+            "Each tool prints its version",
             "jobcheck --version",
             _version_cases(tools, env),
             1 if quick else 10,
@@ -251,7 +251,8 @@ def time_once(invocation: Invocation, timeout_s: float) -> tuple[float, str]:
             raw, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=10)
             raise CaseFailed(f"timed out after {timeout_s:.0f}s") from None
     elapsed = time.perf_counter() - start
     output = raw.decode(errors="replace")
@@ -321,9 +322,14 @@ def _row(case: Case, baseline: Case | None) -> str:
     return f"| {case.label} | {median:.3f} | {spread} | {ratio} | {case.note}{failed} |"
 
 
+def _is_baseline(case: Case, scenario: Scenario) -> bool:
+    return case.label in (scenario.baseline, f"{scenario.baseline} (default here)")
+
+
 def render_scenario(scenario: Scenario) -> list[str]:
-    baseline = next((c for c in scenario.cases if c.label == scenario.baseline), None)
-    reps = f"{scenario.reps} rounds" + (" after a warm-up round" if scenario.warmup else "")
+    baseline = next((c for c in scenario.cases if _is_baseline(c, scenario)), None)
+    reps = f"{scenario.reps} round{'s' if scenario.reps != 1 else ''}"
+    reps += " after a warm-up round" if scenario.warmup else ""
     lines = [
         f"### {scenario.key}: {scenario.title}",
         "",

@@ -37,6 +37,19 @@ class ProbeError(Exception):
     """The check could not run (setup problem: missing package, rejected password)."""
 
 
+def require_via(
+    via: str, enqueue_url: str | None, status_url: str | None, redis_url: str | None, what: str
+) -> None:
+    """The options a job round-trip needs: both URLs (status with {id}) or a Redis URL."""
+    if via == "http":
+        if not enqueue_url or not status_url:
+            raise ValueError(f"via http needs {what} and status_url (with {{id}})")
+        if "{id}" not in status_url:
+            raise ValueError("status_url must contain {id}, where the job id goes")
+    elif not redis_url:
+        raise ValueError("via rq needs redis_url")
+
+
 class Options(KindOptions):
     via: Literal["http", "rq"] = Field("http", description="Enqueue through the API or RQ")
     enqueue_url: str | None = Field(None, description='via http: POST here; answers {"id": ...}')
@@ -68,12 +81,8 @@ class Options(KindOptions):
 
     @model_validator(mode="after")
     def _complete(self) -> Options:
-        if self.via == "http":
-            if not self.enqueue_url or not self.status_url:
-                raise ValueError("via http needs enqueue_url and status_url")
-            if "{id}" not in self.status_url:
-                raise ValueError("status_url must contain {id}, where the job id goes")
-        elif not self.redis_url or not self.function:
+        require_via(self.via, self.enqueue_url, self.status_url, self.redis_url, "enqueue_url")
+        if self.via == "rq" and not self.function:
             raise ValueError("via rq needs redis_url and function (e.g. app.jobs.canary)")
         if self.function is not None and "." not in self.function:
             raise ValueError(

@@ -57,15 +57,13 @@ class Options(KindOptions):
 
     @model_validator(mode="after")
     def _complete(self) -> Options:
-        if self.via == "http":
-            if not self.enqueue_url or not self.status_url:
-                raise ValueError(
-                    "via http needs enqueue_url (with {seconds}) and status_url (with {id})"
-                )
-            if "{id}" not in self.status_url:
-                raise ValueError("status_url must contain {id}, where the job id goes")
-        elif not self.redis_url:
-            raise ValueError("via rq needs redis_url")
+        job_kind.require_via(
+            self.via,
+            self.enqueue_url,
+            self.status_url,
+            self.redis_url,
+            "enqueue_url (with {seconds})",
+        )
         if self.stop_after >= self.seconds:
             raise ValueError(
                 f"stop_after ({self.stop_after:g}s) must be shorter than seconds "
