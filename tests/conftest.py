@@ -41,3 +41,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         names = ", ".join(getattr(r, "nodeid", "?") for r in skipped[:5])
         print(f"\nJOBCHECK_NO_SKIPS=1: {len(skipped)} skipped tests count as failures: {names}")
         session.exitstatus = 1
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite the exact-text report fixtures"
+    )

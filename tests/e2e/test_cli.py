@@ -84,7 +84,7 @@ def test_run_writes_json_and_junit_and_exits_1(
     failure = suite.find("testcase[@name='broken']/failure")
     assert failure is not None and "git revert the change" in (failure.text or "")
     # failures come first in the plain report, with owner and rollback
-    assert result.stdout.index("FAIL  broken —") < result.stdout.index("FAILED: e2e")
+    assert result.stdout.index("FAIL  broken\n") < result.stdout.index("FAILED: e2e")
     assert "rollback: git revert the change" in result.stdout
     assert "owner:    @team" in result.stdout
 

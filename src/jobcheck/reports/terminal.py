@@ -51,7 +51,7 @@ def summary_line(run: RunResult) -> str:
 def problem_block(check: CheckResult) -> list[str]:
     """The full story of one failed, errored or waived check, as plain lines."""
     severity = "" if check.severity == "blocker" else f" [{check.severity}]"
-    lines = [f"{LABEL[check.status]}  {check.id} — {check.title}{severity}"]
+    lines = [f"{LABEL[check.status]}  {_named(check)}{severity}"]
     rows = [
         ("what", check.message),
         ("expected", check.expect or "-"),
@@ -63,11 +63,22 @@ def problem_block(check: CheckResult) -> list[str]:
         rows.append(("runbook", check.runbook))
     if check.source:
         rows.append(("defined", f"{check.source}:{check.line}"))
-    lines += [f"  {name + ':':<10}{value}" for name, value in rows]
+    for name, value in rows:
+        first, *more = value.splitlines() or [""]
+        lines.append(f"  {name + ':':<10}{first}")
+        lines += [f"  {'':<10}{line}" for line in more]
     if check.output.strip():
         lines.append(f"  output (last {OUTPUT_LINES} lines):")
         lines += [f"    | {line}" for line in tail_lines(check.output, OUTPUT_LINES).splitlines()]
     return lines
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _named(check: CheckResult) -> str:
+    return check.id if check.title == check.id else f"{check.id} — {check.title}"
 
 
 def _retry_note(check: CheckResult) -> str:
@@ -80,7 +91,7 @@ def _retry_note(check: CheckResult) -> str:
 
 def result_line(check: CheckResult, width: int = 24) -> str:
     took = format_duration(check.duration_s) if check.status != Status.SKIP else "-"
-    return f"{LABEL[check.status]:<7}{check.id:<{width}} {took:>7}  {check.message}"
+    return f"{LABEL[check.status]:<7}{check.id:<{width}} {took:>7}  {_first_line(check.message)}"
 
 
 def render_plain_report(run: RunResult, *, table: bool = True) -> str:
@@ -183,7 +194,7 @@ class LiveReporter(BaseListener):
         took = format_duration(result.duration_s) if result.status != Status.SKIP else ""
         self.console.print(
             f"[{style}]{LABEL[result.status]:<7}[/]{result.id}  [dim]{took}[/]  "
-            f"{_escape(result.message)}",
+            f"{_escape(_first_line(result.message))}",
             highlight=False,
         )
 
@@ -207,7 +218,7 @@ def render_rich_report(console: Any, run: RunResult) -> None:
     waived = [c for c in run.checks if c.status == Status.WAIVED]
     for check in problems + waived:
         body = Text("\n".join(problem_block(check)[1:]))
-        title = f"{LABEL[check.status]} {check.id} — {check.title}"
+        title = f"{LABEL[check.status]} {_named(check)}"
         console.print(
             Panel(body, title=title, title_align="left", border_style=STYLE[check.status])
         )
@@ -221,7 +232,7 @@ def render_rich_report(console: Any, run: RunResult) -> None:
             check.id,
             check.owner,
             took,
-            Text(check.message),
+            Text(_first_line(check.message)),
         )
     console.print(table)
     colour = "green" if run.status == "pass" else "red"

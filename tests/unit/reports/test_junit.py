@@ -1,0 +1,66 @@
+"""JUnit XML and the plain terminal report, asserted as exact text on a fixed run."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from jobcheck.reports.json_report import read_json, render_json, write_json
+from jobcheck.reports.junit import render_junit, write_junit
+from jobcheck.reports.terminal import render_plain_report
+
+RUNS = Path(__file__).resolve().parents[2] / "fixtures" / "runs"
+
+
+def golden(name: str, text: str, update: bool) -> str:
+    path = RUNS / name
+    if update:
+        path.write_text(text)
+    return path.read_text()
+
+
+@pytest.fixture
+def update(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden", default=False))
+
+
+def test_junit_exact_text(update: bool) -> None:
+    run = read_json(RUNS / "mixed.json")
+    assert render_junit(run) == golden("mixed.expected.junit.xml", render_junit(run), update)
+
+
+def test_junit_is_valid_xml_with_one_testcase_per_check() -> None:
+    run = read_json(RUNS / "mixed.json")
+    root = ET.fromstring(render_junit(run).split("\n", 1)[1])
+    cases = root.findall("testsuite/testcase")
+    assert [c.get("name") for c in cases] == [c.id for c in run.checks]
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert suite.get("failures") == str(run.summary["fail"])
+    assert suite.get("errors") == str(run.summary["error"])
+    failure = root.find("testsuite/testcase[@name='api-health']/failure")
+    assert failure is not None and "owner: @alice" in (failure.text or "")
+    assert "rollback: redeploy the previous image tag" in (failure.text or "")
+    props = {
+        p.get("name"): p.get("value")
+        for p in root.iterfind("testsuite/testcase[@name='api-health']/properties/property")
+    }
+    assert props["owner"] == "@alice" and props["rollback"].startswith("redeploy")
+
+
+def test_plain_report_exact_text(update: bool) -> None:
+    run = read_json(RUNS / "mixed.json")
+    text = render_plain_report(run)
+    assert text == golden("mixed.expected.plain.txt", text, update)
+
+
+def test_json_round_trip_and_atomic_writes(tmp_path: Path) -> None:
+    run = read_json(RUNS / "mixed.json")
+    target = tmp_path / "out" / "run.json"
+    write_json(run, target)
+    assert read_json(target).to_dict() == run.to_dict()
+    assert render_json(read_json(target)) == render_json(run)
+    write_junit(run, tmp_path / "out" / "run.xml")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["run.json", "run.xml"]
