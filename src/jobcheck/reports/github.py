@@ -5,8 +5,7 @@ message ``%``, CR and LF are percent-encoded; in property values ``:`` and ``,``
 encoding of the Actions toolkit's ``escapeData`` / ``escapeProperty``).
 """
 
-# No ``from __future__ import annotations`` here: it would bind the name ``annotations``, which
-# this module's public function needs (the hints below all evaluate fine on Python 3.11).
+from __future__ import annotations
 
 import datetime as dt
 import os
@@ -43,7 +42,7 @@ def command(name: str, message: str, properties: Mapping[str, str | int] | None 
     return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
 
 
-def annotations(
+def workflow_annotations(
     run: RunResult, *, today: dt.date | None = None, workspace: Path | None = None
 ) -> list[str]:
     """``::error`` for blocking failures, ``::warning`` for warning-severity failures and for
@@ -200,7 +199,7 @@ def ci_epilogue(
     if is_github(environ):
         workspace = Path(environ["GITHUB_WORKSPACE"]) if environ.get("GITHUB_WORKSPACE") else None
         parts += check_groups(run, token=token)
-        parts += annotations(run, today=today, workspace=workspace)
+        parts += workflow_annotations(run, today=today, workspace=workspace)
     if is_ci(environ):
         parts.append(reproduce_line(argv))
     return "\n".join(parts) + "\n" if parts else ""

@@ -52,11 +52,11 @@ MIXED_ANNOTATIONS = [
 
 
 def test_annotations_for_failures_warnings_and_expiring_waivers() -> None:
-    assert github.annotations(fixture_run("mixed.json"), today=TODAY) == MIXED_ANNOTATIONS
+    assert github.workflow_annotations(fixture_run("mixed.json"), today=TODAY) == MIXED_ANNOTATIONS
 
 
 def test_a_passing_run_with_a_distant_waiver_has_no_annotations() -> None:
-    assert github.annotations(fixture_run("passing.json"), today=TODAY) == []
+    assert github.workflow_annotations(fixture_run("passing.json"), today=TODAY) == []
 
 
 def test_annotation_paths_are_relative_to_the_workspace(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_annotation_paths_are_relative_to_the_workspace(tmp_path: Path) -> None:
         dataclasses.replace(c, source=str(tmp_path / "ci" / "gate.yaml"), title="a, b: c")
         for c in run.checks[2:3]
     ]
-    (line,) = github.annotations(run, today=TODAY, workspace=tmp_path)
+    (line,) = github.workflow_annotations(run, today=TODAY, workspace=tmp_path)
     assert line.startswith(
         "::error file=ci/gate.yaml,line=24,title=a%2C b%3A c (api-health) failed::"
     )
