@@ -161,8 +161,31 @@ def with_own_bin(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def write_reports(run: RunResult, options: RunOptions, write: Callable[[str], Any]) -> None:
-    """Every report asked for, each written atomically; a failure to write is reported."""
+def report_paths(options: RunOptions) -> list[tuple[str, Path]]:
+    flags = (
+        ("--json", options.json_path),
+        ("--junit", options.junit_path),
+        ("--markdown", options.markdown_path),
+    )
+    return [(flag, path) for flag, path in flags if path is not None]
+
+
+def check_report_paths(options: RunOptions) -> None:
+    """A report that cannot be written is a usage error found before anything runs."""
+    for flag, path in report_paths(options):
+        if path.is_dir():
+            raise UsageError(
+                f"{flag} {path}: is a directory", hint=f"give a file, e.g. {path}/report"
+            )
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not os.access(parent, os.W_OK):
+            raise UsageError(f"{flag} {path}: cannot write into {parent}")
+
+
+def write_reports(run: RunResult, options: RunOptions, write: Callable[[str], Any]) -> bool:
+    """Every report asked for, each written atomically; False when one could not be."""
     from jobcheck.reports.json_report import write_json
     from jobcheck.reports.junit import write_junit
 
@@ -171,6 +194,7 @@ def write_reports(run: RunResult, options: RunOptions, write: Callable[[str], An
         (options.junit_path, write_junit),
         (options.markdown_path, _write_markdown),
     ]
+    written = True
     for path, writer in targets:
         if path is None:
             continue
@@ -178,6 +202,8 @@ def write_reports(run: RunResult, options: RunOptions, write: Callable[[str], An
             writer(run, path)
         except OSError as exc:
             write(f"error: could not write {path}: {exc.strerror or exc}\n")
+            written = False
+    return written
 
 
 def _write_markdown(run: RunResult, path: Path) -> Path:

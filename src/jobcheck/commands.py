@@ -17,6 +17,7 @@ from jobcheck.runner import Listener
 
 def run(options: app.RunOptions, environ: Mapping[str, str], out: IO[str] | None = None) -> int:
     out = out or sys.stdout
+    app.check_report_paths(options)
     checklist = app.load(options.checklist, environ)
     ids = _failed_ids(checklist) if options.failed else None
     plan = app.make_plan(checklist, options, ids)
@@ -24,10 +25,11 @@ def run(options: app.RunOptions, environ: Mapping[str, str], out: IO[str] | None
     listeners = app.choose_listeners(options, environ, out)
     listeners += _ci_listeners(options, environ, out)
     run_result = app.execute(checklist, plan, options, environ, listeners, masker)
-    app.write_reports(run_result, options, sys.stderr.write)
+    written = app.write_reports(run_result, options, sys.stderr.write)
     if options.history:
         _save_history(checklist, run_result)
-    return run_result.exit_code
+    # A gate whose report went missing must not look green to the CI step that reads it.
+    return run_result.exit_code or (0 if written else 1)
 
 
 def _failed_ids(checklist: Checklist) -> list[str]:

@@ -209,3 +209,20 @@ def test_cli_runner_bad_env_flag(write_checklist: Callable[..., Path]) -> None:
     result = CliRunner().invoke(app, ["run", str(path), "--env", "NOEQUALS"])
     assert result.exit_code == 2
     assert "expected NAME=VALUE" in result.output
+
+
+def test_report_path_that_is_a_directory_is_a_usage_error(
+    write_checklist: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_checklist(CHECKLIST)
+    result = jobcheck("run", str(path), "--json", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "is a directory" in result.stderr
+    assert "PASS" not in result.stdout  # nothing ran
+
+
+def test_report_folders_are_created(write_checklist: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_checklist(CHECKLIST.replace("exit 4", "exit 0"))
+    result = jobcheck("run", str(path), "--markdown", "out/a/b/report.md", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out/a/b/report.md").read_text().startswith("# Readiness report: e2e")
