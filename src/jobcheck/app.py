@@ -38,6 +38,7 @@ class RunOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
     history: bool = True
+    stack_up: bool | None = None  # None: as the checklist's `stack.up` says
 
 
 def load(path: Path | None, environ: Mapping[str, str]) -> Checklist:
@@ -115,7 +116,8 @@ def execute(
         fail_fast=options.fail_fast,
         stack=stack_info(checklist),
     )
-    settings.prepare = stack_preparer(settings.stack, plan, env)
+    if options.stack_up is not False:
+        settings.prepare = stack_preparer(settings.stack, plan, env, force=bool(options.stack_up))
     runner = Runner(plan, settings, listeners)
     with sigterm_as_interrupt():
         run = runner.run(checklist.name)
@@ -128,12 +130,13 @@ def execute(
 
 
 def stack_preparer(
-    stack: StackInfo | None, plan: Plan, env: Mapping[str, str]
+    stack: StackInfo | None, plan: Plan, env: Mapping[str, str], *, force: bool = False
 ) -> Callable[[threading.Event], str] | None:
-    """With `stack.up: true` and a Docker check planned: bring the stack up before checks."""
+    """With `stack.up: true` (or --stack-up) and a Docker check planned: bring the stack up
+    before checks."""
     from jobcheck import kinds
 
-    if stack is None or not stack.up:
+    if stack is None or not (stack.up or force):
         return None
     if not any(kinds.get_kind(c.kind).docker for c in plan.run):
         return None

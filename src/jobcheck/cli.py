@@ -110,6 +110,13 @@ def run(
     failed: Annotated[
         bool, typer.Option("--failed", help="Re-run only what failed or errored last time")
     ] = False,
+    stack_up: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option(
+            "--stack-up/--no-stack-up",
+            help="Bring the staging stack up first (default: the checklist's stack.up)",
+        ),
+    ] = None,
     var: Annotated[
         list[str], typer.Option("--env", "-e", help="Set NAME=VALUE for this run (repeatable)")
     ] = [],  # noqa: B006
@@ -131,6 +138,7 @@ def run(
             color=False if no_color else None,
             failed=failed,
             extra_env=_pairs(var),
+            stack_up=stack_up,
             argv=["jobcheck", *sys.argv[1:]],
         )
         return commands.run(options, {**os.environ, **options.extra_env})
