@@ -138,6 +138,9 @@ def run_process(
             break
         except subprocess.TimeoutExpired:
             pass
+        except BaseException:  # Ctrl-C in the main thread: the child must not outlive us
+            kill_group(proc, grace_s=1.0)
+            raise
         if cancel is not None and cancel.is_set():
             cancelled = True
         elif deadline is not None and time.monotonic() >= deadline:
