@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from typing import IO, Any
 from jobcheck.checklist import Check
 from jobcheck.durations import format_duration
 from jobcheck.process import tail_lines
+from jobcheck.reports.text import waiver_notes
 from jobcheck.results import CheckResult, Outcome, RunResult, Status
 from jobcheck.runner import BaseListener
 
@@ -94,8 +96,8 @@ def result_line(check: CheckResult, width: int = 24) -> str:
     return f"{LABEL[check.status]:<7}{check.id:<{width}} {took:>7}  {_first_line(check.message)}"
 
 
-def render_plain_report(run: RunResult, *, table: bool = True) -> str:
-    """Failures first with their details, then every check, then the summary line."""
+def render_plain_report(run: RunResult, *, table: bool = True, today: dt.date | None = None) -> str:
+    """Failures first with their details, then every check, waiver warnings, the summary."""
     out: list[str] = []
     problems = [c for c in failures_first(run.checks) if c.status in (Status.FAIL, Status.ERROR)]
     waived = [c for c in run.checks if c.status == Status.WAIVED]
@@ -105,6 +107,8 @@ def render_plain_report(run: RunResult, *, table: bool = True) -> str:
         width = max([len(c.id) for c in run.checks] + [8]) + 1
         out += [result_line(c, width) for c in failures_first(run.checks)]
         out.append("")
+    notes = waiver_notes(run.checks, today=today or dt.date.today())
+    out += [*notes, *([""] if notes else [])]
     out.append(summary_line(run))
     return "\n".join(out) + "\n"
 
@@ -235,5 +239,7 @@ def render_rich_report(console: Any, run: RunResult) -> None:
             Text(_first_line(check.message)),
         )
     console.print(table)
+    for note in waiver_notes(run.checks, today=dt.date.today()):
+        console.print(Text(note, style="yellow"))
     colour = "green" if run.status == "pass" else "red"
     console.print(Text(summary_line(run), style=f"bold {colour}"))

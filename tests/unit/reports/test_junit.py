@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_junit_is_valid_xml_with_one_testcase_per_check() -> None:
 
 def test_plain_report_exact_text(update: bool) -> None:
     run = read_json(RUNS / "mixed.json")
-    text = render_plain_report(run)
+    text = render_plain_report(run, today=dt.date(2026, 11, 27))
     assert text == golden("mixed.expected.plain.txt", text, update)
 
 
