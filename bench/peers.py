@@ -81,9 +81,11 @@ def _last_line(text: str) -> str:
 
 def _run_quiet(argv: list[str], timeout_s: float, cwd: Path | None = None) -> str | None:
     """Run a setup command; return None on success, else one line saying why it failed."""
+    # lefthook's install step would otherwise put git hooks into the enclosing repository
+    env = {**os.environ, "LEFTHOOK": "0", "CI": "true"}
     try:
         done = subprocess.run(
-            argv, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False
+            argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
         )
     except FileNotFoundError:
         return f"{argv[0]} not found"
