@@ -49,9 +49,15 @@ build_tarball() {
     mkdir -p "$CACHE"
     log "debootstrap $SUITE (minbase + $PACKAGES) into $ROOTFS"
     local start=$SECONDS
-    debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" \
-        >"$CACHE/debootstrap.log" 2>&1 \
-        || { tail -n 20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed (log: $CACHE/debootstrap.log)"; }
+    # One retry: a mirror hiccup on a fresh machine should not fail the whole CI run.
+    if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" \
+        >"$CACHE/debootstrap.log" 2>&1; then
+        log "debootstrap failed; retrying once from scratch (log: $CACHE/debootstrap.log)"
+        rm -rf "$ROOTFS"
+        debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" \
+            >"$CACHE/debootstrap.log" 2>&1 \
+            || { tail -n 20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed twice (log: $CACHE/debootstrap.log)"; }
+    fi
     log "debootstrap done in $((SECONDS - start))s"
     if [ ! -x "$ROOTFS/usr/bin/python3" ] || [ ! -x "$ROOTFS/usr/bin/redis-server" ]; then
         die "rootfs lacks python3 or redis-server"
