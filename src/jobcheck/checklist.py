@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from jobcheck.durations import Duration
+from jobcheck.kinds.base import Kind, KindOptions
+from jobcheck.results import CheckInfo
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 DEFAULT_TIMEOUT_S = 300.0
@@ -117,28 +119,15 @@ class ChecklistSpec(_Strict):
     checks: list[CheckSpec] = Field(min_length=1)
 
 
-@dataclass
-class Check:
-    """A check ready to run: defaults applied, options validated by its kind."""
+@dataclass(kw_only=True)
+class Check(CheckInfo):
+    """A check ready to run: defaults applied, its kind resolved, options validated by it."""
 
-    id: str
-    title: str
-    kind: str
-    options: Any
-    owner: str
-    expect: str
-    rollback: str
-    severity: str
-    needs: list[str]
-    tags: list[str]
-    timeout_s: float
-    retries: int
-    retry_safe: bool
-    runbook: str
-    waiver: Waiver | None
-    source: Path
-    line: int
-    raw_with: dict[str, Any] = field(default_factory=dict)
+    impl: Kind[Any]
+    options: KindOptions
+    needs: list[str] = field(default_factory=list)
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    retries: int = 0
 
     def matches(self, selector: str) -> bool:
         return selector == self.id or selector in self.tags

@@ -13,15 +13,22 @@ import typer
 
 from jobcheck import __version__
 
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="jobcheck",
+    context_settings=CONTEXT,
     help="A production-readiness gate for Python services that run background jobs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-stack_app = typer.Typer(help="Drive the checklist's Docker staging stack.", no_args_is_help=True)
+stack_app = typer.Typer(
+    help="Drive the checklist's Docker staging stack.",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+)
 app.add_typer(stack_app, name="stack")
 
 _DEBUG = {"on": False}
@@ -37,31 +44,10 @@ ChecklistOpt = Annotated[
 
 
 def _finish(action: Callable[[], int]) -> None:
-    """Run a command body; turn known errors into their message and exit code."""
-    from jobcheck.errors import JobcheckError
+    """Run a command body through the one error handler; exit with its code."""
+    from jobcheck.commands import handle
 
-    try:
-        code = action()
-    except JobcheckError as exc:
-        if _DEBUG["on"]:
-            logging.getLogger("jobcheck").exception("error")
-        print(exc.render(), file=sys.stderr)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
-    except typer.Exit:
-        raise
-    except Exception as exc:
-        if _DEBUG["on"]:
-            raise
-        print(
-            f"internal error: {type(exc).__name__}: {exc}\n  hint: re-run with --debug "
-            "for the traceback, and report it",
-            file=sys.stderr,
-        )
-        code = 1
-    raise typer.Exit(code)
+    raise typer.Exit(handle(action, debug=_DEBUG["on"]))
 
 
 def _version(value: bool) -> None:
@@ -122,11 +108,11 @@ def run(
     ] = [],  # noqa: B006
 ) -> None:
     """Run a checklist and report pass or fail with owner, expected result and rollback."""
-    from jobcheck import commands
-    from jobcheck.app import RunOptions
+    from jobcheck.commands.run import run as run_command
+    from jobcheck.pipeline import GateRequest
 
     def body() -> int:
-        options = RunOptions(
+        options = GateRequest(
             checklist=checklist,
             only=only,
             skip=skip,
@@ -141,7 +127,7 @@ def run(
             stack_up=stack_up,
             argv=["jobcheck", *sys.argv[1:]],
         )
-        return commands.run(options, {**os.environ, **options.extra_env})
+        return run_command(options, {**os.environ, **options.extra_env})
 
     _finish(body)
 
@@ -166,9 +152,9 @@ def validate(
     ] = False,
 ) -> None:
     """Load and check a checklist without running anything."""
-    from jobcheck import commands
+    from jobcheck.commands.validate import validate as validate_command
 
-    _finish(lambda: commands.validate(checklist, strict, os.environ))
+    _finish(lambda: validate_command(checklist, strict, os.environ))
 
 
 @app.command("list")
@@ -177,9 +163,9 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """List the checks: id, kind, owner, title, tags and needs."""
-    from jobcheck import commands
+    from jobcheck.commands.listing import list_checks
 
-    _finish(lambda: commands.list_checks(checklist, as_json, os.environ))
+    _finish(lambda: list_checks(checklist, as_json, os.environ))
 
 
 @app.command()
@@ -188,22 +174,17 @@ def explain(
     checklist: ChecklistOpt = None,
 ) -> None:
     """Show everything about one check: owner, expectation, rollback, options, needs."""
-    from jobcheck import commands
+    from jobcheck.commands.explain import explain as explain_command
 
-    _finish(lambda: commands.explain(check_id, checklist, os.environ))
+    _finish(lambda: explain_command(check_id, checklist, os.environ))
 
 
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the checklist format (for editors)."""
-    from jobcheck import commands
+    from jobcheck.commands.schema import schema as schema_command
 
-    _finish(commands.schema)
-
-
-def _write(text: str) -> int:
-    sys.stdout.write(text)
-    return 0
+    _finish(schema_command)
 
 
 @app.command()
@@ -220,30 +201,25 @@ def report(
     ] = None,
 ) -> None:
     """Re-render a saved run as Markdown, JUnit XML or plain text."""
-    from jobcheck import commands
+    from jobcheck.commands.report import report as report_command
 
-    _finish(lambda: commands.report(run_json, fmt, output))
+    _finish(lambda: report_command(run_json, fmt, output))
 
 
 @app.command()
 def history(checklist: ChecklistArg = None) -> None:
     """Per check over the saved runs: pass rate, last status, median duration, flaky checks."""
-    from jobcheck.history import history_command
+    from jobcheck.commands.history import history as history_command
 
-    _finish(lambda: _write(history_command(checklist)))
+    _finish(lambda: history_command(checklist))
 
 
 @app.command()
 def waivers(checklist: ChecklistArg = None) -> None:
     """Every waiver with owner, reason and days left; exit 1 when one has expired."""
-    from jobcheck.waivers import waivers_command
+    from jobcheck.commands.waivers import waivers as waivers_command
 
-    def body() -> int:
-        text, code = waivers_command(checklist, environ=os.environ)
-        sys.stdout.write(text)
-        return code
-
-    _finish(body)
+    _finish(lambda: waivers_command(checklist, os.environ))
 
 
 @app.command()
@@ -257,6 +233,12 @@ def release(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask (required without a terminal, as in CI)")
     ] = False,
+    only: Annotated[
+        list[str], typer.Option("--only", help="Run only this id or tag (repeatable)")
+    ] = [],  # noqa: B006
+    skip: Annotated[
+        list[str], typer.Option("--skip", help="Skip this id or tag (repeatable)")
+    ] = [],  # noqa: B006
     jobs: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--jobs", "-j", min=1, help="Parallel checks (default: CPUs)"),
@@ -271,26 +253,36 @@ def release(
         Optional[Path],  # noqa: UP045
         typer.Option("--markdown", help="Write the Markdown readiness report here"),
     ] = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="Plain output, no colour or live view")
+    ] = False,
+    var: Annotated[
+        list[str], typer.Option("--env", "-e", help="Set NAME=VALUE for this run (repeatable)")
+    ] = [],  # noqa: B006
 ) -> None:
     """Run the release checklist with RELEASE_TAG=TAG; tag only when every blocker passed."""
-    from jobcheck.release import release_command
+    from jobcheck.commands.release import release as release_command
+    from jobcheck.pipeline import GateRequest
 
-    _finish(
-        lambda: release_command(
+    def body() -> int:
+        request = GateRequest(
+            checklist=checklist, only=only, skip=skip, jobs=jobs, json_path=json_path,
+            junit_path=junit_path, markdown_path=markdown_path,
+            color=False if no_color else None, extra_env=_pairs(var),
+            argv=["jobcheck", *sys.argv[1:]],
+        )  # fmt: skip
+        return release_command(
             tag,
-            checklist,
-            environ=os.environ,
+            request,
+            environ={**os.environ, **request.extra_env},
             out=sys.stdout,
             confirm=lambda question: typer.confirm(question, default=False),
             is_tty=sys.stdin.isatty() and sys.stdout.isatty(),
             dry_run=dry_run,
             yes=yes,
-            jobs=jobs,
-            json_path=json_path,
-            junit_path=junit_path,
-            markdown_path=markdown_path,
         )
-    )
+
+    _finish(body)
 
 
 @app.command()
@@ -300,9 +292,9 @@ def init(
     ] = False,
 ) -> None:
     """Write a starting jobcheck.yaml for the repository in the current folder."""
-    from jobcheck.init import init_command
+    from jobcheck.commands.init import init as init_command
 
-    _finish(lambda: _write(init_command(Path.cwd(), force=force)))
+    _finish(lambda: init_command(Path.cwd(), force=force))
 
 
 @stack_app.command("up")
@@ -311,10 +303,10 @@ def stack_up(
     no_build: Annotated[bool, typer.Option("--no-build", help="Do not build images")] = False,
 ) -> None:
     """Build, start, and wait for every healthcheck (with the stack's deadline)."""
-    from jobcheck import commands
+    from jobcheck.commands.stack import stack
 
     build = False if no_build else None
-    _finish(lambda: commands.stack("up", checklist, os.environ, build=build))
+    _finish(lambda: stack("up", checklist, os.environ, build=build))
 
 
 @stack_app.command("down")
@@ -323,17 +315,17 @@ def stack_down(
     volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Also remove volumes")] = False,
 ) -> None:
     """Stop and remove the stack's containers (and, with --volumes, its data)."""
-    from jobcheck import commands
+    from jobcheck.commands.stack import stack
 
-    _finish(lambda: commands.stack("down", checklist, os.environ, volumes=volumes))
+    _finish(lambda: stack("down", checklist, os.environ, volumes=volumes))
 
 
 @stack_app.command("status")
 def stack_status(checklist: ChecklistOpt = None) -> None:
     """Each service's containers: state, health, restarts, ports."""
-    from jobcheck import commands
+    from jobcheck.commands.stack import stack
 
-    _finish(lambda: commands.stack("status", checklist, os.environ))
+    _finish(lambda: stack("status", checklist, os.environ))
 
 
 @stack_app.command("logs")
@@ -346,9 +338,9 @@ def stack_logs(
     tail: Annotated[int, typer.Option("--tail", "-n", min=1, help="Lines per container")] = 200,
 ) -> None:
     """The last log lines of the stack's containers, secrets masked."""
-    from jobcheck import commands
+    from jobcheck.commands.stack import stack
 
-    _finish(lambda: commands.stack("logs", checklist, os.environ, service=service, tail=tail))
+    _finish(lambda: stack("logs", checklist, os.environ, service=service, tail=tail))
 
 
 def main(argv: list[str] | None = None) -> None:

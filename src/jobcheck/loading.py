@@ -5,25 +5,24 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpec, CheckSpec
+from jobcheck.dotenv_files import interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
 from jobcheck.interpolate import BadReference, Unset, chain, interpolate, walk
+from jobcheck.kinds.base import Kind, KindOptions, OptionProblem
 from jobcheck.plan import find_cycle
+from jobcheck.results import WaiverNote
 from jobcheck.secrets import Masker, looks_secret
 from jobcheck.validation import field_name, line_of, seen_text, type_name, validated
 from jobcheck.yamlsrc import Key, Source, parse
 
 DEFAULT_FILES = ("jobcheck.yaml", "checklists/release.yaml")
-MAX_ERRORS = 10
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Top-level keys whose strings are interpolated before the file's own keys are validated;
 # checks are interpolated one by one, so an error names the check.
@@ -110,7 +109,7 @@ class _Loader:
         # may hold no checks (only vars, defaults or more includes).
         checks = text.get("checks")
         if (isinstance(checks, list) and checks) or (not main and checks in (None, [])):
-            text["checks"] = [{"id": "placeholder", "kind": "command"}]
+            text["checks"] = [{"id": "placeholder", "kind": "placeholder"}]
         if not main:
             text = {"version": 1, "name": source.path.name, **text}
             if "stack" in data:
@@ -144,8 +143,6 @@ class _Loader:
 
     def add_env_files(self, source: Source, raw: Any) -> None:
         """Read dotenv files (relative to this file) below the environment, as Compose does."""
-        from jobcheck.kinds._dotenv import interpolated, read_dotenv
-
         if raw is None:
             return
         names = validated(
@@ -310,27 +307,30 @@ def _build_check(entry: _Entry, lookup: Lookup) -> Check:
             seen=seen_text(entry.data),
             hint="a check is a mapping: `- id: lint` on one line, then `kind:`, `with:`, ...",
         )
-    data, split = _prepare_command(entry.data, source, key)
+    # Collect every problem of this check: its kind, the envelope, the owner, the options.
+    errors: list[ChecklistError] = []
+    kind = _collecting(errors, lambda: _resolve_kind(entry.data.get("kind"), source, key, label))
+    data, collapsed = _prepare(kind, entry.data, source, key)
 
     def visit(text: str, k: Key) -> str:
-        if split and k[:2] == ("with", "run"):
-            k = k[:2]  # an argv element of a command written as one string
+        if len(k) > 2 and k[0] == "with" and k[1] in collapsed:
+            k = k[:2]  # a part of an option the kind's prepare hook split from one string
         return _interp(text, lookup, source, (*key, *k), label)
 
     data = walk(data, visit)
-    # Collect every problem of this check: the envelope, the owner and the kind's options.
-    errors: list[ChecklistError] = []
     spec = _collecting(errors, lambda: validated(CheckSpec, data, source, key, label))
     if not (data.get("owner") or entry.defaults.get("owner")):
         errors.append(_no_owner(source, key, label))
-    kind, raw = data.get("kind"), data.get("with", {})
+    raw = data.get("with", {})
     options = None
-    if isinstance(kind, str) and isinstance(raw, dict):
-        options = _collecting(errors, lambda: _kind_options(kind, raw, source, key, label))
-    if errors or spec is None:
+    if kind is not None and isinstance(raw, dict):
+        options = _collecting(
+            errors, lambda: validated(kind.options, raw, source, (*key, "with"), label)
+        )
+    if errors or spec is None or kind is None or options is None:  # each said in errors
         raise ChecklistErrors(sorted(errors, key=line_of))
     merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
-    return _check(spec, merged, options, source, key)
+    return _check(spec, merged, kind, options, source, key)
 
 
 def _collecting(errors: list[ChecklistError], step: Callable[[], Any]) -> Any:
@@ -354,12 +354,18 @@ def _no_owner(source: Source, key: Key, label: str) -> ChecklistError:
 
 
 def _check(
-    spec: CheckSpec, merged: dict[str, Any], options: Any, source: Source, key: Key
+    spec: CheckSpec,
+    merged: dict[str, Any],
+    kind: Kind[Any],
+    options: KindOptions,
+    source: Source,
+    key: Key,
 ) -> Check:
     return Check(
         id=spec.id,
         title=spec.title or spec.id,
         kind=spec.kind,
+        impl=kind,
         options=options,
         owner=merged["owner"],
         expect=merged.get("expect", ""),
@@ -371,41 +377,39 @@ def _check(
         retries=int(merged.get("retries", 0)),
         retry_safe=bool(merged.get("retry_safe", False)),
         runbook=merged.get("runbook", ""),
-        waiver=spec.waiver,
-        source=source.path,
+        waiver=WaiverNote.coerce(spec.waiver),
+        source=str(source.path),
         line=source.location(key).line,
-        raw_with=dict(spec.with_),
     )
 
 
-def _prepare_command(data: dict[str, Any], source: Source, key: Key) -> tuple[dict[str, Any], bool]:
-    """Split a command string before interpolation, so a value never becomes shell syntax."""
+def _prepare(
+    kind: Kind[Any] | None, data: dict[str, Any], source: Source, key: Key
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """The kind's own hook on its raw options, before interpolation (see ``Kind.prepare``)."""
     options = data.get("with")
-    if data.get("kind") != "command" or not isinstance(options, dict):
-        return data, False
-    run = options.get("run")
+    if kind is None or kind.prepare is None or not isinstance(options, dict):
+        return data, frozenset()
     try:
-        shell = TypeAdapter(bool).validate_python(options.get("shell", False))
-    except ValidationError:
-        return data, False  # the kind's validation reports the bad `shell`
-    if not isinstance(run, str) or not run.strip() or shell:
-        return data, False  # the kind's validation reports an empty command as written
-    try:
-        argv = shlex.split(run)
-    except ValueError as exc:
+        prepared = kind.prepare(options)
+    except OptionProblem as exc:
         raise source.error(
-            (*key, "with", "run"),
-            f"check `{data.get('id')}`: cannot split the command: {str(exc).lower()}",
-            expected="a command with balanced quotes",
-            seen=run,
-            hint="close the quote, or give the command as a list",
+            (*key, "with", exc.option),
+            f"check `{data.get('id')}`: {exc.problem}",
+            expected=exc.expected,
+            seen=exc.seen,
+            hint=exc.hint,
         ) from None
-    return {**data, "with": {**options, "run": argv}}, True
+    return {**data, "with": prepared.options}, prepared.collapsed
 
 
-def _kind_options(name: str, options: dict[str, Any], source: Source, key: Key, label: str) -> Any:
+def _resolve_kind(name: Any, source: Source, key: Key, label: str) -> Kind[Any] | None:
+    """The registered kind, or None when ``kind`` is missing or not text (the envelope's
+    validation reports that); an unknown or unloadable kind is a load error here."""
+    if not isinstance(name, str):
+        return None
     try:
-        kind = kinds.get_kind(name)
+        return kinds.get_kind(name)
     except kinds.UnknownKind as exc:
         hint = f"did you mean `{exc.suggestion}`?" if exc.suggestion else ""
         raise source.error(
@@ -421,7 +425,6 @@ def _kind_options(name: str, options: dict[str, Any], source: Source, key: Key, 
             f"{label}: the `{name}` kind cannot be loaded: {exc}",
             hint="install the package it needs into jobcheck's environment",
         ) from None
-    return validated(kind.options, options, source, (*key, "with"), label)
 
 
 def _check_needs(checks: list[Check], where: dict[str, _Entry]) -> None:

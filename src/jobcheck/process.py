@@ -172,3 +172,11 @@ def _reap_group(pgid: int) -> None:
 def tail_lines(text: str, lines: int = 20) -> str:
     parts = text.rstrip("\n").splitlines()
     return "\n".join(parts[-lines:])
+
+
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+
+
+def git(repo: Path | str, *args: str, timeout_s: float = 60.0) -> ProcessResult:
+    """``git ARGS`` in ``repo``: never prompts, takes no optional locks, speaks C."""
+    return run_process(["git", *args], timeout_s=timeout_s, cwd=repo, env={**os.environ, **GIT_ENV})

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
+
+from jobcheck import exit_codes
 
 
 class Status(StrEnum):
@@ -41,26 +44,70 @@ class Outcome:
         return cls(Status.ERROR, message, **kw)
 
 
-@dataclass
-class CheckResult:
+@dataclass(frozen=True)
+class WaiverNote:
+    """A waiver as a result carries it: why, until which day (inclusive), granted by whom."""
+
+    reason: str
+    until: dt.date
+    by: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "until": self.until.isoformat(), "by": self.by}
+
+    @classmethod
+    def coerce(cls, value: object) -> WaiverNote | None:
+        """A waiver from a report (``until`` as text) or a model with the same three fields."""
+        if value is None or isinstance(value, WaiverNote):
+            return value
+        get: Callable[[str], Any] = (
+            value.get if isinstance(value, Mapping) else lambda k: getattr(value, k, None)
+        )
+        until = get("until")
+        if isinstance(until, dt.datetime):
+            until = until.date()
+        elif not isinstance(until, dt.date):
+            try:
+                until = dt.date.fromisoformat(str(until))
+            except ValueError:
+                until = dt.date.min  # unreadable: treated as expired, never as valid
+        return cls(str(get("reason") or ""), until, str(get("by") or ""))
+
+
+@dataclass(kw_only=True)
+class CheckInfo:
+    """What a check is, as written: the one record a planned check and its result share."""
+
     id: str
     title: str
     kind: str
+    severity: str = "blocker"
+    owner: str = ""
+    expect: str = ""
+    rollback: str = ""
+    runbook: str = ""
+    tags: list[str] = field(default_factory=list)
+    retry_safe: bool = False
+    waiver: WaiverNote | None = None
+    source: str = ""
+    line: int = 0
+
+    def __post_init__(self) -> None:
+        self.waiver = WaiverNote.coerce(self.waiver)
+        self.source = str(self.source)
+
+    def info(self) -> dict[str, Any]:
+        """The shared fields, to build a result from a check (``CheckResult(**c.info(), ...)``)."""
+        return {f.name: getattr(self, f.name) for f in fields(CheckInfo)}
+
+
+@dataclass(kw_only=True)
+class CheckResult(CheckInfo):
     status: Status
-    severity: str
-    owner: str
-    expect: str
-    rollback: str
     message: str
     attempts: int = 0
     duration_s: float = 0.0
-    retry_safe: bool = False
     output: str = ""
-    tags: list[str] = field(default_factory=list)
-    runbook: str = ""
-    waiver: dict[str, Any] | None = None
-    source: str = ""
-    line: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,34 +136,39 @@ class CheckResult:
             "line": self.line,
         }
         if self.waiver is not None:
-            data["waiver"] = self.waiver
+            data["waiver"] = self.waiver.to_dict()
         if self.details:
             data["details"] = self.details
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        defaults = {f.name: f for f in fields(cls)}
+        known: dict[str, Any] = {}
+        for name, value in data.items():
+            if name in defaults and name not in ("status", "message"):
+                known[name] = value
+        known.setdefault("title", data["id"])
+        known.setdefault("kind", "")
         return cls(
-            id=str(data["id"]),
-            title=str(data.get("title", data["id"])),
-            kind=str(data.get("kind", "")),
+            **{k: _typed(defaults[k].type, v) for k, v in known.items()},
             status=Status(data["status"]),
-            severity=str(data.get("severity", "blocker")),
-            owner=str(data.get("owner", "")),
-            expect=str(data.get("expect", "")),
-            rollback=str(data.get("rollback", "")),
             message=str(data.get("message", "")),
-            attempts=int(data.get("attempts", 0)),
-            duration_s=float(data.get("duration_s", 0.0)),
-            retry_safe=bool(data.get("retry_safe", False)),
-            output=str(data.get("output", "")),
-            tags=list(data.get("tags", [])),
-            runbook=str(data.get("runbook", "")),
-            waiver=data.get("waiver"),
-            source=str(data.get("source", "")),
-            line=int(data.get("line", 0)),
-            details=dict(data.get("details", {})),
         )
+
+
+def _typed(annotation: Any, value: Any) -> Any:
+    """A JSON value as the field wants it (numbers and text read leniently from old reports)."""
+    kinds: dict[str, Callable[[Any], Any]] = {
+        "str": str,
+        "int": int,
+        "float": float,
+        "bool": bool,
+        "list[str]": list,
+        "dict[str, Any]": dict,
+    }
+    convert = kinds.get(str(annotation))
+    return convert(value) if convert is not None and value is not None else value
 
 
 STATUS_ORDER = [Status.PASS, Status.FAIL, Status.ERROR, Status.SKIP, Status.WAIVED]
@@ -147,8 +199,8 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         if self.interrupted:
-            return 130
-        return 1 if self.status == "fail" else 0
+            return exit_codes.INTERRUPTED
+        return exit_codes.FAILED if self.status == "fail" else exit_codes.OK
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from jobcheck import kinds
 from jobcheck.checklist import Check
-from jobcheck.kinds.base import KindContext, StackInfo
+from jobcheck.kinds.base import Kind, KindContext, KindOptions, StackInfo
+from jobcheck.outcomes import CheckEnded, CheckFailed
 from jobcheck.plan import Plan
-from jobcheck.results import CheckResult, Outcome, RunResult, Status
+from jobcheck.results import CheckResult, Outcome, RunResult, Status, WaiverNote
 from jobcheck.secrets import Masker
 
 log = logging.getLogger("jobcheck")
@@ -191,7 +191,7 @@ class Runner:
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
     def _one_attempt(self, check: Check) -> Outcome:
-        if self._prepare_error and kinds.get_kind(check.kind).docker:
+        if self._prepare_error and check.impl.docker:
             return Outcome.errored(self._prepare_error)
         cancel = threading.Event()
         ctx = KindContext(
@@ -266,7 +266,7 @@ class Runner:
 
     def _finish_skipped(self, check_id: str, reason: str, *, emit: bool = True) -> None:
         check = next(c for c in self._all_checks() if c.id == check_id)
-        result = _result(check, Outcome(Status.SKIP, reason), 0, 0.0)
+        result = _result(check, Outcome(Status.SKIP, reason), 0, 0.0, self.settings.mask)
         self.results[check_id] = result
         if emit:
             self._emit("on_check_done", result)
@@ -297,70 +297,102 @@ _SATISFIED = (Status.PASS, Status.WAIVED)
 
 
 def critical_first(checks: Sequence[Check]) -> list[Check]:
-    """Checks with the longest chain of dependants first, so the critical path starts early."""
+    """Checks with the longest chain of dependants first, so the critical path starts early.
+
+    Iterative (dependants before the checks they need), so a chain of thousands is fine."""
+    ids = {c.id for c in checks}
     dependants: dict[str, list[str]] = {c.id: [] for c in checks}
+    waiting = {c.id: 0 for c in checks}
     for check in checks:
         for need in check.needs:
-            dependants.setdefault(need, []).append(check.id)
+            if need in ids:
+                dependants[need].append(check.id)
+                waiting[need] += 1
     height: dict[str, int] = {}
-
-    def chain(check_id: str, depth: int = 0) -> int:
-        if check_id not in height:
-            below = [chain(d, depth + 1) for d in dependants.get(check_id, []) if depth < 1000]
-            height[check_id] = 1 + max(below, default=0)
-        return height[check_id]
-
+    needs = {c.id: [n for n in c.needs if n in ids] for c in checks}
+    ready = [c.id for c in checks if waiting[c.id] == 0]
+    while ready:
+        check_id = ready.pop()
+        height[check_id] = 1 + max((height[d] for d in dependants[check_id]), default=0)
+        for need in needs[check_id]:
+            waiting[need] -= 1
+            if waiting[need] == 0:
+                ready.append(need)
     position = {c.id: i for i, c in enumerate(checks)}
-    return sorted(checks, key=lambda c: (-chain(c.id), position[c.id]))
+    return sorted(checks, key=lambda c: (-height.get(c.id, 1), position[c.id]))
 
 
 def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
+    box.append(run_kind(check.impl, check.options, ctx))
+
+
+def run_kind(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:
+    """One attempt; CheckFailed, CheckError and any other exception become an outcome.
+    Not masked: the finished result is (``masked``)."""
     try:
-        outcome = kinds.get_kind(check.kind).run(check.options, ctx)
-        if not isinstance(outcome, Outcome):
-            outcome = Outcome.errored(f"the {check.kind} kind returned {type(outcome).__name__}")
+        outcome = kind.run(options, ctx)
+    except CheckEnded as exc:
+        status = Status.FAIL if isinstance(exc, CheckFailed) else Status.ERROR
+        return Outcome(status, exc.message, exc.output, exc.details)
     except Exception as exc:  # a kind bug becomes an error result, never a crash of the run
-        log.debug("kind %s raised", check.kind, exc_info=True)
-        outcome = Outcome.errored(
-            f"the {check.kind} check crashed: {type(exc).__name__}: {exc}",
+        log.debug("kind %s raised", kind.name, exc_info=True)
+        return Outcome.errored(
+            f"the {kind.name} check crashed: {type(exc).__name__}: {exc}",
             output="".join(traceback.format_exception(exc)[-3:]),
         )
-    box.append(
-        Outcome(
-            outcome.status, ctx.mask(outcome.message), ctx.mask(outcome.output), outcome.details
-        )
+    if not isinstance(outcome, Outcome):
+        return Outcome.errored(f"the {kind.name} kind returned {type(outcome).__name__}")
+    return outcome
+
+
+def attempt(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:
+    """One attempt outside a run (tests, tools): mapped as the runner maps it, and masked."""
+    outcome = run_kind(kind, options, ctx)
+    mask = ctx.mask
+    return Outcome(
+        outcome.status,
+        mask(outcome.message),
+        mask(outcome.output),
+        _mask_tree(outcome.details, mask),
     )
 
 
-def _result(check: Check, outcome: Outcome, attempts: int, duration_s: float) -> CheckResult:
-    waiver = None
-    if check.waiver is not None:
-        waiver = {
-            "reason": check.waiver.reason,
-            "until": check.waiver.until.isoformat(),
-            "by": check.waiver.by,
-        }
-    return CheckResult(
-        id=check.id,
-        title=check.title,
-        kind=check.kind,
+def _result(
+    check: Check, outcome: Outcome, attempts: int, duration_s: float, mask: Masker
+) -> CheckResult:
+    """The finished result, masked once here: no kind and no reporter can forget it."""
+    result = CheckResult(
+        **check.info(),
         status=outcome.status,
-        severity=check.severity,
-        owner=check.owner,
-        expect=check.expect,
-        rollback=check.rollback,
         message=outcome.message,
         attempts=attempts,
         duration_s=duration_s,
-        retry_safe=check.retry_safe,
         output=outcome.output,
-        tags=list(check.tags),
-        runbook=check.runbook,
-        waiver=waiver,
-        source=str(check.source),
-        line=check.line,
         details=dict(outcome.details),
     )
+    return masked(result, mask)
+
+
+def masked(result: CheckResult, mask: Masker) -> CheckResult:
+    """Every string a result carries, masked: its message, output, details and metadata."""
+    for name in ("title", "owner", "expect", "rollback", "runbook", "message", "output"):
+        setattr(result, name, mask(getattr(result, name)))
+    result.tags = [mask(t) for t in result.tags]
+    result.details = _mask_tree(result.details, mask)
+    if result.waiver is not None:
+        waiver = result.waiver
+        result.waiver = WaiverNote(mask(waiver.reason), waiver.until, mask(waiver.by))
+    return result
+
+
+def _mask_tree(value: Any, mask: Masker) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _mask_tree(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_tree(v, mask) for v in value]
+    return value
 
 
 def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker) -> CheckResult:
@@ -370,7 +402,7 @@ def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker)
     elif outcome.status in (Status.FAIL, Status.ERROR) and check.retries and not check.retry_safe:
         outcome.message += " (not retried: the check is not marked retry_safe)"
     outcome = _apply_waiver(check, outcome, today)
-    return _result(check, outcome, attempted.attempts, attempted.duration_s)
+    return _result(check, outcome, attempted.attempts, attempted.duration_s, mask)
 
 
 def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:
@@ -393,16 +425,3 @@ def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:
             outcome.details,
         )
     return outcome
-
-
-def run_plan(
-    plan: Plan,
-    settings: RunSettings,
-    name: str,
-    listeners: Sequence[Listener] = (),
-    on_runner: Callable[[Runner], None] | None = None,
-) -> RunResult:
-    runner = Runner(plan, settings, listeners)
-    if on_runner is not None:
-        on_runner(runner)
-    return runner.run(name)

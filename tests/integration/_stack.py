@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobcheck.kinds.base import StackInfo
-from jobcheck.staging import compose, engine
+from jobcheck.probes import engine
+from jobcheck.staging import compose_cli
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -23,7 +24,7 @@ HEAL_WAIT_S = 120.0
 
 
 def password() -> str:
-    return compose.env_file_values(ROOT / "docker" / "staging.env")["REDIS_PASSWORD"]
+    return compose_cli.env_file_values(ROOT / "docker" / "staging.env")["REDIS_PASSWORD"]
 
 
 def redis_url() -> str:
@@ -46,8 +47,8 @@ def heal(sdk: DockerClient, info: StackInfo) -> None:
     for container in engine.containers(sdk, info.project):
         if container.status != "running":
             container.start()
-    services = compose.Compose.for_stack(info, stack_env()).services()
-    ok, message, states = compose.wait_healthy(
+    services = compose_cli.Compose.for_stack(info, stack_env()).services()
+    ok, message, states = compose_cli.wait_healthy(
         sdk, info.project, services, time.monotonic() + 30, lambda line: None
     )
     if ok:
@@ -56,7 +57,7 @@ def heal(sdk: DockerClient, info: StackInfo) -> None:
     for state in states:
         if not state.ready:
             sdk.containers.get(state.name).restart(timeout=10)
-    ok, message, _ = compose.wait_healthy(
+    ok, message, _ = compose_cli.wait_healthy(
         sdk, info.project, services, time.monotonic() + HEAL_WAIT_S, lambda line: None
     )
     assert ok, f"could not heal the stack: {message}"
@@ -74,7 +75,7 @@ def forget_dead_workers(sdk: DockerClient) -> list[str]:
     keeps its registration until its heartbeat key expires (about two minutes), and one
     restarted in the same container has the same hostname but a later birth."""
 
-    from jobcheck.staging import redisq
+    from jobcheck.probes import redisq
 
     started = {
         c.attrs["Config"]["Hostname"]: c.attrs["State"]["StartedAt"][:19]

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from jobcheck.kinds.base import Kind, KindContext, StackInfo
+from jobcheck.probes import engine
 from jobcheck.process import run_process
 from jobcheck.results import Outcome
+from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
-from jobcheck.staging import commands, compose, engine
+from jobcheck.staging import compose_cli, lifecycle
 
 from ._stack import PROJECT, ROOT, UP_WAIT_S, heal, password, stack_env
 
@@ -76,10 +78,10 @@ def stack(engine_client: DockerClient) -> Iterator[StackInfo]:
     # A clean slate: containers, stale worker registrations and failed jobs left by an earlier
     # (perhaps interrupted) session would make the counts below wrong.
     try:
-        compose.Compose.for_stack(info, stack_env()).down(volumes=True)
-    except compose.ComposeError as exc:
+        compose_cli.Compose.for_stack(info, stack_env()).down(volumes=True)
+    except compose_cli.ComposeError as exc:
         print(f"\nclean-up before the session: {exc}")
-    result = commands.bring_up(info, stack_env(), lines.append)
+    result = lifecycle.bring_up(info, stack_env(), lines.append)
     if not result.ok:
         pytest.fail(
             f"the staging stack did not come up: {result.message}\n"
@@ -91,7 +93,7 @@ def stack(engine_client: DockerClient) -> Iterator[StackInfo]:
     print(f"\nstack {PROJECT} up in {time.monotonic() - start:.1f}s: {result.timings}")
     yield info
     if os.environ.get("JOBCHECK_KEEP_STACK") != "1":
-        compose.Compose.for_stack(info, stack_env()).down(volumes=True)
+        compose_cli.Compose.for_stack(info, stack_env()).down(volumes=True)
 
 
 @pytest.fixture
@@ -123,6 +125,6 @@ def check(make_ctx: Callable[..., KindContext]) -> Callable[..., Outcome]:
     """check(KIND, {...options...}, ctx=None) -> Outcome, options validated as at load time."""
 
     def run(kind: Kind[Any], with_: dict[str, Any], ctx: KindContext | None = None) -> Outcome:
-        return kind.run(kind.options.model_validate(with_), ctx or make_ctx())
+        return attempt(kind, kind.options.model_validate(with_), ctx or make_ctx())
 
     return run

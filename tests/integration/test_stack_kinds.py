@@ -13,6 +13,7 @@ import pytest
 from jobcheck.kinds import http, job, queue, service, shutdown
 from jobcheck.kinds.base import KindContext
 from jobcheck.results import Outcome, Status
+from jobcheck.runner import attempt
 
 from ._stack import API, PROJECT, REDIS_PORT, container, redis_url
 
@@ -293,7 +294,7 @@ def test_engine_unreachable_errors_every_docker_check_in_one_line(
         (shutdown.KIND, SLEEP_HTTP),
     ]
     for kind, with_ in cases:
-        outcome = kind.run(kind.options.model_validate(with_), ctx)
+        outcome = attempt(kind, kind.options.model_validate(with_), ctx)
         expect(
             outcome,
             Status.ERROR,

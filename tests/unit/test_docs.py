@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from jobcheck.loading import load_checklist
-from jobcheck.schema import checklist_schema
+from jobcheck.schema_gen import checklist_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

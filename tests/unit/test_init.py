@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobcheck import app, commands, kinds
+from jobcheck import kinds
+from jobcheck.commands.run import run as run_command
 from jobcheck.init import ChecklistExists, detect, init_checklist, render
 from jobcheck.loading import load_checklist
+from jobcheck.pipeline import GateRequest
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -139,11 +141,11 @@ def test_plain_project_passes_its_own_checklist(tmp_path: Path) -> None:
     environ = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")} | env
     for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "init"]):
         subprocess.run(["git", *argv], cwd=root, env=environ, check=True)
-    options = app.RunOptions(
+    options = GateRequest(
         checklist=root / "jobcheck.yaml", extra_env={"RELEASE_TAG": "v0.3.0"}, history=False
     )
     out = io.StringIO()
-    code = commands.run(options, environ | options.extra_env, out)
+    code = run_command(options, environ | options.extra_env, out)
     assert code == 0, out.getvalue()
 
 

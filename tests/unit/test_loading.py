@@ -301,7 +301,7 @@ def test_good_checklist_validates_through_the_cli(env: dict[str, str]) -> None:
 
 
 def test_includes_are_relative_and_checks_keep_their_file_and_line(release: Checklist) -> None:
-    where_ = {c.id: (c.source.relative_to(GOOD).as_posix(), c.line) for c in release.checks}
+    where_ = {c.id: (Path(c.source).relative_to(GOOD).as_posix(), c.line) for c in release.checks}
     assert where_ == {
         "base-ok": ("shared/base.yaml", 3),
         "common-lint": ("parts/common.yaml", 6),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobcheck.checklist import Check
+from jobcheck.kinds import get_kind
 from jobcheck.plan import find_cycle, order, select, unknown_selectors
 
 
@@ -14,7 +15,8 @@ def check(check_id: str, needs: Sequence[str] = (), tags: Sequence[str] = ()) ->
         id=check_id,
         title=check_id,
         kind="command",
-        options=None,
+        impl=get_kind("command"),
+        options=get_kind("command").options.model_validate({"run": "true"}),
         owner="@a",
         expect="",
         rollback="",

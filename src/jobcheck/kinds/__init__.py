@@ -22,7 +22,7 @@ BUILTIN: dict[str, str] = {
     "pytest": "jobcheck.kinds.pytest_kind",
     "env": "jobcheck.kinds.env",
     "compose": "jobcheck.kinds.compose",
-    "release": "jobcheck.kinds.release",
+    "release": "jobcheck.kinds.release_tag",
     "http": "jobcheck.kinds.http",
     "service": "jobcheck.kinds.service",
     "job": "jobcheck.kinds.job",

@@ -12,9 +12,24 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.process import ProcessResult, run_process
 from jobcheck.results import Outcome
 from jobcheck.secrets import Masker
+
+__all__ = [
+    "CheckError",
+    "CheckFailed",
+    "Kind",
+    "KindContext",
+    "KindOptions",
+    "OptionProblem",
+    "Prepared",
+    "StackInfo",
+]
+
+
+OptionsT = TypeVar("OptionsT", bound="KindOptions")
 
 
 class KindOptions(BaseModel):
@@ -102,12 +117,33 @@ class KindContext:
             return self.shared[key]
 
 
-OptionsT = TypeVar("OptionsT", bound=KindOptions)
+class OptionProblem(ValueError):
+    """Raised by a kind's ``prepare`` hook: a load error at one option, with the usual parts."""
+
+    def __init__(
+        self, option: str, problem: str, *, expected: str = "", seen: str = "", hint: str = ""
+    ) -> None:
+        super().__init__(problem)
+        self.option = option
+        self.problem = problem
+        self.expected = expected
+        self.seen = seen
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a ``prepare`` hook returns: the raw options to interpolate and validate, and the
+    options whose parts (list items made from one string) point back at the option's line."""
+
+    options: dict[str, Any]
+    collapsed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Kind(Generic[OptionsT]):
-    """A registered check kind. ``run`` returns an Outcome and never raises for a failure."""
+    """A registered check kind. ``run`` returns an Outcome or raises CheckFailed / CheckError;
+    the runner maps those (and any other exception) to a result and masks it."""
 
     name: str
     options: type[OptionsT]
@@ -115,35 +151,32 @@ class Kind(Generic[OptionsT]):
     summary: str = ""
     docker: bool = False
     example: dict[str, Any] = field(default_factory=dict)
+    # Called with the raw ``with:`` mapping before interpolation; plugin kinds may use it too.
+    prepare: Callable[[dict[str, Any]], Prepared] | None = None
 
 
-def process_failure(result: ProcessResult, what: str, mask: Masker) -> Outcome | None:
-    """The common ways a process can fail to run at all: an ``error`` outcome, else None."""
+def process_failure(result: ProcessResult, what: str) -> None:
+    """The common ways a process can fail to run at all: raise CheckError, else return."""
     if result.not_found:
-        return Outcome.errored(
+        raise CheckError(
             f"{what}: {result.not_found} was not found; install it or fix the path "
-            f"(tried: {mask(result.command)})"
+            f"(tried: {result.command})"
         )
     if result.cancelled:
-        return Outcome.errored(f"{what}: cancelled (the run was interrupted)")
+        raise CheckError(f"{what}: cancelled (the run was interrupted)")
     if result.timed_out:
-        return Outcome.errored(
+        raise CheckError(
             f"{what}: timed out after {result.duration_s:.1f}s and was killed with its "
-            f"process group (command: {mask(result.command)})",
-            output=mask(_joined_output(result)),
+            f"process group (command: {result.command})",
+            output=joined_output(result),
         )
-    return None
 
 
-def _joined_output(result: ProcessResult) -> str:
+def joined_output(result: ProcessResult) -> str:
+    """stdout then stderr, trimmed, for showing under a failure."""
     parts = []
     if result.stdout.strip():
         parts.append(result.stdout.rstrip())
     if result.stderr.strip():
         parts.append(result.stderr.rstrip())
     return "\n".join(parts)
-
-
-def joined_output(result: ProcessResult) -> str:
-    """stdout then stderr, trimmed, for showing under a failure."""
-    return _joined_output(result)

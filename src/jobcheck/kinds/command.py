@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import re
+import shlex
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
+from jobcheck.kinds.base import (
+    Kind,
+    KindContext,
+    KindOptions,
+    OptionProblem,
+    Prepared,
+    joined_output,
+    process_failure,
+)
 from jobcheck.process import split_command
 from jobcheck.results import Outcome
 
@@ -51,6 +61,28 @@ class Options(KindOptions):
         return value
 
 
+def prepare(options: dict[str, Any]) -> Prepared:
+    """Split a command string before interpolation, so a value never becomes shell syntax."""
+    run_ = options.get("run")
+    try:
+        shell = TypeAdapter(bool).validate_python(options.get("shell", False))
+    except ValidationError:
+        return Prepared(options)  # validation reports the bad `shell`
+    if not isinstance(run_, str) or not run_.strip() or shell:
+        return Prepared(options)  # validation reports an empty command as written
+    try:
+        argv = shlex.split(run_)
+    except ValueError as exc:
+        raise OptionProblem(
+            "run",
+            f"cannot split the command: {str(exc).lower()}",
+            expected="a command with balanced quotes",
+            seen=run_,
+            hint="close the quote, or give the command as a list",
+        ) from None
+    return Prepared({**options, "run": argv}, collapsed=frozenset({"run"}))
+
+
 def argv_of(options: Options) -> list[str]:
     if options.shell:
         script = options.run if isinstance(options.run, str) else " ".join(options.run)
@@ -62,22 +94,20 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     argv = argv_of(options)
     cwd = ctx.path(options.cwd) if options.cwd else ctx.base_dir
     result = ctx.run(argv, cwd=cwd, env=options.env)
-    shown = ctx.mask(result.command)
-    broken = process_failure(result, f"`{shown}`", ctx.mask)
-    if broken is not None:
-        return broken
-    output = ctx.mask(joined_output(result))
+    shown = result.command
+    process_failure(result, f"`{shown}`")
+    output = joined_output(result)
     problems = []
     if result.returncode != options.exit_code:
         problems.append(f"exited {result.returncode}, expected {options.exit_code}")
     if options.stdout_contains is not None and options.stdout_contains not in result.stdout:
-        problems.append(f"stdout does not contain {ctx.mask(options.stdout_contains)!r}")
+        problems.append(f"stdout does not contain {options.stdout_contains!r}")
     if options.stdout_matches is not None and not re.search(
         options.stdout_matches, result.stdout, re.MULTILINE
     ):
         problems.append(f"stdout does not match /{options.stdout_matches}/")
     if options.stderr_contains is not None and options.stderr_contains not in result.stderr:
-        problems.append(f"stderr does not contain {ctx.mask(options.stderr_contains)!r}")
+        problems.append(f"stderr does not contain {options.stderr_contains!r}")
     took = f"{result.duration_s:.2f}s"
     if problems:
         return Outcome.failed(f"`{shown}` " + "; ".join(problems) + f" ({took})", output=output)
@@ -89,5 +119,6 @@ KIND = Kind(
     options=Options,
     run=run,
     summary="a command's exit code and stdout/stderr, within its timeout",
+    prepare=prepare,
     example={"run": "python -m mypy src", "exit_code": 0, "stdout_contains": "Success"},
 )

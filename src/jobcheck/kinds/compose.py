@@ -15,9 +15,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
+from jobcheck import dotenv_files
+from jobcheck.dotenv_files import InterpolationError, literal_secret, secret_key
 from jobcheck.durations import Duration, format_duration
-from jobcheck.kinds import _dotenv
-from jobcheck.kinds._dotenv import InterpolationError, literal_secret, secret_key
 from jobcheck.kinds._findings import Finding, as_list, findings_outcome, masking, plural, shown_path
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
 from jobcheck.results import Outcome
@@ -143,7 +143,7 @@ def _variables(options: Options, ctx: KindContext, first: Path) -> dict[str, str
         return dict(ctx.env)
     name = shown_path(path, ctx.base_dir)
     try:
-        dotenv = _dotenv.read_dotenv(path)
+        dotenv = dotenv_files.read_dotenv(path)
     except FileNotFoundError:
         raise ComposeError(f"env_file {name} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -151,7 +151,7 @@ def _variables(options: Options, ctx: KindContext, first: Path) -> dict[str, str
     if dotenv.problems:
         line, problem = dotenv.problems[0]
         raise ComposeError(f"env_file {name}:{line}: {problem}")
-    return {**ctx.env, **_dotenv.interpolated(dotenv, ctx.env)}
+    return {**ctx.env, **dotenv_files.interpolated(dotenv, ctx.env)}
 
 
 @dataclass
@@ -171,7 +171,7 @@ def load(options: Options, ctx: KindContext) -> Loaded:
     unset: set[str] = set()
     variables = _variables(options, ctx, files[0])
     try:
-        spec = _dotenv.interpolate_tree(raw, variables, unset)
+        spec = dotenv_files.interpolate_tree(raw, variables, unset)
     except InterpolationError as exc:
         raise ComposeError(f"interpolation: {exc}") from None
     services = []
@@ -382,7 +382,7 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     try:
         loaded = load(options, ctx)
     except ComposeError as exc:
-        return Outcome.failed(ctx.mask(f"compose: {exc}"))
+        return Outcome.failed(f"compose: {exc}")
     mask = masking(ctx.mask, loaded.secrets)
     chosen, findings = _selected(options, loaded.services)
     for svc in chosen:

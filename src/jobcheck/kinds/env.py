@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from jobcheck.kinds._dotenv import Dotenv, read_dotenv, secret_key, secret_value_problem
+from jobcheck.dotenv_files import Dotenv, read_dotenv, secret_key, secret_value_problem
 from jobcheck.kinds._findings import Finding, findings_outcome, masking, shown_path, valid_regex
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
 from jobcheck.results import Outcome

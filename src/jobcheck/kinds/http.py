@@ -323,7 +323,7 @@ def attempt(options: Options, ctx: KindContext) -> Attempt:
 
 
 def _output(answer: Answer, ctx: KindContext) -> str:
-    text = ctx.mask(answer.body.decode("utf-8", errors="replace").strip())
+    text = answer.body.decode("utf-8", errors="replace").strip()
     return text if len(text) <= OUTPUT_CHARS else text[: OUTPUT_CHARS - 3] + "..."
 
 
@@ -334,12 +334,12 @@ def _waited(tries: int, since: float, state: str) -> str:
 
 
 def _failure(options: Options, ctx: KindContext, last: Attempt, waited: str) -> Outcome:
-    request = f"{options.method} {ctx.mask(options.url)}"
+    request = f"{options.method} {options.url}"
     if last.answer is None:
         return Outcome.failed(f"{request}: {last.unreachable}{waited}")
     shown = last.problems[:MAX_FINDINGS]
     more = len(last.problems) - len(shown)
-    text = "; ".join(ctx.mask(p) for p in shown) + (f"; and {more} more" if more else "")
+    text = "; ".join(p for p in shown) + (f"; and {more} more" if more else "")
     if not text.startswith("answered"):
         text = f"answered {last.answer.status} but {text}"
     shown_body = excerpt(last.answer.body, ctx.mask)
@@ -367,7 +367,7 @@ def run(options: Options, ctx: KindContext) -> Outcome:
         return _failure(options, ctx, last, _waited(tries, since, "still failing"))
     assert last.answer is not None
     return Outcome.passed(
-        f"{options.method} {ctx.mask(options.url)} answered {last.answer.status} "
+        f"{options.method} {options.url} answered {last.answer.status} "
         f"in {format_duration(last.answer.latency_s)}{_waited(tries, since, 'ready')}",
         details={"status": last.answer.status, "latency_s": round(last.answer.latency_s, 4)},
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -19,22 +18,14 @@ from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds import http as http_kind
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds.base import CheckFailed, Kind, KindContext, KindOptions
+from jobcheck.probes import engine, redisq
 from jobcheck.results import Outcome
 from jobcheck.secrets import Masker
-from jobcheck.staging import engine, redisq
 
 ENDED_BADLY = ("failed", "stopped", "canceled")
 MAX_WORKERS_SHOWN = 3
 T = TypeVar("T")
-
-
-class ProbeFailed(Exception):
-    """The service under test misbehaved: the check fails."""
-
-
-class ProbeError(Exception):
-    """The check could not run (setup problem: missing package, rejected password)."""
 
 
 def require_via(
@@ -121,13 +112,13 @@ class HttpChannel:
             return http_kind.request(method, url, timeout_s=self.timeout_s)
         except (OSError, http.client.HTTPException) as exc:
             reason = http_kind.no_answer(exc, url, self.timeout_s)
-            raise ProbeFailed(f"{method} {self.mask(url)}: {reason}") from None
+            raise CheckFailed(f"{method} {self.mask(url)}: {reason}") from None
 
     def _unexpected(
         self, method: str, url: str, answer: http_kind.Answer, wanted: str
-    ) -> ProbeFailed:
+    ) -> CheckFailed:
         body = http_kind.excerpt(answer.body, self.mask)
-        return ProbeFailed(
+        return CheckFailed(
             f"{method} {self.mask(url)} answered {answer.status}, expected {wanted}; body: {body}"
         )
 
@@ -162,35 +153,20 @@ class RQChannel:
     timeout_s: float
 
     def enqueue(self) -> str:
-        return guarded(
-            lambda: redisq.enqueue(
-                self.redis_url,
-                self.queue,
-                self.function,
-                self.args,
-                self.kwargs,
-                job_timeout_s=self.job_timeout_s,
-                timeout_s=self.timeout_s,
-            )
+        return redisq.enqueue(
+            self.redis_url,
+            self.queue,
+            self.function,
+            self.args,
+            self.kwargs,
+            job_timeout_s=self.job_timeout_s,
+            timeout_s=self.timeout_s,
         )
 
     def status(self, job_id: str) -> str | None:
-        def read() -> str | None:
-            with redisq.Redis(self.redis_url, self.timeout_s) as r:
-                info = redisq.job_info(r, job_id)
-            return info.status if info is not None else None
-
-        return guarded(read)
-
-
-def guarded(action: Callable[[], T]) -> T:
-    """Redis trouble as the check's exceptions: down is a failure, rejected is an error."""
-    try:
-        return action()
-    except redisq.RedisUnavailable as exc:
-        raise ProbeFailed(str(exc)) from None
-    except (redisq.RedisRejected, redisq.RQMissing) as exc:
-        raise ProbeError(str(exc)) from None
+        with redisq.Redis(self.redis_url, self.timeout_s) as r:
+            info = redisq.job_info(r, job_id)
+        return info.status if info is not None else None
 
 
 def channel_of(options: Options, ctx: KindContext) -> Channel:
@@ -329,19 +305,12 @@ def check(options: Options, ctx: KindContext) -> Outcome:
         note = failure_note(options.redis_url, job_id, options.request_timeout)
     elif trace.status is not None:
         note = workers_note(options.redis_url, options.queue, options.request_timeout)
-    return Outcome.failed(ctx.mask(stuck_message(trace, deadline, note)), details=details)
+    return Outcome.failed(stuck_message(trace, deadline, note), details=details)
 
 
 def run(options: Options, ctx: KindContext) -> Outcome:
-    try:
-        engine.require_engine_for_stack(ctx)
-        return check(options, ctx)
-    except engine.EngineUnreachable as exc:
-        return Outcome.errored(str(exc))
-    except ProbeFailed as exc:
-        return Outcome.failed(ctx.mask(str(exc)))
-    except ProbeError as exc:
-        return Outcome.errored(ctx.mask(str(exc)))
+    engine.require_engine_for_stack(ctx)
+    return check(options, ctx)
 
 
 KIND = Kind(

@@ -118,17 +118,15 @@ def _generic_findings(result: ProcessResult) -> list[Finding]:
 def _broken(result: ProcessResult, what: str, ctx: KindContext, ruff: bool) -> Outcome | None:
     """An error outcome when the tool could not run or crashed (ruff exits 2 then)."""
     if ruff and result.not_found:
-        tried = ctx.mask(result.command)
+        tried = result.command
         return Outcome.errored(
             f"{what}: {result.not_found} was not found (tried: {tried}); {INSTALL_HINT}"
         )
-    broken = process_failure(result, what, ctx.mask)
-    if broken is not None:
-        return broken
+    process_failure(result, what)
     if ruff and result.returncode not in (0, 1):
         tail = tail_lines(joined_output(result), 10)
         return Outcome.errored(
-            ctx.mask(f"{what} exited {result.returncode} (an error, not findings):\n{tail}")
+            f"{what} exited {result.returncode} (an error, not findings):\n{tail}"
         )
     return None
 
@@ -143,7 +141,7 @@ def _run_ruff(options: Options, ctx: KindContext, ruff: list[str], cwd: Path) ->
         return broken
     findings = _ruff_findings(check, cwd)
     if isinstance(findings, str):
-        return Outcome.errored(ctx.mask(findings), output=ctx.mask(joined_output(check)))
+        return Outcome.errored(findings, output=joined_output(check))
     output = check.stderr.strip()
     what = "ruff check"
     if options.format:
@@ -178,7 +176,7 @@ def _outcome(
         mask=ctx.mask,
         passed=f"{what} {where}: no findings",
         allowed=options.max_findings,
-        output=ctx.mask(output),
+        output=output,
     )
 
 
@@ -196,9 +194,7 @@ def run(options: Options, ctx: KindContext) -> Outcome:
         return _run_ruff(options, ctx, tool, cwd)
     result = ctx.run([*tool, *options.args, *options.paths], cwd=cwd)
     name = shlex.join(tool)
-    broken = process_failure(result, f"`{name}`", ctx.mask)
-    if broken is not None:
-        return broken
+    process_failure(result, f"`{name}`")
     findings = _generic_findings(result)
     return _outcome(options, ctx, name, findings, joined_output(result))
 

@@ -11,8 +11,8 @@ from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.probes import engine, redisq
 from jobcheck.results import Outcome
-from jobcheck.staging import engine, redisq
 
 
 class Options(KindOptions):
@@ -105,15 +105,11 @@ def judge(options: Options, ctx: KindContext, seen: Reading) -> tuple[list[str],
 
 
 def run(options: Options, ctx: KindContext) -> Outcome:
+    engine.require_engine_for_stack(ctx)
     try:
-        engine.require_engine_for_stack(ctx)
         seen = read(options)
-    except engine.EngineUnreachable as exc:
-        return Outcome.errored(str(exc))
-    except redisq.RedisUnavailable as exc:
-        return Outcome.failed(ctx.mask(f"queue {options.queue!r}: {exc}"))
-    except redisq.RedisRejected as exc:
-        return Outcome.errored(ctx.mask(f"queue {options.queue!r}: {exc}"))
+    except (redisq.RedisUnavailable, redisq.RedisRejected) as exc:
+        raise type(exc)(f"queue {options.queue!r}: {exc}") from None
     problems, facts = judge(options, ctx, seen)
     details = {"depth": seen.depth, "failed": seen.failed, "workers": seen.workers}
     if seen.policy:

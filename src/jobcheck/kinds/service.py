@@ -13,9 +13,9 @@ from pydantic import Field, field_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.probes import engine
 from jobcheck.process import split_command, tail_lines
 from jobcheck.results import Outcome
-from jobcheck.staging import engine
 
 DockerClient = engine.DockerClient
 Container = engine.Container
@@ -98,13 +98,13 @@ def _state_problems(options: Options, container: Container) -> list[str]:
 
 def _exec_problem(options: Options, ctx: KindContext, container: Container) -> str:
     argv = split_command(options.exec or [])
-    shown = ctx.mask(shlex.join(argv))
+    shown = shlex.join(argv)
     limit = min(options.exec_timeout, max(1.0, ctx.remaining()))
     result = engine.exec_in(ctx.env, container, argv, limit)
     if result.exit_code is None:
         return f"`{shown}` did not finish within {format_duration(limit)}"
     if result.exit_code != 0:
-        tail = " ".join(ctx.mask(tail_lines(result.output, 3)).split())[:200]
+        tail = " ".join(tail_lines(result.output, 3).split())[:200]
         return f"`{shown}` exited {result.exit_code}" + (f": {tail}" if tail else "")
     return ""
 
@@ -159,7 +159,7 @@ def check(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     if problems:
         shown = problems[:MAX_FINDINGS]
         more = f"; and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
-        return Outcome.failed(ctx.mask("; ".join(shown)) + more + after)
+        return Outcome.failed("; ".join(shown) + more + after)
     count = len(engine.containers(sdk, engine.project_for(ctx, options.project), options.service))
     return Outcome.passed(_describe(options, count) + after)
 

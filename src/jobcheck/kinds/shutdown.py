@@ -17,8 +17,8 @@ from pydantic import Field, field_validator, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds import job as job_kind
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.probes import engine, redisq
 from jobcheck.results import Outcome
-from jobcheck.staging import engine, redisq
 
 DockerClient = engine.DockerClient
 Container = engine.Container
@@ -218,10 +218,8 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     if trace.status != "started":
         note = job_kind.workers_note(options.redis_url, options.queue, options.request_timeout)
         return Outcome.failed(
-            ctx.mask(
-                f"drill not run: job {trace.job_id} is {trace.status} {trace.age:.1f}s after "
-                f"it was queued, expected started ({note})"
-            ),
+            f"drill not run: job {trace.job_id} is {trace.status} {trace.age:.1f}s after "
+            f"it was queued, expected started ({note})",
             output=log.timeline,
         )
     log.log("job started")
@@ -252,16 +250,11 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
         message += f"; {options.service} healthy again {back} after the restart"
     details = trace.as_details() | {"grace_s": grace, "stopped": [s.__dict__ for s in stopped]}
     outcome = Outcome.passed if ok else Outcome.failed
-    return outcome(ctx.mask(message), output=ctx.mask(log.timeline), details=details)
+    return outcome(message, output=log.timeline, details=details)
 
 
 def run(options: Options, ctx: KindContext) -> Outcome:
-    try:
-        return engine.docker_check(ctx, lambda sdk: drill(options, ctx, sdk))
-    except job_kind.ProbeFailed as exc:
-        return Outcome.failed(ctx.mask(str(exc)))
-    except job_kind.ProbeError as exc:
-        return Outcome.errored(ctx.mask(str(exc)))
+    return engine.docker_check(ctx, lambda sdk: drill(options, ctx, sdk))
 
 
 KIND = Kind(

@@ -17,7 +17,7 @@ from typing import IO
 
 from jobcheck.results import CheckResult, RunResult, Status
 from jobcheck.secrets import looks_secret
-from jobcheck.waivers import EXPIRING, describe_expiry, parse_until, state_of
+from jobcheck.waiver_status import EXPIRING, describe_expiry, state_of
 
 _TRUE = {"1", "true", "yes", "on"}
 # Report paths written in CI make no sense on a laptop; everything else is kept as given.
@@ -94,17 +94,20 @@ def _failure_message(check: CheckResult) -> str:
 
 
 def _expiring_waiver(check: CheckResult, today: dt.date) -> str:
-    until = parse_until((check.waiver or {}).get("until"))
+    until = check.waiver.until if check.waiver else None
     if until is None or state_of(until, today) != EXPIRING:
         return ""
     return describe_expiry(until, today)
 
 
 def _waiver_message(check: CheckResult) -> str:
-    waiver = check.waiver or {}
+    waiver = check.waiver
+    until, reason, by = (
+        (waiver.until.isoformat(), waiver.reason, waiver.by) if waiver else ("", "", "")
+    )
     return (
-        f"waiver until {waiver.get('until', '')}: {waiver.get('reason', '')} "
-        f"(by {waiver.get('by') or '-'}, owner {check.owner or '-'}); "
+        f"waiver until {until}: {reason} "
+        f"(by {by or '-'}, owner {check.owner or '-'}); "
         "fix the check or renew the waiver before it expires"
     )
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from jobcheck.durations import format_duration
 from jobcheck.reports.text import counts_phrase, failures_first, output_tail, shown_source
 from jobcheck.results import CheckResult, RunResult, Status
-from jobcheck.waivers import EXPIRED, EXPIRING, WARN_DAYS, describe_expiry, parse_until, state_of
+from jobcheck.waiver_status import (
+    EXPIRED,
+    EXPIRING,
+    WARN_DAYS,
+    describe_expiry,
+    state_of,
+)
 
 UNTAGGED = "untagged"
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
@@ -53,7 +59,7 @@ def _summary(run: RunResult) -> str:
 def _expiry_alert(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
     lines = []
     for check in checks:
-        until = parse_until((check.waiver or {}).get("until"))
+        until = check.waiver.until if check.waiver else None
         if until is not None and state_of(until, today) in (EXPIRING, EXPIRED):
             lines.append(
                 f"> - waiver for `{check.id}` {describe_expiry(until, today)} "
@@ -118,19 +124,20 @@ def _waivers(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
         return []
     rows = ["| Check | Owner | Status | Reason | Until | Expiry | By |", "|---" * 7 + "|"]
     for check in waived:
-        waiver = check.waiver or {}
-        until = parse_until(waiver.get("until"))
-        expiry = describe_expiry(until, today) if until else "no valid date"
-        if until is not None and state_of(until, today) != "ok":
+        waiver = check.waiver
+        assert waiver is not None
+        until = waiver.until
+        expiry = describe_expiry(until, today)
+        if state_of(until, today) != "ok":
             expiry = f"⚠️ {expiry}"
         cells = [
             f"`{check.id}` {check.title}",
             check.owner,
             check.status.value,
-            str(waiver.get("reason", "")),
-            until.isoformat() if until else str(waiver.get("until", "")),
+            waiver.reason,
+            until.isoformat(),
             expiry,
-            str(waiver.get("by", "")),
+            waiver.by,
         ]
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return [f"## Waivers ({len(waived)})", "\n".join(rows)]

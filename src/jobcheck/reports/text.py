@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jobcheck.durations import format_duration
 from jobcheck.results import CheckResult, RunResult, Status
-from jobcheck.waivers import EXPIRED, EXPIRING, describe_expiry, parse_until, state_of
+from jobcheck.waiver_status import EXPIRED, EXPIRING, describe_expiry, state_of
 
 OUTPUT_TAIL = 20
 _WORDS = {
@@ -67,7 +67,7 @@ def waiver_notes(checks: Sequence[CheckResult], *, today: dt.date) -> list[str]:
     """One line per waiver that expires within the warning window or has expired."""
     notes = []
     for check in checks:
-        until = parse_until((check.waiver or {}).get("until"))
+        until = check.waiver.until if check.waiver else None
         if until is None:
             continue
         state = state_of(until, today)

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from jobcheck.kinds._dotenv import InterpolationError, interpolate, interpolated, read_dotenv
+from jobcheck.dotenv_files import InterpolationError, interpolate, interpolated, read_dotenv
 from jobcheck.kinds.base import KindContext, StackInfo
 from jobcheck.kinds.compose import KIND, RULES, Options, load
 from jobcheck.results import Outcome, Status
+from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "kinds" / "compose"
@@ -23,7 +24,7 @@ def context(base_dir: Path, env: dict[str, str] | None = None) -> KindContext:
 
 def check(folder: str, options: dict[str, Any], env: dict[str, str] | None = None) -> Outcome:
     opts = KIND.options.model_validate({"file": "compose.yaml", **options})
-    return KIND.run(opts, context(FIXTURES / folder, env))
+    return attempt(KIND, opts, context(FIXTURES / folder, env))
 
 
 def found(outcome: Outcome, rule: str | None = None) -> list[str]:
@@ -267,17 +268,17 @@ def test_the_stack_files_are_the_default(tmp_path: Path) -> None:
     )
     ctx = context(FIXTURES, {})
     ctx.stack = stack
-    outcome = KIND.run(Options.model_validate({}), ctx)
+    outcome = attempt(KIND, Options.model_validate({}), ctx)
     assert outcome.status is Status.PASS, outcome.message
     assert outcome.message == "compose interp/compose.yaml: 1 service pass 9 rules"
-    assert KIND.run(Options.model_validate({}), context(tmp_path)).message == (
+    assert attempt(KIND, Options.model_validate({}), context(tmp_path)).message == (
         "compose: no compose file: set `file`, or a `stack:` section in the checklist"
     )
 
 
 def test_unreadable_files_fail_with_a_location(tmp_path: Path) -> None:
     def run(**options: str) -> Outcome:
-        return KIND.run(Options.model_validate(options), context(tmp_path))
+        return attempt(KIND, Options.model_validate(options), context(tmp_path))
 
     (tmp_path / "compose.yaml").write_text("services:\n  api: [unclosed\n")
     outcome = run(file="compose.yaml")
@@ -341,5 +342,5 @@ def test_the_registered_example_is_valid() -> None:
 
 def test_a_service_that_is_not_a_mapping_fails(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services:\n  api: redis:7\n")
-    outcome = KIND.run(Options.model_validate({"file": "compose.yaml"}), context(tmp_path))
+    outcome = attempt(KIND, Options.model_validate({"file": "compose.yaml"}), context(tmp_path))
     assert outcome.message == "compose: service api is not a mapping (seen str)"

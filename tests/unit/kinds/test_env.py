@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.env import KIND
 from jobcheck.results import Outcome, Status
+from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "kinds" / "env"
@@ -23,7 +24,7 @@ ALL_RULES: dict[str, Any] = {
 
 def check(options: dict[str, Any], base_dir: Path = FIXTURES) -> Outcome:
     ctx = KindContext(check_id="env", base_dir=base_dir, env={}, timeout_s=10, mask=Masker())
-    return KIND.run(KIND.options.model_validate(options), ctx)
+    return attempt(KIND, KIND.options.model_validate(options), ctx)
 
 
 def texts(outcome: Outcome) -> list[str]:

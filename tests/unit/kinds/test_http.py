@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.http import KIND, json_mismatches
 from jobcheck.results import Outcome, Status
+from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 SECRET = "hunter2-very-secret"
@@ -101,7 +102,7 @@ def check(with_: dict[str, Any], tmp_path: Path, timeout_s: float = 30) -> Outco
         timeout_s=timeout_s,
         mask=Masker([SECRET]),
     )
-    return KIND.run(KIND.options.model_validate(with_), ctx)
+    return attempt(KIND, KIND.options.model_validate(with_), ctx)
 
 
 def free_port() -> int:

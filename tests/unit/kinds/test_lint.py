@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.lint import KIND
 from jobcheck.results import Outcome, Status
+from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 RUFF_TOML = 'line-length = 100\n[lint]\nselect = ["E", "F", "I"]\n'
@@ -31,7 +32,7 @@ def check(base_dir: Path, options: dict[str, Any], env: dict[str, str] | None = 
     ctx = KindContext(
         check_id="lint", base_dir=base_dir, env=env or dict(os.environ), timeout_s=60, mask=Masker()
     )
-    return KIND.run(KIND.options.model_validate(options), ctx)
+    return attempt(KIND, KIND.options.model_validate(options), ctx)
 
 
 def test_a_clean_project_passes(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.pytest_kind import KIND
 from jobcheck.results import Outcome, Status
+from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 PASSING = """
@@ -58,7 +59,7 @@ def project(tmp_path: Path, files: dict[str, str]) -> Path:
 def check(base_dir: Path, options: dict[str, Any]) -> Outcome:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     ctx = KindContext(check_id="t", base_dir=base_dir, env=env, timeout_s=60, mask=Masker())
-    return KIND.run(KIND.options.model_validate(options), ctx)
+    return attempt(KIND, KIND.options.model_validate(options), ctx)
 
 
 def test_a_passing_suite_passes(tmp_path: Path) -> None:

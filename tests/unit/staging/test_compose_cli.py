@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from jobcheck.kinds.base import StackInfo
-from jobcheck.staging import compose, engine
+from jobcheck.probes import engine
+from jobcheck.staging import compose_cli
 
 
 def make_stack(tmp_path: Path, env_file: bool = True, **kw: object) -> StackInfo:
@@ -40,7 +41,7 @@ def fake_cli(tmp_path: Path, name: str, script: str) -> Path:
 
 def test_argv_has_every_file_the_project_and_the_env_file(tmp_path: Path) -> None:
     stack = make_stack(tmp_path)
-    runner = compose.Compose(stack, compose.ComposeCLI(("docker", "compose"), "2.29.0"), {})
+    runner = compose_cli.Compose(stack, compose_cli.ComposeCLI(("docker", "compose"), "2.29.0"), {})
     folder = tmp_path / "docker"
     assert runner.argv("ps", "-q") == [
         "docker", "compose",
@@ -54,7 +55,7 @@ def test_argv_has_every_file_the_project_and_the_env_file(tmp_path: Path) -> Non
 
 def test_argv_without_env_file(tmp_path: Path) -> None:
     stack = make_stack(tmp_path, env_file=False)
-    runner = compose.Compose(stack, compose.ComposeCLI(("docker-compose",), "1.29.2"), {})
+    runner = compose_cli.Compose(stack, compose_cli.ComposeCLI(("docker-compose",), "1.29.2"), {})
     assert runner.argv("down")[:1] == ["docker-compose"]
     assert "--env-file" not in runner.argv("down")
 
@@ -66,7 +67,7 @@ def test_dotenv_keys_survive_env_file(tmp_path: Path) -> None:
         "BASE_IMAGE=jobcheck/base:bookworm\nREDIS_IMAGE=jobcheck/base:bookworm\n"
         "API_PORT=7000\nREDIS_PORT=7001\n"
     )
-    env = compose.compose_env(stack, {"PATH": "/bin", "REDIS_PORT": "6400"})
+    env = compose_cli.compose_env(stack, {"PATH": "/bin", "REDIS_PORT": "6400"})
     assert env["BASE_IMAGE"] == "jobcheck/base:bookworm"  # only in .env: passed on
     assert env["REDIS_PORT"] == "6400"  # the shell wins over .env
     assert env["API_PORT"] == "9000"  # build_args win over everything
@@ -77,7 +78,7 @@ def test_dotenv_keys_survive_env_file(tmp_path: Path) -> None:
 def test_dotenv_key_also_in_env_file_is_left_to_compose(tmp_path: Path) -> None:
     stack = make_stack(tmp_path)
     (tmp_path / "docker" / ".env").write_text("API_PORT=7000\n")
-    assert "API_PORT" not in compose.compose_env(stack, {})
+    assert "API_PORT" not in compose_cli.compose_env(stack, {})
 
 
 def test_detect_prefers_the_plugin(tmp_path: Path) -> None:
@@ -85,8 +86,8 @@ def test_detect_prefers_the_plugin(tmp_path: Path) -> None:
         tmp_path, "docker", 'if [ "$1" = compose ]; then echo 2.29.1; else exit 1; fi'
     )
     fake_cli(tmp_path, "docker-compose", "echo 1.29.2")
-    found = compose.detect({"PATH": str(bin_dir)})
-    assert found == compose.ComposeCLI(("docker", "compose"), "2.29.1")
+    found = compose_cli.detect({"PATH": str(bin_dir)})
+    assert found == compose_cli.ComposeCLI(("docker", "compose"), "2.29.1")
 
 
 def test_detect_falls_back_to_docker_compose(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_detect_falls_back_to_docker_compose(tmp_path: Path) -> None:
         tmp_path, "docker", "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1"
     )
     fake_cli(tmp_path, "docker-compose", "echo 1.29.2")
-    found = compose.detect({"PATH": str(bin_dir)})
+    found = compose_cli.detect({"PATH": str(bin_dir)})
     assert found.argv == ("docker-compose",) and found.version == "1.29.2"
     assert found.name == "docker-compose"
 
@@ -102,15 +103,15 @@ def test_detect_falls_back_to_docker_compose(tmp_path: Path) -> None:
 def test_detect_can_be_forced(tmp_path: Path) -> None:
     bin_dir = fake_cli(tmp_path, "docker", "echo 2.29.1")
     fake_cli(tmp_path, "docker-compose", "echo 1.29.2")
-    found = compose.detect({"PATH": str(bin_dir), compose.FORCE_ENV: "docker-compose"})
+    found = compose_cli.detect({"PATH": str(bin_dir), compose_cli.FORCE_ENV: "docker-compose"})
     assert found.argv == ("docker-compose",)
 
 
 def test_detect_names_what_it_tried(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(compose.ComposeError) as caught:
-        compose.detect({"PATH": str(empty)})
+    with pytest.raises(compose_cli.ComposeError) as caught:
+        compose_cli.detect({"PATH": str(empty)})
     message = str(caught.value)
     assert "tried `docker compose` and `docker-compose`" in message
     assert "\n" not in message
@@ -122,8 +123,8 @@ def test_check_turns_a_failed_call_into_one_line(tmp_path: Path) -> None:
     )
     stack = make_stack(tmp_path)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    runner = compose.Compose(stack, compose.ComposeCLI(("docker-compose",), "1.29.2"), env)
-    with pytest.raises(compose.ComposeError) as caught:
+    runner = compose_cli.Compose(stack, compose_cli.ComposeCLI(("docker-compose",), "1.29.2"), env)
+    with pytest.raises(compose_cli.ComposeError) as caught:
         runner.build()
     assert str(caught.value) == "`docker-compose build` exited 3: ERROR: no such image"
     assert "building..." in caught.value.output
@@ -131,13 +132,13 @@ def test_check_turns_a_failed_call_into_one_line(tmp_path: Path) -> None:
 
 def test_check_times_out(tmp_path: Path) -> None:
     bin_dir = fake_cli(tmp_path, "docker-compose", "sleep 30")
-    runner = compose.Compose(
+    runner = compose_cli.Compose(
         make_stack(tmp_path),
-        compose.ComposeCLI(("docker-compose",), "1.29.2"),
+        compose_cli.ComposeCLI(("docker-compose",), "1.29.2"),
         {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
     )
     with pytest.raises(
-        compose.ComposeError, match=r"`docker-compose ps` gave no result within 300ms"
+        compose_cli.ComposeError, match=r"`docker-compose ps` gave no result within 300ms"
     ):
         runner.check("ps", timeout_s=0.3)
 
@@ -159,11 +160,13 @@ def state(
 
 def test_summary_and_stuck() -> None:
     states = [state("p_api_1", health="starting"), state("p_api_2")]
-    assert compose._summary(states) == "running/healthy, running/starting"
-    assert compose._summary([]) == "no container"
-    assert compose._stuck(states, {}) == ""
+    assert compose_cli._summary(states) == "running/healthy, running/starting"
+    assert compose_cli._summary([]) == "no container"
+    assert compose_cli._stuck(states, {}) == ""
     dead = [state("p_worker_1", state="exited", health="", exit_code=2, oom_killed=True)]
-    assert compose._stuck(dead, {}) == "p_worker_1 exited with code 2 (OOM-killed)"
+    assert compose_cli._stuck(dead, {}) == "p_worker_1 exited with code 2 (OOM-killed)"
     looping = [state("p_worker_1", state="restarting", health="", restarts=5)]
-    assert compose._stuck(looping, {"p_worker_1": 1}) == "p_worker_1 keeps restarting (5 restarts)"
-    assert compose._stuck(looping, {"p_worker_1": 4}) == ""
+    assert (
+        compose_cli._stuck(looping, {"p_worker_1": 1}) == "p_worker_1 keeps restarting (5 restarts)"
+    )
+    assert compose_cli._stuck(looping, {"p_worker_1": 4}) == ""

@@ -14,8 +14,9 @@ from rich.console import Console
 from jobcheck.kinds import job, queue, service, shutdown
 from jobcheck.kinds.base import Kind, KindContext, StackInfo
 from jobcheck.results import Status
+from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
-from jobcheck.staging import commands
+from jobcheck.staging import lifecycle
 
 REDIS = "redis://:pw-1234@127.0.0.1:1/0"
 API = "http://127.0.0.1:1"
@@ -52,7 +53,7 @@ def test_every_docker_kind_errors_in_one_line(
     ctx = KindContext(
         check_id="x", base_dir=tmp_path, env=no_engine, timeout_s=20, mask=Masker(), stack=stack
     )
-    outcome = kind.run(kind.options.model_validate(with_), ctx)
+    outcome = attempt(kind, kind.options.model_validate(with_), ctx)
     assert outcome.status is Status.ERROR
     assert "\n" not in outcome.message
     assert outcome.message.startswith(
@@ -68,15 +69,15 @@ def test_the_client_failure_is_shared_by_the_run(
         check_id="x", base_dir=tmp_path, env=no_engine, timeout_s=20, mask=Masker(), stack=stack
     )
     options = service.KIND.options.model_validate({"service": "api"})
-    service.KIND.run(options, ctx)
+    attempt(service.KIND, options, ctx)
     assert len(ctx.shared) == 1
-    assert service.KIND.run(options, ctx).status is Status.ERROR
+    assert attempt(service.KIND, options, ctx).status is Status.ERROR
 
 
 def test_no_stack_and_no_project_is_an_error(no_engine: dict[str, str], tmp_path: Path) -> None:
     """Checked after the engine: with an engine but no stack, say which option is missing."""
     ctx = KindContext(check_id="x", base_dir=tmp_path, env=no_engine, timeout_s=20, mask=Masker())
-    outcome = service.KIND.run(service.KIND.options.model_validate({"service": "api"}), ctx)
+    outcome = attempt(service.KIND, service.KIND.options.model_validate({"service": "api"}), ctx)
     assert outcome.status is Status.ERROR
 
 
@@ -86,7 +87,7 @@ def test_stack_commands_print_one_line_and_exit_1(
 ) -> None:
     out = io.StringIO()
     console = Console(file=out, width=300, color_system=None)
-    code = getattr(commands, command)(stack, console, no_engine)
+    code = getattr(lifecycle, command)(stack, console, no_engine)
     assert code == 1
     lines = [line for line in out.getvalue().splitlines() if line.startswith("error:")]
     assert len(lines) == 1
@@ -95,6 +96,6 @@ def test_stack_commands_print_one_line_and_exit_1(
 
 
 def test_bring_up_reports_instead_of_raising(stack: StackInfo, no_engine: dict[str, str]) -> None:
-    result = commands.bring_up(stack, no_engine, lambda line: None)
+    result = lifecycle.bring_up(stack, no_engine, lambda line: None)
     assert not result.ok
     assert result.message.startswith("Docker engine unreachable at unix://")

@@ -20,16 +20,17 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from jobcheck.durations import format_duration
+from jobcheck.outcomes import CheckError, CheckFailed
 
 DEFAULT_TIMEOUT_S = 5.0
 PREFIX = "rq"
 
 
-class RedisUnavailable(Exception):
+class RedisUnavailable(CheckFailed):
     """Redis did not answer (refused, timed out, closed): the service under test is down."""
 
 
-class RedisRejected(Exception):
+class RedisRejected(CheckError):
     """Redis answered with an error (wrong password, unknown command): a setup problem."""
 
 
@@ -304,7 +305,7 @@ def last_failure(r: Redis, job_id: str) -> str:
 # --- enqueueing through the real RQ package ----------------------------------------------------
 
 
-class RQMissing(Exception):
+class RQMissing(CheckError):
     """The optional ``rq``/``redis`` packages are not installed on the host."""
 
 

@@ -1,4 +1,9 @@
-"""The pipeline behind ``jobcheck run``: load → plan → run → report → exit code."""
+"""The gate, once: load → plan → run → report → exit code, for every command that runs checks.
+
+``run_gate(request)`` is the whole of it: report paths checked before anything runs, the
+terminal and CI listeners, the reports written atomically, the run saved in the history, and
+the exit code. ``jobcheck run`` is a thin caller; ``jobcheck release`` adds only the tagging.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from jobcheck import exit_codes
 from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
 from jobcheck.kinds.base import StackInfo
@@ -24,7 +30,9 @@ from jobcheck.secrets import Masker
 
 
 @dataclass
-class RunOptions:
+class GateRequest:
+    """What to run and where to report it: plain values, as the CLI parsed them."""
+
     checklist: Path | None = None
     only: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
@@ -39,6 +47,71 @@ class RunOptions:
     argv: list[str] = field(default_factory=list)
     history: bool = True
     stack_up: bool | None = None  # None: as the checklist's `stack.up` says
+
+
+@dataclass
+class GateResult:
+    """What the gate found: the loaded checklist, the run, and whether every report was written."""
+
+    checklist: Checklist
+    run: RunResult
+    reports_written: bool
+
+    @property
+    def exit_code(self) -> int:
+        # A gate whose report went missing must not look green to the CI step that reads it.
+        return self.run.exit_code or (exit_codes.OK if self.reports_written else exit_codes.FAILED)
+
+
+def run_gate(
+    request: GateRequest,
+    environ: Mapping[str, str],
+    out: IO[str] | None = None,
+    *,
+    checklist: Checklist | None = None,
+) -> GateResult:
+    """Run the gate as ``request`` says; ``checklist`` when the caller loaded it already."""
+    out = out or sys.stdout
+    check_report_paths(request)
+    checklist = checklist or load(request.checklist, environ)
+    ids = _failed_ids(checklist) if request.failed else None
+    plan = make_plan(checklist, request, ids)
+    masker = make_masker(checklist, {**environ, **request.extra_env})
+    listeners = choose_listeners(request, environ, out) + _ci_listeners(request, environ, out)
+    run = execute(checklist, plan, request, environ, listeners, masker)
+    written = write_reports(run, request, lambda text: print(text, end="", file=sys.stderr))
+    if request.history:
+        _save_history(checklist, run)
+    return GateResult(checklist, run, written)
+
+
+def _failed_ids(checklist: Checklist) -> list[str]:
+    from jobcheck.run_history import failed_ids, with_dependants
+
+    ids = with_dependants(
+        failed_ids(checklist.base_dir, checklist=checklist.path), checklist.checks
+    )
+    if not ids:
+        raise UsageError(
+            "--failed: the last saved run had no failed or errored check",
+            hint="run without --failed, or look at `jobcheck history`",
+        )
+    return ids
+
+
+def _ci_listeners(request: GateRequest, environ: Mapping[str, str], out: IO[str]) -> list[Listener]:
+    from jobcheck.reports.github import ci_listeners
+
+    return list(ci_listeners(environ, out, argv=request.argv))
+
+
+def _save_history(checklist: Checklist, run: RunResult) -> None:
+    from jobcheck.run_history import save_run
+
+    try:
+        save_run(run, checklist.base_dir)
+    except OSError as exc:
+        print(f"warning: could not save the run history: {exc}", file=sys.stderr)
 
 
 def load(path: Path | None, environ: Mapping[str, str]) -> Checklist:
@@ -67,7 +140,7 @@ def stack_info(checklist: Checklist) -> StackInfo | None:
     )
 
 
-def make_plan(checklist: Checklist, options: RunOptions, ids: Sequence[str] | None) -> Plan:
+def make_plan(checklist: Checklist, options: GateRequest, ids: Sequence[str] | None) -> Plan:
     for flag, selectors in (("--only", options.only), ("--skip", options.skip)):
         unknown = unknown_selectors(checklist.checks, selectors)
         if unknown:
@@ -102,7 +175,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def execute(
     checklist: Checklist,
     plan: Plan,
-    options: RunOptions,
+    options: GateRequest,
     environ: Mapping[str, str],
     listeners: Sequence[Listener],
     masker: Masker,
@@ -123,7 +196,7 @@ def execute(
         run = runner.run(checklist.name)
     run.path = str(checklist.path)
     run.argv = list(options.argv)
-    from jobcheck.history import git_commit
+    from jobcheck.run_history import git_commit
 
     run.commit = git_commit(checklist.base_dir)
     return run
@@ -134,15 +207,13 @@ def stack_preparer(
 ) -> Callable[[threading.Event], str] | None:
     """With `stack.up: true` (or --stack-up) and a Docker check planned: bring the stack up
     before checks."""
-    from jobcheck import kinds
-
     if stack is None or not (stack.up or force):
         return None
-    if not any(kinds.get_kind(c.kind).docker for c in plan.run):
+    if not any(c.impl.docker for c in plan.run):
         return None
 
     def prepare(cancel: threading.Event) -> str:
-        from jobcheck.staging.commands import bring_up
+        from jobcheck.staging.lifecycle import bring_up
 
         result = bring_up(stack, env, progress=_stack_progress, build=stack.build, cancel=cancel)
         return "" if result.ok else f"the staging stack did not come up: {result.message}"
@@ -164,7 +235,7 @@ def with_own_bin(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def report_paths(options: RunOptions) -> list[tuple[str, Path]]:
+def report_paths(options: GateRequest) -> list[tuple[str, Path]]:
     flags = (
         ("--json", options.json_path),
         ("--junit", options.junit_path),
@@ -173,7 +244,7 @@ def report_paths(options: RunOptions) -> list[tuple[str, Path]]:
     return [(flag, path) for flag, path in flags if path is not None]
 
 
-def check_report_paths(options: RunOptions) -> None:
+def check_report_paths(options: GateRequest) -> None:
     """A report that cannot be written is a usage error found before anything runs."""
     for flag, path in report_paths(options):
         if path.is_dir():
@@ -187,7 +258,7 @@ def check_report_paths(options: RunOptions) -> None:
             raise UsageError(f"{flag} {path}: cannot write into {parent}")
 
 
-def write_reports(run: RunResult, options: RunOptions, write: Callable[[str], Any]) -> bool:
+def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], Any]) -> bool:
     """Every report asked for, each written atomically; False when one could not be."""
     from jobcheck.reports.json_report import write_json
     from jobcheck.reports.junit import write_junit
@@ -219,7 +290,7 @@ def _write_markdown(run: RunResult, path: Path) -> Path:
 
 
 def choose_listeners(
-    options: RunOptions, environ: Mapping[str, str], stream: IO[str] | None = None
+    options: GateRequest, environ: Mapping[str, str], stream: IO[str] | None = None
 ) -> list[Listener]:
     from jobcheck.reports.terminal import LiveReporter, PlainReporter
 

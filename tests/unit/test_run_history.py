@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from jobcheck import app, commands, history
+from jobcheck import run_history as history
+from jobcheck.commands.history import history_text
+from jobcheck.commands.run import run as run_command
 from jobcheck.errors import UsageError
 from jobcheck.loading import load_checklist
+from jobcheck.pipeline import GateRequest
 from jobcheck.results import CheckResult, RunResult, Status
 
 T0 = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
@@ -192,8 +195,8 @@ checks:
 def _real_run(checklist: Path, *, failed: bool = False) -> tuple[int, str]:
     out = io.StringIO()
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
-    options = app.RunOptions(checklist=checklist, failed=failed, jobs=2, argv=["run"])
-    return commands.run(options, env, out), out.getvalue()
+    options = GateRequest(checklist=checklist, failed=failed, jobs=2, argv=["run"])
+    return run_command(options, env, out), out.getvalue()
 
 
 def test_history_and_failed_across_real_runs(tmp_path: Path) -> None:
@@ -224,12 +227,12 @@ def test_history_and_failed_across_real_runs(tmp_path: Path) -> None:
 def test_history_command_for_the_checklist_found_like_run(tmp_path: Path) -> None:
     checklist = tmp_path / "jobcheck.yaml"
     checklist.write_text(CHECKLIST, encoding="utf-8")
-    assert history.history_command(None, cwd=tmp_path).startswith("no saved runs yet")
+    assert history_text(None, cwd=tmp_path).startswith("no saved runs yet")
     _real_run(checklist)
     _real_run(checklist)
     other = run_of(result("always", Status.FAIL), path=str(tmp_path / "other.yaml"), minutes=1)
     history.save_run(other, tmp_path)  # another checklist in the same folder: not counted
-    text = history.history_command(None, cwd=tmp_path)
+    text = history_text(None, cwd=tmp_path)
     lines = text.splitlines()
     assert lines[0].startswith("2 runs from ")
     assert lines[2].split() == ["CHECK", "RUNS", "PASS", "RATE", "LAST", "MEDIAN", "FLAKY"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jobcheck.staging import redisq
+from jobcheck.probes import redisq
 
 PASSWORD = "pa ss:word"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from jobcheck import __version__
-from jobcheck.release import release
+from jobcheck.errors import UsageError
 from jobcheck.results import RunResult, Status
+from jobcheck.tagging import release
 
 RUNS = Path(__file__).parents[1] / "fixtures" / "runs"
 HEAD_LINE = "Commit: "
@@ -49,11 +50,13 @@ class FakeGate:
         self.calls: list[dict[str, str]] = []
         self.effect = effect
 
-    def __call__(self, extra_env: Mapping[str, str]) -> RunResult:
+    def __call__(self, extra_env: Mapping[str, str]) -> FakeGate:
         self.calls.append(dict(extra_env))
         if callable(self.effect):
             self.effect()
-        return self.run
+        return self
+
+    reports_written = True
 
 
 def fixed_run(repo: Path, name: str = "passing.json") -> RunResult:
@@ -220,9 +223,9 @@ def test_interrupted_gate_exits_130_without_a_tag(repo: Path) -> None:
 @pytest.mark.parametrize("tag", ["", "-d", "v1..4", "v1 4", "v1.4~"])
 def test_invalid_tag_names_are_usage_errors(repo: Path, tag: str) -> None:
     gate = FakeGate(fixed_run(repo))
-    code, out = call(repo, gate, tag=tag)
-    assert (code, gate.calls) == (2, [])
-    assert out.startswith("error: ") and "is not a valid" in out
+    with pytest.raises(UsageError, match="is not a valid") as raised:
+        call(repo, gate, tag=tag)
+    assert (raised.value.exit_code, gate.calls) == (2, [])
 
 
 def test_outside_a_repository(tmp_path: Path) -> None:
@@ -288,12 +291,17 @@ def run_command(path: Path, tag: str = "v2.0.0", **kw: object) -> tuple[int, str
     import io
     import os
 
-    from jobcheck.release import release_command
+    from jobcheck.commands.release import release as release_command
+    from jobcheck.pipeline import GateRequest
 
     out = io.StringIO()
     environ = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
+    reports = {
+        k: kw.pop(k) for k in ("json_path", "junit_path", "markdown_path", "jobs") if k in kw
+    }
+    request = GateRequest(checklist=path, **reports)  # type: ignore[arg-type]
     options: dict[str, object] = {"yes": True, "is_tty": False, "confirm": lambda _: False} | kw
-    code = release_command(tag, path, environ=environ, out=out, **options)  # type: ignore[arg-type]
+    code = release_command(tag, request, environ=environ, out=out, **options)  # type: ignore[arg-type]
     return code, out.getvalue()
 
 

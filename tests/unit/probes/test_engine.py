@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jobcheck.staging import engine
+from jobcheck.probes import engine
 
 
 def test_unreachable_socket_is_one_line_with_what_was_tried_and_how_to_start(

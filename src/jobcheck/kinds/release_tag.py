@@ -11,7 +11,14 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from jobcheck.kinds._findings import Finding, as_list, findings_outcome, plural, valid_regex
-from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
+from jobcheck.kinds.base import (
+    CheckError,
+    Kind,
+    KindContext,
+    KindOptions,
+    joined_output,
+    process_failure,
+)
 from jobcheck.process import ProcessResult
 from jobcheck.results import Outcome
 
@@ -55,25 +62,13 @@ class Options(KindOptions):
         return valid_regex(value)
 
 
-class GitError(Exception):
-    """git could not answer: not a repository, git missing, timed out."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.message)
-        self.outcome = outcome
-
-
 def _git(ctx: KindContext, repo: Path, *args: str, ok: tuple[int, ...] = (0,)) -> ProcessResult:
     result = ctx.run(["git", "-C", str(repo), *args], env=GIT_ENV)
-    broken = process_failure(result, f"git {args[0]}", ctx.mask)
-    if broken is not None:
-        raise GitError(broken)
+    process_failure(result, f"git {args[0]}")
     if result.returncode not in ok:
-        raise GitError(
-            Outcome.errored(
-                ctx.mask(f"`git {' '.join(args)}` exited {result.returncode} in {repo}: ")
-                + ctx.mask(joined_output(result).strip()[:500])
-            )
+        raise CheckError(
+            f"`git {' '.join(args)}` exited {result.returncode} in {repo}: "
+            + joined_output(result).strip()[:500]
         )
     return result
 
@@ -212,11 +207,8 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     repo = ctx.path(options.repo)
     if not options.tag.strip():
         return Outcome.failed("release: no tag given (is RELEASE_TAG set?), expected e.g. v1.4.0")
-    try:
-        _git(ctx, repo, "rev-parse", "--show-toplevel")
-        findings = _findings(options, ctx, repo)
-    except GitError as exc:
-        return exc.outcome
+    _git(ctx, repo, "rev-parse", "--show-toplevel")
+    findings = _findings(options, ctx, repo)
     return findings_outcome(
         f"release {options.tag}",
         findings,

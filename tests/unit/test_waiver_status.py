@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobcheck import waivers
+from jobcheck import waiver_status as waivers
+from jobcheck.commands.waivers import waivers_text
 from jobcheck.loading import load_checklist
 from jobcheck.results import CheckResult, Status
 
@@ -119,7 +120,7 @@ def test_parse_until_accepts_dates_and_iso_strings() -> None:
 def test_waivers_command_loads_the_checklist(tmp_path: Path) -> None:
     path = tmp_path / "jobcheck.yaml"
     path.write_text(CHECKLIST, encoding="utf-8")
-    text, code = waivers.waivers_command(path, environ={}, today=TODAY)
+    text, code = waivers_text(path, environ={}, today=TODAY)
     assert code == 1
     assert text.splitlines()[1].startswith("flaky-canary  @team  2026-12-31  34")
 

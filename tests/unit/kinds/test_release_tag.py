@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from jobcheck.kinds.base import KindContext
-from jobcheck.kinds.release import KIND, read_version
+from jobcheck.kinds.release_tag import KIND, read_version
 from jobcheck.results import Outcome, Status
+from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 GIT_ENV = {
@@ -47,7 +48,7 @@ def repo(tmp_path: Path) -> Path:
 
 def check(repo: Path, options: dict[str, Any]) -> Outcome:
     ctx = KindContext(check_id="r", base_dir=repo, env=GIT_ENV, timeout_s=30, mask=Masker())
-    return KIND.run(KIND.options.model_validate({"tag": "v1.4.0", **options}), ctx)
+    return attempt(KIND, KIND.options.model_validate({"tag": "v1.4.0", **options}), ctx)
 
 
 def found(outcome: Outcome) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jobcheck.outcomes import CheckError
 from jobcheck.results import Outcome
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ HOW_TO_START = (
 )
 
 
-class EngineUnreachable(Exception):
+class EngineUnreachable(CheckError):
     """The Docker engine did not answer. ``str()`` is one line: what was tried, how to start it."""
 
     def __init__(self, tried: str, reason: str) -> None:
@@ -259,7 +260,7 @@ def exec_in(
         sdk.close()
 
 
-class NoStack(Exception):
+class NoStack(CheckError):
     """A Docker check that does not know which compose project to look at."""
 
 
@@ -275,16 +276,13 @@ def project_for(ctx: KindContext, override: str | None) -> str:
 
 
 def docker_check(ctx: KindContext, body: Callable[[DockerClient], Outcome]) -> Outcome:
-    """Run ``body`` with the run's Docker client; every engine problem becomes one error line."""
+    """Run ``body`` with the run's Docker client; every engine problem becomes one error line
+    (EngineUnreachable and NoStack are CheckErrors already; the SDK's own errors become one)."""
+    sdk = shared_client(ctx)
     try:
-        sdk = shared_client(ctx)
         return body(sdk)
-    except EngineUnreachable as exc:
-        return Outcome.errored(str(exc))
-    except NoStack as exc:
-        return Outcome.errored(str(exc))
     except api_errors() as exc:
-        return Outcome.errored(f"Docker engine error: {_api_reason(exc)}")
+        raise CheckError(f"Docker engine error: {_api_reason(exc)}") from None
 
 
 def _api_reason(exc: BaseException) -> str:

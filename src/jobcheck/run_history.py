@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import statistics
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any, Protocol
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
 from jobcheck.fsutil import atomic_write_text
+from jobcheck.process import git
 from jobcheck.reports.text import format_table
 from jobcheck.results import RunResult, Status
 
@@ -36,17 +35,7 @@ def runs_dir(root: Path) -> Path:
 
 def git_commit(root: Path) -> str:
     """HEAD's commit hash, or ``""`` outside a git repository (or before the first commit)."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
+    result = git(root, "rev-parse", "--verify", "--quiet", "HEAD", timeout_s=10)
     return result.stdout.strip() if result.returncode == 0 else ""
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jobcheck import app
+from jobcheck import pipeline
 from jobcheck.errors import UsageError
 from jobcheck.loading import load_checklist
 from jobcheck.plan import select
@@ -30,7 +30,7 @@ def preparer(write_checklist: Callable[..., Path], up: str, docker: bool, force:
     path = write_checklist(STACK % (up, DOCKER_CHECK if docker else ""))
     checklist = load_checklist(path, {})
     plan = select(checklist.checks)
-    return app.stack_preparer(app.stack_info(checklist), plan, {}, force=force)
+    return pipeline.stack_preparer(pipeline.stack_info(checklist), plan, {}, force=force)
 
 
 def test_stack_comes_up_only_when_asked_and_a_docker_check_runs(
@@ -43,12 +43,12 @@ def test_stack_comes_up_only_when_asked_and_a_docker_check_runs(
 
 
 def test_checks_find_the_tools_installed_beside_jobcheck() -> None:
-    env = app.with_own_bin({"PATH": "/usr/bin:/bin"})
+    env = pipeline.with_own_bin({"PATH": "/usr/bin:/bin"})
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
-    assert app.with_own_bin(dict(env))["PATH"] == env["PATH"]  # not added twice
+    assert pipeline.with_own_bin(dict(env))["PATH"] == env["PATH"]  # not added twice
 
 
 def test_report_path_checks(tmp_path: Path) -> None:
-    app.check_report_paths(app.RunOptions(json_path=tmp_path / "new" / "r.json"))
+    pipeline.check_report_paths(pipeline.GateRequest(json_path=tmp_path / "new" / "r.json"))
     with pytest.raises(UsageError, match="is a directory"):
-        app.check_report_paths(app.RunOptions(junit_path=tmp_path))
+        pipeline.check_report_paths(pipeline.GateRequest(junit_path=tmp_path))

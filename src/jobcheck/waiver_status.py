@@ -7,22 +7,18 @@ check it covers fails again. Within ``WARN_DAYS`` days of expiry it is a warning
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from jobcheck import exit_codes
+from jobcheck.results import WaiverNote
 
 WARN_DAYS = 7
 
 OK = "ok"
 EXPIRING = "expiring"
 EXPIRED = "expired"
-
-
-class WaiverLike(Protocol):
-    reason: str
-    until: dt.date
-    by: str
 
 
 class CheckLike(Protocol):
@@ -35,7 +31,7 @@ class CheckLike(Protocol):
     @property
     def owner(self) -> str: ...
     @property
-    def waiver(self) -> Any: ...  # the loader's waiver model, a report's dict, or None
+    def waiver(self) -> WaiverNote | None: ...
 
 
 @dataclass(frozen=True)
@@ -89,30 +85,21 @@ def _days(n: int) -> str:
     return f"{n} day" if n == 1 else f"{n} days"
 
 
-def waiver_field(waiver: WaiverLike | Mapping[str, Any], name: str) -> Any:
-    """A field of a waiver, whether it is the loader's model or a report's dict."""
-    if isinstance(waiver, Mapping):
-        return waiver.get(name)
-    return getattr(waiver, name, None)
-
-
 def waiver_rows(checks: Iterable[CheckLike], *, today: dt.date) -> list[WaiverRow]:
     """One row per waived check, in checklist order."""
     rows = []
     for check in checks:
         if check.waiver is None:
             continue
-        until = parse_until(waiver_field(check.waiver, "until"))
-        if until is None:
-            continue
+        until = check.waiver.until
         rows.append(
             WaiverRow(
                 check_id=check.id,
                 title=check.title,
                 owner=check.owner,
-                reason=str(waiver_field(check.waiver, "reason") or ""),
+                reason=check.waiver.reason,
                 until=until,
-                by=str(waiver_field(check.waiver, "by") or ""),
+                by=check.waiver.by,
                 days_left=days_left(until, today),
                 state=state_of(until, today),
             )
@@ -122,7 +109,7 @@ def waiver_rows(checks: Iterable[CheckLike], *, today: dt.date) -> list[WaiverRo
 
 def exit_code(rows: Iterable[WaiverRow]) -> int:
     """1 when any waiver has expired (its check fails again), else 0."""
-    return 1 if any(row.state == EXPIRED for row in rows) else 0
+    return exit_codes.FAILED if any(row.state == EXPIRED for row in rows) else exit_codes.OK
 
 
 def render_waivers(rows: list[WaiverRow], *, checklist: str = "") -> str:
@@ -176,13 +163,3 @@ def waivers_report(
     """What ``jobcheck waivers`` prints and its exit code (1 when a waiver has expired)."""
     rows = waiver_rows(checks, today=today)
     return render_waivers(rows, checklist=checklist), exit_code(rows)
-
-
-def waivers_command(
-    checklist: Path | None, *, environ: Mapping[str, str], today: dt.date | None = None
-) -> tuple[str, int]:
-    """``jobcheck waivers``: load the checklist (a load error is exit 2) and list its waivers."""
-    from jobcheck import app
-
-    loaded = app.load(checklist, environ)
-    return waivers_report(loaded.checks, today=today or dt.date.today(), checklist=loaded.name)

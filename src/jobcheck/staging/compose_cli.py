@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobcheck.durations import format_duration
+from jobcheck.probes import engine
 from jobcheck.process import ProcessResult, run_process, tail_lines
-from jobcheck.staging import engine
 
 if TYPE_CHECKING:
     from jobcheck.kinds.base import StackInfo

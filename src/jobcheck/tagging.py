@@ -17,26 +17,30 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
-from jobcheck import __version__
+from jobcheck import __version__, exit_codes
 from jobcheck.durations import format_duration
-from jobcheck.errors import RuntimeFailure
+from jobcheck.errors import RuntimeFailure, UsageError
+from jobcheck.process import ProcessResult, git
 from jobcheck.reports.text import counts_phrase
 from jobcheck.results import CheckResult, RunResult, Status
 
-RunGate = Callable[[Mapping[str, str]], RunResult]
+
+class GateRun(Protocol):
+    """What running the gate gave (``pipeline.GateResult`` is one)."""
+
+    run: RunResult
+    reports_written: bool
+
+
+RunGate = Callable[[Mapping[str, str]], GateRun]
 Echo = Callable[[str], None]
 Confirm = Callable[[str], bool]
 
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 WAIVED = Status.WAIVED
 
 
@@ -59,8 +63,7 @@ def release(
     """
     problem = _tag_name_problem(repo, tag)
     if problem:
-        echo(f"error: {problem}")
-        return EXIT_USAGE
+        raise UsageError(problem, hint="a tag name such as v1.4.0")
     head = head_commit(repo)
     if not head:
         return _refuse(echo, tag, [f"{repo} is not a git repository with at least one commit"])
@@ -71,11 +74,14 @@ def release(
     problems = tree_problems(repo, tag, ignored)
     if problems and not dry_run:
         return _refuse(echo, tag, problems)
-    run = run_gate({"RELEASE_TAG": tag})
+    gate = run_gate({"RELEASE_TAG": tag})
+    run = gate.run
     if run.interrupted:
         echo(f"interrupted: no tag created for {tag}")
-        return EXIT_INTERRUPTED
+        return exit_codes.INTERRUPTED
     problems += gate_problems(run)
+    if not gate.reports_written:
+        problems.append("a report asked for could not be written (see above)")
     message = tag_message(
         run, tag=tag, commit=head, files=_checklist_files(run, checklist_files), repo=repo
     )
@@ -88,15 +94,15 @@ def release(
         return _refuse(echo, tag, ["the gate changed the repository:", *problems])
     if is_tty and not yes and not confirm(f"Create annotated tag {tag} at {head[:12]}?"):
         echo(f"cancelled: no tag created for {tag}")
-        return EXIT_REFUSED
+        return exit_codes.FAILED
     create_tag(repo, tag, message)
     echo(f"created annotated tag {tag} at {head[:12]}\npush it with: git push origin {tag}")
-    return EXIT_OK
+    return exit_codes.OK
 
 
 def _refuse(echo: Echo, tag: str, reasons: list[str]) -> int:
     echo("\n".join([f"refusing to tag {tag}:", *(f"  - {r}" for r in reasons)]))
-    return EXIT_REFUSED
+    return exit_codes.FAILED
 
 
 def _dry_run(echo: Echo, tag: str, head: str, message: str, problems: list[str]) -> int:
@@ -105,12 +111,12 @@ def _dry_run(echo: Echo, tag: str, head: str, message: str, problems: list[str])
         lines = [f"dry run: {tag} would NOT be tagged:", *(f"  - {p}" for p in problems)]
         lines += ["", "the tag message would have been:", "", indented]
         echo("\n".join(lines))
-        return EXIT_REFUSED
+        return exit_codes.FAILED
     echo(
         f"dry run: would create annotated tag {tag} at {head[:12]} with this message:\n\n"
         f"{indented}\n\nnothing was changed; run again without --dry-run to tag"
     )
-    return EXIT_OK
+    return exit_codes.OK
 
 
 def gate_problems(run: RunResult) -> list[str]:
@@ -170,9 +176,11 @@ def _section(title: str, items: list[str]) -> list[str]:
 
 
 def _waiver_line(check: CheckResult) -> str:
-    waiver = check.waiver or {}
-    by = f", by {waiver['by']}" if waiver.get("by") else ""
-    return f"{check.id}: {waiver.get('reason', '')} (until {waiver.get('until', '?')}{by})"
+    waiver = check.waiver
+    if waiver is None:
+        return check.id
+    by = f", by {waiver.by}" if waiver.by else ""
+    return f"{check.id}: {waiver.reason} (until {waiver.until.isoformat()}{by})"
 
 
 def _is_warning(check: CheckResult) -> bool:
@@ -213,20 +221,13 @@ def _checklist_files(run: RunResult, given: Sequence[Path]) -> list[Path]:
     return list(unique)
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
-        )
-    except FileNotFoundError:
-        raise RuntimeFailure("git was not found", hint="install git and retry") from None
-    except subprocess.TimeoutExpired:
-        raise RuntimeFailure(f"`git {' '.join(args)}` did not finish within 60s") from None
+def _git(repo: Path, *args: str) -> ProcessResult:
+    result = git(repo, *args)
+    if result.not_found:
+        raise RuntimeFailure("git was not found", hint="install git and retry")
+    if result.timed_out:
+        raise RuntimeFailure(f"`git {' '.join(args)}` did not finish within 60s")
+    return result
 
 
 def head_commit(repo: Path) -> str:
@@ -261,15 +262,17 @@ def _relative_to(repo: Path, paths: Sequence[Path]) -> list[str]:
 
 
 def _tag_name_problem(repo: Path, tag: str) -> str:
+    """Why ``tag`` cannot name a release tag: git refuses it, or it would be ambiguous
+    (``HEAD``, ``@``, a full ref, the name of a branch)."""
+    where = repo if repo.is_dir() else Path.cwd()
     if not tag or tag.startswith("-"):
         return f"{tag!r} is not a valid tag name"
-    if (
-        _git(
-            repo if repo.is_dir() else Path.cwd(), "check-ref-format", f"refs/tags/{tag}"
-        ).returncode
-        != 0
-    ):
+    if _git(where, "check-ref-format", f"refs/tags/{tag}").returncode != 0:
         return f"{tag!r} is not a valid git tag name (see `git check-ref-format --help`)"
+    if tag in ("HEAD", "@", "FETCH_HEAD", "ORIG_HEAD") or tag.startswith("refs/"):
+        return f"{tag!r} would be an ambiguous tag name (git already reads it as a ref)"
+    if _git(where, "rev-parse", "--verify", "--quiet", f"refs/heads/{tag}").returncode == 0:
+        return f"{tag!r} is a branch name here; a tag of the same name would shadow it"
     return ""
 
 
@@ -284,53 +287,3 @@ def create_tag(repo: Path, tag: str, message: str) -> None:
         Path(name).unlink(missing_ok=True)
     if result.returncode != 0:
         raise RuntimeFailure(f"`git tag -a {tag}` failed: {result.stderr.strip()}")
-
-
-def release_command(
-    tag: str,
-    checklist: Path | None,
-    *,
-    environ: Mapping[str, str],
-    out: IO[str],
-    confirm: Confirm,
-    is_tty: bool,
-    dry_run: bool = False,
-    yes: bool = False,
-    jobs: int | None = None,
-    json_path: Path | None = None,
-    junit_path: Path | None = None,
-    markdown_path: Path | None = None,
-) -> int:
-    """``jobcheck release``: load the checklist with ``RELEASE_TAG`` set (a checklist error is
-    exit 2 before anything runs), run it as the gate with the usual reporters, write the
-    reports asked for, save the run in the history, then tag as ``release`` decides."""
-    from jobcheck import app, history
-
-    env = {**environ, "RELEASE_TAG": tag}
-    loaded = app.load(checklist, env)
-
-    def echo(text: str) -> None:
-        out.write(text + "\n")
-        out.flush()
-
-    def run_gate(extra_env: Mapping[str, str]) -> RunResult:
-        options = app.RunOptions(
-            checklist=loaded.path, jobs=jobs, extra_env=dict(extra_env), json_path=json_path,
-            junit_path=junit_path, markdown_path=markdown_path,
-            argv=["jobcheck", "release", tag],
-        )  # fmt: skip
-        plan = app.make_plan(loaded, options, None)
-        listeners = app.choose_listeners(options, env, out)
-        masker = app.make_masker(loaded, env)
-        run = app.execute(loaded, plan, options, environ, listeners, masker)
-        run.commit = run.commit or head_commit(loaded.base_dir)
-        app.write_reports(run, options, echo)
-        with contextlib.suppress(OSError):
-            history.save_run(run, loaded.base_dir)
-        return run
-
-    return release(
-        tag, repo=loaded.base_dir, run_gate=run_gate, echo=echo, confirm=confirm,
-        dry_run=dry_run, yes=yes, is_tty=is_tty, checklist_files=loaded.files,
-        reports=[p for p in (json_path, junit_path, markdown_path) if p is not None],
-    )  # fmt: skip

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from jobcheck.durations import format_duration
+from jobcheck.probes import engine
 from jobcheck.secrets import Masker, looks_secret
-from jobcheck.staging import compose, engine
+from jobcheck.staging import compose_cli
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,7 +29,7 @@ def masker_for(stack: StackInfo, environ: Mapping[str, str]) -> Masker:
     """Secrets of the shell and of the stack's env file (REDIS_PASSWORD, ...) never show."""
     masker = Masker.from_env(environ)
     if stack.env_file is not None and stack.env_file.is_file():
-        values = compose.env_file_values(stack.env_file)
+        values = compose_cli.env_file_values(stack.env_file)
         masker.add(v for k, v in values.items() if looks_secret(k))
     return masker
 
@@ -39,10 +40,10 @@ def _say(console: Console, text: str, mask: Masker, style: str | None = None) ->
 
 def _connect(
     stack: StackInfo, environ: Mapping[str, str], cancel: threading.Event | None = None
-) -> tuple[compose.Compose, engine.DockerClient]:
+) -> tuple[compose_cli.Compose, engine.DockerClient]:
     """Compose CLI and engine, or EngineUnreachable / ComposeError (each one line)."""
     sdk = engine.client(environ)
-    return compose.Compose.for_stack(stack, environ, cancel), sdk
+    return compose_cli.Compose.for_stack(stack, environ, cancel), sdk
 
 
 def _guard(console: Console, mask: Masker, body: Callable[[], int]) -> int:
@@ -50,7 +51,7 @@ def _guard(console: Console, mask: Masker, body: Callable[[], int]) -> int:
         return body()
     except engine.EngineUnreachable as exc:
         _say(console, f"error: {exc}", mask, "red")
-    except compose.ComposeError as exc:
+    except compose_cli.ComposeError as exc:
         _say(console, f"error: {exc}", mask, "red")
         if exc.output.strip():
             _say(console, exc.output.rstrip(), mask, "dim")
@@ -64,21 +65,23 @@ def _guard(console: Console, mask: Masker, body: Callable[[], int]) -> int:
 def bring_up(
     stack: StackInfo,
     environ: Mapping[str, str],
-    progress: compose.Progress,
+    progress: compose_cli.Progress,
     *,
     build: bool | None = None,
     cancel: threading.Event | None = None,
-) -> compose.UpResult:
+) -> compose_cli.UpResult:
     """For a run whose checklist says `stack.up: true`: build, start, wait. Never raises for
     an expected failure: the result carries ok=False and a one-line message."""
     try:
         runner, sdk = _connect(stack, environ, cancel)
-    except (engine.EngineUnreachable, compose.ComposeError) as exc:
-        return compose.UpResult(False, str(exc), output=getattr(exc, "output", ""))
+    except (engine.EngineUnreachable, compose_cli.ComposeError) as exc:
+        return compose_cli.UpResult(False, str(exc), output=getattr(exc, "output", ""))
     try:
-        return compose.up(runner, sdk, progress, build=build)
+        return compose_cli.up(runner, sdk, progress, build=build)
     except engine.api_errors() as exc:
-        return compose.UpResult(False, f"Docker engine error: {' '.join(str(exc).split())[:200]}")
+        return compose_cli.UpResult(
+            False, f"Docker engine error: {' '.join(str(exc).split())[:200]}"
+        )
     finally:
         sdk.close()
 
@@ -102,7 +105,7 @@ def up(
         runner, sdk = _connect(stack, environ)
         _say(console, f"stack {stack.project}: up (deadline {format_duration(stack.wait_s)})", mask)
         try:
-            result = compose.up(runner, sdk, progress, build=build)
+            result = compose_cli.up(runner, sdk, progress, build=build)
         finally:
             sdk.close()
         took = format_duration(time.monotonic() - start)

@@ -1,0 +1,54 @@
+"""``jobcheck explain ID``: everything about one check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from jobcheck.errors import UsageError
+from jobcheck.pipeline import load, make_masker
+
+
+def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int:
+    import yaml
+
+    checklist = load(path, environ)
+    check = checklist.check(check_id)
+    if check is None:
+        raise UsageError(
+            f"no check with id `{check_id}`",
+            hint="ids here: " + ", ".join(c.id for c in checklist.checks),
+        )
+    kind = check.impl
+    masker = make_masker(checklist, environ)
+    waiver = (
+        f"{check.waiver.reason} (by {check.waiver.by}, until {check.waiver.until})"
+        if check.waiver
+        else "-"
+    )
+    rows = [
+        ("id", check.id),
+        ("title", check.title),
+        ("kind", f"{check.kind} — {kind.summary}"),
+        ("severity", check.severity),
+        ("owner", check.owner),
+        ("expect", check.expect or "-"),
+        ("rollback", check.rollback or "-"),
+        ("needs", ", ".join(check.needs) or "-"),
+        ("tags", ", ".join(check.tags) or "-"),
+        ("timeout", f"{check.timeout_s:g}s"),
+        ("retries", f"{check.retries} ({'retry safe' if check.retry_safe else 'not retry safe'})"),
+        ("runbook", check.runbook or "-"),
+        ("waiver", waiver),
+        ("defined at", f"{check.source}:{check.line}"),
+    ]
+    for name, value in rows:
+        print(f"{name + ':':<12}{masker(str(value))}")
+    options = check.options.model_dump(mode="json", exclude_defaults=False)
+    print("with:")
+    text = yaml.safe_dump(options, sort_keys=False, default_flow_style=False).rstrip()
+    for line in text.splitlines():
+        print(f"  {masker(line)}")
+    dependants = [c.id for c in checklist.checks if check.id in c.needs]
+    print(f"{'needed by:':<12}{', '.join(dependants) or '-'}")
+    return 0

@@ -1,0 +1,13 @@
+"""``jobcheck init``: write a starting checklist for the repository here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def init(project_dir: Path, *, force: bool) -> int:
+    from jobcheck.init import init_command
+
+    sys.stdout.write(init_command(project_dir, force=force))
+    return 0

@@ -1,0 +1,35 @@
+"""``jobcheck stack up|down|status|logs``: the checklist's staging stack."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jobcheck.errors import UsageError
+from jobcheck.pipeline import load, stack_info
+
+
+def stack(action: str, path: Path | None, environ: Mapping[str, str], **options: Any) -> int:
+    """`jobcheck stack up|down|status|logs`: the checklist's stack section, an exit code out."""
+    from rich.console import Console
+
+    from jobcheck.staging import lifecycle
+
+    checklist = load(path, environ)
+    info = stack_info(checklist)
+    if info is None:
+        raise UsageError(
+            f"{checklist.path}: no `stack:` section",
+            hint="add stack: {compose: [docker/compose.yaml], project: NAME}",
+        )
+    no_color = "NO_COLOR" in environ
+    console = Console(no_color=no_color, highlight=False)
+    actions = {
+        "up": lifecycle.up,
+        "down": lifecycle.down,
+        "status": lifecycle.status,
+        "logs": lifecycle.logs,
+    }
+    env = {**checklist.file_env, **environ}
+    return int(actions[action](info, console, env, **options))
