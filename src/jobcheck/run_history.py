@@ -20,8 +20,8 @@ from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
 from jobcheck.fsutil import atomic_write_text
 from jobcheck.process import git
-from jobcheck.reports.text import format_table
 from jobcheck.results import RunResult, Status
+from jobcheck.tables import format_table
 
 STATE_DIR = ".jobcheck"
 RUNS_DIR = f"{STATE_DIR}/runs"

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from jobcheck import exit_codes
 from jobcheck.results import WaiverNote
+from jobcheck.tables import format_table
 
 WARN_DAYS = 7
 
@@ -114,7 +115,6 @@ def exit_code(rows: Iterable[WaiverRow]) -> int:
 
 def render_waivers(rows: list[WaiverRow], *, checklist: str = "") -> str:
     """A plain table of waivers, then one line per waiver that needs attention."""
-    from jobcheck.reports.text import format_table  # here: reports.text imports this module
 
     if not rows:
         where = f" in {checklist}" if checklist else ""

@@ -15,9 +15,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration, format_duration
-from jobcheck.kinds import job as job_kind
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
-from jobcheck.probes import engine, redisq
+from jobcheck.probes import canary, engine, redisq
 from jobcheck.results import Outcome
 
 DockerClient = engine.DockerClient
@@ -57,7 +56,7 @@ class Options(KindOptions):
 
     @model_validator(mode="after")
     def _complete(self) -> Options:
-        job_kind.require_via(
+        canary.require_via(
             self.via,
             self.enqueue_url,
             self.status_url,
@@ -95,13 +94,13 @@ class Stopped:
     oom_killed: bool
 
 
-def channel_of(options: Options, ctx: KindContext) -> job_kind.Channel:
+def channel_of(options: Options, ctx: KindContext) -> canary.Channel:
     if options.via == "http":
         assert options.enqueue_url and options.status_url
         url = options.enqueue_url.replace("{seconds}", f"{options.seconds:g}")
-        return job_kind.HttpChannel(url, options.status_url, options.request_timeout, ctx.mask)
+        return canary.HttpChannel(url, options.status_url, options.request_timeout, ctx.mask)
     assert options.redis_url
-    return job_kind.RQChannel(
+    return canary.RQChannel(
         options.redis_url,
         options.queue,
         options.function,
@@ -113,7 +112,7 @@ def channel_of(options: Options, ctx: KindContext) -> job_kind.Channel:
 
 
 def wait_started(
-    channel: job_kind.Channel, trace: job_kind.Trace, ctx: KindContext, options: Options
+    channel: canary.Channel, trace: canary.Trace, ctx: KindContext, options: Options
 ) -> None:
     until = time.monotonic() + min(options.start_deadline, ctx.remaining())
     while True:
@@ -180,7 +179,7 @@ def _stop_words(stopped: list[Stopped], grace: float) -> str:
 
 
 def verdict(
-    trace: job_kind.Trace,
+    trace: canary.Trace,
     status_at_stop: str | None,
     stopped: list[Stopped],
     grace: float,
@@ -194,7 +193,7 @@ def verdict(
         return True, f"{head} was re-queued and finished after the restart: {how}"
     if trace.status is None:
         return False, f"{head} was lost: it vanished from the queue after the stop; {how}"
-    if trace.status in job_kind.ENDED_BADLY:
+    if trace.status in canary.ENDED_BADLY:
         return False, f"{head} was lost: it ended {trace.status} after the stop; {how}"
     return False, (
         f"{head} was lost: still {trace.status} {trace.age:.1f}s after it was queued, "
@@ -212,11 +211,11 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     grace = options.grace if options.grace is not None else engine.stop_grace_s(running[0])
     channel = channel_of(options, ctx)
     log = Drill()
-    trace = job_kind.Trace(channel.enqueue(), time.monotonic())
+    trace = canary.Trace(channel.enqueue(), time.monotonic())
     log.log(f"enqueued job {trace.job_id} (sleep {format_duration(options.seconds)})")
     wait_started(channel, trace, ctx, options)
     if trace.status != "started":
-        note = job_kind.workers_note(options.redis_url, options.queue, options.request_timeout)
+        note = canary.workers_note(options.redis_url, options.queue, options.request_timeout)
         return Outcome.failed(
             f"drill not run: job {trace.job_id} is {trace.status} {trace.age:.1f}s after "
             f"it was queued, expected started ({note})",
@@ -233,7 +232,7 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
         restart_problem = start_all(running, log)
         restarted = time.monotonic()
     until = time.monotonic() + min(options.deadline, ctx.remaining())
-    job_kind.follow(channel, trace, ctx, until, options.interval)
+    canary.follow(channel, trace, ctx, until, options.interval)
     log.log(f"job is {trace.status}")
     # The worker gets its own time to turn healthy, even when the job used the whole deadline.
     ready_by = max(until, time.monotonic() + READY_S)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jobcheck.durations import format_duration
 from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.tables import format_table
 from jobcheck.waiver_status import EXPIRED, EXPIRING, describe_expiry, state_of
 
 OUTPUT_TAIL = 20
@@ -84,15 +85,6 @@ def output_tail(output: str, limit: int = OUTPUT_TAIL) -> tuple[list[str], int]:
     """The last ``limit`` lines of an output and the total number of lines."""
     lines = output.rstrip().splitlines()
     return lines[-limit:], len(lines)
-
-
-def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell, two spaces apart, no trailing blanks."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
 
 
 def shown_source(check: CheckResult, root: Path | None) -> str:

@@ -1,0 +1,220 @@
+"""The shape of the package: no import cycle, and no module imports one on a higher floor.
+
+The data flows one way — load → plan → run → report → gate → commands → CLI — and these tests
+read every module's imports (function-level ones too, which is where cycles used to hide) so a
+change that bends the flow fails here, naming the modules.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+PACKAGE = SRC / "jobcheck"
+
+# Lower floors never import higher ones. A module's floor is that of its longest prefix here.
+FLOORS: dict[str, int] = {
+    # 0: foundation, no knowledge of checks
+    "jobcheck": 0,
+    "jobcheck.exit_codes": 0,
+    "jobcheck.errors": 0,
+    "jobcheck.durations": 0,
+    "jobcheck.fsutil": 0,
+    "jobcheck.outcomes": 0,
+    "jobcheck.secrets": 0,
+    "jobcheck.textsafe": 0,
+    "jobcheck.bounded_regex": 0,
+    "jobcheck.process": 0,
+    "jobcheck.results": 0,
+    "jobcheck.interpolate": 0,
+    "jobcheck.yamlsrc": 0,
+    "jobcheck.dotenv_files": 0,
+    "jobcheck.tables": 0,
+    # 1: the kind contract and the checklist model
+    "jobcheck.kinds": 1,  # the registry (kinds/__init__.py)
+    "jobcheck.kinds.base": 1,
+    "jobcheck.checklist": 1,
+    "jobcheck.validation": 1,
+    # 2: probes — how the world is read (Docker, job frameworks)
+    "jobcheck.probes": 2,
+    # 3: the kinds themselves
+    "jobcheck.kinds.": 3,
+    # 4: load and plan
+    "jobcheck.loading": 4,
+    "jobcheck.plan": 4,
+    "jobcheck.schema_gen": 4,
+    # 5: run
+    "jobcheck.runner": 5,
+    # 6: report
+    "jobcheck.reports": 6,
+    "jobcheck.waiver_status": 6,
+    "jobcheck.run_history": 6,
+    # 7: the gate, the stack lifecycle, the release tagging, the scaffolding of `init`
+    "jobcheck.pipeline": 7,
+    "jobcheck.staging": 7,
+    "jobcheck.tagging": 7,
+    "jobcheck.init": 7,
+    "jobcheck.init_detect": 7,
+    "jobcheck.scaffold": 7,
+    # 8: one thin module per command; 9: the CLI
+    "jobcheck.commands": 8,
+    "jobcheck.cli": 9,
+    "jobcheck.__main__": 9,
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _type_checking_only(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_nodes(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and _type_checking_only(node):
+            todo.extend(node.orelse)  # annotations only: not a runtime import
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The jobcheck modules ``name`` imports at run time (anywhere in the file)."""
+    found: set[str] = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in known)
+            continue
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join([*anchor, base] if base else anchor)
+        for alias in node.names:
+            full = f"{base}.{alias.name}"
+            if full in known:
+                found.add(full)  # `from jobcheck.probes import engine`: the submodule
+            elif base in known:
+                found.add(base)
+    found.discard(name)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    known = set(mods)
+    return {name: imports_of(name, path, known) for name, path in mods.items()}
+
+
+def floor_of(name: str) -> int:
+    best, floor = "", None
+    for prefix, level in FLOORS.items():
+        matches = name == prefix or (prefix.endswith(".") and name.startswith(prefix))
+        matches = matches or name.startswith(prefix + ".")
+        if matches and len(prefix) > len(best):
+            best, floor = prefix, level
+    assert floor is not None, f"{name} has no floor: add it to FLOORS in {__file__}"
+    return floor
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    assert cycles(graph()) == []
+
+
+def test_no_module_imports_one_on_a_higher_floor() -> None:
+    upward = [
+        f"{name} (floor {floor_of(name)}) imports {target} (floor {floor_of(target)})"
+        for name, targets in sorted(graph().items())
+        for target in sorted(targets)
+        if floor_of(target) > floor_of(name)
+    ]
+    assert upward == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_two_modules_share_a_name() -> None:
+    names: dict[str, list[str]] = {}
+    for name in modules():
+        last = name.rpartition(".")[2]
+        if last not in ("__init__", "__main__", "base") and name != "jobcheck":
+            names.setdefault(last, []).append(name)
+    assert {k: v for k, v in names.items() if len(v) > 1} == {}
+
+
+def test_a_kind_imports_no_other_kind() -> None:
+    """Kinds share code through probes/ (and the kind contract), never through each other."""
+    shared = {"jobcheck.kinds", "jobcheck.kinds.base", "jobcheck.kinds._findings"}
+    crossing = [
+        f"{name} imports {target}"
+        for name, targets in sorted(graph().items())
+        if name.startswith("jobcheck.kinds.") and name not in shared
+        for target in sorted(targets)
+        if target.startswith("jobcheck.kinds.") and target not in shared
+    ]
+    assert crossing == []
