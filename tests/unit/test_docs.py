@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from jobcheck import kinds
 from jobcheck.loading import load_checklist
 from jobcheck.schema_gen import checklist_schema
 
@@ -58,22 +59,18 @@ def test_example_loads(doc: str, index: int, text: str, tmp_path: Path) -> None:
     assert checklist.checks, f"{doc} example {index} has no checks"
 
 
-def test_there_are_examples_for_every_kind() -> None:
+def test_every_registered_kind_has_a_doc_page_an_example_and_a_readme_row() -> None:
+    """The list of kinds is the registry's: adding a kind is one module, one registry line and
+    its doc page (with an example), and the README's table names it."""
     text = "\n".join(t for _, _, t in examples())
-    for kind in (
-        "command",
-        "lint",
-        "pytest",
-        "env",
-        "compose",
-        "release",
-        "http",
-        "service",
-        "job",
-        "queue",
-        "shutdown",
-    ):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for kind in kinds.BUILTIN:
+        page = ROOT / "docs" / "kinds" / f"{kind}.md"
+        assert page.is_file(), f"no doc page for the `{kind}` kind: write {page}"
         assert re.search(rf"kind:\s*{kind}\b", text), f"no documented example of `{kind}`"
+        assert f"(docs/kinds/{kind}.md)" in readme, f"the README's table of kinds lacks `{kind}`"
+    pages = {p.stem for p in (ROOT / "docs" / "kinds").glob("*.md")}
+    assert pages <= set(kinds.BUILTIN), f"doc pages for no kind: {pages - set(kinds.BUILTIN)}"
 
 
 def test_committed_schema_is_current() -> None:

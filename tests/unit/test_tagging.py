@@ -355,3 +355,24 @@ def test_release_through_the_cli(repo: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert git(repo, "cat-file", "-t", "v2.0.0") == "tag"
     again = runner.invoke(app, ["release", "v2.0.0", "-c", "checklists/release.yaml", "--yes"])
     assert again.exit_code == 1 and "tag v2.0.0 already exists" in again.output
+
+
+def test_release_refuses_an_unwritable_report_path_before_running_the_gate(repo: Path) -> None:
+    path = sample_repo(repo)
+    marker = repo / "ran.txt"
+    path.write_text(SAMPLE_CHECKLIST.replace("test -f ../README.md", f"touch {marker}"))
+    git(repo, "commit", "-qam", "gate leaves a marker")
+    (repo / "reports").mkdir()
+    with pytest.raises(UsageError, match="--json .*is a directory") as raised:
+        run_command(path, json_path=repo / "reports")
+    assert raised.value.exit_code == 2
+    assert (marker.exists(), tags(repo)) == (False, [])  # the gate never ran
+
+
+def test_a_report_that_fails_to_write_after_the_gate_means_no_tag(repo: Path) -> None:
+    report = repo / "out" / "gate.json"
+    # The gate itself puts a folder where the JSON report goes: the write after it fails.
+    path = sample_repo(repo, SAMPLE_CHECKLIST.replace("test -f ../README.md", f"mkdir -p {report}"))
+    code, out = run_command(path, json_path=report)
+    assert (code, tags(repo)) == (1, [])
+    assert "a report asked for could not be written" in out

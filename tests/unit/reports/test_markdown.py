@@ -2,27 +2,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from pathlib import Path
+
+from golden_runs import Golden, fixture_run
 
 from jobcheck.reports.markdown import render_markdown
 from jobcheck.results import CheckResult, RunResult, Status
 
-RUNS = Path(__file__).parents[2] / "fixtures" / "runs"
 TODAY = dt.date(2026, 11, 27)
 
 
-def fixture_run(name: str) -> RunResult:
-    return RunResult.from_dict(json.loads((RUNS / name).read_text(encoding="utf-8")))
-
-
-def expected(name: str) -> str:
-    """The exact report, kept beside the run it renders (review its diff like code)."""
-    return (RUNS / name).read_text(encoding="utf-8")
-
-
-def test_mixed_run_exact_text() -> None:
-    assert render_markdown(fixture_run("mixed.json"), today=TODAY) == expected("mixed.expected.md")
+def test_mixed_run_exact_text(golden: Golden) -> None:
+    text = render_markdown(fixture_run("mixed.json"), today=TODAY)
+    assert text == golden("mixed.expected.md", text)
 
 
 def test_same_run_renders_the_same_text_twice() -> None:
@@ -30,10 +22,9 @@ def test_same_run_renders_the_same_text_twice() -> None:
     assert render_markdown(run, today=TODAY) == render_markdown(run, today=TODAY)
 
 
-def test_passing_run_has_no_failure_section() -> None:
-    assert render_markdown(fixture_run("passing.json"), today=TODAY) == expected(
-        "passing.expected.md"
-    )
+def test_passing_run_has_no_failure_section(golden: Golden) -> None:
+    text = render_markdown(fixture_run("passing.json"), today=TODAY)
+    assert text == golden("passing.expected.md", text)
 
 
 def test_waiver_within_seven_days_is_a_warning_and_expired_is_flagged() -> None:

@@ -2,33 +2,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
+from golden_runs import RUNS, Golden, fixture_run
 
 from jobcheck.reports.text import format_table, render_text, verdict_line
-from jobcheck.results import RunResult
 
-RUNS = Path(__file__).parents[2] / "fixtures" / "runs"
 TODAY = dt.date(2026, 11, 27)
 
 
-def fixture_run(name: str) -> RunResult:
-    return RunResult.from_dict(json.loads((RUNS / name).read_text(encoding="utf-8")))
+def test_mixed_run_exact_text(golden: Golden) -> None:
+    text = render_text(fixture_run("mixed.json"), today=TODAY)
+    assert text == golden("mixed.expected.txt", text)
 
 
-def expected(name: str) -> str:
-    """The exact report, kept beside the run it renders (review its diff like code)."""
-    return (RUNS / name).read_text(encoding="utf-8")
-
-
-def test_mixed_run_exact_text() -> None:
-    assert render_text(fixture_run("mixed.json"), today=TODAY) == expected("mixed.expected.txt")
-
-
-def test_passing_run_exact_text() -> None:
-    assert render_text(fixture_run("passing.json"), today=TODAY) == expected("passing.expected.txt")
+def test_passing_run_exact_text(golden: Golden) -> None:
+    text = render_text(fixture_run("passing.json"), today=TODAY)
+    assert text == golden("passing.expected.txt", text)
 
 
 def test_expired_waiver_is_an_error_line() -> None:
