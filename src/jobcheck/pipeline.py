@@ -292,12 +292,12 @@ def _write_markdown(run: RunResult, path: Path) -> Path:
 def choose_listeners(
     options: GateRequest, environ: Mapping[str, str], stream: IO[str] | None = None
 ) -> list[Listener]:
+    from jobcheck.reports.github import is_ci
     from jobcheck.reports.terminal import LiveReporter, PlainReporter
 
     stream = stream or sys.stdout
     no_color = options.color is False or "NO_COLOR" in environ
-    is_ci = environ.get("CI", "").lower() in ("1", "true", "yes")
-    live = stream.isatty() and not no_color and not is_ci and options.color is not False
+    live = stream.isatty() and not no_color and not is_ci(environ) and options.color is not False
     if live or options.color is True:
         from rich.console import Console
 

@@ -1,4 +1,5 @@
-"""``jobcheck release TAG``: run the release gate, then tag — only when every blocker passed.
+"""The tagging half of ``jobcheck release TAG``: given the gate, tag — only when every blocker
+passed (``commands/release.py`` runs the gate through the pipeline).
 
 The flow, and why each refusal happens before the expensive part where it can:
 

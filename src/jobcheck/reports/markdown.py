@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobcheck.durations import format_duration
-from jobcheck.reports.text import counts_phrase, failures_first, output_tail, shown_source
+from jobcheck.reports.text import counts_phrase, output_tail, problems_first, shown_source
 from jobcheck.results import CheckResult, RunResult, Status
 from jobcheck.waiver_status import (
     EXPIRED,
@@ -73,7 +73,7 @@ def _expiry_alert(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
 
 
 def _failures(checks: Sequence[CheckResult], root: Path | None) -> list[str]:
-    failed = failures_first(checks)
+    failed = problems_first(checks)
     if not failed:
         return []
     return [f"## Failures ({len(failed)})", *(_failure(c, root) for c in failed)]

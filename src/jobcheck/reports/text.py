@@ -31,7 +31,7 @@ def render_text(run: RunResult, *, today: dt.date | None = None, root: Path | No
     """``root``: checklist paths under it are shown relative to it (the current folder, say)."""
     today = today or dt.date.today()
     parts = []
-    failures = failures_first(run.checks)
+    failures = problems_first(run.checks)
     if failures:
         parts.append("\n\n".join(["FAILURES", *(_failure(c, root) for c in failures)]))
     notes = waiver_notes(run.checks, today=today)
@@ -42,7 +42,7 @@ def render_text(run: RunResult, *, today: dt.date | None = None, root: Path | No
     return "\n\n".join(parts) + "\n"
 
 
-def failures_first(checks: Sequence[CheckResult]) -> list[CheckResult]:
+def problems_first(checks: Sequence[CheckResult]) -> list[CheckResult]:
     """Failed and errored checks: blockers first, then warnings, each in run order."""
     failed = [c for c in checks if c.status in (Status.FAIL, Status.ERROR)]
     return sorted(failed, key=lambda c: c.severity != "blocker")

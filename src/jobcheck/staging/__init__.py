@@ -1,4 +1,5 @@
-"""The Docker staging stack: the Compose CLI to drive it, the Docker SDK to inspect it.
+"""The staging stack's lifecycle behind `jobcheck stack`: the Compose CLI drives it (the
+Docker SDK reads it through ``jobcheck.probes.engine``).
 
 Nothing here imports ``docker`` at module load: the SDK is imported by the functions that use
 it, so a checklist without Docker checks never pays for it.
