@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from jobcheck import app, commands, kinds
-from jobcheck.init import ChecklistExists, detect, init_checklist, render
+from jobcheck.scaffold import ChecklistExists, detect, init_checklist, render
 from jobcheck.loading import load_checklist
 
 
