@@ -363,7 +363,7 @@ def test_release_refuses_an_unwritable_report_path_before_running_the_gate(repo:
     path.write_text(SAMPLE_CHECKLIST.replace("test -f ../README.md", f"touch {marker}"))
     git(repo, "commit", "-qam", "gate leaves a marker")
     (repo / "reports").mkdir()
-    with pytest.raises(UsageError, match="--json .*is a directory") as raised:
+    with pytest.raises(UsageError, match=r"--json .*is a directory") as raised:
         run_command(path, json_path=repo / "reports")
     assert raised.value.exit_code == 2
     assert (marker.exists(), tags(repo)) == (False, [])  # the gate never ran

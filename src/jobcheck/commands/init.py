@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def init(project_dir: Path, *, force: bool) -> int:
-    from jobcheck.init import init_command
+    from jobcheck.scaffold import init_command
 
     sys.stdout.write(init_command(project_dir, force=force))
     return 0

@@ -11,9 +11,9 @@ import yaml
 
 from jobcheck import kinds
 from jobcheck.commands.run import run as run_command
-from jobcheck.init import ChecklistExists, detect, init_checklist, render
 from jobcheck.loading import load_checklist
 from jobcheck.pipeline import GateRequest
+from jobcheck.scaffold import ChecklistExists, detect, init_checklist, render
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from jobcheck.errors import JobcheckError, RuntimeFailure
-from jobcheck.init_detect import Project, Service, detect, env_keys, is_template, template_for
+from jobcheck.scaffold.detect import Project, Service, detect, env_keys, is_template, template_for
 
 __all__ = ["ChecklistExists", "Project", "detect", "init_checklist", "init_command", "render"]
 
