@@ -1,0 +1,1 @@
+"""Probes: how jobcheck reads the world — Docker, and the job frameworks' queues."""
