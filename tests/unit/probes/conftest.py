@@ -1,24 +1,11 @@
-"""Real parts for the probe tests: a redis-server on 127.0.0.1 (password, no persistence, a free
-port), a real RQ worker and a real Celery worker, each started with a bounded wait and stopped
-at the end of the session.
-
-Databases: RQ's worker uses 1, Celery's broker 2 and backend 3; ``scratch`` flushes 9 for each
-test, so a test can lay out keys (or a queue with no worker) without disturbing the workers.
-"""
+"""Fixtures for the probe tests: a real redis-server, RQ worker and Celery worker (session-wide,
+started with bounded waits, stopped at the end) and adapters pointed at them."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -26,80 +13,28 @@ import redis
 from jobcheck.probes.celery_adapter import CeleryAdapter
 from jobcheck.probes.rq_adapter import RQAdapter
 
-ROOT = Path(__file__).resolve().parents[3]
-PASSWORD = "jc-test-Secret-42"
-RQ_DB, CELERY_DB, BACKEND_DB, SCRATCH_DB = 1, 2, 3, 9
-RQ_WORKER = "jc-rq-1"
-CELERY_WORKER = "jc-celery-1"
-CELERY_QUEUES = ("celery", "canary")
-START_S = 10.0
-WORKER_START_S = 40.0
-STOP_S = 10.0
-
-
-def redis_binary() -> str:
-    """redis-server from PATH or Debian's place; fail (not skip) with the fix when missing."""
-    found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
-    if found:
-        return found
-    hint = "redis-server not found: run `bash scripts/host-services.sh` (installs it from Debian)"
-    if os.environ.get("JOBCHECK_ALLOW_NO_REDIS") == "1":
-        pytest.skip(f"{hint}; skipped because JOBCHECK_ALLOW_NO_REDIS=1")
-    pytest.fail(f"{hint}, or set JOBCHECK_ALLOW_NO_REDIS=1 to skip these tests", pytrace=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(what: str, ready: Callable[[], bool], deadline_s: float, log: Path) -> None:
-    until = time.monotonic() + deadline_s
-    while time.monotonic() < until:
-        if ready():
-            return
-        time.sleep(0.2)
-    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-    pytest.fail(f"{what} not ready within {deadline_s:g}s; log:\n{tail}", pytrace=False)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """TERM the process group (a worker forks children), then KILL what is left."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_S)
-
-
-@dataclass
-class RedisServer:
-    port: int
-    process: subprocess.Popen[bytes]
-
-    def url(self, db: int, password: str = PASSWORD) -> str:
-        return f"redis://:{password}@127.0.0.1:{self.port}/{db}"
-
-    def client(self, db: int) -> redis.Redis:
-        return redis.Redis(
-            host="127.0.0.1", port=self.port, db=db, password=PASSWORD, socket_timeout=5
-        )
-
-
-def _answers(port: int) -> bool:
-    client = redis.Redis(port=port, password=PASSWORD, socket_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.exceptions.RedisError:
-        return False
-    finally:
-        client.close()
+from .realparts import (
+    BACKEND_DB,
+    CELERY_DB,
+    CELERY_QUEUES,
+    CELERY_WORKER,
+    PASSWORD,
+    RQ_DB,
+    RQ_WORKER,
+    SCRATCH_DB,
+    START_S,
+    WORKER_START_S,
+    CeleryWorker,
+    RedisServer,
+    answers,
+    free_port,
+    redis_binary,
+    spawn,
+    start_rq_worker,
+    stop,
+    wait_until,
+    worker_env,
+)
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +48,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     command += ["--logfile", str(log)]
     process = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL)
     try:
-        wait_until(f"redis-server on port {port}", lambda: _answers(port), START_S, log)
+        wait_until(f"redis-server on port {port}", lambda: answers(port), START_S, log)
         yield RedisServer(port, process)
     finally:
         stop(process)
@@ -133,55 +68,18 @@ def scratch_url(redis_server: RedisServer, scratch: redis.Redis) -> str:
     return redis_server.url(SCRATCH_DB)
 
 
-def worker_env(**extra: str) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return os.environ | {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"} | extra
-
-
-def spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-
 @pytest.fixture(scope="session")
-def rq_worker(
-    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def rq_worker(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real RQ worker on queues default and canary (database 1); yields its Redis URL."""
     url = redis_server.url(RQ_DB)
     log = tmp_path_factory.mktemp("rq") / "worker.log"
-    command = [sys.executable, "-m", "rq.cli", "worker", "--url", url, "--name", RQ_WORKER]
-    command += ["--path", str(ROOT), "default", "canary"]
-    process = spawn(command, log, worker_env())
     client = redis_server.client(RQ_DB)
+    process = start_rq_worker(url, RQ_WORKER, ["default", "canary"], log, client)
     try:
-        wait_until(
-            "the RQ worker",
-            lambda: bool(client.exists(f"rq:worker:{RQ_WORKER}")) or process.poll() is not None,
-            WORKER_START_S,
-            log,
-        )
-        if process.poll() is not None:
-            pytest.fail(f"the RQ worker exited:\n{log.read_text()[-2000:]}", pytrace=False)
         yield url
     finally:
         client.close()
         stop(process)
-
-
-@dataclass(frozen=True)
-class CeleryWorker:
-    broker_url: str
-    backend_url: str
-    name: str  # as it answers a ping: jc-celery-1@HOST
 
 
 @pytest.fixture(scope="session")
@@ -231,13 +129,3 @@ def celery(celery_worker: CeleryWorker) -> Iterator[CeleryAdapter]:
         celery_worker.broker_url, backend_url=celery_worker.backend_url, timeout_s=2.0
     ) as adapter:
         yield adapter
-
-
-def poll(read: Callable[[], Any], done: Callable[[Any], bool], deadline_s: float = 20.0) -> Any:
-    """Read until ``done(value)`` or the deadline; the last value either way."""
-    until = time.monotonic() + deadline_s
-    value = read()
-    while not done(value) and time.monotonic() < until:
-        time.sleep(0.2)
-        value = read()
-    return value
