@@ -225,7 +225,7 @@ class CeleryAdapter:
                 return 0  # no such queue: nothing declared it, nothing waits in it
             return int(declared.message_count)
 
-    def failed_count(self, queue: str) -> None:
+    def failed_count(self, queue: str) -> int | None:
         """Celery keeps no failed list: failures live in the result backend, per task."""
         return None
 

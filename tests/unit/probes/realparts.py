@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parents[3]
+DEBIAN_REDIS = Path("/usr/bin/redis-server")
 PASSWORD = "jc-test-Secret-42"
 RQ_DB, CELERY_DB, BACKEND_DB, SCRATCH_DB = 1, 2, 3, 9
 RQ_WORKER = "jc-rq-1"
@@ -33,15 +34,13 @@ WORKER_START_S = 40.0
 STOP_S = 10.0
 
 
-def redis_binary() -> str:
+def redis_binary(environ: Mapping[str, str] = os.environ) -> str:
     """redis-server from PATH or Debian's place; fail (not skip) with the fix when missing."""
-    found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
+    found = shutil.which("redis-server") or (str(DEBIAN_REDIS) if DEBIAN_REDIS.exists() else None)
     if found:
         return found
     hint = "redis-server not found: run `bash scripts/host-services.sh` (installs it from Debian)"
-    if os.environ.get("JOBCHECK_ALLOW_NO_REDIS") == "1":
+    if environ.get("JOBCHECK_ALLOW_NO_REDIS") == "1":
         pytest.skip(f"{hint}; skipped because JOBCHECK_ALLOW_NO_REDIS=1")
     pytest.fail(f"{hint}, or set JOBCHECK_ALLOW_NO_REDIS=1 to skip these tests", pytrace=False)
 

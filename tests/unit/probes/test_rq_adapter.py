@@ -7,6 +7,7 @@ import signal
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -175,7 +176,7 @@ def test_a_hard_killed_workers_job_is_stuck_then_abandoned(
 
             # RQ's entry outlives a heartbeat by 60 s; age it instead of waiting a minute.
             key = f"rq:wip:{queue}"
-            (entry,) = client.zrange(key, 0, -1)
+            (entry,) = cast(list[bytes], client.zrange(key, 0, -1))
             client.zadd(key, {entry: time.time() - 1}, xx=True)
             assert rq.placement(job_id, queue).stuck
 
@@ -186,7 +187,9 @@ def test_a_hard_killed_workers_job_is_stuck_then_abandoned(
             placement = rq.placement(job_id, queue)
             assert placement.failed and placement.abandoned and not placement.started
             assert "AbandonedJobError" in placement.failure
-            assert rq.job_state(job_id).state == "failed"
+            assert rq.job_state(job_id) == fw.JobState(
+                job_id, "failed", "failed", placement.failure, f"jc-rq-{queue}"
+            )
     finally:
         stop(process)
         client.close()
