@@ -1,0 +1,84 @@
+"""Broker URLs: which kind of broker, where it is (for messages), and the URL with its password
+masked. Pure string work, no network and no third-party import, so options models can use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+REDIS_SCHEMES = ("redis", "rediss")
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "pyamqp": 5672}
+ACCEPTED = "redis://[:PASSWORD@]HOST[:PORT][/DB] or amqp://USER:PASSWORD@HOST[:PORT][/VHOST]"
+MASK = "***"
+
+
+def masked(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: safe for any message."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    head, at, tail = parts.netloc.rpartition("@")
+    user = head.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:{MASK}{at}{tail}").geturl()
+
+
+@dataclass(frozen=True)
+class BrokerURL:
+    """A parsed ``redis://`` or ``amqp://`` URL; ``url`` keeps the original (with password)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str  # Redis: the database number; AMQP: the virtual host
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerURL:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"expected {ACCEPTED}, got {masked(url)!r}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"expected {ACCEPTED}, got {masked(url)!r}")
+        path = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+        if scheme in REDIS_SCHEMES and path and not path.isdigit():
+            raise ValueError(f"the database in {masked(url)!r} must be a number")
+        return cls(url, scheme, parts.hostname, port or DEFAULT_PORTS[scheme], path)
+
+    @property
+    def is_redis(self) -> bool:
+        return self.scheme in REDIS_SCHEMES
+
+    @property
+    def db(self) -> int:
+        return int(self.path or 0) if self.is_redis else 0
+
+    @property
+    def masked(self) -> str:
+        return masked(self.url)
+
+    @property
+    def where(self) -> str:
+        """'Redis at 127.0.0.1:6379/0' or 'AMQP broker at 127.0.0.1:5672 (vhost /)'."""
+        if self.is_redis:
+            return f"Redis at {self.host}:{self.port}/{self.db}"
+        return f"AMQP broker at {self.host}:{self.port} (vhost {self.path or '/'})"
+
+
+def validate(url: str, *, redis_only: bool = False) -> str:
+    """For options models: ``url`` unchanged, or a ValueError saying the accepted form."""
+    parsed = BrokerURL.parse(url)
+    if redis_only and not parsed.is_redis:
+        raise ValueError(
+            f"expected redis://[:PASSWORD@]HOST[:PORT][/DB], got {parsed.masked!r}: "
+            "RQ keeps its queues in Redis"
+        )
+    return url

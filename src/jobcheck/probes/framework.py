@@ -1,0 +1,382 @@
+"""Framework adapters: one interface over RQ, Celery (and later Dramatiq, arq) for the
+``queue``, ``job`` and ``shutdown`` kinds.
+
+A kind never reads a framework's keys itself: it asks an ``Adapter`` built by
+``adapter_for(framework, url, backend_url=..., timeout_s=...)``. The interface:
+
+- ``enqueue(task, args, kwargs, *, queue)`` -> the job id. ``task`` is RQ's dotted function
+  name or Celery's registered task name.
+- ``job_state(job_id)`` -> ``JobState`` (queued/started/finished/failed, the framework's own
+  word, the failure text), or None when the framework says no such job exists.
+- ``was_started(job_id)`` -> a worker picked the job up (now or earlier).
+- ``depth(queue)`` -> messages waiting, every priority included.
+- ``live_workers(queue)`` -> names of the live workers that consume ``queue``.
+- ``failed_count(queue)`` -> RQ's failed registry; None where the framework has no such list.
+- ``maxmemory_policy()`` -> Redis's eviction policy; None when the broker is not Redis.
+- ``broker_persistence()`` -> Redis's appendonly/save as ``Persistence``; None likewise.
+- ``framework_mismatch(queue)`` -> "" or a sentence: the queue looks like another framework's.
+- ``close()``; adapters are also context managers.
+
+Contract for every adapter, and for a new one (``dramatiq_adapter.py``, ``arq_adapter.py``):
+
+- Its module imports its library at the top; ``adapter_for`` imports the module lazily and
+  turns a missing library into ``CheckError`` naming the extra to install. Add a line to
+  ``_ADAPTERS`` and an extra in pyproject.toml.
+- The service under test being unreachable (refused, timed out) raises ``CheckFailed`` with one
+  line saying where it tried (``Redis at 127.0.0.1:6379/0``), never the password. A setup
+  problem (password rejected, unknown task, wrong framework, missing package) raises
+  ``CheckError``. No live worker to take a canary raises ``NoLiveWorkers`` (a ``CheckFailed``:
+  a caller that wants another verdict catches it).
+- Queue readings never answer silently wrong: a queue that looks like another framework's makes
+  ``depth``, ``live_workers``, ``failed_count`` and ``enqueue`` raise ``CheckError`` with the
+  ``framework_mismatch`` sentence ("... set framework: celery").
+- Every call is bounded: socket timeouts of ``timeout_s``, no library retry loops, broadcasts of
+  ``control_timeout_s``; where a library may still loop, ``bounded`` puts a hard deadline on it.
+- Readings are small frozen dataclasses; normalised states are the four of ``STATES``.
+
+This module imports no framework or Redis library at import time: kinds import it on every run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, TypeVar
+
+from jobcheck.outcomes import CheckError, CheckFailed
+
+if TYPE_CHECKING:
+    import redis
+
+State = Literal["queued", "started", "finished", "failed"]
+STATES: Final = ("queued", "started", "finished", "failed")
+FRAMEWORKS: Final = ("rq", "celery")
+DEFAULT_QUEUE: Final = {"rq": "default", "celery": "celery"}
+DEFAULT_TIMEOUT_S: Final = 5.0
+# Celery's control commands are broadcasts that wait the whole timeout for replies: one second
+# is what `celery inspect` uses and keeps a poll loop responsive.
+CONTROL_TIMEOUT_S: Final = 1.0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job as the framework sees it: ``state`` normalised, ``raw`` in the framework's word."""
+
+    job_id: str
+    state: State
+    raw: str
+    failure: str = ""  # the last line of the error, for failed jobs
+    worker: str = ""  # the worker running (or that ran) it, where the framework tells
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ("finished", "failed")
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """Redis's persistence settings: does a queued job survive a Redis restart?"""
+
+    appendonly: bool
+    save: str  # RDB snapshot rules, e.g. "3600 1 300 100"; "" means no snapshots
+    appendfsync: str = ""
+
+    @property
+    def durable(self) -> bool:
+        return self.appendonly or bool(self.save.strip())
+
+    def describe(self) -> str:
+        aof = f"appendonly yes (fsync {self.appendfsync})" if self.appendonly else "appendonly no"
+        return f"{aof}, save {self.save.strip() or 'off'!r}"
+
+
+@dataclass(frozen=True)
+class QueueReading:
+    """What the ``queue`` kind judges, read in one go."""
+
+    queue: str
+    depth: int
+    failed: int | None
+    workers: tuple[str, ...]
+    policy: str | None = None
+
+
+class NoLiveWorkers(CheckFailed):
+    """No live worker consumes the queue, so a canary would only wait. A failure by default;
+    ``queue`` and ``alive`` (workers seen on other queues) let a caller say more."""
+
+    def __init__(self, message: str, *, queue: str, alive: Sequence[str] = ()) -> None:
+        super().__init__(message, details={"queue": queue, "alive": list(alive)})
+        self.queue = queue
+        self.alive = tuple(alive)
+
+
+class Adapter(Protocol):
+    framework: str
+    where: str  # "Redis at 127.0.0.1:6379/0": for messages, never with a password
+
+    def enqueue(
+        self,
+        task: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue: str,
+        job_timeout_s: float | None = None,
+    ) -> str: ...
+
+    def job_state(self, job_id: str) -> JobState | None: ...
+
+    def was_started(self, job_id: str) -> bool: ...
+
+    def depth(self, queue: str) -> int: ...
+
+    def live_workers(self, queue: str) -> tuple[str, ...]: ...
+
+    def failed_count(self, queue: str) -> int | None: ...
+
+    def maxmemory_policy(self) -> str | None: ...
+
+    def broker_persistence(self) -> Persistence | None: ...
+
+    def framework_mismatch(self, queue: str) -> str: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+# framework -> (adapter module, its class, the libraries it needs, the extra that installs them)
+_ADAPTERS: Final = {
+    "rq": ("jobcheck.probes.rq_adapter", "RQAdapter", ("redis", "rq"), "rq"),
+    "celery": ("jobcheck.probes.celery_adapter", "CeleryAdapter", ("celery", "kombu"), "celery"),
+}
+
+
+def adapter_for(
+    framework: str,
+    url: str,
+    *,
+    backend_url: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    control_timeout_s: float = CONTROL_TIMEOUT_S,
+) -> Adapter:
+    """The adapter for ``framework`` on the broker at ``url``; it connects on first use.
+
+    ``backend_url`` is Celery's result backend (needed to follow a job); RQ ignores it.
+    """
+    if framework not in _ADAPTERS:
+        raise CheckError(f"unknown framework {framework!r}: expected one of {', '.join(_ADAPTERS)}")
+    module_name, class_name, libraries, extra = _ADAPTERS[framework]
+    module = _import_adapter(framework, module_name, libraries, extra)
+    factory: Callable[..., Adapter] = getattr(module, class_name)
+    if framework == "rq":
+        return factory(url, timeout_s=timeout_s)
+    return factory(
+        url, backend_url=backend_url, timeout_s=timeout_s, control_timeout_s=control_timeout_s
+    )
+
+
+def _import_adapter(
+    framework: str, module_name: str, libraries: tuple[str, ...], extra: str
+) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in libraries:
+            raise
+        raise CheckError(
+            f"framework: {framework} needs the {missing} package on this host "
+            f"(import failed: {exc}): pip install 'jobcheck[{extra}]'"
+        ) from None
+
+
+def read_queue(adapter: Adapter, queue: str, *, policy: bool = False) -> QueueReading:
+    """Depth, failed count and live workers of ``queue`` (and the eviction policy if asked);
+    ``CheckError`` when the queue looks like another framework's."""
+    mismatch = adapter.framework_mismatch(queue)
+    if mismatch:
+        raise CheckError(mismatch)
+    return QueueReading(
+        queue=queue,
+        depth=adapter.depth(queue),
+        failed=adapter.failed_count(queue),
+        workers=adapter.live_workers(queue),
+        policy=adapter.maxmemory_policy() if policy else None,
+    )
+
+
+def last_line(text: str) -> str:
+    """The last non-blank line of a traceback: the exception and its message."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def seconds(value: float) -> str:
+    """'1s', '0.5s': durations in messages (durations.format_duration would import pydantic)."""
+    return f"{value:g}s"
+
+
+# --- hard deadlines -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+def bounded(call: Callable[[], T], limit_s: float, what: str) -> T:
+    """``call()``, or ``CheckFailed`` when it has not returned within ``limit_s``.
+
+    Why a thread: celery and kombu retry connections inside their own loops, and not every
+    path honours a timeout. The thread is a daemon, so a call that never returns is abandoned
+    (its socket times out later) and never holds the process at exit.
+    """
+    outcome = _Outcome()
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome.value = call()
+        except BaseException as exc:  # handed to the caller's thread, re-raised there
+            outcome.error = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"jobcheck: {what}", daemon=True).start()
+    if not done.wait(limit_s):
+        raise CheckFailed(f"{what}: no answer within {seconds(limit_s)}")
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value  # type: ignore[no-any-return]
+
+
+# --- Redis, shared by the adapters whose broker is Redis -----------------------------------------
+
+
+def redis_client(url: str, timeout_s: float) -> redis.Redis:
+    """A redis-py client that fails fast: socket timeouts, and no retries (redis-py retries
+    three times by default, which would triple the wait on a Redis that is down)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
+@contextmanager
+def redis_errors(where: str, timeout_s: float) -> Iterator[None]:
+    """redis-py's exceptions as the check's: Redis down is a failure, rejected is an error."""
+    import redis.exceptions as rx
+
+    try:
+        yield
+    except (rx.AuthenticationError, rx.AuthenticationWrongNumberOfArgsError) as exc:
+        raise CheckError(f"{where} rejected the password: {exc}") from None
+    except rx.TimeoutError:
+        raise CheckFailed(f"{where} did not answer within {seconds(timeout_s)}") from None
+    except rx.ConnectionError as exc:
+        raise CheckFailed(_unreachable(where, exc)) from None
+    except rx.ResponseError as exc:
+        text = str(exc)
+        if text.startswith(("NOAUTH", "WRONGPASS")):
+            raise CheckError(f"{where} rejected the password: {text}") from None
+        raise CheckError(f"{where} rejected a command: {text}") from None
+
+
+def _unreachable(where: str, exc: BaseException) -> str:
+    text = str(exc)
+    if "refused" in text.lower():
+        return f"{where} refused the connection"
+    return f"{where} is unreachable: {text.splitlines()[0] if text else type(exc).__name__}"
+
+
+def redis_config(client: redis.Redis, name: str) -> str:
+    """One CONFIG GET value ('' when Redis does not know it)."""
+    reply: Mapping[Any, Any] = client.config_get(name)
+    value = reply.get(name, reply.get(name.encode(), ""))
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def redis_persistence(client: redis.Redis) -> Persistence:
+    return Persistence(
+        appendonly=redis_config(client, "appendonly") == "yes",
+        save=redis_config(client, "save"),
+        appendfsync=redis_config(client, "appendfsync"),
+    )
+
+
+# --- the frameworks' key layouts in Redis, to tell one framework's queue from another's -------
+
+RQ_PREFIX: Final = "rq"
+# kombu's Redis transport (kombu/transport/redis.py, Channel.sep and PRIORITY_STEPS = [0, 3, 6,
+# 9]) keeps a queue's priority-0 messages in the list QUEUE and the others in
+# QUEUE + "\x06\x16" + step. Priorities are clamped to 0..9, so 1..9 covers any priority_steps
+# an application configures, not only the default ones.
+KOMBU_SEP: Final = "\x06\x16"
+KOMBU_PRIORITIES: Final = range(1, 10)
+KOMBU_BINDING: Final = "_kombu.binding.{}"
+
+
+def kombu_queue_keys(queue: str) -> list[str]:
+    """Every Redis list that may hold messages of Celery's ``queue``, priority 0 first."""
+    return [queue, *(f"{queue}{KOMBU_SEP}{p}" for p in KOMBU_PRIORITIES)]
+
+
+def kombu_depths(client: redis.Redis, queue: str) -> dict[str, int]:
+    """Length of each of ``queue``'s lists (absent lists count 0), in one round trip."""
+    keys = kombu_queue_keys(queue)
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.llen(key)
+        lengths = pipe.execute()
+    return {key: int(n) for key, n in zip(keys, lengths, strict=True)}
+
+
+def celery_traces(client: redis.Redis, queue: str) -> str:
+    """'' or what in Redis shows ``queue`` is a Celery (kombu) queue."""
+    waiting = sum(kombu_depths(client, queue).values())
+    if waiting:
+        return f"a list {queue!r} with {waiting} Celery message{'s' if waiting != 1 else ''}"
+    if client.exists(KOMBU_BINDING.format(queue)):
+        return f"kombu's binding key {KOMBU_BINDING.format(queue)!r}"
+    return ""
+
+
+def rq_traces(client: redis.Redis, queue: str) -> str:
+    """'' or what in Redis shows ``queue`` is an RQ queue (its list, registries or workers)."""
+    keys = [
+        f"{RQ_PREFIX}:queue:{queue}",
+        f"{RQ_PREFIX}:workers:{queue}",
+        f"{RQ_PREFIX}:wip:{queue}",  # RQ 2+'s started registry
+        f"{RQ_PREFIX}:started:{queue}",  # RQ 1.x's
+        f"{RQ_PREFIX}:failed:{queue}",
+        f"{RQ_PREFIX}:finished:{queue}",
+    ]
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.exists(key)
+        pipe.sismember(f"{RQ_PREFIX}:queues", keys[0])
+        found = pipe.execute()
+    present = [key for key, hit in zip(keys, found, strict=False) if hit]
+    if found[-1] and keys[0] not in present:
+        present.insert(0, f"{keys[0]} in {RQ_PREFIX}:queues")
+    return ", ".join(present)

@@ -1,0 +1,263 @@
+"""The RQ adapter, built on redis-py and rq: RQ's own classes name the keys, so a new RQ layout
+(``rq:wip:`` replaced ``rq:started:`` in RQ 2) is followed by upgrading rq, not by editing here.
+
+Reads are read-only: RQ's ``count`` and ``Worker.all`` clean registries as a side effect, so
+counts come from the registries' keys directly (ZCOUNT, EXISTS) instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from types import TracebackType
+from typing import Any, Final, Self
+
+import redis
+from rq import Queue, worker_registration
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, parse_job_id
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+from jobcheck.outcomes import CheckError
+from jobcheck.probes import framework as fw
+from jobcheck.probes.broker_url import BrokerURL
+
+# RQ's statuses, normalised; an unknown (newer) word counts as not started yet, and ``raw``
+# keeps it for the message.
+NORMAL: Final[dict[str, fw.State]] = {
+    "created": "queued",
+    "queued": "queued",
+    "deferred": "queued",
+    "scheduled": "queued",
+    "rate_limited": "queued",
+    "ready_to_enqueue": "queued",
+    "started": "started",
+    "finished": "finished",
+    "failed": "failed",
+    "stopped": "failed",
+    "canceled": "failed",
+}
+ABANDONED: Final = "AbandonedJobError"
+WORKER_KEY_PREFIX: Final = "rq:worker:"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where RQ keeps a job right now: what the shutdown and hard-kill drills ask."""
+
+    job_id: str
+    status: str  # RQ's word from the job's hash; "" when the job is gone
+    queued: bool  # in the queue's list, waiting
+    started: bool  # in StartedJobRegistry: a worker claims to be running it
+    started_expired: bool  # ... but its entry expired: the worker stopped heart-beating (killed)
+    failed: bool  # in FailedJobRegistry
+    abandoned: bool  # failed because RQ found it abandoned by a dead worker
+    failure: str = ""
+
+    @property
+    def stuck(self) -> bool:
+        """Claimed by a worker that is gone, not yet moved to the failed registry."""
+        return self.started_expired and not self.failed
+
+
+def _parse(url: str) -> BrokerURL:
+    try:
+        broker = BrokerURL.parse(url)
+    except ValueError as exc:
+        raise CheckError(str(exc)) from None
+    if not broker.is_redis:
+        raise CheckError(
+            f"framework: rq needs a Redis URL (redis://...), got {broker.masked!r}: RQ keeps its "
+            "queues in Redis; for a Celery broker set framework: celery"
+        )
+    return broker
+
+
+def _word(status: object) -> str:
+    return str(status.value) if isinstance(status, Enum) else str(status or "")
+
+
+class RQAdapter:
+    framework = "rq"
+
+    def __init__(self, url: str, *, timeout_s: float = fw.DEFAULT_TIMEOUT_S) -> None:
+        self.broker = _parse(url)
+        self.where = self.broker.where
+        self.timeout_s = timeout_s
+        self._client: redis.Redis | None = None
+        self._checked_queues: set[str] = set()
+
+    # --- connection --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = fw.redis_client(self.broker.url, self.timeout_s)
+        return self._client
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        with fw.redis_errors(self.where, self.timeout_s):
+            yield
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- the framework's layout ----------------------------------------------------------------
+
+    def framework_mismatch(self, queue: str) -> str:
+        with self._errors():
+            if fw.rq_traces(self.client, queue):
+                return ""
+            celery = fw.celery_traces(self.client, queue)
+        if not celery:
+            return ""
+        return (
+            f"queue {queue!r} on {self.where} has no RQ keys ({fw.RQ_PREFIX}:queue:{queue}) but "
+            f"{celery}: this looks like a Celery queue, set framework: celery"
+        )
+
+    def _require_rq(self, queue: str) -> None:
+        """No silent wrong answer: refuse to read (or fill) another framework's queue."""
+        if queue in self._checked_queues:
+            return
+        mismatch = self.framework_mismatch(queue)
+        if mismatch:
+            raise CheckError(mismatch)
+        self._checked_queues.add(queue)
+
+    # --- queues ------------------------------------------------------------------------------
+
+    def depth(self, queue: str) -> int:
+        self._require_rq(queue)
+        with self._errors():
+            return int(Queue(queue, connection=self.client).count)
+
+    def failed_count(self, queue: str) -> int:
+        """Entries of the failed registry not yet expired (the score is the expiry time)."""
+        self._require_rq(queue)
+        registry = FailedJobRegistry(queue, connection=self.client)
+        with self._errors():
+            return int(self.client.zcount(registry.key, time.time(), "+inf"))
+
+    def live_workers(self, queue: str) -> tuple[str, ...]:
+        """Workers registered on ``queue`` whose key still exists: RQ gives a worker's key a
+        TTL that each heartbeat renews, so a killed worker's key lapses."""
+        self._require_rq(queue)
+        with self._errors():
+            keys = sorted(
+                worker_registration.get_keys(Queue(queue, connection=self.client), self.client)
+            )
+            if not keys:
+                return ()
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.exists(key)
+                alive = pipe.execute()
+        return tuple(
+            key.removeprefix(WORKER_KEY_PREFIX) for key, up in zip(keys, alive, strict=True) if up
+        )
+
+    def maxmemory_policy(self) -> str:
+        with self._errors():
+            return fw.redis_config(self.client, "maxmemory-policy")
+
+    def broker_persistence(self) -> fw.Persistence:
+        with self._errors():
+            return fw.redis_persistence(self.client)
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        task: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue: str,
+        job_timeout_s: float | None = None,
+    ) -> str:
+        """Enqueue the function ``task`` (a dotted name the worker can import)."""
+        if "." not in task:
+            raise CheckError(
+                f"RQ enqueues a function by its dotted name (e.g. app.jobs.canary), got {task!r}"
+            )
+        self._require_rq(queue)
+        timeout = max(1, round(job_timeout_s)) if job_timeout_s else None
+        with self._errors():
+            job = Queue(queue, connection=self.client).enqueue_call(
+                task, args=tuple(args), kwargs=dict(kwargs or {}), timeout=timeout
+            )
+        return str(job.id)
+
+    def _fetch(self, job_id: str) -> Job | None:
+        with self._errors():
+            try:
+                return Job.fetch(job_id, connection=self.client)
+            except NoSuchJobError:
+                return None
+
+    def job_state(self, job_id: str) -> fw.JobState | None:
+        """None when the job's hash is gone (never enqueued here, expired or deleted)."""
+        job = self._fetch(job_id)
+        if job is None:
+            return None
+        raw = _word(job.get_status(refresh=False))
+        state = NORMAL.get(raw, "queued")
+        failure = self._failure(job) if state == "failed" else ""
+        return fw.JobState(job_id, state, raw, failure, job.worker_name or "")
+
+    def _failure(self, job: Job) -> str:
+        """The last line of the failure: RQ 1.12+ keeps it in the job's results stream."""
+        with self._errors():
+            result = job.latest_result()
+        return fw.last_line(result.exc_string or "") if result is not None else ""
+
+    def was_started(self, job_id: str) -> bool:
+        job = self._fetch(job_id)
+        if job is None:
+            return False
+        if job.started_at is not None:
+            return True
+        return self.placement(job_id, job.origin).started
+
+    def placement(self, job_id: str, queue: str) -> Placement:
+        """Which of ``queue``'s list and registries hold the job (RQ only: the drills ask)."""
+        job = self._fetch(job_id)
+        started_key = StartedJobRegistry(queue, connection=self.client).key
+        failed_key = FailedJobRegistry(queue, connection=self.client).key
+        with self._errors():
+            queued = self.client.lpos(Queue(queue, connection=self.client).key, job_id)
+            claims: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
+                started_key, 0, -1, withscores=True
+            )
+            failed = self.client.zscore(failed_key, job_id) is not None
+        scores = [score for entry, score in claims if parse_job_id(_text(entry)) == job_id]
+        failure = self._failure(job) if job is not None and failed else ""
+        return Placement(
+            job_id=job_id,
+            status=_word(job.get_status(refresh=False)) if job is not None else "",
+            queued=queued is not None,
+            started=bool(scores),
+            started_expired=bool(scores) and max(scores) < time.time(),
+            failed=failed,
+            abandoned=failed and ABANDONED in failure,
+            failure=failure,
+        )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
