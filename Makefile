@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 JOBCHECK := $(VENV)/bin/jobcheck
 RELEASE_TAG ?= v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: setup engine images demo test unit lint gate stack-up stack-down bench clean
+.PHONY: setup engine images host-services demo test unit lint gate stack-up stack-down bench clean
 
 setup: $(VENV)/.installed
 
@@ -24,13 +24,17 @@ engine:
 images: engine
 	bash scripts/stack-images.sh
 
+# Real services the tests start themselves (redis-server from Debian's packages).
+host-services:
+	bash scripts/host-services.sh
+
 demo: setup images
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml
 
-test: setup images
+test: setup images host-services
 	$(PY) -m pytest
 
-unit: setup
+unit: setup host-services
 	$(PY) -m pytest tests/unit tests/e2e -m "not docker"
 
 lint: setup
