@@ -1,4 +1,9 @@
-"""JUnit XML: one testcase per check, with owner and rollback where CI tools show them."""
+"""JUnit XML: one testcase per check, with owner and rollback where CI tools show them.
+
+Check output is hostile text: one control character (a colour code, NUL) would make the
+file malformed and CI would drop the whole report. So every text and attribute goes
+through ``xml_text`` in one pass over the finished tree, which no new field can bypass.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 
 from jobcheck.fsutil import atomic_write_text
 from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.textsafe import xml_text
 
 
 def _details(check: CheckResult) -> str:
@@ -78,8 +84,17 @@ def render_junit(run: RunResult) -> str:
     )
     for check in run.checks:
         _testcase(suite, check, classname=f"jobcheck.{check.kind}")
+    _well_formed(suites)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
+
+
+def _well_formed(root: ET.Element) -> None:
+    for element in root.iter():
+        if element.text:
+            element.text = xml_text(element.text)
+        for name, value in list(element.attrib.items()):
+            element.set(name, xml_text(value))
 
 
 def write_junit(run: RunResult, path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -65,3 +66,24 @@ def test_json_round_trip_and_atomic_writes(tmp_path: Path) -> None:
     assert render_json(read_json(target)) == render_json(run)
     write_junit(run, tmp_path / "out" / "run.xml")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["run.json", "run.xml"]
+
+
+def test_junit_stays_well_formed_with_hostile_message_and_output() -> None:
+    run = read_json(RUNS / "mixed.json")
+    hostile = "\x1b[31mFAILED\x1b[0m nul\x00 soh\x01 \x1b]52;c;cHduZWQ=\x07 \ud800 \ufffe"
+    shown = "\\x1b[31mFAILED\\x1b[0m nul\\x00 soh\\x01 \\x1b]52;c;cHduZWQ=\\x07 \\ud800 \\ufffe"
+    for i, check in enumerate(run.checks):
+        run.checks[i] = dataclasses.replace(
+            check, message=hostile, output=hostile, title=hostile, owner=f"@a{hostile}"
+        )
+    run.checklist = f"name {hostile}"
+    text = render_junit(run)
+    text.encode("utf-8")  # writable: no lone surrogate
+    root = ET.fromstring(text.split("\n", 1)[1])
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("name") == f"name {shown}"
+    failure = root.find("testsuite/testcase[@name='api-health']/failure")
+    assert failure is not None and failure.get("message") == shown
+    assert (failure.text or "").startswith(f"{shown}\n\nowner: @a{shown}\n")
+    title = root.find("testsuite/testcase[@name='api-health']/properties/property[@name='title']")
+    assert title is not None and title.get("value") == shown
