@@ -58,11 +58,16 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def broker_trouble(where: str, exc: BaseException, timeout_s: float) -> CheckEnded:
+def broker_trouble(
+    where: str, exc: BaseException, timeout_s: float, secrets: Sequence[str] = ()
+) -> CheckEnded:
     """A kombu/amqp/redis exception as the check's: credentials refused is an error; refused,
-    timed out or dropped is a failure (the service under test is down)."""
+    timed out or dropped is a failure (the service under test is down). ``secrets`` never
+    reach the message, whatever a library put in its exception's text."""
     chain = list(_chain(exc))
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for secret in secrets:
+        text = text.replace(secret, "***") if secret else text
     words = " ".join(f"{type(e).__name__} {e}" for e in chain)
     if any(word in words for word in PASSWORD_WORDS):
         return CheckError(f"{where} rejected the credentials: {text}")
@@ -117,6 +122,7 @@ class CeleryAdapter:
         self.control_timeout_s = control_timeout_s
         self.app = _configured_app(url, backend_url, timeout_s)
         self._redis: Any = None
+        self._secrets = [u.password for u in (self.broker, self.backend) if u and u.password]
         self._reachable: set[str] = set()
         self._checked_queues: set[str] = set()
 
@@ -157,7 +163,7 @@ class CeleryAdapter:
             except (CheckEnded, ContentDisallowed, NotImplementedError):
                 raise
             except Exception as exc:
-                raise broker_trouble(where, exc, self.timeout_s) from None
+                raise broker_trouble(where, exc, self.timeout_s, self._secrets) from None
 
         return fw.bounded(translated, self.limit_s, f"{what} on {where}")
 
