@@ -17,6 +17,7 @@ Every call runs under ``framework.bounded``: kombu retries connections in loops 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -25,7 +26,7 @@ from typing import Any, Final, Self, TypeVar
 from celery import Celery  # type: ignore[import-untyped]
 from celery.result import AsyncResult  # type: ignore[import-untyped]
 from kombu.connection import Connection
-from kombu.exceptions import ChannelError, ContentDisallowed
+from kombu.exceptions import ChannelError, ContentDisallowed, OperationalError
 
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.probes import framework as fw
@@ -76,6 +77,21 @@ def broker_trouble(
     if any(isinstance(e, TimeoutError | socket.timeout) for e in chain):
         return CheckFailed(f"{where} did not answer within {fw.seconds(timeout_s)}")
     return CheckFailed(f"{where} is unreachable: {text}")
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """What the libraries raise when the broker or backend is unreachable or refuses us; any
+    other exception is a bug to show as one, not "the service is down"."""
+    errors: list[type[BaseException]] = [OperationalError, OSError]
+    with contextlib.suppress(ImportError):  # amqp comes with kombu; redis with the extra
+        import amqp.exceptions  # type: ignore[import-untyped]
+
+        errors.append(amqp.exceptions.AMQPError)
+    with contextlib.suppress(ImportError):
+        import redis.exceptions
+
+        errors.append(redis.exceptions.RedisError)
+    return tuple(errors)
 
 
 def _configured_app(url: str, backend_url: str | None, timeout_s: float) -> Any:
@@ -160,9 +176,7 @@ class CeleryAdapter:
         def translated() -> T:
             try:
                 return call()
-            except (CheckEnded, ContentDisallowed, NotImplementedError):
-                raise
-            except Exception as exc:
+            except _connection_errors() as exc:
                 raise broker_trouble(where, exc, self.timeout_s, self._secrets) from None
 
         return fw.bounded(translated, self.limit_s, f"{what} on {where}")
