@@ -38,7 +38,8 @@ apt_install() {
 }
 
 # redis-server lives in /usr/bin; the check also finds one on PATH (a developer's own build).
+# Silent when there is nothing to do.
 if ! have redis-server; then
     apt_install redis-server
+    echo "host-services: installed $(redis-server --version | cut -d' ' -f1-3)"
 fi
-redis-server --version | head -n 1

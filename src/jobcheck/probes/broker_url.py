@@ -66,6 +66,10 @@ class BrokerURL:
         return masked(self.url)
 
     @property
+    def password(self) -> str:
+        return unquote(urlsplit(self.url).password or "")
+
+    @property
     def where(self) -> str:
         """'Redis at 127.0.0.1:6379/0' or 'AMQP broker at 127.0.0.1:5672 (vhost /)'."""
         if self.is_redis:

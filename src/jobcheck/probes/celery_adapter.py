@@ -17,6 +17,7 @@ Every call runs under ``framework.bounded``: kombu retries connections in loops 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -25,7 +26,7 @@ from typing import Any, Final, Self, TypeVar
 from celery import Celery  # type: ignore[import-untyped]
 from celery.result import AsyncResult  # type: ignore[import-untyped]
 from kombu.connection import Connection
-from kombu.exceptions import ChannelError, ContentDisallowed
+from kombu.exceptions import ChannelError, ContentDisallowed, OperationalError
 
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.probes import framework as fw
@@ -58,11 +59,16 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def broker_trouble(where: str, exc: BaseException, timeout_s: float) -> CheckEnded:
+def broker_trouble(
+    where: str, exc: BaseException, timeout_s: float, secrets: Sequence[str] = ()
+) -> CheckEnded:
     """A kombu/amqp/redis exception as the check's: credentials refused is an error; refused,
-    timed out or dropped is a failure (the service under test is down)."""
+    timed out or dropped is a failure (the service under test is down). ``secrets`` never
+    reach the message, whatever a library put in its exception's text."""
     chain = list(_chain(exc))
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for secret in secrets:
+        text = text.replace(secret, "***") if secret else text
     words = " ".join(f"{type(e).__name__} {e}" for e in chain)
     if any(word in words for word in PASSWORD_WORDS):
         return CheckError(f"{where} rejected the credentials: {text}")
@@ -71,6 +77,21 @@ def broker_trouble(where: str, exc: BaseException, timeout_s: float) -> CheckEnd
     if any(isinstance(e, TimeoutError | socket.timeout) for e in chain):
         return CheckFailed(f"{where} did not answer within {fw.seconds(timeout_s)}")
     return CheckFailed(f"{where} is unreachable: {text}")
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """What the libraries raise when the broker or backend is unreachable or refuses us; any
+    other exception is a bug to show as one, not "the service is down"."""
+    errors: list[type[BaseException]] = [OperationalError, OSError]
+    with contextlib.suppress(ImportError):  # amqp comes with kombu; redis with the extra
+        import amqp.exceptions  # type: ignore[import-untyped]
+
+        errors.append(amqp.exceptions.AMQPError)
+    with contextlib.suppress(ImportError):
+        import redis.exceptions
+
+        errors.append(redis.exceptions.RedisError)
+    return tuple(errors)
 
 
 def _configured_app(url: str, backend_url: str | None, timeout_s: float) -> Any:
@@ -117,6 +138,7 @@ class CeleryAdapter:
         self.control_timeout_s = control_timeout_s
         self.app = _configured_app(url, backend_url, timeout_s)
         self._redis: Any = None
+        self._secrets = [u.password for u in (self.broker, self.backend) if u and u.password]
         self._reachable: set[str] = set()
         self._checked_queues: set[str] = set()
 
@@ -154,10 +176,8 @@ class CeleryAdapter:
         def translated() -> T:
             try:
                 return call()
-            except (CheckEnded, ContentDisallowed, NotImplementedError):
-                raise
-            except Exception as exc:
-                raise broker_trouble(where, exc, self.timeout_s) from None
+            except _connection_errors() as exc:
+                raise broker_trouble(where, exc, self.timeout_s, self._secrets) from None
 
         return fw.bounded(translated, self.limit_s, f"{what} on {where}")
 

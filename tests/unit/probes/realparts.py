@@ -7,6 +7,7 @@ Databases: RQ's worker uses 1, Celery's broker 2 and backend 3; the ``scratch`` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -71,6 +72,45 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(STOP_S)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc: an RQ work horse starts its own session, so
+    signalling the worker's process group does not reach it."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (dead, waiting for its new parent to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def hard_kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and everything it forked, as `docker kill` would: no cleanup runs."""
+    victims = [process.pid, *descendants(process.pid)]
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(STOP_S)
+    until = time.monotonic() + STOP_S
+    while any(running(pid) for pid in victims) and time.monotonic() < until:
+        time.sleep(0.05)
 
 
 @dataclass

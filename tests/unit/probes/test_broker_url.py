@@ -53,3 +53,8 @@ def test_validate_redis_only_refuses_amqp() -> None:
 def test_masked_leaves_urls_without_password_alone() -> None:
     assert masked("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert masked("redis://user:pw@h:1/0") == "redis://user:***@h:1/0"
+
+
+def test_password_is_decoded() -> None:
+    assert BrokerURL.parse("redis://:p%40ss@h/0").password == "p@ss"
+    assert BrokerURL.parse("redis://h/0").password == ""

@@ -202,3 +202,15 @@ def test_an_amqp_broker_that_is_down_is_a_failure() -> None:
             celery.depth("celery")
     assert str(caught.value) == f"AMQP broker at 127.0.0.1:{port} (vhost /) refused the connection"
     assert time.monotonic() - start < 5
+
+
+def test_library_errors_never_carry_the_password() -> None:
+    from jobcheck.probes.celery_adapter import broker_trouble
+
+    error = OSError("Error connecting with redis://:hunter22@h:1/0: unreachable network")
+    ended = broker_trouble("Redis at h:1/0", error, 1.0, ["hunter22"])
+    assert isinstance(ended, CheckFailed)
+    assert str(ended) == (
+        "Redis at h:1/0 is unreachable: Error connecting with redis://:***@h:1/0: "
+        "unreachable network"
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 import uuid
 from pathlib import Path
@@ -22,8 +20,11 @@ from .realparts import (
     RQ_DB,
     RQ_WORKER,
     RedisServer,
+    descendants,
     free_port,
+    hard_kill,
     poll,
+    running,
     start_rq_worker,
     stop,
 )
@@ -168,8 +169,10 @@ def test_a_hard_killed_workers_job_is_stuck_then_abandoned(
             job_id = rq.enqueue(f"{JOBS}.sleep", [30], queue=queue, job_timeout_s=60)
             started = poll(lambda: rq.job_state(job_id), lambda s: s and s.state == "started")
             assert started.state == "started"
-            os.killpg(process.pid, signal.SIGKILL)  # the worker and its work horse, no cleanup
-            process.wait(10)
+            horses = descendants(process.pid)
+            assert horses, "the job runs in a work horse forked by the worker"
+            hard_kill(process)
+            assert not any(running(pid) for pid in horses)
 
             placement = rq.placement(job_id, queue)
             assert placement.started and not placement.started_expired and not placement.stuck
