@@ -75,7 +75,7 @@ def forget_dead_workers(sdk: DockerClient) -> list[str]:
     keeps its registration until its heartbeat key expires (about two minutes), and one
     restarted in the same container has the same hostname but a later birth."""
 
-    from jobcheck.probes import redisq
+    import redis
 
     started = {
         c.attrs["Config"]["Hostname"]: c.attrs["State"]["StartedAt"][:19]
@@ -83,13 +83,16 @@ def forget_dead_workers(sdk: DockerClient) -> list[str]:
         if c.status == "running"
     }
     dropped = []
-    with redisq.Redis(redis_url()) as r:
-        for key in r.command("SMEMBERS", "rq:workers:default") or []:
-            host, birth = r.command("HMGET", key, "hostname", "birth")
-            since = started.get(host)
+    r = redis.Redis.from_url(redis_url(), decode_responses=True, socket_timeout=5)
+    try:
+        for key in r.smembers("rq:workers:default"):
+            host, birth = r.hmget(key, "hostname", "birth")
+            since = started.get(host or "")
             if since is None or (birth or "")[:19] < since:
-                r.command("SREM", "rq:workers:default", key)
-                r.command("SREM", "rq:workers", key)
-                r.command("DEL", key)
+                r.srem("rq:workers:default", key)
+                r.srem("rq:workers", key)
+                r.delete(key)
                 dropped.append(key)
+    finally:
+        r.close()
     return dropped

@@ -1,100 +1,129 @@
-"""``queue``: an RQ queue's depth, failed-job registry and live workers; Redis's eviction policy.
+"""``queue``: a queue's depth, live workers and failed jobs, and the broker's eviction policy.
 
-Reads Redis directly (``redis_url``) with a minimal client: no extra package needed.
+RQ (``framework: rq``, ``redis_url``) or Celery (``framework: celery``, ``broker_url``: Redis
+or AMQP), read through the framework's adapter. A queue that looks like the other framework's
+is an error saying so: never a silent ``depth 0``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
-from jobcheck.probes import engine, redisq
+from jobcheck.outcomes import CheckEnded
+from jobcheck.probes import broker_url, engine
+from jobcheck.probes.framework import DEFAULT_QUEUE, QueueReading, adapter_for, read_queue
 from jobcheck.results import Outcome
 
 
 class Options(KindOptions):
-    redis_url: str = Field(description="redis://[:PASSWORD@]HOST[:PORT][/DB] of the queue")
-    queue: str = Field("default", description="The RQ queue")
+    framework: Literal["rq", "celery"] = Field("rq", description="Whose queue: rq or celery")
+    redis_url: str | None = Field(
+        None, description="RQ: redis://[:PASSWORD@]HOST[:PORT][/DB] of the queue"
+    )
+    broker_url: str | None = Field(
+        None, description="Celery: the broker, redis://... or amqp://... (RQ: as redis_url)"
+    )
+    queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
     max_depth: int | None = Field(None, ge=0, description="At most this many jobs waiting")
     max_failed: int | None = Field(
-        None, ge=0, description="At most this many in the failed registry"
+        None, ge=0, description="RQ: at most this many in the failed registry"
     )
     failed_not_grown: bool = Field(
-        False, description="The failed registry did not grow since the first look in this run"
+        False, description="RQ: the failed registry did not grow since the run's first look"
     )
     min_workers: int | None = Field(None, ge=0, description="At least this many live workers")
     maxmemory_policy: str | None = Field(
         None, description="Redis maxmemory-policy, e.g. noeviction (queues must not be evicted)"
     )
-    timeout: Duration = Field(5.0, description="Per Redis call")
+    timeout: Duration = Field(5.0, description="Per broker call")
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "broker_url")
     @classmethod
-    def _redis(cls, value: str) -> str:
-        return redisq.validate_url(value)
+    def _broker(cls, value: str | None) -> str | None:
+        return broker_url.validate(value) if value is not None else None
 
     @model_validator(mode="after")
-    def _something_to_check(self) -> Options:
-        wanted = (self.max_depth, self.max_failed, self.min_workers, self.maxmemory_policy)
-        if all(v is None for v in wanted) and not self.failed_not_grown:
+    def _complete(self) -> Options:
+        if self.url is None:
+            wanted = "redis_url" if self.framework == "rq" else "broker_url"
+            raise ValueError(f"framework {self.framework} needs {wanted}")
+        if self.redis_url and self.broker_url and self.redis_url != self.broker_url:
+            raise ValueError("redis_url and broker_url name the same broker: give one")
+        asked = (self.max_depth, self.max_failed, self.min_workers, self.maxmemory_policy)
+        if all(v is None for v in asked) and not self.failed_not_grown:
             raise ValueError(
                 "nothing to check: set max_depth, max_failed, failed_not_grown, "
                 "min_workers or maxmemory_policy"
             )
+        if self.framework == "celery" and (self.max_failed is not None or self.failed_not_grown):
+            raise ValueError(
+                "Celery keeps no failed-job list: max_failed and failed_not_grown are RQ's "
+                "(watch failures in the result backend or Flower instead)"
+            )
         return self
 
+    @property
+    def url(self) -> str | None:
+        return self.broker_url or self.redis_url
 
-@dataclass(frozen=True)
-class Reading:
-    depth: int
-    failed: int
-    workers: list[str]
-    policy: str
+    @property
+    def queue_name(self) -> str:
+        return self.queue or DEFAULT_QUEUE[self.framework]
 
 
-def read(options: Options) -> Reading:
-    with redisq.Redis(options.redis_url, options.timeout) as r:
-        depth = redisq.queue_depth(r, options.queue)
-        failed = redisq.failed_count(r, options.queue)
-        workers = redisq.live_workers(r, options.queue)
-        policy = redisq.maxmemory_policy(r) if options.maxmemory_policy is not None else ""
-    return Reading(depth, failed, workers, policy)
+def read(options: Options) -> QueueReading:
+    assert options.url is not None
+    with adapter_for(options.framework, options.url, timeout_s=options.timeout) as adapter:
+        return read_queue(adapter, options.queue_name, policy=options.maxmemory_policy is not None)
 
 
 def baseline(options: Options, ctx: KindContext, failed_now: int) -> int:
     """The failed count at this run's first look at this queue (shared by every queue check)."""
-    where = redisq.RedisURL.parse(options.redis_url)
-    key = f"queue.failed-baseline:{where.host}:{where.port}/{where.db}:{options.queue}"
+    where = broker_url.BrokerURL.parse(options.url or "")
+    key = f"queue.failed-baseline:{where.host}:{where.port}/{where.path}:{options.queue_name}"
     return int(ctx.cached(key, lambda: failed_now))
 
 
-def judge(options: Options, ctx: KindContext, seen: Reading) -> tuple[list[str], list[str]]:
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def judge(options: Options, ctx: KindContext, seen: QueueReading) -> tuple[list[str], list[str]]:
     """(problems, facts): what is wrong, and what was seen, in the same order."""
     problems: list[str] = []
     facts: list[str] = []
     if options.max_depth is not None:
         facts.append(f"depth {seen.depth} (max {options.max_depth})")
         if seen.depth > options.max_depth:
-            jobs = "job" if seen.depth == 1 else "jobs"
-            problems.append(f"{seen.depth} {jobs} waiting, expected at most {options.max_depth}")
+            problems.append(
+                f"{_plural(seen.depth, 'job')} waiting, expected at most {options.max_depth}"
+            )
+    failed = seen.failed or 0
     if options.max_failed is not None:
-        facts.append(f"failed {seen.failed} (max {options.max_failed})")
-        if seen.failed > options.max_failed:
-            jobs = "job" if seen.failed == 1 else "jobs"
-            problems.append(f"{seen.failed} failed {jobs}, expected at most {options.max_failed}")
+        facts.append(f"failed {failed} (max {options.max_failed})")
+        if failed > options.max_failed:
+            problems.append(
+                f"{failed} failed {'job' if failed == 1 else 'jobs'}, "
+                f"expected at most {options.max_failed}"
+            )
     if options.failed_not_grown:
-        start = baseline(options, ctx, seen.failed)
-        facts.append(f"failed {seen.failed} (run started with {start})")
-        if seen.failed > start:
-            problems.append(f"failed registry grew from {start} to {seen.failed} during this run")
+        start = baseline(options, ctx, failed)
+        facts.append(f"failed {failed} (run started with {start})")
+        if failed > start:
+            problems.append(f"failed registry grew from {start} to {failed} during this run")
     if options.min_workers is not None:
         count = len(seen.workers)
-        facts.append(f"{count} live worker{'s' if count != 1 else ''} (min {options.min_workers})")
+        names = f": {', '.join(seen.workers)}" if 0 < count <= 3 else ""
+        facts.append(f"{_plural(count, 'live worker')} (min {options.min_workers}){names}")
         if count < options.min_workers:
-            problems.append(f"{count} live workers, expected at least {options.min_workers}")
+            waiting = f" ({seen.depth} waiting)" if seen.depth else ""
+            problems.append(
+                f"{count} live workers, expected at least {options.min_workers}{waiting}"
+            )
     if options.maxmemory_policy is not None:
         facts.append(f"maxmemory-policy {seen.policy}")
         if seen.policy != options.maxmemory_policy:
@@ -108,28 +137,34 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     engine.require_engine_for_stack(ctx)
     try:
         seen = read(options)
-    except (redisq.RedisUnavailable, redisq.RedisRejected) as exc:
-        raise type(exc)(f"queue {options.queue!r}: {exc}") from None
+    except CheckEnded as exc:
+        exc.message = f"queue {options.queue_name!r}: {exc.message}"
+        raise
     problems, facts = judge(options, ctx, seen)
-    details = {"depth": seen.depth, "failed": seen.failed, "workers": seen.workers}
+    details: dict[str, object] = {
+        "framework": options.framework,
+        "depth": seen.depth,
+        "failed": seen.failed,
+        "workers": list(seen.workers),
+    }
     if seen.policy:
         details["maxmemory_policy"] = seen.policy
+    head = f"queue {options.queue_name!r}"
     if problems:
         return Outcome.failed(
-            f"queue {options.queue!r}: " + "; ".join(problems),
-            output=", ".join(facts),
-            details=details,
+            f"{head}: " + "; ".join(problems), output=", ".join(facts), details=details
         )
-    return Outcome.passed(f"queue {options.queue!r}: " + ", ".join(facts), details=details)
+    return Outcome.passed(f"{head}: " + ", ".join(facts), details=details)
 
 
 KIND = Kind(
     name="queue",
     options=Options,
     run=run,
-    summary="RQ queue depth, failed-job registry, live workers, Redis maxmemory-policy",
+    summary="queue depth, live workers, failed jobs (RQ or Celery), Redis maxmemory-policy",
     docker=True,
     example={
+        "framework": "rq",
         "redis_url": "redis://:${REDIS_PASSWORD}@127.0.0.1:6379/0",
         "queue": "default",
         "max_depth": 100,

@@ -10,13 +10,15 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from jobcheck.durations import Duration, format_duration
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
-from jobcheck.probes import canary, engine, redisq
+from jobcheck.kinds._canary import CanaryOptions
+from jobcheck.kinds.base import Kind, KindContext
+from jobcheck.probes import canary, engine
+from jobcheck.probes.framework import Adapter
 from jobcheck.results import Outcome
 
 DockerClient = engine.DockerClient
@@ -26,17 +28,9 @@ SIGKILL_EXIT = 137
 READY_S = 60.0
 
 
-class Options(KindOptions):
+class Options(CanaryOptions):
     service: str = Field("worker", description="The compose service running the workers")
     project: str | None = Field(None, description="Compose project (default: the stack's)")
-    via: Literal["http", "rq"] = Field("http", description="Enqueue through the API or RQ")
-    enqueue_url: str | None = Field(
-        None, description='via http: POST here, with {seconds}; answers {"id": ...}'
-    )
-    status_url: str | None = Field(None, description="via http: GET here, with {id}")
-    redis_url: str | None = Field(None, description="via rq: required; via http: for diagnostics")
-    queue: str = Field("default", description="The RQ queue")
-    function: str = Field("app.jobs.sleep", description="via rq: a function(seconds)")
     seconds: Duration = Field(5.0, description="How long the job runs")
     grace: Duration | None = Field(
         None, description="Stop grace period (default: the container's, from stop_grace_period)"
@@ -46,23 +40,19 @@ class Options(KindOptions):
     deadline: Duration = Field(
         60.0, description="After the restart, the job must finish within this"
     )
-    interval: Duration = Field(0.25, description="Pause between status polls")
-    request_timeout: Duration = Field(5.0, description="Per HTTP request or Redis call")
+    enqueue_words: ClassVar[str] = "enqueue_url (with {seconds})"
 
-    @field_validator("redis_url")
+    @model_validator(mode="before")
     @classmethod
-    def _redis(cls, value: str | None) -> str | None:
-        return redisq.validate_url(value) if value is not None else None
+    def _rq_default_task(cls, data: Any) -> Any:
+        """RQ's drill runs the demo's sleep job unless told otherwise (as in 0.1)."""
+        named = isinstance(data, dict) and (data.get("task") or data.get("function"))
+        if isinstance(data, dict) and data.get("via") == "rq" and not named:
+            return {**data, "function": "app.jobs.sleep"}
+        return data
 
     @model_validator(mode="after")
-    def _complete(self) -> Options:
-        canary.require_via(
-            self.via,
-            self.enqueue_url,
-            self.status_url,
-            self.redis_url,
-            "enqueue_url (with {seconds})",
-        )
+    def _stop_while_running(self) -> Options:
         if self.stop_after >= self.seconds:
             raise ValueError(
                 f"stop_after ({self.stop_after:g}s) must be shorter than seconds "
@@ -94,20 +84,18 @@ class Stopped:
     oom_killed: bool
 
 
-def channel_of(options: Options, ctx: KindContext) -> canary.Channel:
-    if options.via == "http":
-        assert options.enqueue_url and options.status_url
-        url = options.enqueue_url.replace("{seconds}", f"{options.seconds:g}")
-        return canary.HttpChannel(url, options.status_url, options.request_timeout, ctx.mask)
-    assert options.redis_url
-    return canary.RQChannel(
-        options.redis_url,
-        options.queue,
-        options.function,
-        [options.seconds],
-        {},
+def channel_of(options: Options, ctx: KindContext, adapter: Adapter | None) -> canary.Channel:
+    """The sleep job's channel: ``{seconds}`` in the URL, body and form; the job's first
+    argument via a framework (unless ``args`` are given)."""
+    seconds = f"{options.seconds:g}"
+    return options.channel(
+        ctx,
+        adapter,
+        enqueue_url=(options.enqueue_url or "").replace("{seconds}", seconds) or None,
+        body=canary.with_seconds(options.body, seconds),
+        form=canary.with_seconds(options.form, seconds),
+        args=options.args or [options.seconds],
         job_timeout_s=options.seconds + 30,
-        timeout_s=options.request_timeout,
     )
 
 
@@ -193,12 +181,24 @@ def verdict(
         return True, f"{head} was re-queued and finished after the restart: {how}"
     if trace.status is None:
         return False, f"{head} was lost: it vanished from the queue after the stop; {how}"
-    if trace.status in canary.ENDED_BADLY:
-        return False, f"{head} was lost: it ended {trace.status} after the stop; {how}"
+    if trace.status == "failed":
+        return False, f"{head} was lost: it ended {trace.shown} after the stop; {how}"
     return False, (
-        f"{head} was lost: still {trace.status} {trace.age:.1f}s after it was queued, "
+        f"{head} was lost: still {trace.shown} {trace.age:.1f}s after it was queued, "
         f"never finished after the restart (abandoned by the stopped worker, not re-queued); {how}"
     )
+
+
+def remedy(framework: str | None, stopped: list[Stopped]) -> str:
+    """What to change so the next stop loses nothing, in the framework's own settings."""
+    killed = any(s.exit_code == SIGKILL_EXIT for s in stopped)
+    longer = "a longer stop_grace_period (longer than the longest job)"
+    if framework == "celery":
+        fix = "set task_acks_late=True and task_reject_on_worker_lost=True (redelivered)"
+        return f"to fix: {fix}, or {longer}" if killed else f"to fix: {fix}"
+    if framework == "rq":
+        return f"to fix: {longer}; make jobs idempotent and retried (Retry) for cold stops"
+    return f"to fix: {longer}, and let the framework redeliver unfinished jobs"
 
 
 def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
@@ -209,13 +209,30 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
             f"service {options.service!r} of project {project!r} has no running container to stop"
         )
     grace = options.grace if options.grace is not None else engine.stop_grace_s(running[0])
-    channel = channel_of(options, ctx)
+    adapter = options.adapter()
+    try:
+        return _drill(options, ctx, sdk, project, running, grace, adapter)
+    finally:
+        if adapter is not None:
+            adapter.close()
+
+
+def _drill(
+    options: Options,
+    ctx: KindContext,
+    sdk: DockerClient,
+    project: str,
+    running: list[Container],
+    grace: float,
+    adapter: Adapter | None,
+) -> Outcome:
+    channel = channel_of(options, ctx, adapter)
     log = Drill()
-    trace = canary.Trace(channel.enqueue(), time.monotonic())
+    trace = canary.Trace(channel.enqueue(), time.monotonic(), channel.vocabulary)
     log.log(f"enqueued job {trace.job_id} (sleep {format_duration(options.seconds)})")
     wait_started(channel, trace, ctx, options)
     if trace.status != "started":
-        note = canary.workers_note(options.redis_url, options.queue, options.request_timeout)
+        note = canary.workers_note(adapter, options.queue_name)
         return Outcome.failed(
             f"drill not run: job {trace.job_id} is {trace.status} {trace.age:.1f}s after "
             f"it was queued, expected started ({note})",
@@ -226,7 +243,7 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
         return Outcome.errored("drill not run: cancelled or out of time before the stop")
     try:
         stopped = stop_all(running, grace, log)
-        status_at_stop = channel.status(trace.job_id)
+        status_at_stop = channel.vocabulary.state(channel.status(trace.job_id))
         log.log(f"job is {status_at_stop} once the worker is down")
     finally:
         restart_problem = start_all(running, log)
@@ -247,6 +264,8 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
         )
     else:
         message += f"; {options.service} healthy again {back} after the restart"
+    if not ok:
+        message += "; " + remedy(options.framework_name, stopped)
     details = trace.as_details() | {"grace_s": grace, "stopped": [s.__dict__ for s in stopped]}
     outcome = Outcome.passed if ok else Outcome.failed
     return outcome(message, output=log.timeline, details=details)

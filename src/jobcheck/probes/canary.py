@@ -1,8 +1,9 @@
 """A canary job followed through a queue: how it goes in and how its status comes back.
 
-Channels: the service's own HTTP endpoints, or RQ directly. ``follow`` polls a channel until
-the job ended or a deadline passed; the notes and messages say where a job got stuck. Shared
-by the ``job`` and ``shutdown`` kinds.
+Two kinds of channel: the service's own HTTP endpoints (a JSON or form body, the id and the
+status found at dotted paths in the answers, as real APIs write them), or a framework adapter
+(RQ, Celery: ``probes.framework``). ``follow`` polls a channel until the job ended or a deadline
+passed; the notes and messages say where a job got stuck. Shared by ``job`` and ``shutdown``.
 """
 
 from __future__ import annotations
@@ -10,36 +11,83 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from jobcheck.durations import format_duration
 from jobcheck.kinds.base import KindContext
-from jobcheck.outcomes import CheckFailed
-from jobcheck.probes import http_client, redisq
+from jobcheck.outcomes import CheckEnded, CheckFailed
+from jobcheck.probes import http_client
+from jobcheck.probes.framework import Adapter, JobState
 from jobcheck.secrets import Masker
 
-ENDED_BADLY = ("failed", "stopped", "canceled")
 MAX_WORKERS_SHOWN = 3
+# The words real APIs answer with, normalised to the four states a trace knows. `done` and
+# `failed` come from the check (defaults below cover RQ and Celery); these are the rest.
+QUEUED_WORDS = frozenset({"queued", "pending", "deferred", "scheduled", "received", "waiting"})
+STARTED_WORDS = frozenset({"started", "running", "in_progress", "progress", "retry", "busy"})
+DEFAULT_DONE = ("finished", "SUCCESS")
+DEFAULT_FAILED = ("failed", "stopped", "canceled", "FAILURE", "REVOKED")
 
 
-def require_via(
-    via: str, enqueue_url: str | None, status_url: str | None, redis_url: str | None, what: str
-) -> None:
-    """The options a job round-trip needs: both URLs (status with {id}) or a Redis URL."""
-    if via == "http":
-        if not enqueue_url or not status_url:
-            raise ValueError(f"via http needs {what} and status_url (with {{id}})")
-        if "{id}" not in status_url:
-            raise ValueError("status_url must contain {id}, where the job id goes")
-    elif not redis_url:
-        raise ValueError("via rq needs redis_url")
+@dataclass(frozen=True)
+class Vocabulary:
+    """Which status words mean finished and failed (case-insensitive)."""
+
+    done: frozenset[str]
+    failed: frozenset[str]
+
+    @classmethod
+    def of(cls, done: Iterable[str], failed: Iterable[str]) -> Vocabulary:
+        return cls(frozenset(w.lower() for w in done), frozenset(w.lower() for w in failed))
+
+    def state(self, word: str | None) -> str | None:
+        """``finished``, ``failed``, ``started``, ``queued``, another word as it is, or None."""
+        if word is None:
+            return None
+        low = word.lower()
+        if low in self.done:
+            return "finished"
+        if low in self.failed:
+            return "failed"
+        if low in STARTED_WORDS:
+            return "started"
+        if low in QUEUED_WORDS:
+            return "queued"
+        return word
+
+
+FRAMEWORK_WORDS = Vocabulary.of(("finished",), ("failed",))
+HTTP_WORDS = Vocabulary.of(DEFAULT_DONE, DEFAULT_FAILED)
 
 
 class Channel(Protocol):
+    """How a canary goes in, and how its status word comes back (None: no such job)."""
+
+    via: str
+    vocabulary: Vocabulary
+
     def enqueue(self) -> str: ...
 
     def status(self, job_id: str) -> str | None: ...
+
+    def failure(self, job_id: str) -> str: ...
+
+
+def dotted(document: Any, path: str) -> Any:
+    """``data.task_id`` in ``{"data": {"task_id": "x"}}``; a number indexes a list; None when
+    absent."""
+    value = document
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
 
 
 def _json_of(answer: http_client.Answer) -> Any:
@@ -49,16 +97,39 @@ def _json_of(answer: http_client.Answer) -> Any:
         return None
 
 
+def with_seconds(value: Any, seconds: str) -> Any:
+    """``{seconds}`` replaced in every string of a body or form (the drill's job length)."""
+    if isinstance(value, str):
+        return value.replace("{seconds}", seconds)
+    if isinstance(value, dict):
+        return {k: with_seconds(v, seconds) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_seconds(v, seconds) for v in value]
+    return value
+
+
 @dataclass
 class HttpChannel:
+    """The service's own API: POST (a JSON body, a string, or form fields), then GET the status
+    URL with the id; ``id_field`` and ``status_field`` are dotted paths into the answers."""
+
     enqueue_url: str
     status_url: str
     timeout_s: float
     mask: Masker
+    vocabulary: Vocabulary = HTTP_WORDS
+    method: str = "POST"
+    body: Any = None
+    form: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    id_field: str = "id"
+    status_field: str = "status"
+    via: str = "http"
+    _last: Any = None
 
-    def _call(self, method: str, url: str) -> http_client.Answer:
+    def _call(self, method: str, url: str, **kw: Any) -> http_client.Answer:
         try:
-            return http_client.request(method, url, timeout_s=self.timeout_s)
+            return http_client.request(method, url, timeout_s=self.timeout_s, **kw)
         except (OSError, http.client.HTTPException) as exc:
             reason = http_client.no_answer(exc, url, self.timeout_s)
             raise CheckFailed(f"{method} {self.mask(url)}: {reason}") from None
@@ -72,13 +143,19 @@ class HttpChannel:
         )
 
     def enqueue(self) -> str:
-        answer = self._call("POST", self.enqueue_url)
-        document = _json_of(answer)
+        headers = dict(self.headers)
+        body: Any = self.body
+        if self.form is not None:
+            body = urlencode({k: _form_value(v) for k, v in self.form.items()})
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        answer = self._call(self.method, self.enqueue_url, body=body, headers=headers)
         if not 200 <= answer.status < 300:
-            raise self._unexpected("POST", self.enqueue_url, answer, "2xx")
-        if not isinstance(document, dict) or not document.get("id"):
-            raise self._unexpected("POST", self.enqueue_url, answer, 'a JSON body with "id"')
-        return str(document["id"])
+            raise self._unexpected(self.method, self.enqueue_url, answer, "2xx")
+        job_id = dotted(_json_of(answer), self.id_field)
+        if not isinstance(job_id, str | int) or isinstance(job_id, bool) or job_id == "":
+            wanted = f'a JSON body with the job id at "{self.id_field}" (set id_field)'
+            raise self._unexpected(self.method, self.enqueue_url, answer, wanted)
+        return str(job_id)
 
     def status(self, job_id: str) -> str | None:
         url = self.status_url.replace("{id}", job_id)
@@ -86,51 +163,81 @@ class HttpChannel:
         if answer.status == 404:
             return None
         document = _json_of(answer)
-        if answer.status != 200 or not isinstance(document, dict) or "status" not in document:
-            raise self._unexpected("GET", url, answer, '200 with {"status": ...}')
-        return str(document["status"])
+        word = dotted(document, self.status_field)
+        if answer.status != 200 or not isinstance(word, str):
+            wanted = f'200 with the status at "{self.status_field}" (set status_field)'
+            raise self._unexpected("GET", url, answer, wanted)
+        self._last = document
+        return word
+
+    def failure(self, job_id: str) -> str:
+        """What the last status answer said besides the status (an error, a result), short."""
+        if not isinstance(self._last, Mapping):
+            return ""
+        for key in ("error", "exc_info", "traceback", "task_result", "result", "detail"):
+            value = dotted(self._last, key) or dotted(self._last, f"data.{key}")
+            if value:
+                text = " ".join(str(value).split())
+                return text if len(text) <= 200 else text[:197] + "..."
+        return ""
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass
-class RQChannel:
-    redis_url: str
+class AdapterChannel:
+    """A framework directly (RQ, Celery): enqueue the task by name, read its state."""
+
+    adapter: Adapter
+    task: str
+    args: Sequence[Any]
+    kwargs: Mapping[str, Any]
     queue: str
-    function: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    job_timeout_s: float
-    timeout_s: float
+    job_timeout_s: float | None = None
+    via: str = "rq"
+    vocabulary: Vocabulary = FRAMEWORK_WORDS
+    _states: dict[str, JobState] = field(default_factory=dict)
 
     def enqueue(self) -> str:
-        return redisq.enqueue(
-            self.redis_url,
-            self.queue,
-            self.function,
-            self.args,
-            self.kwargs,
-            job_timeout_s=self.job_timeout_s,
-            timeout_s=self.timeout_s,
+        return self.adapter.enqueue(
+            self.task, self.args, self.kwargs, queue=self.queue, job_timeout_s=self.job_timeout_s
         )
 
     def status(self, job_id: str) -> str | None:
-        with redisq.Redis(self.redis_url, self.timeout_s) as r:
-            info = redisq.job_info(r, job_id)
-        return info.status if info is not None else None
+        state = self.adapter.job_state(job_id)
+        if state is None:
+            return None
+        self._states[job_id] = state
+        return state.state
+
+    def failure(self, job_id: str) -> str:
+        state = self._states.get(job_id)
+        return state.failure if state is not None else ""
+
+
+# --- following a job ---------------------------------------------------------------------------
 
 
 @dataclass
 class Trace:
-    """A job's statuses as seen by polling, with when each was first seen."""
+    """A job's states as seen by polling, with when each was first seen."""
 
     job_id: str
     enqueued_at: float
+    vocabulary: Vocabulary = FRAMEWORK_WORDS
     seen: dict[str, float] = field(default_factory=dict)
-    status: str | None = "queued"
+    status: str | None = "queued"  # normalised: queued, started, finished, failed, or a word
+    word: str | None = "queued"  # as the channel said it
 
-    def note(self, status: str | None) -> None:
-        self.status = status
-        if status is not None:
-            self.seen.setdefault(status, time.monotonic())
+    def note(self, word: str | None) -> None:
+        self.word = word
+        self.status = self.vocabulary.state(word)
+        if self.status is not None:
+            self.seen.setdefault(self.status, time.monotonic())
 
     def since(self, status: str) -> float | None:
         at = self.seen.get(status)
@@ -142,12 +249,20 @@ class Trace:
 
     @property
     def done(self) -> bool:
-        return self.status is None or self.status == "finished" or self.status in ENDED_BADLY
+        return self.status in (None, "finished", "failed")
+
+    @property
+    def shown(self) -> str:
+        """The state, with the channel's own word when it differs: ``failed (FAILURE)``."""
+        if self.word is None or self.word == self.status:
+            return str(self.status)
+        return f"{self.status} ({self.word})"
 
     def as_details(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id,
             "status": self.status,
+            "word": self.word,
             "seen": {k: round(v - self.enqueued_at, 3) for k, v in self.seen.items()},
         }
 
@@ -166,50 +281,37 @@ def follow(
             return trace
 
 
-def workers_note(redis_url: str | None, queue: str, timeout_s: float) -> str:
-    """'0 live workers on queue 'default', 1 waiting' — with each worker's state and heartbeat
-    when there are a few (a busy worker whose heartbeat is old was likely killed)."""
-    if redis_url is None:
-        return f"set redis_url to count the workers on queue {queue!r}"
+def workers_note(adapter: Adapter | None, queue: str | None) -> str:
+    """'0 live workers on queue 'default', 1 waiting' (names when there are a few)."""
+    if adapter is None or queue is None:
+        return "set broker_url (or redis_url) to count the workers on the queue"
     try:
-        with redisq.Redis(redis_url, timeout_s) as r:
-            names = redisq.live_workers(r, queue)
-            workers = [redisq.worker_info(r, name) for name in names[:MAX_WORKERS_SHOWN]]
-            depth = redisq.queue_depth(r, queue)
-    except (redisq.RedisUnavailable, redisq.RedisRejected) as exc:
-        return f"workers not counted: {exc}"
+        names = adapter.live_workers(queue)
+        depth = adapter.depth(queue)
+    except CheckEnded as exc:
+        return f"workers not counted: {exc.message}"
     count = f"{len(names)} live worker{'' if len(names) == 1 else 's'} on queue {queue!r}"
-    if workers and len(names) <= MAX_WORKERS_SHOWN:
-        count += ": " + ", ".join(w.describe() for w in workers) + ";"
+    if names and len(names) <= MAX_WORKERS_SHOWN:
+        count += ": " + ", ".join(names) + ";"
     else:
         count += ","
     return f"{count} {depth} waiting"
-
-
-def failure_note(redis_url: str | None, job_id: str, timeout_s: float) -> str:
-    if redis_url is None:
-        return ""
-    try:
-        with redisq.Redis(redis_url, timeout_s) as r:
-            return redisq.last_failure(r, job_id)
-    except (redisq.RedisUnavailable, redisq.RedisRejected):
-        return ""
 
 
 def stuck_message(trace: Trace, deadline: float, note: str) -> str:
     head = f"job {trace.job_id} queued {trace.age:.1f}s ago"
     if trace.status is None:
         return f"{head}, then vanished (no such job any more: expired or deleted)"
-    if trace.status in ENDED_BADLY:
+    if trace.status == "failed":
         why = f": {note}" if note else ""
-        after = trace.since(trace.status) or trace.age
-        return f"job {trace.job_id} {trace.status} {after:.1f}s after it was queued{why}"
+        after = trace.since("failed") or trace.age
+        return f"job {trace.job_id} {trace.shown} {after:.1f}s after it was queued{why}"
     if trace.status == "queued":
         limit = format_duration(deadline)
-        return f"{head}, still queued at the {limit} deadline: no worker took it ({note})"
+        return f"{head}, still {trace.shown} at the {limit} deadline: no worker took it ({note})"
     started = trace.since("started")
     at = f" (started after {started:.1f}s)" if started is not None else ""
-    return f"{head}, still {trace.status} at the {format_duration(deadline)} deadline{at} ({note})"
+    return f"{head}, still {trace.shown} at the {format_duration(deadline)} deadline{at} ({note})"
 
 
 def passed_message(trace: Trace, via: str) -> str:
