@@ -28,7 +28,6 @@ __all__ = [
 
 FILENAME = "jobcheck.yaml"
 ROOT_MARKERS = (".git", "pyproject.toml")
-MIN_SECRET_SHOWN = 6
 
 
 class ChecklistExists(JobcheckError):
@@ -120,14 +119,15 @@ def _validate(path: Path) -> None:
 
 def _refuse_leaks(text: str, project: Project) -> None:
     """A secret from an env file must never be written (they become ``${NAME}``)."""
-    from jobcheck.kinds._dotenv import is_reference, literal_secret, secret_key
+    from jobcheck.kinds._dotenv import literal_secret, secret_key, secret_value_problem
 
+    # Only values that look like real secrets: a weak one ("postgres") is also a service name.
     leaked = [
         key
         for env in project.env_files
         for key, value in env.values.items()
-        if secret_key(key) and literal_secret(value) and not is_reference(value)
-        and len(value.strip()) >= MIN_SECRET_SHOWN and value.strip() in text
+        if secret_key(key) and literal_secret(value) and not secret_value_problem(value)
+        and value.strip() in text
     ]  # fmt: skip
     if leaked:
         raise RuntimeFailure(

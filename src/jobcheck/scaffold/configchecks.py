@@ -37,7 +37,8 @@ def env_ids(files: list[EnvFile]) -> list[str]:
 
 
 def _env_check(env: EnvFile, check_id: str) -> Draft:
-    shape = {"compose": _compose_env, "template": _template_env}.get(env.role, _real_env)
+    shapes = {"compose": _compose_env, "dotenv": _compose_env, "template": _template_env}
+    shape = shapes.get(env.role, _real_env)
     options, promises, notes = shape(env)
     if env.template:
         options["same_keys_as"] = lit(env.template)
@@ -59,13 +60,15 @@ Shape = tuple[dict[str, Any], list[str], list[str]]  # options, promises, notes
 
 
 def _compose_env(env: EnvFile) -> Shape:
-    """The ``.env`` Compose reads: secrets checked, empty values allowed."""
+    """A ``.env`` (the one Compose reads, or local settings): secrets checked, empty values
+    allowed."""
     options: dict[str, Any] = {}
     if env.keys:
         options["allow_empty"] = [lit(k) for k in env.keys]
+    what = "the file Compose reads for ${...}" if env.role == "compose" else "local settings"
     notes = [
-        f"{env.name} is the file Compose reads for ${{...}}: its secrets must not be "
-        "placeholders or short literals; empty values are allowed."
+        f"{env.name} is {what}: its secrets must not be placeholders or short literals; "
+        "empty values are allowed."
     ]
     return options, ["no placeholder or short literal secrets"], notes
 

@@ -92,7 +92,8 @@ def detect(root: Path, environ: Mapping[str, str] | None = None) -> Project:
     project.compose_files = topology.compose_files(root)
     project.services = [s for f in project.compose_files for s in topology.services(root, f)]
     referenced = [name for s in project.services for name in s.env_files]
-    project.env_files = envfiles.find(root, {".", project.compose_dir}, referenced)
+    folders = {".", project.compose_dir}
+    project.env_files = envfiles.find(root, folders, referenced, project.compose_dir)
     project.job_library = _job_library(root, pyproject, project)
     _adopt_generic_workers(project)
     project.routes = routes.find(root)

@@ -2,6 +2,7 @@
 
 - ``compose``: the ``.env`` beside the compose file, which Compose reads for interpolation: its
   values may be empty (a developer's machine), but its secrets must not be weak placeholders.
+- ``dotenv``: another ``.env`` (local settings): held to the same rules.
 - ``template``: ``.env.example``, ``*.sample`` ...: empty values and placeholders are what a
   template holds; the real files must have its keys.
 - ``real``: staging.env, .env.staging, a service's ``env_file``: complete and safe.
@@ -21,7 +22,7 @@ TEMPLATE_WORDS = re.compile(r"(^|[._-])(example|sample|template|dist|tmpl|defaul
 @dataclass
 class EnvFile:
     name: str  # relative to the project root
-    role: str  # compose | template | real
+    role: str  # compose | dotenv | template | real
     values: dict[str, str] = field(default_factory=dict)
     template: str = ""  # the template whose keys this file must have
     ignored: bool = False  # git-ignored: absent from a fresh clone
@@ -31,12 +32,13 @@ class EnvFile:
         return list(self.values)
 
 
-def find(root: Path, folders: Iterable[str], referenced: Iterable[str]) -> list[EnvFile]:
+def find(
+    root: Path, folders: Iterable[str], referenced: Iterable[str], compose_dir: str = "."
+) -> list[EnvFile]:
     """Env files in ``folders`` (the root and the compose file's folder) and those a compose
     service names in ``env_file``, in a stable order."""
-    compose_dirs = {str(PurePosixPath(f)) for f in folders}
     names: list[str] = []
-    for folder in sorted(compose_dirs):
+    for folder in sorted({str(PurePosixPath(f)) for f in folders}):
         base = root / folder
         for path in sorted(base.iterdir()) if base.is_dir() else []:
             if path.is_file() and _looks_like_env(path.name):
@@ -44,7 +46,7 @@ def find(root: Path, folders: Iterable[str], referenced: Iterable[str]) -> list[
     names += [n for n in referenced if n not in names and (root / n).is_file()]
     ignore = _gitignore(root)
     files = [
-        EnvFile(n, _role(n, compose_dirs), _values(root / n), ignored=_ignored(n, ignore))
+        EnvFile(n, _role(n, compose_dir), _values(root / n), ignored=_ignored(n, ignore))
         for n in names
     ]
     for env in files:
@@ -66,12 +68,12 @@ def is_template(name: str) -> bool:
     return bool(TEMPLATE_WORDS.search(PurePosixPath(name).name.lower()))
 
 
-def _role(name: str, compose_dirs: set[str]) -> str:
+def _role(name: str, compose_dir: str) -> str:
     path = PurePosixPath(name)
     if is_template(name):
         return "template"
-    if path.name == ".env" and str(path.parent) in compose_dirs:
-        return "compose"
+    if path.name == ".env":
+        return "compose" if path.parent == PurePosixPath(compose_dir) else "dotenv"
     return "real"
 
 

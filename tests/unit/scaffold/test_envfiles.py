@@ -35,12 +35,9 @@ def test_roles_templates_and_ignores(make_project: Callable[[dict[str, str]], Pa
     assert found[".env"].values == {"REDIS_PASSWORD": "", "API_TOKEN": "${API_TOKEN}"}
 
 
-def test_a_dotenv_outside_the_compose_folder_is_not_composes(
+def test_a_dotenv_outside_the_compose_folder_is_local_settings(
     make_project: Callable[[dict[str, str]], Path],
 ) -> None:
-    root = make_project({"docker/.env": "A=1\n", ".env": "B=2\n"})
-    found = {f.name: f.role for f in envfiles.find(root, {".", "docker"}, [])}
-    assert found == {".env": "compose", "docker/.env": "compose"}
-    assert {f.name: f.role for f in envfiles.find(root, {"docker"}, [])} == {
-        "docker/.env": "compose"
-    }
+    root = make_project({"docker/.env": "A=1\n", ".env": "B=\n"})
+    found = {f.name: f.role for f in envfiles.find(root, {".", "docker"}, [], "docker")}
+    assert found == {".env": "dotenv", "docker/.env": "compose"}

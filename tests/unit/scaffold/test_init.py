@@ -321,8 +321,9 @@ def test_init_in_a_subfolder_writes_at_the_root_and_says_so(
 def test_a_secret_that_would_be_written_stops_init(tmp_path: Path) -> None:
     from jobcheck.scaffold import _refuse_leaks
 
-    project = detect(write(tmp_path, {".env": "API_TOKEN=tok-1234567890abcdef\n"}), {})
-    _refuse_leaks("url: https://${API_TOKEN}@x", project)
+    env = "API_TOKEN=tok-1234567890abcdef\nPOSTGRES_PASSWORD=postgres\n"
+    project = detect(write(tmp_path, {".env": env}), {})
+    _refuse_leaks("url: https://${API_TOKEN}@x\nservice: postgres", project)  # weak: a word
     with pytest.raises(RuntimeFailure) as caught:
         _refuse_leaks("url: https://tok-1234567890abcdef@x", project)
     assert "API_TOKEN" in caught.value.message and "tok-" not in caught.value.message
