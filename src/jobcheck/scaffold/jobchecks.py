@@ -95,9 +95,7 @@ def _queue(
     setting: Setting, framework: str, url: brokers.HostURL, queue: str, worker: str, first: bool
 ) -> Draft:
     key = "redis_url" if framework == "rq" else "broker_url"
-    options: dict[str, Any] = {}
-    if setting.has("queue", "framework"):
-        options["framework"] = framework
+    options: dict[str, Any] = {} if framework == "rq" else {"framework": framework}  # rq: default
     options |= {key: url.url, "queue": lit(queue), "min_workers": 1}
     promises = [f"at least one live worker on `{queue}`"]
     if framework == "rq":
