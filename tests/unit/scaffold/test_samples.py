@@ -95,8 +95,9 @@ def test_fastapi_celery(sample: Sample) -> None:
 
 
 def test_fastapi_celery_today_notes_the_missing_celery_options(sample: Sample) -> None:
-    kinds = dict(capabilities())
-    kinds["queue"] = kinds["queue"] - {"framework", "broker_url"}
+    kinds = {
+        kind: options - CELERY_KINDS.get(kind, set()) for kind, options in capabilities().items()
+    }
     text = render(Setting(detect(sample("fastapi-celery"), {}), kinds, "docker-compose"))
     assert "kind: queue" not in text and "via: celery" not in text
     assert "  # Some Celery checks are missing: this jobcheck's queue/job/shutdown kinds" in text
