@@ -1,14 +1,175 @@
-"""``jobcheck init``: a starting ``jobcheck.yaml`` read from the project it is run in."""
+"""``jobcheck init``: a starting ``jobcheck.yaml`` read from the project it is run in.
+
+:mod:`~jobcheck.scaffold.detect` reads the project (tests, interpreter, compose services and
+their roles, env files, routes, the job library) and :mod:`~jobcheck.scaffold.render` turns
+it into a checklist. ``init_checklist`` writes it only after the real loader accepted it, and
+writes the JSON Schema its first line points editors at.
+"""
 
 from __future__ import annotations
 
-from jobcheck.scaffold.render import (
-    ChecklistExists,
-    Project,
-    detect,
-    init_checklist,
-    init_command,
-    render,
-)
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["ChecklistExists", "Project", "detect", "init_checklist", "init_command", "render"]
+from jobcheck.errors import JobcheckError, RuntimeFailure
+from jobcheck.scaffold import toolchain
+from jobcheck.scaffold.detect import Project, detect
+from jobcheck.scaffold.draft import OWNER
+from jobcheck.scaffold.render import SCHEMA_FILE, render
+from jobcheck.scaffold.setting import Capabilities, Setting
+
+__all__ = [
+    "ChecklistExists", "Project", "Setting", "capabilities", "detect", "find_root",
+    "init_checklist", "init_command", "render",
+]  # fmt: skip
+
+FILENAME = "jobcheck.yaml"
+ROOT_MARKERS = (".git", "pyproject.toml")
+
+
+class ChecklistExists(JobcheckError):
+    exit_code = 1
+
+
+def find_root(start: Path, home: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` with ``.git`` or ``pyproject.toml``; ``start``
+    itself when there is none below the home folder (a dotfiles repository in ``~`` is not
+    the project)."""
+    start = start.resolve()
+    stop = (home or Path.home()).resolve()
+    for folder in (start, *start.parents):
+        if folder == stop and folder != start:
+            break
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return start
+
+
+def capabilities() -> dict[str, frozenset[str]]:
+    """Every kind here and the option names (and aliases) it accepts."""
+    from jobcheck import kinds
+
+    found = {}
+    for name in kinds.names():
+        try:
+            fields = kinds.get_kind(name).options.model_fields
+        except (ImportError, kinds.UnknownKind):
+            continue
+        names = set(fields) | {f.alias for f in fields.values() if f.alias}
+        found[name] = frozenset(names)
+    return found
+
+
+def init_checklist(
+    project_dir: Path,
+    *,
+    force: bool,
+    environ: Mapping[str, str] | None = None,
+    compose_cli: toolchain.ComposeProbe | None = None,
+    kinds: Capabilities | None = None,
+) -> Path:
+    """Write ``jobcheck.yaml`` (and the schema) in ``project_dir`` exactly; refuse to
+    overwrite a checklist unless ``force``. ``compose_cli`` says which Compose command the
+    rollback notes use (default: ask this machine).
+
+    The text is loaded by the real loader (kinds' options included) before it replaces
+    anything, so what is written always validates.
+    """
+    target = project_dir / FILENAME
+    if target.exists() and not force:
+        raise ChecklistExists(
+            f"{target} already exists; not overwriting it",
+            hint="pass --force to replace it, or edit it",
+        )
+    project = detect(project_dir, os.environ if environ is None else environ)
+    cli = (compose_cli or toolchain.compose_cli)() if project.compose_files else "docker compose"
+    setting = Setting(project, capabilities() if kinds is None else kinds, cli)
+    text = render(setting)
+    _refuse_leaks(text, project)
+    _write_validated(target, text)
+    _write_schema(project_dir / SCHEMA_FILE)
+    return target
+
+
+def _write_validated(target: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        _validate(Path(tmp))
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _validate(path: Path) -> None:
+    from jobcheck.errors import ChecklistError
+    from jobcheck.loading import load_checklist
+
+    try:
+        load_checklist(path, {})
+    except ChecklistError as exc:
+        raise RuntimeFailure(
+            f"the checklist jobcheck init wrote does not load (a jobcheck bug):\n{exc.render()}"
+        ) from None
+
+
+def _refuse_leaks(text: str, project: Project) -> None:
+    """A secret from an env file must never be written (they become ``${NAME}``)."""
+    from jobcheck.dotenv_files import literal_secret, secret_key, secret_value_problem
+
+    # Only values that look like real secrets: a weak one ("postgres") is also a service name.
+    leaked = [
+        key
+        for env in project.env_files
+        for key, value in env.values.items()
+        if secret_key(key) and literal_secret(value) and not secret_value_problem(value)
+        and value.strip() in text
+    ]  # fmt: skip
+    if leaked:
+        raise RuntimeFailure(
+            "jobcheck init would have written the value of "
+            f"{', '.join(sorted(set(leaked)))} (a jobcheck bug); nothing was written"
+        )
+
+
+def _write_schema(target: Path) -> bool:
+    """The schema the checklist's first line points at; a file of that name that jobcheck did
+    not write is left alone."""
+    from jobcheck.checklist import SCHEMA_URL
+    from jobcheck.fsutil import atomic_write_text
+    from jobcheck.schema_gen import checklist_schema
+
+    if target.exists():
+        try:
+            ours = json.loads(target.read_text(encoding="utf-8")).get("$id") == SCHEMA_URL
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            return False
+    atomic_write_text(target, json.dumps(checklist_schema(), indent=2) + "\n")
+    return True
+
+
+def init_command(project_dir: Path, *, force: bool) -> str:
+    """``jobcheck init``: write at the project's root (the nearest folder up from
+    ``project_dir`` with .git or pyproject.toml) and say where, what, and what to do next."""
+    import yaml
+
+    root = find_root(project_dir)
+    path = init_checklist(root, force=force)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    ids = ", ".join(check["id"] for check in data["checks"])
+    lines = [f"wrote {path} with {len(data['checks'])} checks: {ids}"]
+    if root != project_dir.resolve():
+        marker = next(m for m in ROOT_MARKERS if (root / m).exists())
+        lines.append(f"  at the project root ({marker} is there), above {project_dir}")
+    lines += [
+        f"  schema for editors: {root / SCHEMA_FILE}",
+        f"next: replace each {OWNER} and TODO note, then `jobcheck validate --strict` and "
+        "`jobcheck run --skip release`",
+    ]
+    return "\n".join(lines) + "\n"

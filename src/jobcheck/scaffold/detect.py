@@ -1,51 +1,39 @@
-"""What ``jobcheck init`` finds in a repository, for :mod:`jobcheck.init` to render.
+"""What ``jobcheck init`` finds in a repository, for :mod:`jobcheck.scaffold.render`.
 
-``detect`` reads what is there — pyproject and its version, ruff config, tests, compose files and
-their services, env files, the job library, a changelog — into a ``Project``. It only reads:
-anything unreadable or malformed counts as absent.
+``detect`` reads what is there — pyproject and its version, ruff config, where the tests are,
+the project's interpreter, compose files and what each service is for, env files, the web
+app's routes, the job library and its tasks, a changelog — into a ``Project``. It only reads
+(nothing is imported or run): anything unreadable or malformed counts as absent.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
+from jobcheck.scaffold import (
+    celerytasks,
+    commandline,
+    envfiles,
+    routes,
+    testpaths,
+    toolchain,
+    topology,
+)
+from jobcheck.scaffold.envfiles import EnvFile
+from jobcheck.scaffold.testpaths import SuiteLayout
+from jobcheck.scaffold.toolchain import Interpreter
+from jobcheck.scaffold.topology import Service
 
 JOB_LIBRARIES = ("rq", "celery", "arq", "dramatiq")
-COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-COMPOSE_DIRS = (".", "docker", "deploy", "compose")
 CHANGELOGS = ("CHANGELOG.md", "CHANGELOG.rst", "CHANGELOG", "CHANGES.md", "HISTORY.md")
-TEMPLATE_SUFFIXES = (".example", ".sample", ".template", ".dist")
-_WORKERISH = re.compile(r"worker|consumer|scheduler|beat|celery|rq\b|dramatiq|arq\b|jobs?\b")
-_DATASTORES = re.compile(r"redis|postgres|mysql|mariadb|mongo|rabbitmq|memcached|kafka|valkey")
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
-
-
-@dataclass
-class Service:
-    name: str
-    image: str = ""
-    command: str = ""
-    published: str = ""  # host port as written, e.g. "8000" or "${API_PORT:-8000}"
-    healthcheck: bool = False
-
-    @property
-    def datastore(self) -> bool:
-        return bool(_DATASTORES.search(f"{self.name} {self.image}".lower()))
-
-    @property
-    def worker(self) -> bool:
-        return not self.datastore and bool(_WORKERISH.search(f"{self.name} {self.command}"))
-
-    @property
-    def web(self) -> bool:
-        return bool(self.published) and not self.datastore and not self.worker
 
 
 @dataclass
@@ -55,17 +43,39 @@ class Project:
     version: str = ""
     pyproject: bool = False
     ruff_config: str = ""
-    tests_dir: str = ""
-    python: str = ""
+    tests: SuiteLayout | None = None
+    python: Interpreter | None = None
     module: str = ""
     compose_files: list[str] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
-    env_files: list[str] = field(default_factory=list)
+    env_files: list[EnvFile] = field(default_factory=list)
     job_library: str = ""
     changelog: str = ""
+    routes: routes.Routes = field(default_factory=lambda: routes.Routes([]))
+    tasks: list[celerytasks.Task] = field(default_factory=list)
+
+    def with_role(self, *roles: str) -> list[Service]:
+        return [s for s in self.services if s.role in roles]
+
+    @property
+    def compose_dir(self) -> str:
+        return str(PurePosixPath(self.compose_files[0]).parent) if self.compose_files else "."
+
+    def env_values(self) -> dict[str, str]:
+        return envfiles.values_by_key(self.env_files)
+
+    def environment(self, service: Service) -> dict[str, str]:
+        """A service's variables as Compose gives them: its env_file files, then its
+        ``environment`` (the ``.env`` file only interpolates, so it is not included)."""
+        files = {f.name: f.values for f in self.env_files}
+        merged: dict[str, str] = {}
+        for name in service.env_files:
+            merged.update(files.get(name, {}))
+        merged.update(service.environment)
+        return merged
 
 
-def detect(root: Path) -> Project:
+def detect(root: Path, environ: Mapping[str, str] | None = None) -> Project:
     pyproject = _read_toml(root / "pyproject.toml")
     meta = pyproject.get("project", {}) if isinstance(pyproject.get("project"), dict) else {}
     project = Project(
@@ -74,15 +84,21 @@ def detect(root: Path) -> Project:
         version=str(meta.get("version") or ""),
         pyproject=(root / "pyproject.toml").is_file(),
         ruff_config=_ruff_config(root, pyproject),
-        tests_dir=_first_dir(root, ("tests", "test")),
-        python=_first_file(root, (".venv/bin/python", "venv/bin/python")),
+        tests=testpaths.find(root),
+        python=toolchain.interpreter(root, os.environ if environ is None else environ),
         changelog=_first_file(root, CHANGELOGS),
     )
     project.module = _module(root, project.name)
-    project.compose_files = _compose_files(root)
-    project.services = [s for f in project.compose_files for s in _services(root / f)]
-    project.env_files = _env_files(root, project.compose_files)
+    project.compose_files = topology.compose_files(root)
+    project.services = [s for f in project.compose_files for s in topology.services(root, f)]
+    referenced = [name for s in project.services for name in s.env_files]
+    folders = {".", project.compose_dir}
+    project.env_files = envfiles.find(root, folders, referenced, project.compose_dir)
     project.job_library = _job_library(root, pyproject, project)
+    _adopt_generic_workers(project)
+    project.routes = routes.find(root)
+    if project.job_library == "celery":
+        project.tasks = celerytasks.find(root, (s.build for s in project.with_role("worker")))
     return project
 
 
@@ -104,10 +120,6 @@ def _first_file(root: Path, names: Iterable[str]) -> str:
     return next((name for name in names if (root / name).is_file()), "")
 
 
-def _first_dir(root: Path, names: Iterable[str]) -> str:
-    return next((name for name in names if (root / name).is_dir()), "")
-
-
 def _module(root: Path, name: str) -> str:
     """The importable package: src/NAME or NAME with an __init__.py."""
     wanted = re.sub(r"[-.]+", "_", name).lower()
@@ -117,103 +129,36 @@ def _module(root: Path, name: str) -> str:
     return ""
 
 
-def _compose_files(root: Path) -> list[str]:
-    """The compose files of the first folder that has any (the project root first)."""
-    for folder in COMPOSE_DIRS:
-        names = [n for n in COMPOSE_NAMES if (root / folder / n).is_file()]
-        found = [str(Path(folder) / n) for n in names]
-        if found:
-            return found[:1]
-    return []
-
-
-def _services(path: Path) -> list[Service]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return []
-    services = data.get("services") if isinstance(data, dict) else None
-    if not isinstance(services, dict):
-        return []
-    return [_service(str(name), spec) for name, spec in services.items() if isinstance(spec, dict)]
-
-
-def _service(name: str, spec: dict[str, Any]) -> Service:
-    command = spec.get("command", "")
-    if isinstance(command, list):
-        command = " ".join(str(part) for part in command)
-    return Service(
-        name=name,
-        image=str(spec.get("image", "")),
-        command=str(command),
-        published=_published_port(spec.get("ports")),
-        healthcheck=isinstance(spec.get("healthcheck"), dict),
-    )
-
-
-def _published_port(ports: Any) -> str:
-    """The host port of the first published port: ``127.0.0.1:8000:80`` gives ``8000``."""
-    if not isinstance(ports, list) or not ports:
-        return ""
-    first = ports[0]
-    if isinstance(first, dict):
-        return str(first.get("published", ""))
-    text = str(first).split("/")[0]
-    variables = iter(m.group(0) for m in _VARIABLE.finditer(text))
-    parts = [
-        re.sub("\0", lambda _: next(variables), part)
-        for part in _VARIABLE.sub("\0", text).split(":")
-    ]
-    if len(parts) < 2:
-        return ""  # only a container port: Compose picks a random host port
-    host = parts[-2]
-    return host if "$" in host else host.split("-")[0]
-
-
-def _env_files(root: Path, compose_files: list[str]) -> list[str]:
-    folders = {"."} | {str(Path(f).parent) for f in compose_files}
-    found: list[str] = []
-    for folder in sorted(folders):
-        for path in sorted((root / folder).iterdir()) if (root / folder).is_dir() else []:
-            if path.is_file() and _is_env_file(path.name):
-                found.append(str(Path(folder) / path.name))
-    return found
-
-
-def _is_env_file(name: str) -> bool:
-    # `.env` itself holds a developer's local secrets: never a staging template to check
-    if name in (".env", ".envrc") or name.endswith((".swp", "~")):
-        return False
-    return name.startswith(".env.") or name.endswith(".env") or ".env." in name
-
-
-def is_template(name: str) -> bool:
-    return name.endswith(TEMPLATE_SUFFIXES)
-
-
-def template_for(name: str, env_files: list[str]) -> str:
-    """A real env file is compared with the template beside it (staging.env, .env.example)."""
-    if is_template(name):
-        return ""
-    folder = Path(name).parent
-    templates = [f for f in env_files if is_template(f) and Path(f).parent == folder]
-    return templates[0] if templates else ""
-
-
 def _job_library(root: Path, pyproject: dict[str, Any], project: Project) -> str:
+    """The workers' framework (by their commands), else the one the dependencies name."""
+    frameworks = Counter(s.framework for s in project.with_role("worker") if s.framework)
+    if frameworks:
+        return frameworks.most_common(1)[0][0]
     names = set(_pyproject_dependencies(pyproject))
-    folders = {"."} | {str(Path(f).parent) for f in project.compose_files}
-    for folder in folders:
-        for req in sorted((root / folder).glob("requirements*.txt")):
-            names |= set(_requirement_names(req))
-        for req in sorted((root / folder).glob("requirements/*.txt")):
-            names |= set(_requirement_names(req))
-    commands = " ".join(s.command for s in project.services)
+    for folder in _requirement_folders(project):
+        for pattern in ("requirements*.txt", "requirements/*.txt"):
+            for req in sorted((root / folder).glob(pattern)):
+                names |= set(_requirement_names(req))
     for library in JOB_LIBRARIES:
         variants = {library, f"django-{library}", f"flask-{library}", f"flask-{library}2"}
-        if names & variants or re.search(rf"\b{library}\b", commands):
+        if names & variants:
             return library
     return ""
+
+
+def _adopt_generic_workers(project: Project) -> None:
+    """``python manage.py run_worker``: a worker of the project's job library."""
+    for service in project.with_role("worker"):
+        if not service.framework and project.job_library:
+            service.framework = project.job_library
+            service.queues = list(commandline.DEFAULT_QUEUES.get(project.job_library, []))
+
+
+def _requirement_folders(project: Project) -> list[str]:
+    folders = {".", project.compose_dir} | {s.build for s in project.services if s.build}
+    if project.tests is not None and project.tests.cwd:
+        folders.add(project.tests.cwd)
+    return sorted(f for f in folders if not f.startswith(".."))
 
 
 def _pyproject_dependencies(pyproject: dict[str, Any]) -> Iterator[str]:
@@ -242,16 +187,3 @@ def _requirement_names(path: Path) -> Iterator[str]:
 
 def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def env_keys(path: Path) -> list[str]:
-    keys = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-    for line in lines:
-        match = re.match(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
-        if match and match.group(1) not in keys:
-            keys.append(match.group(1))
-    return keys

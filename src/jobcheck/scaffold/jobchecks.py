@@ -1,0 +1,249 @@
+"""Checks on the job system itself, for RQ and Celery: the queue is served, a canary job
+round-trips, and a worker stopped mid-job loses nothing.
+
+Options come from the project: the queues a worker listens on (``rq worker high default``,
+``celery worker -Q a,b``), the broker as the host reaches it (its published port on
+127.0.0.1, its password as a ``${NAME}`` reference). A kind that does not take an option yet
+(Celery's ``framework``/``broker_url``/``task``) gets a note instead of a check that would
+not load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobcheck.scaffold import brokers, routechoice
+from jobcheck.scaffold.draft import Draft, check, lit, note, slug
+from jobcheck.scaffold.setting import Setting
+from jobcheck.scaffold.stackchecks import host_port
+from jobcheck.scaffold.topology import Service
+
+MAX_QUEUES = 3
+DRILL_SECONDS = 5
+RQ_CANARY = "os.getpid"  # importable by every RQ worker: no job of the project's needed
+RQ_SLEEP = "time.sleep"
+CELERY_CANARY = "celery.accumulate"  # built into every Celery app; returns its arguments
+CELERY_OPTIONS = ("broker_url", "task")
+
+
+def job_checks(setting: Setting) -> list[Draft]:
+    workers = setting.project.with_role("worker")
+    drafts: list[Draft] = []
+    for framework in dict.fromkeys(w.framework for w in workers):
+        mine = [w for w in workers if w.framework == framework]
+        if framework == "rq":
+            drafts += _rq(setting, mine)
+        elif framework == "celery":
+            drafts += _celery(setting, mine)
+        else:
+            names = ", ".join(w.name for w in mine)
+            what = f"{framework} workers" if framework else "workers of an unknown framework"
+            drafts.append(
+                note(
+                    f"{what} ({names}): jobcheck's queue, job and shutdown kinds read RQ and "
+                    "Celery, so these get the running and compose checks only."
+                )
+            )
+    return drafts
+
+
+def _lookup(setting: Setting) -> brokers.Lookup:
+    project = setting.project
+    environments = {s.name: project.environment(s) for s in project.services}
+    return brokers.Lookup(project.services, environments, project.env_values())
+
+
+def _queues(workers: list[Service]) -> list[str]:
+    return list(dict.fromkeys(q for w in workers for q in w.queues))[:MAX_QUEUES]
+
+
+def _unreachable(framework: str, why: str) -> Draft:
+    return note(
+        f"No {framework} queue checks: {why}.",
+        'Publish the broker on 127.0.0.1 (`ports: ["127.0.0.1:6379:6379"]`) and run '
+        "`jobcheck init --force` again.",
+    )
+
+
+# -- RQ -----------------------------------------------------------------------------------------
+
+
+def _rq(setting: Setting, workers: list[Service]) -> list[Draft]:
+    found = brokers.find("redis", workers[0], _lookup(setting))
+    if isinstance(found, str):
+        return [_unreachable("RQ", found)]
+    queues = _queues(workers) or ["default"]
+    notes = [f"Redis: {found.source}." + (f" {found.note}." if found.note else "")]
+    drafts = []
+    if setting.has("queue"):
+        worker = workers[0].name
+        drafts += [_queue(setting, "rq", found, q, worker, i == 0) for i, q in enumerate(queues)]
+    if setting.has("job"):
+        options = {"via": "rq", "redis_url": found.url, "queue": lit(queues[0])}
+        options |= {"function": RQ_CANARY, "deadline": "30s"}
+        drafts.append(_canary(options, queues[0], "RQ"))
+        drafts += _http_canary(setting, {"redis_url": found.url})
+    if setting.has("shutdown"):
+        options = {"via": "rq", "redis_url": found.url, "queue": lit(queues[0])}
+        drafts.append(_drill(setting, workers[0], options | {"function": RQ_SLEEP}))
+    if drafts:
+        drafts[0].notes[:0] = notes
+    return drafts
+
+
+def _queue(
+    setting: Setting, framework: str, url: brokers.HostURL, queue: str, worker: str, first: bool
+) -> Draft:
+    key = "redis_url" if framework == "rq" else "broker_url"
+    options: dict[str, Any] = {} if framework == "rq" else {"framework": framework}  # rq: default
+    options |= {key: url.url, "queue": lit(queue), "min_workers": 1}
+    promises = [f"at least one live worker on `{queue}`"]
+    if framework == "rq":
+        options["failed_not_grown"] = True
+        promises.append("the failed-job registry does not grow")
+    if first and url.scheme.startswith("redis"):
+        options["maxmemory_policy"] = "noeviction"
+        promises.append("Redis never evicts queued jobs (maxmemory-policy noeviction)")
+    requeue = "requeue failed jobs with `rq requeue --all`" if framework == "rq" else (
+        "let them drain what waited in the broker"
+    )  # fmt: skip
+    return check(
+        f"queue-{slug(queue)}", f"The {queue} queue is served", "queue", options,
+        expect=", ".join(promises),
+        rollback=f"bring the workers back (`{setting.compose('up', '-d', '--no-deps', worker)}`)"
+        f" and {requeue}",
+        tags=["integration"],
+    )  # fmt: skip
+
+
+def _canary(options: dict[str, Any], queue: str, framework: str) -> Draft:
+    return check(
+        "canary-job", f"A canary job round-trips through {framework}", "job", options,
+        expect=f"a job enqueued on `{queue}` is finished by a worker within 30s",
+        rollback="redeploy the previous worker image; jobs enqueued meanwhile stay in the broker",
+        tags=["integration"], retry_safe=True,
+    )  # fmt: skip
+
+
+def _http_canary(setting: Setting, diagnostics: dict[str, Any]) -> list[Draft]:
+    """The app's own enqueue endpoint (``POST /tasks``, ``GET /tasks/{id}``): the round-trip a
+    user makes. Written as an example until the job kind takes form fields and id paths."""
+    project = setting.project
+    endpoints = routechoice.job_endpoints(project.routes)
+    web = next((s for s in project.services if s.web), None)
+    if endpoints is None or web is None:
+        return []
+    post, get = endpoints
+    base = f"http://127.0.0.1:{host_port(web, project.env_values())}"
+    options: dict[str, Any] = {"via": "http", "enqueue_url": base + lit(post.path)}
+    options["status_url"] = base + lit(routechoice.status_url_template(get))
+    if post.form:
+        options["form"] = {lit(name): "TODO" for name in post.form}
+    elif post.body:
+        options["body"] = {lit(name): "TODO" for name in post.body}
+    id_field, status_field = (
+        routechoice.answer_field(post, "id"),
+        routechoice.answer_field(get, "status"),
+    )
+    if id_field:
+        options["id_field"] = lit(id_field)
+    if status_field:
+        options["status_field"] = lit(status_field)
+    options |= diagnostics
+    draft = check(
+        "canary-job-http", f"A job enqueued through POST {post.path} finishes", "job", options,
+        expect=f"POST {post.path} enqueues a job that GET {get.path} reports finished within 30s",
+        rollback="redeploy the previous API and worker images",
+        tags=["integration"],
+    )  # fmt: skip
+    draft.notes = [f"The app's own endpoints: POST {post.path} ({post.where}), GET {get.path}."]
+    fields = post.form or post.body
+    if fields:
+        what = "form field" if post.form else "JSON field"
+        draft.commented = True
+        draft.notes.append(
+            f"Replace each TODO ({what} {', '.join(fields)}) with a value that makes a short "
+            "job, then uncomment."
+        )
+    if not setting.has("job", "form", "id_field", "status_field"):
+        draft.commented = True
+        draft.notes.append("This jobcheck's job kind takes no form/body/id_field yet.")
+    return [draft]
+
+
+def _drill(setting: Setting, worker: Service, options: dict[str, Any]) -> Draft:
+    options = {"service": lit(worker.name), **options}
+    options |= {"seconds": DRILL_SECONDS, "stop_after": 1, "deadline": "60s"}
+    extra: dict[str, Any] = {}
+    if setting.has("service"):
+        extra["needs"] = [f"{slug(worker.name)}-running"]
+    return check(
+        f"{slug(worker.name)}-shutdown", f"Stopping {worker.name} mid-job loses nothing",
+        "shutdown", options,
+        expect=f"a {DRILL_SECONDS}s job running when {worker.name} is stopped (with its grace "
+        "period) finishes, or is re-queued and finishes after the restart: never lost",
+        rollback=f"give {worker.name} a longer stop_grace_period (or make its jobs re-queue "
+        f"on SIGTERM) and `{setting.compose('up', '-d', '--no-deps', worker.name)}`",
+        tags=["integration", "drill"], **extra,
+    )  # fmt: skip
+
+
+# -- Celery -------------------------------------------------------------------------------------
+
+
+def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
+    lookup = _lookup(setting)
+    broker = brokers.find("broker", workers[0], lookup)
+    if isinstance(broker, str):
+        return [_unreachable("Celery", broker)]
+    backend = brokers.find("backend", workers[0], lookup)
+    queues = _queues(workers) or ["celery"]
+    notes = [
+        f"Celery broker: {broker.source}"
+        + (f"; results: {backend.source}." if isinstance(backend, brokers.HostURL) else ".")
+    ]
+    notes += [f"{u.note}." for u in (broker, backend) if isinstance(u, brokers.HostURL) and u.note]
+    drafts: list[Draft] = []
+    if setting.has("queue", "framework", "broker_url"):
+        worker = workers[0].name
+        drafts += [
+            _queue(setting, "celery", broker, q, worker, i == 0) for i, q in enumerate(queues)
+        ]
+    follow: dict[str, Any] = {"via": "celery", "broker_url": broker.url}
+    if isinstance(backend, brokers.HostURL):
+        follow["backend_url"] = backend.url
+    else:
+        notes.append(f"No result backend found ({backend}): the canary needs one to be followed.")
+    follow["queue"] = lit(queues[0])
+    if setting.has("job", *CELERY_OPTIONS):
+        options = {**follow, "task": CELERY_CANARY, "args": ["jobcheck-canary"], "deadline": "30s"}
+        drafts.append(_canary(options, queues[0], "Celery"))
+        drafts += _http_canary(setting, {})
+    if setting.has("shutdown", *CELERY_OPTIONS):
+        drafts.append(_celery_drill(setting, workers[0], follow))
+    kinds = (("queue", "framework", "broker_url"), ("job", *CELERY_OPTIONS))
+    if not all(setting.has(*k) for k in (*kinds, ("shutdown", *CELERY_OPTIONS))):
+        notes.append(
+            "Some Celery checks are missing: this jobcheck's queue/job/shutdown kinds do not "
+            "take framework, broker_url and task yet. Upgrade, then `jobcheck init --force`."
+        )
+    if drafts:
+        drafts[0].notes[:0] = notes
+        return drafts
+    return [note(*notes)]
+
+
+def _celery_drill(setting: Setting, worker: Service, follow: dict[str, Any]) -> Draft:
+    sleeper = next((t for t in setting.project.tasks if t.sleeps), None)
+    task = sleeper.name if sleeper is not None else "TODO.sleep"
+    drill = _drill(setting, worker, {**follow, "task": lit(task)})
+    if sleeper is not None:
+        drill.notes = [f"{task} ({sleeper.where}) sleeps for the seconds it is given."]
+        return drill
+    found = ", ".join(t.name for t in setting.project.tasks[:5]) or "none found"
+    drill.commented = True
+    drill.notes = [
+        "The drill needs a task that sleeps for the seconds it is given, e.g.",
+        "`@app.task def sleep(seconds): time.sleep(seconds)`; tasks found: " + found + ".",
+    ]
+    return drill

@@ -1,0 +1,81 @@
+"""Checks against the running stack: each long-running service is up, and the web app answers
+on a route it really has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobcheck.scaffold import routechoice
+from jobcheck.scaffold.draft import REF, Draft, check, lit, slug, soft_refs
+from jobcheck.scaffold.setting import Setting
+from jobcheck.scaffold.topology import Service
+
+LONG_RUNNING = ("web", "worker", "scheduler", "dashboard", "datastore", "other")
+
+
+def stack_checks(setting: Setting) -> list[Draft]:
+    project = setting.project
+    checks = []
+    if setting.has("service"):
+        checks += [_running(setting, s) for s in project.services if s.role in LONG_RUNNING]
+    if setting.has("http"):
+        probe = routechoice.health_probe(project.routes)
+        checks += [_http(setting, s, probe) for s in project.services if s.web]
+    return checks
+
+
+def _running(setting: Setting, service: Service) -> Draft:
+    options: dict[str, Any] = {"service": lit(service.name), "max_restarts": 0, "wait": "60s"}
+    if service.healthcheck:
+        options["healthy"] = True
+    healthy = " and healthy" if service.healthcheck else ""
+    extra: dict[str, Any] = {}
+    notes = []
+    if service.role == "dashboard":
+        extra["severity"] = "warning"
+        notes.append(f"{service.name} is a dashboard ({service.why}), not a worker: a warning.")
+    elif service.role in ("worker", "scheduler"):
+        notes.append(f"{service.name} is a {service.role} ({service.why}).")
+    name = service.name
+    return check(
+        f"{slug(name)}-running", f"The {name} service is up", "service", options,
+        expect=f"every {name} container is running{healthy}, never restarted, not OOM-killed",
+        rollback=f"roll {name} back to the last release's image "
+        f"(`{setting.compose('up', '-d', '--no-deps', name)}`); if it only hung: "
+        f"`{setting.compose('restart', name)}`; its logs tell why",
+        tags=["integration"], notes=notes, **extra,
+    )  # fmt: skip
+
+
+def host_port(service: Service, values: dict[str, str]) -> str:
+    """The published port for the checklist; ``${API_PORT}`` gets the value Compose would use
+    (from .env) or the container port as its default."""
+    fallback = {
+        ref.group(1) or ref.group(3): service.target for ref in REF.finditer(service.published)
+    }
+    return soft_refs(service.published, {**fallback, **values})
+
+
+def _http(setting: Setting, service: Service, probe: routechoice.Probe | None) -> Draft:
+    port = host_port(service, setting.project.env_values())
+    path = probe.path if probe is not None else "/health"
+    url = f"http://127.0.0.1:{port}{lit(path)}"
+    draft = check(
+        f"{slug(service.name)}-health", f"{service.name} answers on {path}", "http",
+        {"url": url, "status": 200, "wait": "60s"},
+        expect=f"GET {path} on {service.name} answers 200 within 60s of the stack starting",
+        rollback=f"redeploy the previous image of {service.name} "
+        f"(`{setting.compose('up', '-d', '--no-deps', service.name)}` with the last release's tag)",
+        tags=["integration"],
+    )  # fmt: skip
+    if probe is None:
+        draft.commented = True
+        draft.notes = [
+            f"No route found in the code for {service.name} (FastAPI, Flask or Django "
+            "declarations): point this at a route it has, then uncomment it."
+        ]
+    elif not probe.health:
+        draft.notes = [f"{probe.why}. A /health that checks Redis and the database would say more."]
+    else:
+        draft.notes = [f"{probe.why}."]
+    return draft

@@ -1,0 +1,212 @@
+"""The compose file's services and what each one is for.
+
+A role comes from what a service runs (its command, its image) and from how the others wait
+for it (``condition: service_completed_successfully``), never from its name alone:
+
+- ``datastore``: Redis, Postgres, RabbitMQ ... (by image, or by name when built here)
+- ``dashboard``: Flower, rq-dashboard, Redis Commander ...: up, but not a worker
+- ``oneshot``: migrations and setup jobs: they exit, so "running" is the wrong expectation
+- ``worker``, ``scheduler``: the job framework's processes, from their command
+- ``web``: a web server, or anything else that publishes a port
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from jobcheck.scaffold import commandline
+
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+COMPOSE_DIRS = (".", "docker", "deploy", "compose")
+ONESHOT_KEY = "x-jobcheck-oneshot"
+_DATASTORES = re.compile(
+    r"redis|valkey|postgres|postgis|mysql|mariadb|mongo|rabbitmq|memcached|kafka|elasticsearch"
+)
+_DASHBOARD_IMAGES = re.compile(r"flower|rq-dashboard|redis-commander|redisinsight|pgadmin|adminer")
+_SETUP_NAME = re.compile(
+    r"init|migrat|setup|seed|bootstrap|prestart|provision|create[-_]?(db|bucket)"
+)
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+
+
+@dataclass
+class Service:
+    name: str
+    image: str = ""
+    command: str = ""
+    published: str = ""  # host port as written, e.g. "8000" or "${API_PORT:-8000}"
+    target: str = ""  # the container port it maps to
+    healthcheck: bool = False
+    restart: str = ""
+    build: str = ""  # build context, relative to the project root
+    environment: dict[str, str] = field(default_factory=dict)
+    env_files: list[str] = field(default_factory=list)  # relative to the project root
+    waits_for_completion: list[str] = field(default_factory=list)  # services it waits to exit 0
+    oneshot_marked: bool = False
+    role: str = "other"
+    framework: str = ""
+    queues: list[str] = field(default_factory=list)
+    broker_url: str = ""
+    why: str = ""
+
+    @property
+    def worker(self) -> bool:
+        return self.role == "worker"
+
+    @property
+    def datastore(self) -> bool:
+        return self.role == "datastore"
+
+    @property
+    def web(self) -> bool:
+        return self.role == "web" and bool(self.published)
+
+    def is_a(self, pattern: str) -> bool:
+        return bool(re.search(pattern, f"{self.name} {self.image}".lower()))
+
+
+def compose_files(root: Path) -> list[str]:
+    """The compose file of the first folder that has one (the project root first)."""
+    for folder in COMPOSE_DIRS:
+        found = [
+            str(PurePosixPath(folder) / n) for n in COMPOSE_NAMES if (root / folder / n).is_file()
+        ]
+        if found:
+            return found[:1]
+    return []
+
+
+def services(root: Path, compose_file: str) -> list[Service]:
+    path = root / compose_file
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    specs = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(specs, dict):
+        return []
+    folder = PurePosixPath(compose_file).parent
+    found = [_service(str(n), s, folder) for n, s in specs.items() if isinstance(s, dict)]
+    awaited = {dep for s in found for dep in s.waits_for_completion}
+    for service in found:
+        _assign_role(service, awaited)
+    return found
+
+
+def _service(name: str, spec: dict[str, Any], folder: PurePosixPath) -> Service:
+    command = spec.get("command") or spec.get("entrypoint") or ""
+    if isinstance(command, list):
+        command = " ".join(str(part) for part in command)
+    restart = spec.get("restart")
+    published, target = _published_port(spec.get("ports"))
+    return Service(
+        name=name,
+        image=str(spec.get("image", "")),
+        command=str(command),
+        published=published,
+        target=target,
+        healthcheck=isinstance(spec.get("healthcheck"), dict),
+        restart="no" if restart is False else str(restart or ""),  # YAML 1.1 reads no as False
+        build=_build_context(spec.get("build"), folder),
+        environment=_environment(spec.get("environment")),
+        env_files=[_join(folder, f) for f in _env_file_names(spec.get("env_file"))],
+        waits_for_completion=_awaited(spec.get("depends_on")),
+        oneshot_marked=spec.get(ONESHOT_KEY) is True,
+    )
+
+
+def _assign_role(service: Service, awaited: set[str]) -> None:
+    reading = commandline.read(service.command)
+    service.framework, service.queues = reading.framework, reading.queues
+    service.broker_url = reading.broker_url
+    image = service.image.lower()
+    if reading.role == "dashboard" or _DASHBOARD_IMAGES.search(image):
+        service.role, service.why = "dashboard", reading.why or f"image {service.image}"
+    elif _DATASTORES.search(image) or (not image and _DATASTORES.search(service.name.lower())):
+        service.role, service.why = "datastore", f"image {service.image or service.name}"
+    elif oneshot := _oneshot_reason(service, awaited, reading):
+        service.role, service.why = "oneshot", oneshot
+    elif reading.role:
+        service.role, service.why = reading.role, reading.why
+    elif service.published:
+        service.role, service.why = "web", "publishes a port"
+
+
+def _oneshot_reason(service: Service, awaited: set[str], reading: commandline.Reading) -> str:
+    if service.oneshot_marked:
+        return f"{ONESHOT_KEY}: true"
+    if service.name in awaited:
+        return "others wait for it with condition: service_completed_successfully"
+    if reading.role == "oneshot":
+        return reading.why
+    if service.restart == "no" and _SETUP_NAME.search(service.name.lower()):
+        return 'restart: "no" and a setup name'
+    return ""
+
+
+def _published_port(ports: Any) -> tuple[str, str]:
+    """(host, container) of the first published port: ``127.0.0.1:8000:80`` gives 8000, 80."""
+    if not isinstance(ports, list) or not ports:
+        return "", ""
+    first = ports[0]
+    if isinstance(first, dict):
+        return str(first.get("published", "")), str(first.get("target", ""))
+    text = str(first).split("/")[0]
+    variables = iter(m.group(0) for m in _VARIABLE.finditer(text))
+    parts = [
+        re.sub("\0", lambda _: next(variables), part)
+        for part in _VARIABLE.sub("\0", text).split(":")
+    ]
+    if len(parts) < 2:
+        return "", ""  # only a container port: Compose picks a random host port
+    host, target = parts[-2], parts[-1]
+    return (host if "$" in host else host.split("-")[0]), target.split("-")[0]
+
+
+def _build_context(build: Any, folder: PurePosixPath) -> str:
+    context = build.get("context", ".") if isinstance(build, dict) else build
+    return _join(folder, str(context)) if isinstance(context, str) else ""
+
+
+def _environment(env: Any) -> dict[str, str]:
+    if isinstance(env, dict):
+        return {str(k): "" if v is None else str(v) for k, v in env.items()}
+    if isinstance(env, list):
+        pairs = (str(item).partition("=") for item in env)
+        return {key: value for key, _, value in pairs}
+    return {}
+
+
+def _env_file_names(value: Any) -> Iterable[str]:
+    items = value if isinstance(value, list) else [value] if value else []
+    for item in items:
+        path = item.get("path") if isinstance(item, dict) else item
+        if isinstance(path, str):
+            yield path
+
+
+def _awaited(depends_on: Any) -> list[str]:
+    if not isinstance(depends_on, dict):
+        return []
+    return [
+        str(name)
+        for name, spec in depends_on.items()
+        if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"
+    ]
+
+
+def _join(folder: PurePosixPath, name: str) -> str:
+    joined = PurePosixPath(folder) / name
+    parts: list[str] = []
+    for part in joined.parts:
+        if part == ".." and parts and parts[-1] != "..":
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return str(PurePosixPath(*parts)) if parts else "."

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from jobcheck.scaffold import topology
+
+COMPOSE = """
+    services:
+      api:
+        build: ./api
+        command: ["uvicorn", "app:app", "--host", "0.0.0.0"]
+        ports: ["127.0.0.1:${API_PORT:-8000}:8000"]
+        env_file: [../config/api.env, {path: .env, required: false}]
+        environment: {REDIS_URL: "redis://redis:6379/0", EMPTY: null}
+        depends_on:
+          setup: {condition: service_completed_successfully}
+      setup:
+        build: ./api
+        command: python -m app.bootstrap
+      migrate:
+        build: ./api
+        command: sh -c "alembic upgrade head"
+      init-db:
+        image: app:1.0
+        command: python -m app.db init
+        restart: no
+      worker:
+        build: ./api
+        command: rq worker high default
+        environment: [RQ_QUEUES=high]
+      jobs:
+        build: ./api
+      flower:
+        image: mher/flower:2.0
+        ports: ["5555:5555"]
+      dashboard:
+        image: eoranged/rq-dashboard:v0.8
+        ports: ["9181:9181"]
+      redis:
+        image: redis:7.2-alpine
+      cache:
+        build: ./cache
+      marked:
+        image: app:1.0
+        command: python -m app.warm
+        x-jobcheck-oneshot: true
+"""
+
+
+def roles(root: Path) -> dict[str, str]:
+    return {s.name: s.role for s in topology.services(root, "docker/compose.yaml")}
+
+
+def test_roles_come_from_commands_images_and_dependants(
+    make_project: Callable[[dict[str, str]], Path],
+) -> None:
+    root = make_project({"docker/compose.yaml": COMPOSE})
+    assert roles(root) == {
+        "api": "web",
+        "setup": "oneshot",  # api waits for it to complete
+        "migrate": "oneshot",  # alembic upgrade
+        "init-db": "oneshot",  # restart: no (YAML reads False) and a setup name
+        "worker": "worker",
+        "jobs": "other",  # a name alone says nothing
+        "flower": "dashboard",
+        "dashboard": "dashboard",
+        "redis": "datastore",
+        "cache": "other",
+        "marked": "oneshot",
+    }
+
+
+def test_service_details(make_project: Callable[[dict[str, str]], Path]) -> None:
+    root = make_project({"docker/compose.yaml": COMPOSE})
+    found = {s.name: s for s in topology.services(root, "docker/compose.yaml")}
+    api = found["api"]
+    assert (api.published, api.target) == ("${API_PORT:-8000}", "8000")
+    assert api.build == "docker/api"
+    assert api.env_files == ["config/api.env", "docker/.env"]
+    assert api.environment == {"REDIS_URL": "redis://redis:6379/0", "EMPTY": ""}
+    assert api.waits_for_completion == ["setup"]
+    assert found["worker"].queues == ["high", "default"]
+    assert found["init-db"].restart == "no"
+    assert found["setup"].why == "others wait for it with condition: service_completed_successfully"
+
+
+def test_the_first_folder_with_a_compose_file_wins(
+    make_project: Callable[[dict[str, str]], Path],
+) -> None:
+    root = make_project({"deploy/compose.yml": "services: {}\n", "docker/compose.yaml": "x: 1\n"})
+    assert topology.compose_files(root) == ["docker/compose.yaml"]
+
+
+def test_unreadable_compose_is_no_services(make_project: Callable[[dict[str, str]], Path]) -> None:
+    root = make_project({"compose.yaml": "services: [\n"})
+    assert topology.services(root, "compose.yaml") == []
