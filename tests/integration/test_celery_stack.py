@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ import pytest
 import redis
 
 from ._compose import (
+    BUILD_TIMEOUT_S,
     DOCKER,
     Stack,
     env_file_values,
@@ -27,6 +29,7 @@ from ._compose import (
     log_lines,
     post_json,
     prepare_images,
+    run,
     stop,
     wait_for,
 )
@@ -41,6 +44,7 @@ CELERY = DOCKER / "celery"
 PROJECT = os.environ.get("JOBCHECK_ITEST_CELERY_PROJECT", "jobcheck-itest-celery")
 API_PORT = os.environ.get("JOBCHECK_ITEST_CELERY_API_PORT", "18100")
 REDIS_PORT = os.environ.get("JOBCHECK_ITEST_CELERY_REDIS_PORT", "16380")
+AMQP_PORT = os.environ.get("JOBCHECK_ITEST_CELERY_AMQP_PORT", "15672")
 API = f"http://127.0.0.1:{API_PORT}"
 PASSWORD = env_file_values(CELERY / "staging.env")["REDIS_PASSWORD"]
 WORKER_GRACE_S = 30  # compose.yaml: the worker's stop_grace_period
@@ -48,6 +52,8 @@ DRILL_GRACE_S = 3  # overrides/*.yaml
 TASK_DEADLINE_S = 30.0
 RESTART_WAIT_S = 90.0
 FINAL = {"SUCCESS", "FAILURE", "REVOKED"}
+PUBLIC_RABBITMQ = "rabbitmq:3.13"  # overrides/amqp.yaml's default RABBITMQ_IMAGE
+OFFLINE_RABBITMQ = "jobcheck/rabbitmq:bookworm"
 
 
 @pytest.fixture(scope="module")
@@ -305,3 +311,76 @@ def test_c_acks_early_with_a_short_grace_period_loses_the_task(
     assert statuses == {"STARTED"}, "lost: stuck at STARTED, never finished"
     assert len(received(worker, task_id)) == 1
     assert in_broker(task_id) == {"queued": 0, "unacked": 0}
+
+
+# --- the broker on RabbitMQ (overrides/amqp.yaml) -------------------------------------------------
+
+
+def rabbitmq_image(sdk: DockerClient) -> str:
+    """RABBITMQ_IMAGE if set, else the public image if present, else the offline one (built by
+    scripts/base-images.sh from Debian's rabbitmq-server: a few minutes the first time)."""
+    import docker.errors
+
+    if os.environ.get("RABBITMQ_IMAGE"):
+        return os.environ["RABBITMQ_IMAGE"]
+    try:
+        sdk.images.get(PUBLIC_RABBITMQ)
+        return PUBLIC_RABBITMQ
+    except docker.errors.ImageNotFound:
+        run(["bash", "scripts/base-images.sh", "rabbitmq"], timeout_s=BUILD_TIMEOUT_S)
+        return OFFLINE_RABBITMQ
+
+
+def speaks_amqp(port: str) -> bool:
+    """The published port answers the AMQP 0-9-1 header with a method frame (Connection.Start)."""
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as conn:
+        conn.sendall(b"AMQP\x00\x00\x09\x01")
+        return conn.recv(1) == b"\x01"
+
+
+@pytest.mark.slow
+def test_amqp_broker_carries_a_canary_task(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    amqp = Stack(
+        PROJECT,
+        [CELERY / "compose.yaml", CELERY / "overrides" / "amqp.yaml"],
+        {
+            **celery_stack.variables,
+            "AMQP_PORT": AMQP_PORT,
+            "RABBITMQ_IMAGE": rabbitmq_image(engine_client),
+        },
+    )
+    try:
+        amqp.compose("build", "rabbitmq", timeout_s=BUILD_TIMEOUT_S)
+        amqp.up()
+        amqp.wait_ready(engine_client)
+        health = get(f"{API}/health")
+        body = finished(send({"type": 1}))
+        worker = amqp.container(engine_client, "worker")
+        rabbitmq = amqp.container(engine_client, "rabbitmq")
+        code, guest = worker.exec_run(
+            [
+                "python",
+                "-c",
+                "import kombu; kombu.Connection('amqp://guest:guest@rabbitmq//')"
+                ".ensure_connection(max_retries=1)",
+            ]
+        )
+
+        assert health.status == 200 and health.body["broker"] == "ok", health
+        assert body["task_status"] == "SUCCESS" and body["task_result"] == "ok", body
+        assert in_broker(body["task_id"]) == {"queued": 0, "unacked": 0}
+        assert log_lines(worker, "Connected to amqp://jobcheck:**@rabbitmq:5672//")
+        assert log_lines(worker, f"[{body['task_id']}] received")
+        assert speaks_amqp(AMQP_PORT)
+        assert rabbitmq.attrs["Config"]["User"] == "rabbitmq"
+        assert code != 0 and b"ACCESS_REFUSED" in guest, "the guest user must not exist"
+        assert not any(
+            b.get("HostIp") != "127.0.0.1"
+            for bindings in rabbitmq.attrs["NetworkSettings"]["Ports"].values()
+            for b in bindings or []
+        )
+    finally:
+        celery_stack.up()  # back on the Redis broker; --remove-orphans drops rabbitmq
+        celery_stack.wait_ready(engine_client)

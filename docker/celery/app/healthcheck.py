@@ -31,7 +31,13 @@ def check_worker() -> str | None:
 
     name = f"celery@{socket.gethostname()}"
     try:
-        replies = app.control.ping(destination=[name], timeout=TIMEOUT_S - 1)
+        # Our own connection, closed politely on the way out. The reply still goes out
+        # through Celery's producer pool, whose connection dies with this process: RabbitMQ
+        # logs "client unexpectedly closed TCP connection" once per check (harmless).
+        with app.connection_for_write() as connection:
+            replies = app.control.ping(
+                destination=[name], timeout=TIMEOUT_S - 1, connection=connection
+            )
     except Exception as exc:  # any failure to ask the broker means unhealthy
         return f"cannot ping {name}: {type(exc).__name__}: {exc}"
     if any(name in reply for reply in replies):
