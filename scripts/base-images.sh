@@ -1,30 +1,55 @@
 #!/usr/bin/env bash
-# Build the offline base image used where no image registry is reachable:
-# a Debian bookworm rootfs (debootstrap, minbase + python3, python3-venv, redis-server)
-# imported into the engine as jobcheck/base:bookworm. It serves as both BASE_IMAGE and
-# REDIS_IMAGE for docker/compose.yaml.
+# Build the offline base images used where no image registry is reachable: Debian bookworm
+# rootfs trees (debootstrap, minbase + a few packages) imported into the engine.
 #
-# Cached at three levels, cheapest first:
+#   bash scripts/base-images.sh             the base image only (what stack-images.sh runs)
+#   bash scripts/base-images.sh rabbitmq    the RabbitMQ image only
+#   bash scripts/base-images.sh base rabbitmq
+#
+# base:     jobcheck/base:bookworm     python3, python3-venv, redis-server, ca-certificates;
+#           BASE_IMAGE and REDIS_IMAGE of the stacks under docker/.
+# rabbitmq: jobcheck/rabbitmq:bookworm rabbitmq-server (Erlang); RABBITMQ_IMAGE of
+#           docker/celery/overrides/amqp.yaml.
+#
+# Each is cached at three levels, cheapest first:
 #   1. the image already exists in the engine          -> nothing to do
-#   2. $JOBCHECK_CACHE/bookworm.tar (a finished rootfs) -> docker import only
+#   2. $JOBCHECK_CACHE/<tarball> (a finished rootfs)    -> docker import only
 #   3. otherwise debootstrap (about a minute), write the tarball, import it
+# Two runs building the same tarball take turns (flock, at most $LOCK_WAIT_S).
 #
-# Env: JOBCHECK_BASE_IMAGE (default jobcheck/base:bookworm)
-#      JOBCHECK_CACHE      (default /var/cache/jobcheck)
-#      DEBIAN_SUITE        (default bookworm)
+# Env: JOBCHECK_BASE_IMAGE     (default jobcheck/base:bookworm)
+#      JOBCHECK_RABBITMQ_IMAGE (default jobcheck/rabbitmq:bookworm)
+#      JOBCHECK_CACHE          (default /var/cache/jobcheck)
+#      DEBIAN_SUITE            (default bookworm)
+#      LOCK_WAIT_S             (default 900)
 set -euo pipefail
 
-IMAGE="${JOBCHECK_BASE_IMAGE:-jobcheck/base:bookworm}"
 CACHE="${JOBCHECK_CACHE:-/var/cache/jobcheck}"
 SUITE="${DEBIAN_SUITE:-bookworm}"
-PACKAGES="python3,python3-venv,redis-server,ca-certificates"
-TARBALL="$CACHE/$SUITE.tar"
-ROOTFS="$CACHE/rootfs-$SUITE"
+LOCK_WAIT_S="${LOCK_WAIT_S:-900}"
+
+# name -> image, packages, files the rootfs must have, tarball
+declare -A IMAGE=(
+    [base]="${JOBCHECK_BASE_IMAGE:-jobcheck/base:bookworm}"
+    [rabbitmq]="${JOBCHECK_RABBITMQ_IMAGE:-jobcheck/rabbitmq:bookworm}"
+)
+declare -A PACKAGES=(
+    [base]="python3,python3-venv,redis-server,ca-certificates"
+    [rabbitmq]="rabbitmq-server"
+)
+declare -A MUST_HAVE=(
+    [base]="usr/bin/python3 usr/bin/redis-server"
+    [rabbitmq]="usr/sbin/rabbitmq-server usr/lib/erlang/bin/erl"
+)
+declare -A TARBALL=(
+    [base]="$CACHE/$SUITE.tar"
+    [rabbitmq]="$CACHE/$SUITE-rabbitmq.tar"
+)
 
 log() { printf 'base-images: %s\n' "$*" >&2; }
 die() { printf 'base-images: error: %s\n' "$*" >&2; exit 1; }
 
-have_image() { docker image inspect "$IMAGE" >/dev/null 2>&1; }
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
 ensure_debootstrap() {
     command -v debootstrap >/dev/null 2>&1 && return 0
@@ -43,51 +68,78 @@ trim_rootfs() {
 }
 
 build_tarball() {
+    local name="$1" packages="${PACKAGES[$1]}" tarball="${TARBALL[$1]}" file
+    local rootfs="${tarball%.tar}.rootfs" debootstrap_log="${tarball%.tar}.debootstrap.log"
+    # The base image keeps the folder and log names it always had.
+    if [ "$name" = base ]; then
+        rootfs="$CACHE/rootfs-$SUITE"
+        debootstrap_log="$CACHE/debootstrap.log"
+    fi
     ensure_debootstrap
     # A half-finished rootfs from an interrupted run is not trusted: start over.
-    rm -rf "$ROOTFS"
+    rm -rf "$rootfs"
     mkdir -p "$CACHE"
-    log "debootstrap $SUITE (minbase + $PACKAGES) into $ROOTFS"
+    log "debootstrap $SUITE (minbase + $packages) into $rootfs"
     local start=$SECONDS
     # One retry: a mirror hiccup on a fresh machine should not fail the whole CI run.
-    if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" \
-        >"$CACHE/debootstrap.log" 2>&1; then
-        log "debootstrap failed; retrying once from scratch (log: $CACHE/debootstrap.log)"
-        rm -rf "$ROOTFS"
-        debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" \
-            >"$CACHE/debootstrap.log" 2>&1 \
-            || { tail -n 20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed twice (log: $CACHE/debootstrap.log)"; }
+    if ! debootstrap --variant=minbase --include="$packages" "$SUITE" "$rootfs" \
+        >"$debootstrap_log" 2>&1; then
+        log "debootstrap failed; retrying once from scratch (log: $debootstrap_log)"
+        rm -rf "$rootfs"
+        debootstrap --variant=minbase --include="$packages" "$SUITE" "$rootfs" \
+            >"$debootstrap_log" 2>&1 \
+            || { tail -n 20 "$debootstrap_log" >&2; die "debootstrap failed twice (log: $debootstrap_log)"; }
     fi
     log "debootstrap done in $((SECONDS - start))s"
-    if [ ! -x "$ROOTFS/usr/bin/python3" ] || [ ! -x "$ROOTFS/usr/bin/redis-server" ]; then
-        die "rootfs lacks python3 or redis-server"
-    fi
-    trim_rootfs "$ROOTFS"
-    tar --numeric-owner -C "$ROOTFS" -cf "$TARBALL.tmp" .
-    mv "$TARBALL.tmp" "$TARBALL"
-    rm -rf "$ROOTFS"
-    log "rootfs cached at $TARBALL ($(du -h "$TARBALL" | cut -f1))"
+    for file in ${MUST_HAVE[$name]}; do
+        [ -e "$rootfs/$file" ] || die "rootfs lacks /$file"
+    done
+    trim_rootfs "$rootfs"
+    tar --numeric-owner -C "$rootfs" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$rootfs"
+    log "rootfs cached at $tarball ($(du -h "$tarball" | cut -f1))"
 }
 
 import_image() {
-    local start=$SECONDS
+    local name="$1" start=$SECONDS
     docker import \
         --change 'ENV LANG=C.UTF-8' \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["/bin/bash"]' \
-        --message "debootstrap $SUITE minbase + $PACKAGES" \
-        "$TARBALL" "$IMAGE" >/dev/null
-    log "imported $IMAGE in $((SECONDS - start))s"
+        --message "debootstrap $SUITE minbase + ${PACKAGES[$name]}" \
+        "${TARBALL[$name]}" "${IMAGE[$name]}" >/dev/null
+    log "imported ${IMAGE[$name]} in $((SECONDS - start))s"
+}
+
+ensure_image() {
+    local name="$1"
+    if have_image "${IMAGE[$name]}"; then
+        log "${IMAGE[$name]} already present"
+        return 0
+    fi
+    mkdir -p "$CACHE"
+    # One builder per tarball; whoever waited finds the tarball (or the image) ready.
+    exec {lock}>"${TARBALL[$name]}.lock"
+    flock -w "$LOCK_WAIT_S" "$lock" \
+        || die "another run has been building ${TARBALL[$name]} for over ${LOCK_WAIT_S}s"
+    if ! have_image "${IMAGE[$name]}"; then
+        [ -s "${TARBALL[$name]}" ] || build_tarball "$name"
+        import_image "$name"
+    fi
+    exec {lock}>&-
 }
 
 main() {
+    local names=("$@") name
+    [ "${#names[@]}" -gt 0 ] || names=(base)
+    for name in "${names[@]}"; do
+        [ -n "${IMAGE[$name]+x}" ] || die "unknown image '$name' (known: ${!IMAGE[*]})"
+    done
     docker info >/dev/null 2>&1 || die "Docker engine unreachable (run scripts/engine.sh first)"
-    if have_image; then
-        log "$IMAGE already present"
-        return 0
-    fi
-    [ -s "$TARBALL" ] || build_tarball
-    import_image
+    for name in "${names[@]}"; do
+        ensure_image "$name"
+    done
 }
 
 main "$@"

@@ -1,0 +1,235 @@
+"""Stacks beside the RQ one (docker/celery, docker/samples/*), driven with the Compose CLI.
+
+Deliberately independent of jobcheck's own staging code: these tests prove the stacks
+themselves, which jobcheck's kinds are later tested against. Every wait has a deadline; HTTP
+and Redis traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+BUILD_TIMEOUT_S = 1800.0
+COMPOSE_TIMEOUT_S = 180.0
+UP_WAIT_S = 180.0
+HTTP_TIMEOUT_S = 5.0
+
+T = TypeVar("T")
+
+
+class Timeout(AssertionError):
+    """A bounded wait ran out."""
+
+
+def env_file_values(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def compose_command() -> list[str]:
+    """`docker compose` where the plugin answers, else `docker-compose` (JOBCHECK_COMPOSE wins)."""
+    chosen = os.environ.get("JOBCHECK_COMPOSE")
+    if chosen:
+        return shlex.split(chosen)
+    try:
+        probe = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        probe = None
+    return (
+        ["docker", "compose"] if probe is not None and probe.returncode == 0 else ["docker-compose"]
+    )
+
+
+def run(cmd: Sequence[str], timeout_s: float, env: dict[str, str] | None = None) -> str:
+    """Run a command to completion within `timeout_s`; fail the test with its output if not."""
+    try:
+        done = subprocess.run(
+            list(cmd),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=ROOT,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise Timeout(f"{shlex.join(cmd)} still running after {timeout_s:.0f}s") from exc
+    if done.returncode != 0:
+        pytest.fail(
+            f"{shlex.join(cmd)} exited {done.returncode}:\n{done.stdout[-2000:]}\n"
+            f"{done.stderr[-3000:]}",
+            pytrace=False,
+        )
+    return done.stdout
+
+
+def prepare_images() -> None:
+    """docker/.env names the base images (scripts/stack-images.sh writes it, offline or not);
+    the wheelhouse must cover every requirements file (scripts/wheels.sh: quick when current)."""
+    if not (DOCKER / ".env").is_file():
+        run(["bash", "scripts/stack-images.sh"], timeout_s=900)
+    run(["bash", "scripts/wheels.sh"], timeout_s=600)
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], deadline_s: float, interval_s: float = 0.5
+) -> T:
+    """Call `probe` until it returns something other than None, for at most `deadline_s`."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() >= deadline:
+            raise Timeout(f"{what}: not within {deadline_s:.0f}s")
+        time.sleep(interval_s)
+
+
+@dataclass
+class Stack:
+    """One compose project: its files (base + overrides), name, and the variables it runs with."""
+
+    project: str
+    files: list[Path]
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.variables}
+
+    def compose(self, *args: str, timeout_s: float = COMPOSE_TIMEOUT_S) -> str:
+        files = [arg for path in self.files for arg in ("-f", str(path))]
+        return run([*compose_command(), *files, "-p", self.project, *args], timeout_s, self.env())
+
+    def with_files(self, *extra: Path) -> Stack:
+        return Stack(self.project, [self.files[0], *extra], self.variables)
+
+    def build(self) -> float:
+        start = time.monotonic()
+        self.compose("build", timeout_s=BUILD_TIMEOUT_S)
+        return time.monotonic() - start
+
+    def up(self, *services: str) -> None:
+        self.compose("up", "-d", "--no-build", "--remove-orphans", *services)
+
+    def down(self) -> None:
+        self.compose("down", "-v", "--remove-orphans")
+
+    def containers(self, sdk: DockerClient, service: str | None = None) -> list[Container]:
+        labels = [f"com.docker.compose.project={self.project}"]
+        if service is not None:
+            labels.append(f"com.docker.compose.service={service}")
+        return list(sdk.containers.list(all=True, filters={"label": labels}))
+
+    def container(self, sdk: DockerClient, service: str) -> Container:
+        found = self.containers(sdk, service)
+        assert len(found) == 1, f"expected one {service} container in {self.project}: {found}"
+        return found[0]
+
+    def wait_ready(self, sdk: DockerClient, deadline_s: float = UP_WAIT_S) -> None:
+        """Every container runs, and those with a healthcheck report healthy."""
+
+        def states() -> dict[str, str]:
+            found = {}
+            for c in self.containers(sdk):
+                c.reload()
+                state = c.attrs["State"]
+                found[c.name] = state.get("Health", {}).get("Status", state["Status"])
+            return found
+
+        def ready() -> bool | None:
+            found = states()
+            return True if found and set(found.values()) <= {"running", "healthy"} else None
+
+        try:
+            wait_for(f"{self.project} ready", ready, deadline_s, interval_s=1.0)
+        except Timeout as exc:
+            raise Timeout(f"{exc}: {states()}") from None
+
+
+# --- HTTP through the published ports, 127.0.0.1 only -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def request(url: str, data: bytes | None = None, content_type: str | None = None) -> Answer:
+    assert urllib.parse.urlsplit(url).hostname == "127.0.0.1", url
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as response:
+            status, headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        status, headers, raw = exc.code, dict(exc.headers), exc.read()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = raw.decode(errors="replace")
+    return Answer(status, {k.lower(): v for k, v in headers.items()}, body)
+
+
+def get(url: str) -> Answer:
+    return request(url)
+
+
+def post_json(url: str, payload: Any) -> Answer:
+    return request(url, json.dumps(payload).encode(), "application/json")
+
+
+def post_form(url: str, fields: dict[str, str]) -> Answer:
+    return request(
+        url, urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded"
+    )
+
+
+def answering(url: str) -> Answer | None:
+    """The answer, or None while nothing listens yet (for wait_for)."""
+    try:
+        return get(url)
+    except (OSError, ValueError):
+        return None
+
+
+def log_lines(container: Container, needle: str) -> list[str]:
+    logs = container.logs(stdout=True, stderr=True).decode(errors="replace")
+    return [line for line in logs.splitlines() if needle in line]
+
+
+def stop(container: Container) -> tuple[float, int]:
+    """`docker stop` with the container's own grace period; returns (seconds taken, exit code)."""
+    start = time.monotonic()
+    container.stop()
+    took = time.monotonic() - start
+    container.reload()
+    return took, int(container.attrs["State"]["ExitCode"])

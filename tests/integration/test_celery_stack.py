@@ -1,0 +1,386 @@
+"""The Celery staging stack (docker/celery) on a real engine: its API round-trips tasks, and the
+three graceful-shutdown outcomes really happen — (a) warm shutdown finishes the task,
+(b) acks late + reject on worker lost redelivers it after a kill, (c) acks early + a short grace
+period loses it.
+
+Runs as compose project ``jobcheck-itest-celery`` on 127.0.0.1:18100 (API) and :16380 (Redis),
+brought up once per module and removed with its volume at the end (JOBCHECK_KEEP_STACK=1 keeps
+it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import redis
+
+from ._compose import (
+    BUILD_TIMEOUT_S,
+    DOCKER,
+    Stack,
+    env_file_values,
+    get,
+    log_lines,
+    post_json,
+    prepare_images,
+    run,
+    stop,
+    wait_for,
+)
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+pytestmark = pytest.mark.docker
+
+CELERY = DOCKER / "celery"
+PROJECT = os.environ.get("JOBCHECK_ITEST_CELERY_PROJECT", "jobcheck-itest-celery")
+API_PORT = os.environ.get("JOBCHECK_ITEST_CELERY_API_PORT", "18100")
+REDIS_PORT = os.environ.get("JOBCHECK_ITEST_CELERY_REDIS_PORT", "16380")
+AMQP_PORT = os.environ.get("JOBCHECK_ITEST_CELERY_AMQP_PORT", "15672")
+API = f"http://127.0.0.1:{API_PORT}"
+PASSWORD = env_file_values(CELERY / "staging.env")["REDIS_PASSWORD"]
+WORKER_GRACE_S = 30  # compose.yaml: the worker's stop_grace_period
+DRILL_GRACE_S = 3  # overrides/*.yaml
+TASK_DEADLINE_S = 30.0
+RESTART_WAIT_S = 90.0
+FINAL = {"SUCCESS", "FAILURE", "REVOKED"}
+PUBLIC_RABBITMQ = "rabbitmq:3.13"  # overrides/amqp.yaml's default RABBITMQ_IMAGE
+OFFLINE_RABBITMQ = "jobcheck/rabbitmq:bookworm"
+
+
+@pytest.fixture(scope="module")
+def celery_stack(engine_client: DockerClient) -> Iterator[Stack]:
+    prepare_images()
+    stack = Stack(
+        PROJECT, [CELERY / "compose.yaml"], {"API_PORT": API_PORT, "REDIS_PORT": REDIS_PORT}
+    )
+    stack.down()  # leftovers of an interrupted session would skew the broker checks
+    try:
+        built = stack.build()
+        start = time.monotonic()
+        stack.up()
+        stack.wait_ready(engine_client)
+        print(f"\n{PROJECT}: build {built:.1f}s, up and healthy {time.monotonic() - start:.1f}s")
+        yield stack
+    finally:
+        if os.environ.get("JOBCHECK_KEEP_STACK") != "1":
+            stack.down()
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def send(payload: dict[str, Any]) -> str:
+    answer = post_json(f"{API}/tasks", payload)
+    assert answer.status == 202, answer
+    assert set(answer.body) == {"task_id"}, answer.body
+    return str(answer.body["task_id"])
+
+
+def task(task_id: str) -> dict[str, Any]:
+    answer = get(f"{API}/tasks/{task_id}")
+    assert answer.status == 200, answer
+    assert answer.body["task_id"] == task_id
+    return dict(answer.body)
+
+
+def finished(task_id: str, deadline_s: float = TASK_DEADLINE_S) -> dict[str, Any]:
+    def final() -> dict[str, Any] | None:
+        body = task(task_id)
+        return body if body["task_status"] in FINAL else None
+
+    return wait_for(f"task {task_id} finished", final, deadline_s, interval_s=0.25)
+
+
+def broker() -> redis.Redis:
+    return redis.Redis(
+        host="127.0.0.1",
+        port=int(REDIS_PORT),
+        password=PASSWORD,
+        db=0,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+    )
+
+
+def in_broker(task_id: str) -> dict[str, int]:
+    """How many messages of this task wait in a queue, and how many are delivered unacked."""
+    with broker() as r:
+        queued = [
+            json.loads(raw)
+            for key in r.scan_iter(match="celery*")
+            if r.type(key) == b"list"
+            for raw in r.lrange(key, 0, -1)
+        ]
+        # kombu's Redis transport keeps [message, exchange, routing_key] per delivery tag.
+        unacked = [json.loads(raw)[0] for raw in r.hvals("unacked")]
+    return {
+        "queued": sum(m["headers"]["id"] == task_id for m in queued),
+        "unacked": sum(m["headers"]["id"] == task_id for m in unacked),
+    }
+
+
+def worker_with(stack: Stack, sdk: DockerClient, *overrides: str) -> Container:
+    """The worker recreated (only if its config changed) with these override files, healthy."""
+    configured = stack.with_files(*(CELERY / "overrides" / name for name in overrides))
+    configured.up()
+    configured.wait_ready(sdk)
+    return configured.container(sdk, "worker")
+
+
+def received(worker: Container, task_id: str) -> list[str]:
+    return log_lines(worker, f"[{task_id}] received")
+
+
+def running(worker: Container, task_id: str) -> None:
+    """The worker took the task (concurrency 1, idle worker: received means running)."""
+    wait_for(f"worker received {task_id}", lambda: received(worker, task_id) or None, 20.0)
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def test_health_answers_with_security_headers(celery_stack: Stack) -> None:
+    answer = get(f"{API}/health")
+    assert answer.status == 200
+    assert answer.body == {"ok": True, "broker": "ok", "backend": "ok"}
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert "server" not in answer.headers
+
+
+@pytest.mark.parametrize("payload", [{"type": 1}, {"type": "canary"}])
+def test_canary_posted_through_the_api_reaches_success(
+    celery_stack: Stack, payload: dict[str, Any]
+) -> None:
+    body = finished(send(payload))
+    assert body["task_status"] == "SUCCESS", body
+    assert body["task_result"] == "ok"
+
+
+def test_sleep_task_posted_with_seconds_reaches_success(celery_stack: Stack) -> None:
+    body = finished(send({"seconds": 0.2}))
+    assert body["task_status"] == "SUCCESS", body
+    assert body["task_result"] == pytest.approx(0.2, abs=0.1)
+
+
+def test_failing_task_reaches_failure_with_its_error(celery_stack: Stack) -> None:
+    body = finished(send({"type": 3}))
+    assert body == {
+        "task_id": body["task_id"],
+        "task_status": "FAILURE",
+        "task_result": "CanaryFailure: failing on purpose",
+    }
+
+
+def test_unknown_task_reads_pending_as_asyncresult_does(celery_stack: Stack) -> None:
+    assert task("no-such-task")["task_status"] == "PENDING"
+
+
+@pytest.mark.parametrize(
+    "payload", [{"type": 9}, {"seconds": 26}, {"type": 1, "seconds": 2}, {"seconds": -1}]
+)
+def test_bad_requests_are_refused(celery_stack: Stack, payload: dict[str, Any]) -> None:
+    assert post_json(f"{API}/tasks", payload).status == 422
+
+
+# --- the containers ------------------------------------------------------------------------------
+
+
+def test_worker_is_celery_as_pid_1_non_root_and_healthy(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker = celery_stack.container(engine_client, "worker")
+    assert worker.attrs["Config"]["User"] == "10001:10001"
+    assert worker.attrs["State"]["Health"]["Status"] == "healthy"
+    code, cmdline = worker.exec_run(["cat", "/proc/1/cmdline"])
+    argv = cmdline.decode().split("\0")
+    assert code == 0 and "/opt/venv/bin/celery" in argv and "worker" in argv, argv
+    code, uid = worker.exec_run(["id", "-u"])
+    assert uid.decode().strip() == "10001"
+
+
+def test_ports_are_published_on_loopback_only(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    published = {
+        (c.labels["com.docker.compose.service"], binding["HostIp"], binding["HostPort"])
+        for c in celery_stack.containers(engine_client)
+        for bindings in (c.attrs["NetworkSettings"]["Ports"] or {}).values()
+        for binding in bindings or []
+    }
+    assert published == {("api", "127.0.0.1", API_PORT), ("redis", "127.0.0.1", REDIS_PORT)}
+
+
+@pytest.mark.skipif("BASE_IMAGE" in os.environ, reason="BASE_IMAGE set in the shell wins")
+def test_compose_reads_the_base_images_from_docker_env(celery_stack: Stack) -> None:
+    chosen = env_file_values(DOCKER / ".env")
+    config = celery_stack.compose("config")
+    assert f"BASE_IMAGE: {chosen['BASE_IMAGE']}" in config
+    assert f"REDIS_IMAGE: {chosen['REDIS_IMAGE']}" in config
+
+
+# --- the graceful-shutdown drill: three outcomes --------------------------------------------------
+
+
+def test_a_warm_shutdown_finishes_the_running_task(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker = worker_with(celery_stack, engine_client)  # staging defaults: acks early, grace 30 s
+    task_id = send({"seconds": 5})
+    running(worker, task_id)
+    time.sleep(1.0)
+    took, exit_code = stop(worker)
+    after_stop = task(task_id)
+    worker.start()
+    celery_stack.wait_ready(engine_client, RESTART_WAIT_S)
+
+    print(f"\n(a) stop took {took:.1f}s (grace {WORKER_GRACE_S}s), exit {exit_code}: {after_stop}")
+    assert exit_code == 0
+    assert took < WORKER_GRACE_S
+    assert after_stop["task_status"] == "SUCCESS"
+    assert after_stop["task_result"] == pytest.approx(5.0, abs=0.5)
+    assert log_lines(worker, "Warm shutdown")
+    assert len(received(worker, task_id)) == 1
+
+
+def test_b_acks_late_task_is_redelivered_after_the_worker_is_killed(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker = worker_with(celery_stack, engine_client, "acks-late.yaml")
+    task_id = send({"seconds": 6})  # below the override's 10 s visibility timeout
+    running(worker, task_id)
+    wait_for("task STARTED", lambda: task(task_id)["task_status"] == "STARTED" or None, 10.0)
+    took, exit_code = stop(worker)
+    after_kill = task(task_id)["task_status"]
+    kept = in_broker(task_id)
+    worker.start()
+    start = time.monotonic()
+    body = finished(task_id, RESTART_WAIT_S)
+    redelivered_after = time.monotonic() - start
+
+    print(
+        f"\n(b) stop took {took:.1f}s, exit {exit_code}; after the kill: {after_kill}, "
+        f"broker {kept}; {body['task_status']} {redelivered_after:.1f}s after the restart"
+    )
+    assert exit_code == 137, "the grace period should end in SIGKILL, mid-task"
+    assert took < DRILL_GRACE_S + 3
+    assert after_kill == "STARTED"
+    assert kept == {"queued": 0, "unacked": 1}, "the unacked message must survive the kill"
+    assert body["task_status"] == "SUCCESS"
+    assert body["task_result"] == pytest.approx(6.0, abs=0.5)
+    assert len(received(worker, task_id)) == 2, "delivered once before the kill, once after"
+    assert in_broker(task_id) == {"queued": 0, "unacked": 0}
+    celery_stack.with_files(CELERY / "overrides" / "acks-late.yaml").wait_ready(engine_client)
+
+
+def test_c_acks_early_with_a_short_grace_period_loses_the_task(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker = worker_with(celery_stack, engine_client, "short-grace.yaml")
+    task_id = send({"seconds": 6})
+    running(worker, task_id)
+    wait_for("task STARTED", lambda: task(task_id)["task_status"] == "STARTED" or None, 10.0)
+    took, exit_code = stop(worker)
+    after_kill = in_broker(task_id)
+    worker.start()
+    celery_stack.with_files(CELERY / "overrides" / "short-grace.yaml").wait_ready(
+        engine_client, RESTART_WAIT_S
+    )
+    # Longer than the task and than any redelivery in (b): nothing may bring it back.
+    watch_until = time.monotonic() + 15.0
+    statuses = set()
+    while time.monotonic() < watch_until:
+        statuses.add(task(task_id)["task_status"])
+        time.sleep(0.5)
+
+    print(
+        f"\n(c) stop took {took:.1f}s, exit {exit_code}; broker after the kill {after_kill}; "
+        f"statuses seen in the 15 s after the restart: {sorted(statuses)}"
+    )
+    assert exit_code == 137
+    assert after_kill == {"queued": 0, "unacked": 0}, "acked early: nothing left to redeliver"
+    assert statuses == {"STARTED"}, "lost: stuck at STARTED, never finished"
+    assert len(received(worker, task_id)) == 1
+    assert in_broker(task_id) == {"queued": 0, "unacked": 0}
+
+
+# --- the broker on RabbitMQ (overrides/amqp.yaml) -------------------------------------------------
+
+
+def rabbitmq_image(sdk: DockerClient) -> str:
+    """RABBITMQ_IMAGE if set, else the public image if present, else the offline one (built by
+    scripts/base-images.sh from Debian's rabbitmq-server: a few minutes the first time)."""
+    import docker.errors
+
+    if os.environ.get("RABBITMQ_IMAGE"):
+        return os.environ["RABBITMQ_IMAGE"]
+    try:
+        sdk.images.get(PUBLIC_RABBITMQ)
+        return PUBLIC_RABBITMQ
+    except docker.errors.ImageNotFound:
+        run(["bash", "scripts/base-images.sh", "rabbitmq"], timeout_s=BUILD_TIMEOUT_S)
+        return OFFLINE_RABBITMQ
+
+
+def speaks_amqp(port: str) -> bool:
+    """The published port answers the AMQP 0-9-1 header with a method frame (Connection.Start)."""
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as conn:
+        conn.sendall(b"AMQP\x00\x00\x09\x01")
+        return conn.recv(1) == b"\x01"
+
+
+@pytest.mark.slow
+def test_amqp_broker_carries_a_canary_task(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    amqp = Stack(
+        PROJECT,
+        [CELERY / "compose.yaml", CELERY / "overrides" / "amqp.yaml"],
+        {
+            **celery_stack.variables,
+            "AMQP_PORT": AMQP_PORT,
+            "RABBITMQ_IMAGE": rabbitmq_image(engine_client),
+        },
+    )
+    try:
+        amqp.compose("build", "rabbitmq", timeout_s=BUILD_TIMEOUT_S)
+        amqp.up()
+        amqp.wait_ready(engine_client)
+        health = get(f"{API}/health")
+        body = finished(send({"type": 1}))
+        worker = amqp.container(engine_client, "worker")
+        rabbitmq = amqp.container(engine_client, "rabbitmq")
+        code, guest = worker.exec_run(
+            [
+                "python",
+                "-c",
+                "import kombu; kombu.Connection('amqp://guest:guest@rabbitmq//')"
+                ".ensure_connection(max_retries=1)",
+            ]
+        )
+
+        assert health.status == 200 and health.body["broker"] == "ok", health
+        assert body["task_status"] == "SUCCESS" and body["task_result"] == "ok", body
+        assert in_broker(body["task_id"]) == {"queued": 0, "unacked": 0}
+        assert log_lines(worker, "Connected to amqp://jobcheck:**@rabbitmq:5672//")
+        assert log_lines(worker, f"[{body['task_id']}] received")
+        assert speaks_amqp(AMQP_PORT)
+        assert rabbitmq.attrs["Config"]["User"] == "rabbitmq"
+        assert code != 0 and b"ACCESS_REFUSED" in guest, "the guest user must not exist"
+        assert not any(
+            b.get("HostIp") != "127.0.0.1"
+            for bindings in rabbitmq.attrs["NetworkSettings"]["Ports"].values()
+            for b in bindings or []
+        )
+    finally:
+        celery_stack.up()  # back on the Redis broker; --remove-orphans drops rabbitmq
+        celery_stack.wait_ready(engine_client)
