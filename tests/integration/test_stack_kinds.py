@@ -196,7 +196,7 @@ def test_redis_stopped_fails_health_queue_and_job(
     expect(
         check(queue.KIND, {"redis_url": redis_url(), "min_workers": 1}),
         Status.FAIL,
-        rf"queue 'default': Redis at 127\.0\.0\.1:{REDIS_PORT} refused the connection",
+        rf"queue 'default': Redis at 127\.0\.0\.1:{REDIS_PORT}/0 refused the connection",
     )
     expect(
         check(job.KIND, CANARY_HTTP),

@@ -94,7 +94,8 @@ def test_worker_stopped_fails_with_owner_and_rollback(
     assert "still queued at the 3s deadline: no worker took it (0 live workers" in job["message"]
     assert checks["queue-workers"]["status"] == "fail"
     assert (
-        checks["queue-workers"]["message"] == "queue 'default': 0 live workers, expected at least 1"
+        checks["queue-workers"]["message"]
+        == "queue 'default': 0 live workers, expected at least 1 (1 waiting)"
     )
     assert "@queue-team" in output and f"docker-compose -p {PROJECT} start worker" in output
     assert stack_env()["REDIS_PASSWORD"] not in output + json.dumps(report)
