@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -48,6 +49,12 @@ NORMAL: Final[dict[str, fw.State]] = {
 NOT_YET_RUN: Final = ("PENDING", "RECEIVED")
 SHOWN_TASKS: Final = 20
 PASSWORD_WORDS: Final = ("AccessRefused", "AuthenticationError", "WRONGPASS", "NOAUTH")
+
+
+# Celery's control broadcasts (ping, inspect) from two threads of one process at once got no
+# replies at all (kombu 5 on Redis: both timed out while one alone answers in about a second),
+# and the runner runs checks in threads: so one broadcast at a time per process.
+_BROADCAST = threading.Lock()
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -266,9 +273,10 @@ class CeleryAdapter:
         return consuming, alive
 
     def _ping(self) -> tuple[str, ...]:
-        replies = self._call(
-            "pinging workers", lambda: self.app.control.ping(timeout=self.control_timeout_s)
-        )
+        with _BROADCAST:
+            replies = self._call(
+                "pinging workers", lambda: self.app.control.ping(timeout=self.control_timeout_s)
+            )
         return tuple(sorted(name for reply in replies or [] for name in reply))
 
     def _inspect(self, method: str, workers: Sequence[str] | None = None) -> dict[str, Any]:
@@ -278,7 +286,8 @@ class CeleryAdapter:
             limit=len(workers) if workers else None,
             timeout=self.control_timeout_s,
         )
-        replies = self._call(f"inspect {method}", getattr(inspector, method))
+        with _BROADCAST:
+            replies = self._call(f"inspect {method}", getattr(inspector, method))
         return dict(replies or {})
 
     def maxmemory_policy(self) -> str | None:

@@ -332,3 +332,19 @@ def test_a_celery_job_stuck_pending_counts_the_workers(
         rf"job {JOB_ID} queued [\d.]+s ago, still queued \(PENDING\) at the 2s deadline: "
         r"no worker took it \(0 live workers on queue 'celery', 1 waiting\)",
     )
+
+
+def test_two_checks_ask_celery_workers_at_once_and_both_get_answers(
+    celery_worker: CeleryWorker,
+) -> None:
+    """The runner runs checks in threads: two broadcasts at once once went unanswered."""
+    options = {"framework": "celery", "broker_url": celery_worker.broker_url, "min_workers": 1}
+    outcomes: list[Outcome] = []
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(run(queue.KIND, options))) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [o.status for o in outcomes] == [Status.PASS] * 3, [o.message for o in outcomes]
