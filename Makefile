@@ -38,8 +38,8 @@ unit: setup host-services
 	$(PY) -m pytest tests/unit tests/e2e -m "not docker"
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench docker/app
-	$(VENV)/bin/ruff format --check src tests bench docker/app
+	$(VENV)/bin/ruff check src tests bench docker/app docker/celery/app docker/samples
+	$(VENV)/bin/ruff format --check src tests bench docker/app docker/celery/app docker/samples
 
 gate: setup images
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml \

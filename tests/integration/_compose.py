@@ -120,7 +120,9 @@ class Stack:
     variables: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, **self.variables}
+        # docker-compose 1.29 gives up on the engine after 60 s; a loaded 2-core machine
+        # sometimes needs more to recreate a container.
+        return {"COMPOSE_HTTP_TIMEOUT": "300", **os.environ, **self.variables}
 
     def compose(self, *args: str, timeout_s: float = COMPOSE_TIMEOUT_S) -> str:
         files = [arg for path in self.files for arg in ("-f", str(path))]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -20,9 +21,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 
+from jobcheck.kinds import job as job_kind
+from jobcheck.kinds import queue as queue_kind
+from jobcheck.kinds import shutdown as shutdown_kind
+from jobcheck.kinds.base import KindContext
+from jobcheck.results import Outcome, Status
+from jobcheck.runner import attempt
+from jobcheck.secrets import Masker
+
 from ._compose import (
     BUILD_TIMEOUT_S,
     DOCKER,
+    ROOT,
     Stack,
     env_file_values,
     get,
@@ -313,6 +323,199 @@ def test_c_acks_early_with_a_short_grace_period_loses_the_task(
     assert in_broker(task_id) == {"queued": 0, "unacked": 0}
 
 
+# --- jobcheck's kinds against the Celery stack ----------------------------------------------------
+
+BROKER = f"redis://:{PASSWORD}@127.0.0.1:{REDIS_PORT}/0"
+BACKEND = f"redis://:{PASSWORD}@127.0.0.1:{REDIS_PORT}/1"
+CELERY_JOB = {"via": "celery", "broker_url": BROKER, "backend_url": BACKEND}
+HTTP_JOB = {
+    "enqueue_url": f"{API}/tasks",
+    "body": {"type": 1},
+    "status_url": f"{API}/tasks/{{id}}",
+    "id_field": "task_id",
+    "status_field": "task_status",
+    "framework": "celery",
+    "broker_url": BROKER,
+}
+JOB_ID = r"[0-9a-f-]{36}"
+
+
+def check(kind: Any, options: dict[str, Any], timeout_s: float = 120.0) -> Outcome:
+    """One attempt of a jobcheck kind, as the runner makes it (mapped and masked)."""
+    ctx = KindContext(
+        check_id="itest-celery",
+        base_dir=ROOT,
+        env=dict(os.environ),
+        timeout_s=timeout_s,
+        mask=Masker([PASSWORD]),
+    )
+    outcome = attempt(kind, kind.options.model_validate(options), ctx)
+    assert PASSWORD not in outcome.message + outcome.output
+    print(f"\n{kind.name}: {outcome.status} {outcome.message}")
+    return outcome
+
+
+def expect(outcome: Outcome, status: Status, pattern: str) -> None:
+    assert outcome.status is status, f"{outcome.status}: {outcome.message}"
+    assert re.fullmatch(pattern, outcome.message), outcome.message
+
+
+def test_kinds_pass_on_the_healthy_celery_stack(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker_with(celery_stack, engine_client)  # the staging worker, whatever ran before
+    expect(
+        check(queue_kind.KIND, {"framework": "celery", "broker_url": BROKER, "min_workers": 1}),
+        Status.PASS,
+        r"queue 'celery': 1 live worker \(min 1\): celery@\w+",
+    )
+    expect(
+        check(job_kind.KIND, {**CELERY_JOB, "task": "app.tasks.canary"}),
+        Status.PASS,
+        rf"job {JOB_ID} finished in [\d.]+s via celery.*",
+    )
+    expect(
+        check(job_kind.KIND, HTTP_JOB), Status.PASS, rf"job {JOB_ID} finished in [\d.]+s via http.*"
+    )
+
+
+def test_a_task_no_celery_worker_knows_is_an_error(celery_stack: Stack) -> None:
+    outcome = check(job_kind.KIND, {**CELERY_JOB, "task": "app.tasks.nothere"})
+    assert outcome.status is Status.ERROR, outcome.message
+    assert outcome.message.startswith("no worker on queue 'celery' knows task 'app.tasks.nothere'")
+    assert "app.tasks.canary" in outcome.message
+
+
+def test_a_failing_task_fails_the_job_with_its_error(celery_stack: Stack) -> None:
+    expect(
+        check(job_kind.KIND, {**HTTP_JOB, "body": {"type": 3}}),
+        Status.FAIL,
+        rf"job {JOB_ID} failed \(FAILURE\) [\d.]+s after it was queued: .*failing on purpose.*",
+    )
+
+
+def test_a_stopped_worker_with_three_tasks_waiting(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker = celery_stack.container(engine_client, "worker")
+    stop(worker)
+    try:
+        for _ in range(3):
+            send({"type": 1})
+        expect(
+            check(
+                queue_kind.KIND,
+                {"framework": "celery", "broker_url": BROKER, "max_depth": 0, "min_workers": 1},
+            ),
+            Status.FAIL,
+            r"queue 'celery': 3 jobs waiting, expected at most 0; "
+            r"0 live workers, expected at least 1 \(3 waiting\)",
+        )
+        started = time.monotonic()
+        outcome = check(
+            job_kind.KIND, {**CELERY_JOB, "task": "app.tasks.canary", "deadline": "30s"}
+        )
+        assert outcome.status is Status.FAIL, outcome.message
+        assert outcome.message.startswith("no live Celery worker answered a ping")
+        assert time.monotonic() - started < 10, "no worker: fail at once, not at the deadline"
+        expect(
+            check(job_kind.KIND, {**HTTP_JOB, "deadline": "3s"}),
+            Status.FAIL,
+            rf"job {JOB_ID} queued [\d.]+s ago, still queued \(PENDING\) at the 3s deadline: "
+            r"no worker took it \(0 live workers on queue 'celery', 4 waiting\)",
+        )
+    finally:
+        worker.start()
+        celery_stack.wait_ready(engine_client, RESTART_WAIT_S)
+    expect(
+        check(queue_kind.KIND, {"framework": "celery", "broker_url": BROKER, "min_workers": 1}),
+        Status.PASS,
+        r"queue 'celery': 1 live worker \(min 1\): celery@\w+",
+    )
+
+
+DRILL = {
+    **CELERY_JOB,
+    "task": "app.tasks.sleep",
+    "project": PROJECT,
+    "service": "worker",
+    "seconds": 6,
+    "stop_after": 1,
+    "deadline": "45s",
+}
+
+
+def test_drill_a_the_task_finishes_during_the_warm_shutdown(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker_with(celery_stack, engine_client)
+    expect(
+        check(shutdown_kind.KIND, {**DRILL, "seconds": 4}),
+        Status.PASS,
+        rf"job {JOB_ID} \(sleep 4s\) finished during the graceful stop: the worker stopped in "
+        r"[\d.]+m?s \(exit 0, grace 30s\); worker healthy again [\d.]+m?s after the restart",
+    )
+
+
+def test_drill_b_acks_late_redelivers_the_task_after_the_kill(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker_with(celery_stack, engine_client, "acks-late.yaml")
+    expect(
+        check(shutdown_kind.KIND, DRILL),
+        Status.PASS,
+        rf"job {JOB_ID} \(sleep 6s\) was re-queued and finished after the restart: the worker "
+        r"was killed at the end of its 3s grace period \(exit 137\); "
+        r"worker healthy again [\d.]+m?s after the restart",
+    )
+
+
+def test_drill_c_an_early_ack_and_a_short_grace_lose_the_task(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    worker_with(celery_stack, engine_client, "short-grace.yaml")
+    try:
+        expect(
+            check(shutdown_kind.KIND, {**DRILL, "deadline": "15s"}),
+            Status.FAIL,
+            rf"job {JOB_ID} \(sleep 6s\) was lost: still started [\d.]+s after it was queued, "
+            r"never finished after the restart \(abandoned by the stopped worker, not re-queued\); "
+            r"the worker was killed at the end of its 3s grace period \(exit 137\); "
+            r"worker healthy again [\d.]+m?s after the restart; "
+            r"to fix: set task_acks_late=True and task_reject_on_worker_lost=True \(redelivered\), "
+            r"or a longer stop_grace_period \(longer than the longest job\)",
+        )
+    finally:
+        worker_with(celery_stack, engine_client)
+
+
+def test_a_stopped_broker_fails_queue_and_job(
+    celery_stack: Stack, engine_client: DockerClient
+) -> None:
+    redis_container = celery_stack.container(engine_client, "redis")
+    redis_container.stop(timeout=10)
+    try:
+        expect(
+            check(queue_kind.KIND, {"framework": "celery", "broker_url": BROKER, "min_workers": 1}),
+            Status.FAIL,
+            rf"queue 'celery': Redis at 127\.0\.0\.1:{REDIS_PORT}/0 refused the connection",
+        )
+        outcome = check(job_kind.KIND, {**CELERY_JOB, "task": "app.tasks.canary"})
+        assert outcome.status is Status.FAIL, outcome.message
+        assert f"Redis at 127.0.0.1:{REDIS_PORT}/0 refused the connection" in outcome.message
+    finally:
+        redis_container.start()
+        celery_stack.wait_ready(engine_client, RESTART_WAIT_S)
+        # Healthy containers are not yet a broker that answers the host: wait for the queue.
+        healthy = {"framework": "celery", "broker_url": BROKER, "min_workers": 1}
+        wait_for(
+            "the queue answering again",
+            lambda: check(queue_kind.KIND, healthy).status is Status.PASS or None,
+            RESTART_WAIT_S,
+            interval_s=2.0,
+        )
+
+
 # --- the broker on RabbitMQ (overrides/amqp.yaml) -------------------------------------------------
 
 
@@ -374,6 +577,14 @@ def test_amqp_broker_carries_a_canary_task(
         assert log_lines(worker, "Connected to amqp://jobcheck:**@rabbitmq:5672//")
         assert log_lines(worker, f"[{body['task_id']}] received")
         assert speaks_amqp(AMQP_PORT)
+        amqp_password = env_file_values(CELERY / "overrides" / "amqp.env")["RABBITMQ_PASSWORD"]
+        amqp_url = f"amqp://jobcheck:{amqp_password}@127.0.0.1:{AMQP_PORT}//"
+        reading = check(
+            queue_kind.KIND,
+            {"framework": "celery", "broker_url": amqp_url, "max_depth": 10, "min_workers": 1},
+        )
+        assert amqp_password not in reading.message
+        expect(reading, Status.PASS, r"queue 'celery': depth 0 \(max 10\), 1 live worker .*")
         assert rabbitmq.attrs["Config"]["User"] == "rabbitmq"
         assert code != 0 and b"ACCESS_REFUSED" in guest, "the guest user must not exist"
         assert not any(

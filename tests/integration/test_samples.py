@@ -19,6 +19,7 @@ from ._compose import (
     DOCKER,
     Stack,
     answering,
+    env_file_values,
     get,
     post_form,
     prepare_images,
@@ -122,3 +123,41 @@ def test_flask_rq_runs_non_root_on_loopback_ports(
     worker = flask_rq.container(engine_client, "worker")
     code, cmdline = worker.exec_run(["cat", "/proc/1/cmdline"])
     assert "/opt/venv/bin/rq" in cmdline.decode().split("\0"), "rq worker must be PID 1"
+
+
+# --- jobcheck's kinds against the sample ----------------------------------------------------------
+
+
+def test_jobcheck_canary_through_the_flask_rq_api_form_and_nested_ids(flask_rq: Stack) -> None:
+    """The job kind drives the app's own API as a client would: a form-encoded POST, the id at
+    data.task_id, the status at data.task_status; the queue kind counts its RQ worker."""
+    import re
+    from pathlib import Path
+
+    from jobcheck.kinds import job, queue
+    from jobcheck.kinds.base import KindContext
+    from jobcheck.results import Status
+    from jobcheck.runner import attempt
+    from jobcheck.secrets import Masker
+
+    password = env_file_values(FLASK_RQ / "staging.env")["REDIS_PASSWORD"]
+    redis_url = f"redis://:{password}@127.0.0.1:{REDIS_PORT}/0"
+    ctx = KindContext("itest", Path.cwd(), dict(os.environ), 60.0, Masker([password]))
+    canary = {
+        "enqueue_url": f"{WEB}/tasks",
+        "form": {"type": 1},
+        "status_url": f"{WEB}/tasks/{{id}}",
+        "id_field": "data.task_id",
+        "status_field": "data.task_status",
+        "redis_url": redis_url,
+    }
+    passed = attempt(job.KIND, job.KIND.options.model_validate(canary), ctx)
+    assert passed.status is Status.PASS, passed.message
+    assert re.fullmatch(r"job [0-9a-f-]{36} finished in [\d.]+s via http.*", passed.message)
+    failing = {**canary, "form": {"type": "fail"}}
+    failed = attempt(job.KIND, job.KIND.options.model_validate(failing), ctx)
+    assert failed.status is Status.FAIL and " failed " in failed.message, failed.message
+    workers = {"redis_url": redis_url, "min_workers": 1}
+    counted = attempt(queue.KIND, queue.KIND.options.model_validate(workers), ctx)
+    assert counted.status is Status.PASS, counted.message
+    assert password not in passed.message + failed.message + counted.message

@@ -101,6 +101,9 @@ def compose_env(stack: StackInfo, env: Mapping[str, str]) -> dict[str, str]:
             if key not in merged and key not in explicit:
                 merged[key] = value
     merged.update(stack.build_args)
+    # docker-compose 1.29 gives up on a busy engine after 60 s ("An HTTP request took too long
+    # to complete"); every call here has its own deadline, so let the engine take longer.
+    merged.setdefault("COMPOSE_HTTP_TIMEOUT", "300")
     return merged
 
 
