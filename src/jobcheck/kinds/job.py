@@ -17,12 +17,24 @@ from jobcheck.durations import Duration
 from jobcheck.kinds._canary import CanaryOptions
 from jobcheck.kinds.base import Kind, KindContext
 from jobcheck.probes import engine
-from jobcheck.probes.canary import Trace, follow, passed_message, stuck_message, workers_note
+from jobcheck.probes.canary import (
+    NoWorkerWatch,
+    Trace,
+    follow,
+    passed_message,
+    stuck_message,
+    workers_note,
+)
 from jobcheck.results import Outcome
 
 
 class Options(CanaryOptions):
     deadline: Duration = Field(30.0, description="The job must finish within this")
+    no_worker_grace: Duration = Field(
+        5.0,
+        description="Give up this long after enqueueing when the job is still queued and its "
+        "queue has no live worker (needs a broker URL to count workers)",
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> Options:
@@ -38,7 +50,10 @@ def check(options: Options, ctx: KindContext) -> Outcome:
         deadline = min(options.deadline, ctx.remaining())
         start = time.monotonic()
         trace = Trace(channel.enqueue(), start, channel.vocabulary)
-        follow(channel, trace, ctx, start + deadline, options.interval)
+        watch = None
+        if adapter is not None and options.queue_name is not None:
+            watch = NoWorkerWatch(adapter, options.queue_name, options.no_worker_grace)
+        follow(channel, trace, ctx, start + deadline, options.interval, watch)
         details = trace.as_details() | {"latency_s": round(trace.age, 3), "via": options.via}
         if trace.status == "finished":
             return Outcome.passed(passed_message(trace, options.via), details=details)
@@ -48,7 +63,10 @@ def check(options: Options, ctx: KindContext) -> Outcome:
             note = ""
         else:
             note = workers_note(adapter, options.queue_name)
-        return Outcome.failed(stuck_message(trace, deadline, note), details=details)
+        gave_up = watch is not None and watch.gave_up
+        return Outcome.failed(
+            stuck_message(trace, deadline, note, gave_up=gave_up), details=details
+        )
     finally:
         if adapter is not None:
             adapter.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -268,17 +268,51 @@ class Trace:
 
 
 def follow(
-    channel: Channel, trace: Trace, ctx: KindContext, until: float, interval: float
+    channel: Channel,
+    trace: Trace,
+    ctx: KindContext,
+    until: float,
+    interval: float,
+    give_up: Callable[[Trace], bool] | None = None,
 ) -> Trace:
-    """Poll until the job ended (finished, failed, vanished) or ``until`` (monotonic) passed."""
+    """Poll until the job ended (finished, failed, vanished), ``until`` (monotonic) passed, or
+    ``give_up(trace)`` says waiting cannot help any more."""
     while True:
         trace.note(channel.status(trace.job_id))
         left = until - time.monotonic()
-        if trace.done or left <= 0:
+        if trace.done or left <= 0 or (give_up is not None and give_up(trace)):
             return trace
         if not ctx.sleep(min(interval, left)):
             trace.note(channel.status(trace.job_id))
             return trace
+
+
+@dataclass
+class NoWorkerWatch:
+    """Gives up on a job still queued after ``grace_s`` while its queue has no live worker:
+    waiting for the deadline cannot help. Asks the broker at most every ``every_s``."""
+
+    adapter: Adapter
+    queue: str
+    grace_s: float
+    every_s: float = 2.0
+    _asked_at: float = 0.0
+    gave_up: bool = False
+
+    def __call__(self, trace: Trace) -> bool:
+        now = time.monotonic()
+        if (
+            trace.status != "queued"
+            or trace.age < self.grace_s
+            or now - self._asked_at < self.every_s
+        ):
+            return False
+        self._asked_at = now
+        try:
+            self.gave_up = not self.adapter.live_workers(self.queue)
+        except CheckEnded:
+            return False  # the broker did not answer: keep waiting, the deadline decides
+        return self.gave_up
 
 
 def workers_note(adapter: Adapter | None, queue: str | None) -> str:
@@ -298,7 +332,7 @@ def workers_note(adapter: Adapter | None, queue: str | None) -> str:
     return f"{count} {depth} waiting"
 
 
-def stuck_message(trace: Trace, deadline: float, note: str) -> str:
+def stuck_message(trace: Trace, deadline: float, note: str, *, gave_up: bool = False) -> str:
     head = f"job {trace.job_id} queued {trace.age:.1f}s ago"
     if trace.status is None:
         return f"{head}, then vanished (no such job any more: expired or deleted)"
@@ -308,6 +342,11 @@ def stuck_message(trace: Trace, deadline: float, note: str) -> str:
         return f"job {trace.job_id} {trace.shown} {after:.1f}s after it was queued{why}"
     if trace.status == "queued":
         limit = format_duration(deadline)
+        if gave_up:
+            return (
+                f"{head}, still {trace.shown}: no worker took it ({note}); gave up before the "
+                f"{limit} deadline: with no live worker, waiting cannot help"
+            )
         return f"{head}, still {trace.shown} at the {limit} deadline: no worker took it ({note})"
     started = trace.since("started")
     at = f" (started after {started:.1f}s)" if started is not None else ""

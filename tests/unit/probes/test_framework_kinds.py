@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -348,3 +349,26 @@ def test_two_checks_ask_celery_workers_at_once_and_both_get_answers(
     for thread in threads:
         thread.join(timeout=60)
     assert [o.status for o in outcomes] == [Status.PASS] * 3, [o.message for o in outcomes]
+
+
+def test_a_job_on_a_queue_with_no_worker_gives_up_after_its_grace(scratch_url: str) -> None:
+    """No live worker on the queue: fail after no_worker_grace, not at the 30s deadline."""
+    options = {
+        "via": "rq",
+        "redis_url": scratch_url,
+        "task": "tests.fixtures.rq_app.jobs.add",
+        "args": [1, 1],
+        "deadline": "30s",
+        "no_worker_grace": "1s",
+    }
+    started = time.monotonic()
+    outcome = run(job.KIND, options)
+    took = time.monotonic() - started
+    expect(
+        outcome,
+        Status.FAIL,
+        rf"job {JOB_ID} queued [\d.]+s ago, still queued: no worker took it "
+        r"\(0 live workers on queue 'default', 1 waiting\); gave up before the 30s deadline: "
+        r"with no live worker, waiting cannot help",
+    )
+    assert took < 6, f"gave up after {took:.1f}s"
