@@ -8,7 +8,9 @@ from typing import Any
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from jobcheck import bounded_regex
 from jobcheck.kinds.base import (
+    CheckError,
     Kind,
     KindContext,
     KindOptions,
@@ -17,7 +19,7 @@ from jobcheck.kinds.base import (
     joined_output,
     process_failure,
 )
-from jobcheck.process import split_command
+from jobcheck.process import ProcessResult, split_command
 from jobcheck.results import Outcome
 
 
@@ -102,9 +104,7 @@ def run(options: Options, ctx: KindContext) -> Outcome:
         problems.append(f"exited {result.returncode}, expected {options.exit_code}")
     if options.stdout_contains is not None and options.stdout_contains not in result.stdout:
         problems.append(f"stdout does not contain {options.stdout_contains!r}")
-    if options.stdout_matches is not None and not re.search(
-        options.stdout_matches, result.stdout, re.MULTILINE
-    ):
+    if options.stdout_matches is not None and not _matches(options.stdout_matches, result, ctx):
         problems.append(f"stdout does not match /{options.stdout_matches}/")
     if options.stderr_contains is not None and options.stderr_contains not in result.stderr:
         problems.append(f"stderr does not contain {options.stderr_contains!r}")
@@ -112,6 +112,22 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     if problems:
         return Outcome.failed(f"`{shown}` " + "; ".join(problems) + f" ({took})", output=output)
     return Outcome.passed(f"`{shown}` exited {result.returncode} ({took})", output=output)
+
+
+def _matches(pattern: str, result: ProcessResult, ctx: KindContext) -> bool:
+    """The user's pattern against stdout, bounded by what is left of the check's timeout (a
+    pattern that backtracks forever ends the check ``error``, and Ctrl-C still stops it)."""
+    try:
+        found = bounded_regex.search(
+            pattern,
+            result.stdout,
+            timeout_s=max(ctx.remaining(), 1.0),
+            cancel=ctx.cancel,
+            flags=re.MULTILINE,
+        )
+    except bounded_regex.RegexFailed as exc:
+        raise CheckError(f"stdout_matches: {exc}") from None
+    return found is not None
 
 
 KIND = Kind(
