@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,7 @@ class _Loader:
         )
         for i, name in enumerate(names):
             target = source.path.parent / _interp(name, self.lookup, source, ("env_files", i), "")
+            _require_small_file(source, ("env_files", i), target, f"env file `{name}`")
             try:
                 dotenv = read_dotenv(target)
             except (OSError, UnicodeDecodeError) as exc:
@@ -190,6 +192,37 @@ class _Loader:
         if any(s.path == target for s in self.sources):
             return None  # a diamond (two files include a third): read it once
         return parse(target)
+
+
+MAX_ENV_FILE_BYTES = 1024 * 1024
+
+
+def _require_small_file(source: Source, key: Key, target: Path, what: str) -> None:
+    """A regular file of a sane size: /dev/zero, a FIFO or a huge file would hang or exhaust
+    memory before any check ran."""
+    try:
+        info = target.stat()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise source.error(
+            key,
+            f"cannot read {what}: {reason}",
+            expected=f"a dotenv file at {target}",
+            hint="env_files paths are relative to the checklist",
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise source.error(
+            key,
+            f"{what} is not a regular file",
+            expected="a dotenv file",
+            seen=f"{target} (a device, FIFO, socket or folder)",
+        )
+    if info.st_size > MAX_ENV_FILE_BYTES:
+        raise source.error(
+            key,
+            f"{what} is {info.st_size} bytes, more than {MAX_ENV_FILE_BYTES}",
+            expected="a dotenv file of at most 1 MiB",
+        )
 
 
 def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklist:

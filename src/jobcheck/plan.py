@@ -9,25 +9,28 @@ from jobcheck.checklist import Check
 
 
 def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
-    """A dependency cycle as ``[a, b, c, a]``, or an empty list when there is none."""
+    """A dependency cycle as ``[a, b, c, a]``, or an empty list when there is none.
+
+    Iterative depth-first search: a chain of thousands of ``needs`` must not hit Python's
+    recursion limit."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        path.append(node)
-        for need in graph.get(node, ()):
-            if state.get(need) == 1:
+    for root in graph:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        state[root] = 1
+        todo = [iter(graph.get(root, ()))]
+        while todo:
+            need = next(todo[-1], None)
+            if need is None:
+                todo.pop()
+                state[path.pop()] = 2
+            elif state.get(need) == 1:
                 return [*path[path.index(need) :], need]
-            if need not in state and (found := visit(need)):
-                return found
-        path.pop()
-        state[node] = 2
-        return []
-
-    for node in graph:
-        if node not in state and (found := visit(node)):
-            return found
+            elif need not in state:
+                state[need] = 1
+                path.append(need)
+                todo.append(iter(graph.get(need, ())))
     return []
 
 

@@ -675,3 +675,26 @@ def test_a_load_error_never_shows_a_secret(write_checklist: Callable[..., Path])
     text = caught.value.render()
     assert "exit_code" in text
     assert "hunter2hunter2" not in text and "***" in text
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_env_files_must_be_regular_files(tmp_path: Path, special: str) -> None:
+    """/dev/zero once ran out of memory after 20 s, and a FIFO blocked forever."""
+    import os
+    import time
+
+    target = special
+    if special == "fifo":
+        os.mkfifo(tmp_path / "pipe.env")
+        target = "pipe.env"
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(
+        f"version: 1\nname: x\nenv_files: [{target}]\n"
+        "checks:\n  - {id: a, kind: command, owner: '@o', with: {run: 'true'}}\n"
+    )
+    started = time.monotonic()
+    with pytest.raises(ChecklistError) as caught:
+        load_checklist(path, {})
+    assert time.monotonic() - started < 2
+    assert "is not a regular file" in caught.value.render()
+    assert "jobcheck.yaml:3" in caught.value.render()

@@ -123,3 +123,11 @@ def test_find_cycle_names_only_the_loop() -> None:
 
 def test_unknown_selectors() -> None:
     assert unknown_selectors(CHECKS, ["lint", "smoke", "lnt", "dockr"]) == ["lnt", "dockr"]
+
+
+def test_a_chain_of_five_thousand_needs_has_no_recursion_limit() -> None:
+    chain = {f"c{i}": [f"c{i + 1}"] if i < 4999 else [] for i in range(5000)}
+    assert find_cycle(chain) == []
+    chain["c4999"] = ["c0"]
+    cycle = find_cycle(chain)
+    assert cycle[0] == cycle[-1] and len(cycle) == 5001
