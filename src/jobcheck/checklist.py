@@ -139,10 +139,12 @@ class Checklist:
     path: Path
     checks: list[Check]
     stack: StackSpec | None
-    secret_values: list[str]
+    secret_values: list[str]  # every secret value: secret-looking names and declared ones
     files: list[Path]
     vars: dict[str, str] = field(default_factory=dict)
     file_env: dict[str, str] = field(default_factory=dict)
+    declared_secret_values: list[str] = field(default_factory=list)  # masked at any length
+    declared_names: list[str] = field(default_factory=list)  # the names under `secrets:`
 
     @property
     def base_dir(self) -> Path:

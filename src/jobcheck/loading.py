@@ -235,32 +235,69 @@ def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklis
         checks = _build_checks(loader.entries, loader.lookup)
     except ChecklistError as exc:
         # A load error may quote an interpolated value: a secret must not show there either.
-        raise _masked(
-            exc, Masker.from_env(environ, loader.secrets), _secret_values(loader)
-        ) from None
-    values = _secret_values(loader)
-    return Checklist(
+        raise _masked(exc, _loader_masker(loader, environ)) from None
+    guessed, declared = _secret_values(loader)
+    checklist = Checklist(
         name=spec.name,
         path=path,
         checks=checks,
         stack=spec.stack,
-        secret_values=[v for v in values if v],
+        secret_values=[*guessed, *(v for v in declared if v not in guessed)],
+        declared_secret_values=declared,
+        declared_names=sorted(set(loader.secrets)),
         files=[s.path for s in loader.sources],
         vars=dict(loader.variables),
         file_env=dict(loader.file_env),
     )
+    masker = checklist_masker(checklist, environ)
+    checklist.name = masker(checklist.name)
+    for check in checks:
+        _mask_metadata(check, masker)
+    return checklist
 
 
-def _secret_values(loader: _Loader) -> list[str]:
-    secrets = set(loader.secrets)
-    values = [v for k, v in loader.variables.items() if looks_secret(k) or k in secrets]
-    values += [loader.env[k] for k in sorted(secrets) if k in loader.env]
-    values += [v for k, v in loader.file_env.items() if looks_secret(k) or k in secrets]
-    return values
+def checklist_masker(checklist: Checklist, environ: Mapping[str, str]) -> Masker:
+    """Every secret a run of this checklist may show: secret-looking and declared names in the
+    environment, vars and env files, and literals under secret-looking keys in check options."""
+    masker = Masker.from_env(environ, checklist.declared_names)
+    masker.add(checklist.secret_values)
+    masker.add_declared(checklist.declared_secret_values)
+    for check in checklist.checks:
+        masker.add_mapping(check.options.model_dump(mode="json"))
+    return masker
 
 
-def _masked(exc: ChecklistError, masker: Masker, values: list[str]) -> ChecklistError:
-    masker.add(values)
+def _mask_metadata(check: Check, mask: Masker) -> None:
+    """What a check says about itself is shown everywhere (list, explain, reports, the tag
+    message): a secret interpolated into it is masked here, once, at load. The options the
+    kind runs with are left as they are."""
+    for name in ("title", "owner", "expect", "rollback", "runbook"):
+        setattr(check, name, mask(getattr(check, name)))
+    if check.waiver is not None:
+        check.waiver = WaiverNote(
+            mask(check.waiver.reason), check.waiver.until, mask(check.waiver.by)
+        )
+
+
+def _secret_values(loader: _Loader) -> tuple[list[str], list[str]]:
+    """(guessed, declared): values of secret-looking names, and of names under ``secrets:``."""
+    declared_names = set(loader.secrets)
+    sources: list[Mapping[str, str]] = [loader.variables, loader.file_env]
+    guessed = [v for source in sources for k, v in source.items() if looks_secret(k) and v]
+    declared = [v for source in sources for k, v in source.items() if k in declared_names and v]
+    declared += [loader.env[k] for k in sorted(declared_names) if loader.env.get(k)]
+    return guessed, declared
+
+
+def _loader_masker(loader: _Loader, environ: Mapping[str, str]) -> Masker:
+    masker = Masker.from_env(environ, loader.secrets)
+    guessed, declared = _secret_values(loader)
+    masker.add(guessed)
+    masker.add_declared(declared)
+    return masker
+
+
+def _masked(exc: ChecklistError, masker: Masker) -> ChecklistError:
     errors = exc.errors if isinstance(exc, ChecklistErrors) else [exc]
     for error in errors:
         for name in ("problem", "expected", "seen", "hint", "source_line"):

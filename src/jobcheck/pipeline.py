@@ -7,6 +7,7 @@ the exit code. ``jobcheck run`` is a thin caller; ``jobcheck release`` adds only
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -22,7 +23,7 @@ from jobcheck import exit_codes
 from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
 from jobcheck.kinds.base import StackInfo
-from jobcheck.loading import find_checklist, load_checklist
+from jobcheck.loading import checklist_masker, find_checklist, load_checklist
 from jobcheck.plan import Plan, select, unknown_selectors
 from jobcheck.results import RunResult
 from jobcheck.runner import Listener, Runner, RunSettings
@@ -77,6 +78,8 @@ def run_gate(
     ids = _failed_ids(checklist) if request.failed else None
     plan = make_plan(checklist, request, ids)
     masker = make_masker(checklist, {**environ, **request.extra_env})
+    # The command line is shown again (JSON report, history, "reproduce locally"): masked.
+    request = dataclasses.replace(request, argv=[masker(arg) for arg in request.argv])
     listeners = choose_listeners(request, environ, out) + _ci_listeners(request, environ, out)
     run = execute(checklist, plan, request, environ, listeners, masker)
     written = write_reports(run, request, lambda text: print(text, end="", file=sys.stderr))
@@ -119,9 +122,7 @@ def load(path: Path | None, environ: Mapping[str, str]) -> Checklist:
 
 
 def make_masker(checklist: Checklist, environ: Mapping[str, str]) -> Masker:
-    masker = Masker.from_env(environ)
-    masker.add(checklist.secret_values)
-    return masker
+    return checklist_masker(checklist, environ)
 
 
 def stack_info(checklist: Checklist) -> StackInfo | None:

@@ -61,7 +61,7 @@ def test_started_comes_from_inspect_active_when_tracking_is_off(
 
 
 def test_started_comes_from_the_backend_when_tracking_is_on(celery: CeleryAdapter) -> None:
-    job_id = celery.enqueue("fixture.sleep_tracked", [2], queue="canary")
+    job_id = celery.enqueue("fixture.sleep_tracked", [4], queue="canary")  # room under load
     state = poll(lambda: celery.job_state(job_id), running, 10)
     assert (state.state, state.raw) == ("started", "STARTED")
     assert celery.was_started(job_id)
