@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -130,7 +131,8 @@ class Check(CheckInfo):
     retries: int = 0
 
     def matches(self, selector: str) -> bool:
-        return selector == self.id or selector in self.tags
+        """An id or tag, or a glob (``fast-*``, ``api-?``) over ids and tags."""
+        return any(fnmatch.fnmatchcase(name, selector) for name in (self.id, *self.tags))
 
 
 @dataclass

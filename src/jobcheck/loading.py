@@ -32,20 +32,37 @@ Lookup = Callable[[str], str | None]
 
 
 def find_checklist(path: Path | None, cwd: Path | None = None) -> Path:
-    """The checklist to use: the given path, else jobcheck.yaml, else checklists/release.yaml."""
+    """The checklist to use: the given path, else jobcheck.yaml, else checklists/release.yaml,
+    looked for in the current folder and then each parent up to the repository's root (the
+    folder holding `.git`), as git and ruff find their configuration."""
     if path is not None:
         return path
     base = cwd or Path.cwd()
-    for name in DEFAULT_FILES:
-        if (base / name).is_file():
-            return base / name
+    searched = search_folders(base)
+    for folder in searched:
+        for name in DEFAULT_FILES:
+            if (folder / name).is_file():
+                return folder / name
+    where = "here" if len(searched) == 1 else f"here or in a parent up to {searched[-1]}"
     raise ChecklistError(
         "no checklist given and none found",
         Location(base),
         expected=" or ".join(DEFAULT_FILES),
-        seen="neither file exists here",
-        hint="pass a path (`jobcheck run path/to/checklist.yaml`) or run `jobcheck init`",
+        seen=f"neither file exists {where}",
+        hint="pass a path (`jobcheck run -c path/to/checklist.yaml`), `-C DIR`, "
+        "or run `jobcheck init`",
     )
+
+
+def search_folders(start: Path) -> list[Path]:
+    """``start`` and its parents, ending at the first that holds `.git` (or at the root)."""
+    folders = []
+    folder = start.absolute()
+    while True:
+        folders.append(folder)
+        if (folder / ".git").exists() or folder.parent == folder:
+            return folders
+        folder = folder.parent
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jobcheck.checklist import Check
 from jobcheck.kinds import get_kind
-from jobcheck.plan import find_cycle, order, select, unknown_selectors
+from jobcheck.plan import close_selectors, find_cycle, order, select, unknown_selectors
 
 
 def check(check_id: str, needs: Sequence[str] = (), tags: Sequence[str] = ()) -> Check:
@@ -123,3 +123,16 @@ def test_find_cycle_names_only_the_loop() -> None:
 
 def test_unknown_selectors() -> None:
     assert unknown_selectors(CHECKS, ["lint", "smoke", "lnt", "dockr"]) == ["lnt", "dockr"]
+
+
+def test_globs_select_over_ids_and_tags() -> None:
+    assert ids(select(CHECKS, only=["api-*"]).run) == ["stack-up", "migrate", "api-health"]
+    assert ids(select(CHECKS, only=["fa?t"]).run) == ["lint", "unit"]
+    assert ids(select(CHECKS, skip=["*-*"]).run) == ["lint", "migrate", "unit"]
+    assert unknown_selectors(CHECKS, ["api-*", "web-*", "[lu]*"]) == ["web-*"]
+
+
+def test_close_selectors_suggest_ids_and_tags() -> None:
+    assert close_selectors(CHECKS, "fast1") == ["fast"]
+    assert close_selectors(CHECKS, "api-helth") == ["api-health"]
+    assert close_selectors(CHECKS, "zzz") == []

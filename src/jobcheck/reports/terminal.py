@@ -30,6 +30,8 @@ STYLE = {
     Status.SKIP: "dim",
     Status.WAIVED: "yellow",
 }
+# The same styles as ANSI SGR codes, for plain lines on a coloured stream (FORCE_COLOR in CI).
+_ANSI = {"green": "32", "bold red": "1;31", "bold magenta": "1;35", "dim": "2", "yellow": "33"}
 _FIRST = {Status.FAIL: 0, Status.ERROR: 1, Status.WAIVED: 2, Status.SKIP: 3, Status.PASS: 4}
 
 
@@ -91,9 +93,17 @@ def _retry_note(check: CheckResult) -> str:
     return f"{tries}; {safe}"
 
 
-def result_line(check: CheckResult, width: int = 24) -> str:
+def paint(text: str, style: str) -> str:
+    """``text`` in one of the styles above, as ANSI codes (plain lines on a coloured stream)."""
+    return f"\x1b[{_ANSI[style]}m{text}\x1b[0m"
+
+
+def result_line(check: CheckResult, width: int = 24, *, color: bool = False) -> str:
     took = format_duration(check.duration_s) if check.status != Status.SKIP else "-"
-    return f"{LABEL[check.status]:<7}{check.id:<{width}} {took:>7}  {_first_line(check.message)}"
+    label = f"{LABEL[check.status]:<7}"
+    if color:
+        label = paint(LABEL[check.status], STYLE[check.status]) + label[len(LABEL[check.status]) :]
+    return f"{label}{check.id:<{width}} {took:>7}  {_first_line(check.message)}"
 
 
 def render_plain_report(run: RunResult, *, table: bool = True, today: dt.date | None = None) -> str:
@@ -116,9 +126,12 @@ def render_plain_report(run: RunResult, *, table: bool = True, today: dt.date | 
 class PlainReporter(BaseListener):
     """One line per finished check as it happens; the full report at the end."""
 
-    def __init__(self, stream: IO[str] | None = None, quiet: bool = False) -> None:
+    def __init__(
+        self, stream: IO[str] | None = None, quiet: bool = False, *, color: bool = False
+    ) -> None:
         self.stream = stream or sys.stdout
         self.quiet = quiet
+        self.color = color
         self.width = 24
 
     def _write(self, text: str) -> None:
@@ -137,7 +150,7 @@ class PlainReporter(BaseListener):
 
     def on_check_done(self, result: CheckResult) -> None:
         if not self.quiet:
-            self._write(result_line(result, self.width) + "\n")
+            self._write(result_line(result, self.width, color=self.color) + "\n")
 
     def on_finish(self, run: RunResult) -> None:
         self._write(("\n" if not self.quiet else "") + render_plain_report(run, table=self.quiet))
