@@ -240,7 +240,7 @@ def test_cause_of_a_failed_compose_call(output: str, cause: str) -> None:
 
 
 def test_a_failed_build_says_its_cause_not_its_last_line(tmp_path: Path) -> None:
-    script = "cat >&2 <<'END'\n" + BUILD_NO_REGISTRY + "END\nexit 1"
+    script = "cat >&2 <<'END'\n" + BUILD_NO_REGISTRY + "\nEND\nexit 1"
     bin_dir = fake_cli(tmp_path, "docker-compose", script)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     cli = compose_cli.ComposeCLI(("docker-compose",), "1.29.2")
