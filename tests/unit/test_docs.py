@@ -41,7 +41,15 @@ def as_checklist(text: str) -> str:
             check["needs"] = [n for n in check["needs"] if n in ids]
     data.setdefault("version", 1)
     data.setdefault("name", "docs example")
+    if "${stack." in text:  # a snippet naming the stack's ports: the stack shown elsewhere
+        data.setdefault("stack", {"compose": ["compose.yaml"], "project": "docs"})
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def stack_services(text: str) -> str:
+    """A compose file defining every service the example's `${stack.SERVICE.PORT}` names."""
+    names = sorted(set(re.findall(r"\$\{stack\.([A-Za-z0-9_.-]+)\.[0-9]+\}", text)))
+    return "services:\n" + "".join(f"  {name}: {{image: x}}\n" for name in names or ["api"])
 
 
 @pytest.mark.parametrize(("doc", "index", "text"), examples(), ids=lambda v: str(v)[:40])
@@ -49,6 +57,7 @@ def test_example_loads(doc: str, index: int, text: str, tmp_path: Path) -> None:
     path = tmp_path / "example.yaml"
     path.write_text(as_checklist(text))
     (tmp_path / "common.yaml").write_text("checks: []\n")
+    (tmp_path / "compose.yaml").write_text(stack_services(text))
     env = {
         "RELEASE_TAG": "v1.4.0",
         "REDIS_PASSWORD": "x" * 16,
