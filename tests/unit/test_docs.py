@@ -96,7 +96,8 @@ def ci_examples() -> list[tuple[str, str]]:
     for path in CI_DOCS:
         for match in BLOCK.finditer(path.read_text()):
             text = match.group(1)
-            if re.search(r"jobcheck (run|release)", text) and re.search(r"^(jobs|on|\w+):", text, re.M):
+            runs = re.search(r"jobcheck (run|release)", text)
+            if runs and re.search(r"^(jobs|on|\w+):", text, re.MULTILINE):
                 found.append((path.name, text))
     return found
 
