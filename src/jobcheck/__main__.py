@@ -1,6 +1,21 @@
+"""The ``jobcheck`` entry point: ``--version`` answers before Typer (or anything) is imported."""
+
 from __future__ import annotations
 
-from jobcheck.cli import main
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        from jobcheck import __version__
+
+        print(f"jobcheck {__version__}")
+        sys.exit(0)
+    from jobcheck.cli import run_app
+
+    run_app(args)
+
 
 if __name__ == "__main__":
     main()

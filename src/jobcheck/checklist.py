@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -73,7 +74,14 @@ class CheckSpec(Envelope):
     id: str = Field(pattern=ID_PATTERN, description="Unique id: [a-z0-9][a-z0-9._-]*")
     title: str | None = Field(None, description="Defaults to the id")
     kind: str = Field(description="A registered check kind")
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Kind options")
+    with_: dict[str, Any] = Field(
+        default_factory=dict,
+        alias="with",
+        description="Kind options. Strings take ${NAME}, ${NAME:-default} and "
+        "${stack.SERVICE.PORT}: 127.0.0.1:HOSTPORT, the port the running stack's container of "
+        "SERVICE publishes on 127.0.0.1 for its PORT, read when the check runs (an error when "
+        "there is none)",
+    )
     needs: list[str] = Field(default_factory=list, description="Ids that must pass first")
     waiver: Waiver | None = None
 
@@ -128,9 +136,14 @@ class Check(CheckInfo):
     needs: list[str] = field(default_factory=list)
     timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = 0
+    # The `with:` mapping as written when it names stack ports (`${stack.api.8000}`): resolved
+    # and validated again right before each attempt; ``options`` was validated with
+    # placeholders at load time.
+    deferred: dict[str, Any] | None = None
 
     def matches(self, selector: str) -> bool:
-        return selector == self.id or selector in self.tags
+        """An id or tag, or a glob (``fast-*``, ``api-?``) over ids and tags."""
+        return any(fnmatch.fnmatchcase(name, selector) for name in (self.id, *self.tags))
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""The Typer app: options in, exit code out. Nothing else lives here."""
+"""The Typer app: options in, exit code out. Nothing else lives here.
+
+``jobcheck --version`` never reaches this module: the entry point (``jobcheck.__main__``)
+answers it before Typer is imported.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +25,7 @@ app = typer.Typer(
     context_settings=CONTEXT,
     help="A production-readiness gate for Python services that run background jobs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -33,13 +38,80 @@ app.add_typer(stack_app, name="stack")
 
 _DEBUG = {"on": False}
 
+
+class ColorMode(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines, kept as written (``\\b``: click does not rewrap)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+CHECKLIST_HELP = (
+    "Checklist file (default: jobcheck.yaml, then checklists/release.yaml, here or in a parent "
+    "folder up to the repository root)"
+)
 ChecklistArg = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
-    typer.Argument(help="Checklist file (default: ./jobcheck.yaml, then checklists/release.yaml)"),
+    Path | None, typer.Argument(metavar="CHECKLIST", help=CHECKLIST_HELP, show_default=False)
 ]
 ChecklistOpt = Annotated[
-    Optional[Path],  # noqa: UP045
-    typer.Option("--checklist", "-c", help="Checklist file (default as for `run`)"),
+    Path | None, typer.Option("--checklist", "-c", metavar="PATH", help=CHECKLIST_HELP)
+]
+OnlyOpt = Annotated[
+    list[str],
+    typer.Option("--only", metavar="ID_OR_TAG", help="Run only this id, tag or glob (repeatable)"),
+]
+SkipOpt = Annotated[
+    list[str],
+    typer.Option("--skip", metavar="ID_OR_TAG", help="Skip this id, tag or glob (repeatable)"),
+]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, metavar="N", help="Parallel checks (default: CPUs)"),
+]
+FailFastOpt = Annotated[
+    bool, typer.Option("--fail-fast", help="Stop scheduling after the first blocking failure")
+]
+REPORT_HELP = "Write the {} here ('-' for stdout; the terminal report then goes to stderr)"
+JsonOpt = Annotated[
+    Path | None, typer.Option("--json", metavar="PATH", help=REPORT_HELP.format("JSON report"))
+]
+JunitOpt = Annotated[
+    Path | None, typer.Option("--junit", metavar="PATH", help=REPORT_HELP.format("JUnit XML"))
+]
+MarkdownOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--markdown", metavar="PATH", help=REPORT_HELP.format("Markdown readiness report")
+    ),
+]
+NoColorOpt = Annotated[
+    bool, typer.Option("--no-color", help="Plain output: no colour and no live view")
+]
+ColorOpt = Annotated[
+    ColorMode,
+    typer.Option(
+        "--color",
+        help="Colour: auto (on a terminal, unless NO_COLOR is set or FORCE_COLOR asks for it), "
+        "always or never",
+        case_sensitive=False,
+    ),
+]
+StackUpOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stack-up/--no-stack-up",
+        help="Bring the staging stack up first (default: the checklist's stack.up)",
+    ),
+]
+EnvOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--env", "-e", metavar="NAME=VALUE", help="Set NAME=VALUE for this run (repeatable)"
+    ),
 ]
 
 
@@ -56,56 +128,78 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
+def _checklist(positional: Path | None, option: Path | None) -> Path | None:
+    """The checklist named either way (positional or ``-c``); two different ones are an error."""
+    if positional is not None and option is not None and positional != option:
+        from jobcheck.errors import UsageError
+
+        raise UsageError(
+            f"two checklists given: {positional} and -c {option}", hint="give one of them"
+        )
+    return option if option is not None else positional
+
+
+@app.callback(
+    epilog=examples(
+        "jobcheck init",
+        "jobcheck run",
+        "jobcheck -C services/billing run --only 'api-*'",
+        "jobcheck explain api-health",
+    )
+)
 def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version")
     ] = False,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "-C",
+            "--directory",
+            metavar="DIR",
+            help="Run as if jobcheck was started in DIR (as `git -C`)",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs")] = False,
 ) -> None:
     _DEBUG["on"] = debug
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot change to {directory}: {exc.strerror}", param_hint="'-C'"
+            ) from None
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "jobcheck run",
+        "jobcheck run -c checklists/release.yaml --only 'api-*' --skip slow",
+        "jobcheck run --json - --junit out/gate.xml > out/gate.json",
+        "jobcheck run --failed",
+        "jobcheck run -e API_PORT=8001 --color never",
+    )
+)
 def run(
     checklist: ChecklistArg = None,
-    only: Annotated[
-        list[str], typer.Option("--only", help="Run only this id or tag (repeatable)")
-    ] = [],  # noqa: B006
-    skip: Annotated[
-        list[str], typer.Option("--skip", help="Skip this id or tag (repeatable)")
-    ] = [],  # noqa: B006
-    jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Parallel checks (default: CPUs)")
-    ] = None,
-    fail_fast: Annotated[
-        bool, typer.Option("--fail-fast", help="Stop scheduling after the first blocking failure")
-    ] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the JSON report here")
-    ] = None,
-    junit_path: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here")] = None,
-    markdown_path: Annotated[
-        Path | None, typer.Option("--markdown", help="Write the Markdown readiness report here")
-    ] = None,
-    no_color: Annotated[
-        bool, typer.Option("--no-color", help="Plain output, no colour or live view")
-    ] = False,
+    checklist_opt: ChecklistOpt = None,
+    only: OnlyOpt = [],  # noqa: B006
+    skip: SkipOpt = [],  # noqa: B006
+    jobs: JobsOpt = None,
+    fail_fast: FailFastOpt = False,
+    json_path: JsonOpt = None,
+    junit_path: JunitOpt = None,
+    markdown_path: MarkdownOpt = None,
+    no_color: NoColorOpt = False,
+    color: ColorOpt = ColorMode.auto,
     failed: Annotated[
         bool, typer.Option("--failed", help="Re-run only what failed or errored last time")
     ] = False,
-    stack_up: Annotated[
-        Optional[bool],  # noqa: UP045
-        typer.Option(
-            "--stack-up/--no-stack-up",
-            help="Bring the staging stack up first (default: the checklist's stack.up)",
-        ),
-    ] = None,
-    var: Annotated[
-        list[str], typer.Option("--env", "-e", help="Set NAME=VALUE for this run (repeatable)")
-    ] = [],  # noqa: B006
+    stack_up: StackUpOpt = None,
+    var: EnvOpt = [],  # noqa: B006
 ) -> None:
     """Run a checklist and report pass or fail with owner, expected result and rollback."""
     from jobcheck.commands.run import run as run_command
@@ -113,7 +207,7 @@ def run(
 
     def body() -> int:
         options = GateRequest(
-            checklist=checklist,
+            checklist=_checklist(checklist, checklist_opt),
             only=only,
             skip=skip,
             jobs=jobs,
@@ -121,7 +215,8 @@ def run(
             json_path=json_path,
             junit_path=junit_path,
             markdown_path=markdown_path,
-            color=False if no_color else None,
+            color="never" if no_color else color.value,
+            plain=no_color,
             failed=failed,
             extra_env=_pairs(var),
             stack_up=stack_up,
@@ -144,31 +239,39 @@ def _pairs(items: list[str]) -> dict[str, str]:
     return pairs
 
 
-@app.command()
+@app.command(
+    epilog=examples("jobcheck validate", "jobcheck validate --strict -c checklists/release.yaml")
+)
 def validate(
     checklist: ChecklistArg = None,
+    checklist_opt: ChecklistOpt = None,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Blockers without rollback or expect are errors")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Blockers without rollback or expect, and TODO placeholders, are errors",
+        ),
     ] = False,
 ) -> None:
     """Load and check a checklist without running anything."""
     from jobcheck.commands.validate import validate as validate_command
 
-    _finish(lambda: validate_command(checklist, strict, os.environ))
+    _finish(lambda: validate_command(_checklist(checklist, checklist_opt), strict, os.environ))
 
 
-@app.command("list")
+@app.command("list", epilog=examples("jobcheck list", "jobcheck list --json -c ci.yaml"))
 def list_(
     checklist: ChecklistArg = None,
+    checklist_opt: ChecklistOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """List the checks: id, kind, owner, title, tags and needs."""
     from jobcheck.commands.listing import list_checks
 
-    _finish(lambda: list_checks(checklist, as_json, os.environ))
+    _finish(lambda: list_checks(_checklist(checklist, checklist_opt), as_json, os.environ))
 
 
-@app.command()
+@app.command(epilog=examples("jobcheck explain api-health", "jobcheck explain tests -c ci.yaml"))
 def explain(
     check_id: Annotated[str, typer.Argument(metavar="ID", help="The check id")],
     checklist: ChecklistOpt = None,
@@ -179,7 +282,13 @@ def explain(
     _finish(lambda: explain_command(check_id, checklist, os.environ))
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "jobcheck schema > checklist.schema.json",
+        "# then, first line of jobcheck.yaml:",
+        "# yaml-language-server: $schema=checklist.schema.json",
+    )
+)
 def schema() -> None:
     """Print the JSON Schema of the checklist format (for editors)."""
     from jobcheck.commands.schema import schema as schema_command
@@ -187,17 +296,25 @@ def schema() -> None:
     _finish(schema_command)
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "jobcheck report out/gate.json",
+        "jobcheck report out/gate.json -f junit -o out/gate.xml",
+        "jobcheck report out/gate.json --format text",
+    )
+)
 def report(
     run_json: Annotated[
         Path, typer.Argument(metavar="RUN.json", help="A JSON report written by `run --json`")
     ],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="markdown, junit or text")
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="markdown, junit or text")
     ] = "markdown",
     output: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--output", "-o", help="Write here (atomically) instead of stdout"),
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="PATH", help="Write here (atomically) instead of stdout"
+        ),
     ] = None,
 ) -> None:
     """Re-render a saved run as Markdown, JUnit XML or plain text."""
@@ -206,23 +323,29 @@ def report(
     _finish(lambda: report_command(run_json, fmt, output))
 
 
-@app.command()
-def history(checklist: ChecklistArg = None) -> None:
+@app.command(epilog=examples("jobcheck history", "jobcheck history -c checklists/release.yaml"))
+def history(checklist: ChecklistArg = None, checklist_opt: ChecklistOpt = None) -> None:
     """Per check over the saved runs: pass rate, last status, median duration, flaky checks."""
     from jobcheck.commands.history import history as history_command
 
-    _finish(lambda: history_command(checklist))
+    _finish(lambda: history_command(_checklist(checklist, checklist_opt)))
 
 
-@app.command()
-def waivers(checklist: ChecklistArg = None) -> None:
+@app.command(epilog=examples("jobcheck waivers", "jobcheck waivers -c checklists/release.yaml"))
+def waivers(checklist: ChecklistArg = None, checklist_opt: ChecklistOpt = None) -> None:
     """Every waiver with owner, reason and days left; exit 1 when one has expired."""
     from jobcheck.commands.waivers import waivers as waivers_command
 
-    _finish(lambda: waivers_command(checklist, os.environ))
+    _finish(lambda: waivers_command(_checklist(checklist, checklist_opt), os.environ))
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "jobcheck release v1.4.0 --dry-run",
+        "jobcheck release v1.4.0 --yes --json out/release.json --markdown out/release.md",
+        "jobcheck release v1.4.0 -c checklists/release.yaml --skip slow",
+    )
+)
 def release(
     tag: Annotated[str, typer.Argument(metavar="TAG", help="The tag to create, e.g. v1.4.0")],
     checklist: ChecklistOpt = None,
@@ -233,49 +356,34 @@ def release(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask (required without a terminal, as in CI)")
     ] = False,
-    only: Annotated[
-        list[str], typer.Option("--only", help="Run only this id or tag (repeatable)")
-    ] = [],  # noqa: B006
-    skip: Annotated[
-        list[str], typer.Option("--skip", help="Skip this id or tag (repeatable)")
-    ] = [],  # noqa: B006
-    jobs: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--jobs", "-j", min=1, help="Parallel checks (default: CPUs)"),
-    ] = None,
-    json_path: Annotated[
-        Optional[Path], typer.Option("--json", help="Write the JSON report here")  # noqa: UP045
-    ] = None,
-    junit_path: Annotated[
-        Optional[Path], typer.Option("--junit", help="Write JUnit XML here")  # noqa: UP045
-    ] = None,
-    markdown_path: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--markdown", help="Write the Markdown readiness report here"),
-    ] = None,
-    no_color: Annotated[
-        bool, typer.Option("--no-color", help="Plain output, no colour or live view")
-    ] = False,
-    var: Annotated[
-        list[str], typer.Option("--env", "-e", help="Set NAME=VALUE for this run (repeatable)")
-    ] = [],  # noqa: B006
+    only: OnlyOpt = [],  # noqa: B006
+    skip: SkipOpt = [],  # noqa: B006
+    jobs: JobsOpt = None,
+    fail_fast: FailFastOpt = False,
+    json_path: JsonOpt = None,
+    junit_path: JunitOpt = None,
+    markdown_path: MarkdownOpt = None,
+    no_color: NoColorOpt = False,
+    color: ColorOpt = ColorMode.auto,
+    stack_up: StackUpOpt = None,
+    var: EnvOpt = [],  # noqa: B006
 ) -> None:
     """Run the release checklist with RELEASE_TAG=TAG; tag only when every blocker passed."""
     from jobcheck.commands.release import release as release_command
-    from jobcheck.pipeline import GateRequest
+    from jobcheck.pipeline import GateRequest, terminal_stream
 
     def body() -> int:
         request = GateRequest(
-            checklist=checklist, only=only, skip=skip, jobs=jobs, json_path=json_path,
-            junit_path=junit_path, markdown_path=markdown_path,
-            color=False if no_color else None, extra_env=_pairs(var),
-            argv=["jobcheck", *sys.argv[1:]],
+            checklist=checklist, only=only, skip=skip, jobs=jobs, fail_fast=fail_fast,
+            json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
+            color="never" if no_color else color.value, plain=no_color, stack_up=stack_up,
+            extra_env=_pairs(var), argv=["jobcheck", *sys.argv[1:]],
         )  # fmt: skip
         return release_command(
             tag,
             request,
             environ={**os.environ, **request.extra_env},
-            out=sys.stdout,
+            out=terminal_stream(request),
             confirm=lambda question: typer.confirm(question, default=False),
             is_tty=sys.stdin.isatty() and sys.stdout.isatty(),
             dry_run=dry_run,
@@ -285,7 +393,7 @@ def release(
     _finish(body)
 
 
-@app.command()
+@app.command(epilog=examples("jobcheck init", "jobcheck -C path/to/service init --force"))
 def init(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing jobcheck.yaml")
@@ -297,7 +405,9 @@ def init(
     _finish(lambda: init_command(Path.cwd(), force=force))
 
 
-@stack_app.command("up")
+@stack_app.command(
+    "up", epilog=examples("jobcheck stack up", "jobcheck stack up --no-build -c ci.yaml")
+)
 def stack_up(
     checklist: ChecklistOpt = None,
     no_build: Annotated[bool, typer.Option("--no-build", help="Do not build images")] = False,
@@ -309,7 +419,7 @@ def stack_up(
     _finish(lambda: stack("up", checklist, os.environ, build=build))
 
 
-@stack_app.command("down")
+@stack_app.command("down", epilog=examples("jobcheck stack down", "jobcheck stack down --volumes"))
 def stack_down(
     checklist: ChecklistOpt = None,
     volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Also remove volumes")] = False,
@@ -320,7 +430,9 @@ def stack_down(
     _finish(lambda: stack("down", checklist, os.environ, volumes=volumes))
 
 
-@stack_app.command("status")
+@stack_app.command(
+    "status", epilog=examples("jobcheck stack status", "jobcheck stack status | cat")
+)
 def stack_status(checklist: ChecklistOpt = None) -> None:
     """Each service's containers: state, health, restarts, ports."""
     from jobcheck.commands.stack import stack
@@ -328,14 +440,18 @@ def stack_status(checklist: ChecklistOpt = None) -> None:
     _finish(lambda: stack("status", checklist, os.environ))
 
 
-@stack_app.command("logs")
+@stack_app.command(
+    "logs", epilog=examples("jobcheck stack logs", "jobcheck stack logs worker -n 50")
+)
 def stack_logs(
     service: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Argument(metavar="SERVICE", help="One service (default: all)"),
+        str | None,
+        typer.Argument(metavar="SERVICE", help="One service (default: all)", show_default=False),
     ] = None,
     checklist: ChecklistOpt = None,
-    tail: Annotated[int, typer.Option("--tail", "-n", min=1, help="Lines per container")] = 200,
+    tail: Annotated[
+        int, typer.Option("--tail", "-n", min=1, metavar="N", help="Lines per container")
+    ] = 200,
 ) -> None:
     """The last log lines of the stack's containers, secrets masked."""
     from jobcheck.commands.stack import stack
@@ -343,9 +459,11 @@ def stack_logs(
     _finish(lambda: stack("logs", checklist, os.environ, service=service, tail=tail))
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--version"]:  # the fast path: no Typer, no kinds
-        print(f"jobcheck {__version__}")
-        sys.exit(0)
+def run_app(args: list[str]) -> None:
     app(args=args, prog_name="jobcheck")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The app with ``argv``; the console script is ``jobcheck.__main__.main``, which answers
+    ``--version`` before this module (and Typer) is imported."""
+    run_app(sys.argv[1:] if argv is None else argv)

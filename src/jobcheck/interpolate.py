@@ -1,4 +1,8 @@
-"""``${NAME}``, ``${NAME:-default}`` and ``$$`` interpolation over loaded data."""
+"""``${NAME}``, ``${NAME:-default}`` and ``$$`` interpolation over loaded data.
+
+``${stack.SERVICE.PORT}`` is not resolved here: it names a port of the running stack, known only
+when the check runs, so it is kept as written (see ``jobcheck.stack_ports``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from typing import Any
 
 # A default may hold `$$` but no nested reference: `${A:-${B}}` is reported, not half-read.
 # Any other `${` is malformed (`${api`, `${1x}`, `${A:-${B}}`).
+_STACK = r"\$\{stack\.(?P<service>[A-Za-z0-9][A-Za-z0-9_.-]*)\.(?P<port>[0-9]{1,5})\}"
+STACK_REF = re.compile(_STACK)
 _TOKEN = re.compile(
     r"\$\$"
     r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<dflt>:-(?P<value>(?:[^}$]|\$\$)*))?\}"
+    r"|(?P<stack>" + _STACK + r")"
     r"|(?P<bad>\$\{[^}]*\}?)"
 )
 
@@ -42,6 +49,8 @@ def interpolate(text: str, lookup: Callable[[str], str | None]) -> str:
             raise BadReference(match["bad"])
         if match.group(0) == "$$":
             return "$"
+        if match["stack"] is not None:
+            return match.group(0)
         name = match["name"]
         value = lookup(name)
         if value is None or (value == "" and match["dflt"] is not None):
@@ -76,3 +85,15 @@ def walk(
     if isinstance(data, dict):
         return {k: walk(v, visit, (*key, k)) for k, v in data.items()}
     return data
+
+
+def stack_refs(data: Any) -> list[tuple[tuple[str | int, ...], re.Match[str]]]:
+    """Every ``${stack.SERVICE.PORT}`` in nested data, with the key path of its string."""
+    found: list[tuple[tuple[str | int, ...], re.Match[str]]] = []
+
+    def visit(text: str, key: tuple[str | int, ...]) -> str:
+        found.extend((key, match) for match in STACK_REF.finditer(text))
+        return text
+
+    walk(data, visit)
+    return found

@@ -15,7 +15,15 @@ from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpec, CheckSpec
 from jobcheck.dotenv_files import interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
-from jobcheck.interpolate import BadReference, Unset, chain, interpolate, walk
+from jobcheck.interpolate import (
+    STACK_REF,
+    BadReference,
+    Unset,
+    chain,
+    interpolate,
+    stack_refs,
+    walk,
+)
 from jobcheck.kinds.base import Kind, KindOptions, OptionProblem
 from jobcheck.plan import find_cycle
 from jobcheck.results import WaiverNote
@@ -33,20 +41,37 @@ Lookup = Callable[[str], str | None]
 
 
 def find_checklist(path: Path | None, cwd: Path | None = None) -> Path:
-    """The checklist to use: the given path, else jobcheck.yaml, else checklists/release.yaml."""
+    """The checklist to use: the given path, else jobcheck.yaml, else checklists/release.yaml,
+    looked for in the current folder and then each parent up to the repository's root (the
+    folder holding `.git`), as git and ruff find their configuration."""
     if path is not None:
         return path
     base = cwd or Path.cwd()
-    for name in DEFAULT_FILES:
-        if (base / name).is_file():
-            return base / name
+    searched = search_folders(base)
+    for folder in searched:
+        for name in DEFAULT_FILES:
+            if (folder / name).is_file():
+                return folder / name
+    where = "here" if len(searched) == 1 else f"here or in a parent up to {searched[-1]}"
     raise ChecklistError(
         "no checklist given and none found",
         Location(base),
         expected=" or ".join(DEFAULT_FILES),
-        seen="neither file exists here",
-        hint="pass a path (`jobcheck run path/to/checklist.yaml`) or run `jobcheck init`",
+        seen=f"neither file exists {where}",
+        hint="pass a path (`jobcheck run -c path/to/checklist.yaml`), `-C DIR`, "
+        "or run `jobcheck init`",
     )
+
+
+def search_folders(start: Path) -> list[Path]:
+    """``start`` and its parents, ending at the first that holds `.git` (or at the root)."""
+    folders = []
+    folder = start.absolute()
+    while True:
+        folders.append(folder)
+        if (folder / ".git").exists() or folder.parent == folder:
+            return folders
+        folder = folder.parent
 
 
 @dataclass
@@ -232,7 +257,8 @@ def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklis
     loader = _Loader(environ)
     try:
         spec = loader.load(parse(path), {}, [path])
-        checks = _build_checks(loader.entries, loader.lookup)
+        ports = StackPorts(spec.stack is not None, _compose_services(spec, path.parent))
+        checks = _build_checks(loader.entries, loader.lookup, ports)
     except ChecklistError as exc:
         # A load error may quote an interpolated value: a secret must not show there either.
         raise _masked(exc, _loader_masker(loader, environ)) from None
@@ -334,13 +360,39 @@ def _mapping_of(source: Source, main: bool) -> dict[str, Any]:
 # --- one check ----------------------------------------------------------------------------
 
 
-def _build_checks(entries: list[_Entry], lookup: Lookup) -> list[Check]:
+@dataclass(frozen=True)
+class StackPorts:
+    """What `${stack.SERVICE.PORT}` may name: is there a stack, and which services (None when
+    the compose files cannot be read here: the check then finds out when it runs)."""
+
+    present: bool
+    services: frozenset[str] | None
+
+
+def _compose_services(spec: ChecklistSpec, base: Path) -> frozenset[str] | None:
+    import yaml
+
+    if spec.stack is None:
+        return None
+    services: set[str] = set()
+    for name in spec.stack.compose:
+        try:
+            data = yaml.safe_load((base / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
+            return None
+        services.update(str(k) for k in data["services"])
+    return frozenset(services)
+
+
+def _build_checks(entries: list[_Entry], lookup: Lookup, ports: StackPorts) -> list[Check]:
     errors: list[ChecklistError] = []
     checks: list[Check] = []
     first_seen: dict[str, _Entry] = {}
     for entry in entries:
         try:
-            check = _build_check(entry, lookup)
+            check = _build_check(entry, lookup, ports)
         except ChecklistErrors as exc:
             errors.extend(exc.errors)
             continue
@@ -367,7 +419,7 @@ def _duplicate(entry: _Entry, other: _Entry, check_id: str) -> ChecklistError:
     )
 
 
-def _build_check(entry: _Entry, lookup: Lookup) -> Check:
+def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
     source, key, label = entry.source, entry.key, entry.label
     if not isinstance(entry.data, dict):
         raise source.error(
@@ -393,14 +445,61 @@ def _build_check(entry: _Entry, lookup: Lookup) -> Check:
         errors.append(_no_owner(source, key, label))
     raw = data.get("with", {})
     options = None
+    deferred = None
     if kind is not None and isinstance(raw, dict):
+        if refs := stack_refs(raw):
+            errors.extend(_stack_ref_problems(refs, ports, source, (*key, "with"), label))
+            deferred, raw = raw, walk(raw, lambda text, _: STACK_REF.sub(_placeholder, text))
         options = _collecting(
             errors, lambda: validated(kind.options, raw, source, (*key, "with"), label)
         )
     if errors or spec is None or kind is None or options is None:  # each said in errors
         raise ChecklistErrors(sorted(errors, key=line_of))
     merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
-    return _check(spec, merged, kind, options, source, key)
+    check = _check(spec, merged, kind, options, source, key)
+    check.deferred = deferred
+    return check
+
+
+def _placeholder(match: re.Match[str]) -> str:
+    """What a stack port looks like to the options model at load time: an address on the
+    loopback interface, like the one it resolves to."""
+    return f"127.0.0.1:{match['port']}"
+
+
+def _stack_ref_problems(
+    refs: list[tuple[Key, re.Match[str]]], ports: StackPorts, source: Source, key: Key, label: str
+) -> list[ChecklistError]:
+    problems = []
+    for at, match in refs:
+        ref, service = match.group(0), match["service"]
+        if not ports.present:
+            problems.append(
+                source.error(
+                    (*key, *at),
+                    f"{label}: `{ref}` names a port of the staging stack, but this checklist "
+                    "has no `stack:` section",
+                    near=ref,
+                    hint="add stack: {compose: [docker/compose.yaml], project: NAME}, or write "
+                    "the address (127.0.0.1:PORT)",
+                )
+            )
+        elif ports.services is not None and service not in ports.services:
+            close = difflib.get_close_matches(service, sorted(ports.services), n=1)
+            problems.append(
+                source.error(
+                    (*key, *at),
+                    f"{label}: `{ref}` names service `{service}`, which the stack's compose "
+                    "files do not define",
+                    near=ref,
+                    expected="one of: " + ", ".join(sorted(ports.services)),
+                    seen=service,
+                    hint=f"did you mean `{close[0]}`?" if close else "",
+                )
+            )
+        elif not 0 < int(match["port"]) < 65536:
+            problems.append(source.error((*key, *at), f"{label}: `{ref}`: no such port", near=ref))
+    return problems
 
 
 def _collecting(errors: list[ChecklistError], step: Callable[[], Any]) -> Any:

@@ -24,7 +24,7 @@ from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
 from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import checklist_masker, find_checklist, load_checklist
-from jobcheck.plan import Plan, select, unknown_selectors
+from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
 from jobcheck.results import RunResult
 from jobcheck.runner import Listener, Runner, RunSettings
 from jobcheck.secrets import Masker
@@ -42,7 +42,8 @@ class GateRequest:
     json_path: Path | None = None
     junit_path: Path | None = None
     markdown_path: Path | None = None
-    color: bool | None = None
+    color: str = "auto"  # auto | always | never
+    plain: bool = False  # no live view, even on a terminal (--no-color)
     failed: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
@@ -72,7 +73,7 @@ def run_gate(
     checklist: Checklist | None = None,
 ) -> GateResult:
     """Run the gate as ``request`` says; ``checklist`` when the caller loaded it already."""
-    out = out or sys.stdout
+    out = out or terminal_stream(request)
     check_report_paths(request)
     checklist = checklist or load(request.checklist, environ)
     ids = _failed_ids(checklist) if request.failed else None
@@ -145,14 +146,18 @@ def make_plan(checklist: Checklist, options: GateRequest, ids: Sequence[str] | N
     for flag, selectors in (("--only", options.only), ("--skip", options.skip)):
         unknown = unknown_selectors(checklist.checks, selectors)
         if unknown:
-            known = sorted(
-                {c.id for c in checklist.checks} | {t for c in checklist.checks for t in c.tags}
-            )
-            raise UsageError(
-                f"{flag} {', '.join(unknown)}: no check has this id or tag",
-                hint="ids and tags here: " + ", ".join(known),
-            )
+            raise _unknown_selector(flag, unknown, checklist)
     return select(checklist.checks, options.only, options.skip, ids)
+
+
+def _unknown_selector(flag: str, unknown: Sequence[str], checklist: Checklist) -> UsageError:
+    close = [c for s in unknown for c in close_selectors(checklist.checks, s)]
+    known = ", ".join(selector_names(checklist.checks))
+    hint = f"did you mean {' or '.join(f'`{c}`' for c in close)}? " if close else ""
+    return UsageError(
+        f"{flag} {', '.join(unknown)}: no check has this id or tag (globs like 'api-*' work too)",
+        hint=f"{hint}ids and tags here: {known}",
+    )
 
 
 @contextmanager
@@ -236,6 +241,9 @@ def with_own_bin(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+STDOUT = Path("-")
+
+
 def report_paths(options: GateRequest) -> list[tuple[str, Path]]:
     flags = (
         ("--json", options.json_path),
@@ -245,9 +253,22 @@ def report_paths(options: GateRequest) -> list[tuple[str, Path]]:
     return [(flag, path) for flag, path in flags if path is not None]
 
 
+def terminal_stream(options: GateRequest) -> IO[str]:
+    """Where the terminal report goes: stderr when a report is written to stdout (`--json -`)."""
+    return sys.stderr if any(p == STDOUT for _, p in report_paths(options)) else sys.stdout
+
+
 def check_report_paths(options: GateRequest) -> None:
     """A report that cannot be written is a usage error found before anything runs."""
+    to_stdout = [flag for flag, path in report_paths(options) if path == STDOUT]
+    if len(to_stdout) > 1:
+        raise UsageError(
+            f"{' and '.join(to_stdout)} both write to stdout ('-')",
+            hint="give one of them a file path",
+        )
     for flag, path in report_paths(options):
+        if path == STDOUT:
+            continue
         if path.is_dir():
             raise UsageError(
                 f"{flag} {path}: is a directory", hint=f"give a file, e.g. {path}/report"
@@ -260,54 +281,73 @@ def check_report_paths(options: GateRequest) -> None:
 
 
 def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], Any]) -> bool:
-    """Every report asked for, each written atomically; False when one could not be."""
-    from jobcheck.reports.json_report import write_json
-    from jobcheck.reports.junit import write_junit
+    """Every report asked for, each written atomically (or to stdout for `-`); False when one
+    could not be."""
+    from jobcheck.fsutil import atomic_write_text
+    from jobcheck.reports.json_report import render_json
+    from jobcheck.reports.junit import render_junit
 
-    targets: list[tuple[Path | None, Callable[[RunResult, Path], Path]]] = [
-        (options.json_path, write_json),
-        (options.junit_path, write_junit),
-        (options.markdown_path, _write_markdown),
+    targets: list[tuple[Path | None, Callable[[RunResult], str]]] = [
+        (options.json_path, render_json),
+        (options.junit_path, render_junit),
+        (options.markdown_path, _render_markdown),
     ]
     written = True
-    for path, writer in targets:
+    for path, render in targets:
         if path is None:
             continue
         try:
-            writer(run, path)
+            if path == STDOUT:
+                sys.stdout.write(render(run))
+                sys.stdout.flush()
+            else:
+                atomic_write_text(path, render(run))
         except OSError as exc:
             write(f"error: could not write {path}: {exc.strerror or exc}\n")
             written = False
     return written
 
 
-def _write_markdown(run: RunResult, path: Path) -> Path:
+def _render_markdown(run: RunResult) -> str:
     import datetime as dt
 
-    from jobcheck.fsutil import atomic_write_text
     from jobcheck.reports.markdown import render_markdown
 
-    return atomic_write_text(path, render_markdown(run, today=dt.date.today()))
+    return render_markdown(run, today=dt.date.today())
 
 
 def choose_listeners(
     options: GateRequest, environ: Mapping[str, str], stream: IO[str] | None = None
 ) -> list[Listener]:
+    """The live view on a terminal (coloured or not), else plain lines (coloured or not)."""
     from jobcheck.reports.github import is_ci
     from jobcheck.reports.terminal import LiveReporter, PlainReporter
 
     stream = stream or sys.stdout
-    no_color = options.color is False or "NO_COLOR" in environ
-    live = stream.isatty() and not no_color and not is_ci(environ) and options.color is not False
-    if live or options.color is True:
+    tty = stream.isatty()
+    colour = wants_colour(options.color, environ, tty=tty)
+    if tty and not options.plain and not is_ci(environ):
         from rich.console import Console
 
+        decided = ("NO_COLOR", "FORCE_COLOR")  # here, not again by rich
         console = Console(
             file=stream,
-            force_terminal=True if options.color else None,
-            no_color=no_color,
+            force_terminal=True,
+            no_color=not colour,
             highlight=False,
+            _environ={k: v for k, v in environ.items() if k not in decided},
         )
-        if live:
-            return [LiveReporter(console)]
-    return [PlainReporter(stream)]
+        return [LiveReporter(console)]
+    return [PlainReporter(stream, color=colour)]
+
+
+def wants_colour(mode: str, environ: Mapping[str, str], *, tty: bool) -> bool:
+    """`--color always|never` first; then NO_COLOR (no-color.org) and FORCE_COLOR, set and not
+    empty; else colour on a terminal. NO_COLOR is about colour only: the live view stays."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR", "") not in ("", "0"):
+        return True
+    return tty

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -102,3 +103,13 @@ def order(checks: Sequence[Check]) -> list[Check]:
 def unknown_selectors(checks: Sequence[Check], selectors: Sequence[str]) -> list[str]:
     """Selectors that match no id and no tag: usually a typo."""
     return [s for s in selectors if not any(c.matches(s) for c in checks)]
+
+
+def selector_names(checks: Sequence[Check]) -> list[str]:
+    """Every id and tag, sorted: what ``--only`` and ``--skip`` can name."""
+    return sorted({c.id for c in checks} | {t for c in checks for t in c.tags})
+
+
+def close_selectors(checks: Sequence[Check], selector: str) -> list[str]:
+    """The id or tag closest to a selector that matched nothing (``fast1`` -> ``fast``)."""
+    return difflib.get_close_matches(selector, selector_names(checks), n=1, cutoff=0.6)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from jobcheck.checklist import Check
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, StackInfo
-from jobcheck.outcomes import CheckEnded, CheckFailed
+from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.plan import Plan
 from jobcheck.results import CheckResult, Outcome, RunResult, Status, WaiverNote
 from jobcheck.secrets import Masker
@@ -191,7 +191,7 @@ class Runner:
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
     def _one_attempt(self, check: Check) -> Outcome:
-        if self._prepare_error and check.impl.docker:
+        if self._prepare_error and (check.impl.docker or check.deferred is not None):
             return Outcome.errored(self._prepare_error)
         cancel = threading.Event()
         ctx = KindContext(
@@ -323,7 +323,31 @@ def critical_first(checks: Sequence[Check]) -> list[Check]:
 
 
 def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
-    box.append(run_kind(check.impl, check.options, ctx))
+    try:
+        options = options_for(check, ctx)
+    except CheckEnded as exc:
+        box.append(Outcome(Status.ERROR, exc.message, exc.output, exc.details))
+        return
+    box.append(run_kind(check.impl, options, ctx))
+
+
+def options_for(check: Check, ctx: KindContext) -> KindOptions:
+    """The options of this attempt: as loaded, or with their `${stack.SERVICE.PORT}` resolved
+    from the running stack now (and validated again, as at load time)."""
+    if check.deferred is None:
+        return check.options
+    from pydantic import ValidationError
+
+    from jobcheck.stack_ports import resolve
+
+    resolved = resolve(check.deferred, ctx)
+    try:
+        options: KindOptions = check.impl.options.model_validate(resolved)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CheckError(f"with the stack's ports filled in, `{where}`: {first['msg']}") from None
+    return options
 
 
 def run_kind(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:

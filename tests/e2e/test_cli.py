@@ -106,6 +106,7 @@ def test_default_checklist_is_found(write_checklist: Callable[..., Path], tmp_pa
 
 
 def test_no_checklist_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
     result = jobcheck("run", cwd=tmp_path)
     assert result.returncode == 2
     assert "no checklist given and none found" in result.stderr

@@ -39,6 +39,7 @@ FLOORS: dict[str, int] = {
     "jobcheck.validation": 1,
     # 2: probes — how the world is read (Docker, job frameworks)
     "jobcheck.probes": 2,
+    "jobcheck.stack_ports": 2,  # ${stack.SERVICE.PORT}, read from the engine through probes
     # 3: the kinds themselves
     "jobcheck.kinds.": 3,
     # 4: load and plan

@@ -41,7 +41,15 @@ def as_checklist(text: str) -> str:
             check["needs"] = [n for n in check["needs"] if n in ids]
     data.setdefault("version", 1)
     data.setdefault("name", "docs example")
+    if "${stack." in text:  # a snippet naming the stack's ports: the stack shown elsewhere
+        data.setdefault("stack", {"compose": ["compose.yaml"], "project": "docs"})
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def stack_services(text: str) -> str:
+    """A compose file defining every service the example's `${stack.SERVICE.PORT}` names."""
+    names = sorted(set(re.findall(r"\$\{stack\.([A-Za-z0-9_.-]+)\.[0-9]+\}", text)))
+    return "services:\n" + "".join(f"  {name}: {{image: x}}\n" for name in names or ["api"])
 
 
 @pytest.mark.parametrize(("doc", "index", "text"), examples(), ids=lambda v: str(v)[:40])
@@ -49,6 +57,7 @@ def test_example_loads(doc: str, index: int, text: str, tmp_path: Path) -> None:
     path = tmp_path / "example.yaml"
     path.write_text(as_checklist(text))
     (tmp_path / "common.yaml").write_text("checks: []\n")
+    (tmp_path / "compose.yaml").write_text(stack_services(text))
     env = {
         "RELEASE_TAG": "v1.4.0",
         "REDIS_PASSWORD": "x" * 16,
@@ -76,3 +85,53 @@ def test_every_registered_kind_has_a_doc_page_an_example_and_a_readme_row() -> N
 def test_committed_schema_is_current() -> None:
     committed = json.loads((ROOT / "docs" / "checklist.schema.json").read_text())
     assert committed == checklist_schema(), "run `jobcheck schema > docs/checklist.schema.json`"
+
+
+CI_DOCS = [ROOT / "docs" / "ci.md", ROOT / "docs" / "release.md", ROOT / "README.md"]
+
+
+def ci_examples() -> list[tuple[str, str]]:
+    """The YAML blocks that run jobcheck in a pipeline."""
+    found = []
+    for path in CI_DOCS:
+        for match in BLOCK.finditer(path.read_text()):
+            text = match.group(1)
+            runs = re.search(r"jobcheck (run|release)", text)
+            if runs and re.search(r"^(jobs|on|\w+):", text, re.MULTILINE):
+                found.append((path.name, text))
+    return found
+
+
+def steps(data: object) -> list[dict[str, object]]:
+    """Every mapping in a loaded workflow that has a `run:` (GitHub steps)."""
+    if isinstance(data, dict):
+        own = [data] if "run" in data else []
+        return own + [s for v in data.values() for s in steps(v)]
+    if isinstance(data, list):
+        return [s for item in data for s in steps(item)]
+    return []
+
+
+def test_ci_examples_install_jobcheck_not_the_service() -> None:
+    examples = ci_examples()
+    assert len(examples) >= 3
+    for name, text in examples:
+        installs = [ln for ln in text.splitlines() if re.search(r"\binstall\b", ln)]
+        assert any("jobcheck" in ln.split("#")[0] for ln in installs), (name, text)
+        for line in installs:
+            assert not re.search(r"pip install \.(\s|$)", line.split("#")[0]), (name, line)
+
+
+def test_github_examples_pass_inputs_through_env_not_into_scripts() -> None:
+    for name, text in ci_examples():
+        for step in steps(yaml.safe_load(text)):
+            assert "${{" not in str(step["run"]), (name, step)
+    release = (ROOT / "docs" / "release.md").read_text()
+    assert 'env: {TAG: "${{ inputs.tag }}"}' in release
+
+
+def test_the_gitlab_example_has_a_docker_engine_for_its_stack() -> None:
+    (gitlab,) = [t for _, t in ci_examples() if ".gitlab-ci.yml" in t]
+    job = yaml.safe_load(gitlab)["jobcheck"]
+    assert any("dind" in str(s) for s in job["services"])
+    assert job["variables"]["DOCKER_HOST"] == "tcp://docker:2375"

@@ -19,7 +19,7 @@ from jobcheck.checklist import Checklist
 from jobcheck.cli import app
 from jobcheck.errors import ChecklistError
 from jobcheck.kinds.command import argv_of
-from jobcheck.loading import ChecklistErrors, find_checklist, load_checklist
+from jobcheck.loading import ChecklistErrors, find_checklist, load_checklist, search_folders
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 BROKEN = FIXTURES / "broken"
@@ -569,6 +569,7 @@ def test_shell_true_keeps_the_command_a_string(write_checklist: Callable[..., Pa
 
 
 def test_find_checklist_order(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()  # the search stops at the repository's root
     given = tmp_path / "other.yaml"
     assert find_checklist(given, tmp_path) == given
     with pytest.raises(ChecklistError, match="no checklist given and none found"):
@@ -578,6 +579,23 @@ def test_find_checklist_order(tmp_path: Path) -> None:
     assert find_checklist(None, tmp_path) == tmp_path / "checklists" / "release.yaml"
     (tmp_path / "jobcheck.yaml").write_text("x")
     assert find_checklist(None, tmp_path) == tmp_path / "jobcheck.yaml"
+
+
+def test_find_checklist_walks_up_to_the_repository_root(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    deep = repo / "src" / "app" / "jobs"
+    deep.mkdir(parents=True)
+    (tmp_path / "jobcheck.yaml").write_text("x")  # outside the repository: never found
+    (repo / ".git").mkdir()
+    with pytest.raises(ChecklistError) as caught:
+        find_checklist(None, deep)
+    assert f"neither file exists here or in a parent up to {repo}" in caught.value.render()
+    (repo / "checklists").mkdir()
+    (repo / "checklists" / "release.yaml").write_text("x")
+    assert find_checklist(None, deep) == repo / "checklists" / "release.yaml"
+    (repo / "src" / "jobcheck.yaml").write_text("x")  # the nearest folder wins
+    assert find_checklist(None, deep) == repo / "src" / "jobcheck.yaml"
+    assert search_folders(deep) == [deep, repo / "src" / "app", repo / "src", repo]
 
 
 def test_validate_without_argument_uses_jobcheck_yaml(

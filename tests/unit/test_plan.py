@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jobcheck.checklist import Check
 from jobcheck.kinds import get_kind
-from jobcheck.plan import find_cycle, order, select, unknown_selectors
+from jobcheck.plan import close_selectors, find_cycle, order, select, unknown_selectors
 
 
 def check(check_id: str, needs: Sequence[str] = (), tags: Sequence[str] = ()) -> Check:
@@ -131,3 +131,16 @@ def test_a_chain_of_five_thousand_needs_has_no_recursion_limit() -> None:
     chain["c4999"] = ["c0"]
     cycle = find_cycle(chain)
     assert cycle[0] == cycle[-1] and len(cycle) == 5001
+
+
+def test_globs_select_over_ids_and_tags() -> None:
+    assert ids(select(CHECKS, only=["api-*"]).run) == ["stack-up", "migrate", "api-health"]
+    assert ids(select(CHECKS, only=["fa?t"]).run) == ["lint", "unit"]
+    assert ids(select(CHECKS, skip=["*-*"]).run) == ["lint", "migrate", "unit"]
+    assert unknown_selectors(CHECKS, ["api-*", "web-*", "[lu]*"]) == ["web-*"]
+
+
+def test_close_selectors_suggest_ids_and_tags() -> None:
+    assert close_selectors(CHECKS, "fast1") == ["fast"]
+    assert close_selectors(CHECKS, "api-helth") == ["api-health"]
+    assert close_selectors(CHECKS, "zzz") == []

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from jobcheck.errors import UsageError
+from jobcheck.interpolate import stack_refs
 from jobcheck.pipeline import load, make_masker
+from jobcheck.stack_ports import describe
 
 
 def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int:
@@ -45,10 +47,18 @@ def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int
     for name, value in rows:
         print(f"{name + ':':<12}{masker(str(value))}")
     options = check.options.model_dump(mode="json", exclude_defaults=False)
+    if check.deferred is not None:  # show `${stack.api.8000}` as written, not its placeholder
+        options.update({k: v for k, v in check.deferred.items() if stack_refs(v)})
     print("with:")
     text = yaml.safe_dump(options, sort_keys=False, default_flow_style=False).rstrip()
     for line in text.splitlines():
         print(f"  {masker(line)}")
     dependants = [c.id for c in checklist.checks if check.id in c.needs]
     print(f"{'needed by:':<12}{', '.join(dependants) or '-'}")
+    refs = stack_refs(check.deferred or {})
+    project = checklist.stack.project if checklist.stack else "-"
+    for ref in dict.fromkeys(m.group(0) for _, m in refs):
+        match = next(m for _, m in refs if m.group(0) == ref)
+        described = describe(match["service"], match["port"], project)
+        print(f"{'stack port:':<12}{ref} = 127.0.0.1:HOSTPORT, {described}")
     return 0

@@ -6,18 +6,18 @@ import importlib.util
 import json
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
 from pydantic import Field, model_validator
 
 from jobcheck.kinds._findings import Finding, findings_outcome, plural, shown_path
+from jobcheck.kinds._project_tools import Tool, command_for, explicit
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
 from jobcheck.process import ProcessResult, split_command, tail_lines
 from jobcheck.results import Outcome
 
-INSTALL_HINT = "install it with `pip install ruff`, or give its path as `tool`"
+INSTALL_HINT = "install it with `pip install ruff`, or give its path as `ruff`"
 # ``path:line[:col][:] rest``: the shape flake8, mypy, pylint, shellcheck -f gcc ... print.
 _LOCATED = re.compile(r"^(?P<path>[^\s:][^:]*):(?P<line>\d+)(?::(?P<col>\d+))?:?\s*(?P<rest>.*)$")
 _REFORMAT = re.compile(
@@ -36,8 +36,13 @@ def _is_ruff(argv: list[str]) -> bool:
 class Options(KindOptions):
     tool: str | list[str] | None = Field(
         None,
-        description="The linter: a path or command (string or list). Default: ruff on PATH, "
-        "else `python -m ruff`",
+        description="The linter: a path or command (string or list). Default: ruff, as `ruff` says",
+    )
+    ruff: str | None = Field(
+        None,
+        description="The ruff to run, a path relative to the checklist or a name on PATH "
+        "(default: the active VIRTUAL_ENV's, else a .venv or venv in cwd or beside the "
+        "checklist, else ruff on PATH, else jobcheck's own)",
     )
     paths: list[str] = Field(
         default_factory=lambda: ["."], description="What to lint, relative to cwd"
@@ -52,18 +57,18 @@ class Options(KindOptions):
 
     @model_validator(mode="after")
     def _format_needs_ruff(self) -> Options:
+        if self.ruff is not None and self.tool is not None:
+            raise ValueError("give `ruff` or `tool`, not both")
         if self.format and self.tool is not None and not _is_ruff(split_command(self.tool)):
             raise ValueError("`format: true` needs ruff; drop `tool` or set it to ruff")
         return self
 
 
-def _find_ruff(ctx: KindContext) -> list[str] | None:
-    found = shutil.which("ruff", path=ctx.env.get("PATH"))
-    if found:
-        return [found]
-    if importlib.util.find_spec("ruff") is not None:
-        return [sys.executable, "-m", "ruff"]
-    return None
+def _find_ruff(ctx: KindContext, cwd: Path, option: str | None) -> Tool | None:
+    if option is not None:
+        return explicit(option, "ruff", ctx)
+    fallback = [sys.executable, "-m", "ruff"] if importlib.util.find_spec("ruff") else []
+    return command_for(ctx, cwd, "ruff", fallback)
 
 
 def _ruff_findings(result: ProcessResult, cwd: Path) -> list[Finding] | str:
@@ -131,7 +136,8 @@ def _broken(result: ProcessResult, what: str, ctx: KindContext, ruff: bool) -> O
     return None
 
 
-def _run_ruff(options: Options, ctx: KindContext, ruff: list[str], cwd: Path) -> Outcome:
+def _run_ruff(options: Options, ctx: KindContext, tool: Tool, cwd: Path) -> Outcome:
+    ruff = tool.argv
     check = ctx.run(
         [*ruff, "check", "--output-format", "json", "--no-cache", *options.args, *options.paths],
         cwd=cwd,
@@ -157,7 +163,7 @@ def _run_ruff(options: Options, ctx: KindContext, ruff: list[str], cwd: Path) ->
         output = "\n".join(part for part in (output, joined_output(fmt)) if part)
         what = "ruff check + format"
     files = {f.text.split(":", 1)[0] for f in findings}
-    return _outcome(options, ctx, what, findings, output, files=len(files))
+    return _outcome(options, ctx, what, findings, output, files=len(files), said=tool.said())
 
 
 def _outcome(
@@ -167,14 +173,16 @@ def _outcome(
     findings: list[Finding],
     output: str,
     files: int = 0,
+    said: str = "",
 ) -> Outcome:
     where = " ".join(options.paths) or "."
-    subject = f"{what} {where}" + (f" ({plural(files, 'file')})" if files else "")
+    using = f" {said}" if said else ""
+    subject = f"{what} {where}" + (f" ({plural(files, 'file')})" if files else "") + using
     return findings_outcome(
         subject,
         findings,
         mask=ctx.mask,
-        passed=f"{what} {where}: no findings",
+        passed=f"{what} {where}{using}: no findings",
         allowed=options.max_findings,
         output=output,
     )
@@ -183,15 +191,16 @@ def _outcome(
 def run(options: Options, ctx: KindContext) -> Outcome:
     cwd = ctx.path(options.cwd) if options.cwd else ctx.base_dir
     if options.tool is None:
-        ruff = _find_ruff(ctx)
+        ruff = _find_ruff(ctx, cwd, options.ruff)
         if ruff is None:
             return Outcome.errored(
-                f"ruff was not found on PATH nor importable by {sys.executable}; {INSTALL_HINT}"
+                "ruff was not found in the project's environment (VIRTUAL_ENV, .venv, venv), "
+                f"on PATH, nor importable by {sys.executable}; {INSTALL_HINT}"
             )
         return _run_ruff(options, ctx, ruff, cwd)
     tool = split_command(options.tool)
     if _is_ruff(tool):
-        return _run_ruff(options, ctx, tool, cwd)
+        return _run_ruff(options, ctx, Tool(tool, shlex.join(tool), "the `tool` option"), cwd)
     result = ctx.run([*tool, *options.args, *options.paths], cwd=cwd)
     name = shlex.join(tool)
     process_failure(result, f"`{name}`")

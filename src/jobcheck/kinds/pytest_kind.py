@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -10,11 +10,14 @@ from pathlib import Path
 
 from pydantic import Field
 
-from jobcheck.kinds._findings import listing, plural
+from jobcheck.kinds._findings import listing, plural, shown_path
+from jobcheck.kinds._project_tools import Tool, python_for
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
 from jobcheck.process import ProcessResult, tail_lines
 from jobcheck.results import Outcome
 
+# pytest's own words, since 3.x: "ImportError while loading conftest '/abs/tests/conftest.py'."
+_CONFTEST = re.compile(r"ImportError while loading conftest '(?P<path>[^']+)'")
 NO_TESTS = 5  # pytest's exit code when it collected nothing
 REASON_CHARS = 160
 
@@ -25,7 +28,10 @@ class Options(KindOptions):
     )
     cwd: str | None = Field(None, description="Where to run pytest, relative to the checklist")
     python: str | None = Field(
-        None, description="The interpreter that runs `-m pytest` (default: jobcheck's own)"
+        None,
+        description="The interpreter that runs `-m pytest`, a path relative to the checklist "
+        "(default: the active VIRTUAL_ENV's, else a .venv or venv in cwd or beside the "
+        "checklist, else jobcheck's own)",
     )
     min_tests: int = Field(1, ge=0, description="Fewer tests run (not skipped) is a failure")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
@@ -92,67 +98,61 @@ def parse_junit(path: Path) -> Report:
     return report
 
 
-def _argv(options: Options, junit: Path) -> list[str]:
-    python = options.python or sys.executable
+def _argv(python: Tool, options: Options, junit: Path) -> list[str]:
     return [
-        python, "-m", "pytest", *options.args, "--junitxml", str(junit), "-o",
+        *python.argv, "-m", "pytest", *options.args, "--junitxml", str(junit), "-o",
         "junit_family=xunit1", "-q", "-p", "no:cacheprovider",
     ]  # fmt: skip
 
 
-def _judge(options: Options, report: Report, result: ProcessResult) -> Outcome:
+def _judge(options: Options, report: Report, result: ProcessResult, python: Tool) -> Outcome:
     took = f"in {result.duration_s:.2f}s"
+    pytest = f"pytest {python.said()}"
     if report.failed or report.errors:
-        head = f"pytest: {report.counts()} {took}, expected every test to pass"
+        head = f"{pytest}: {report.counts()} {took}, expected every test to pass"
         return Outcome.failed(listing(head, report.problems))
     if report.ran < options.min_tests:
         return Outcome.failed(
-            f"pytest: ran {plural(report.ran, 'test')} ({report.counts()}), "
+            f"{pytest}: ran {plural(report.ran, 'test')} ({report.counts()}), "
             f"expected at least {options.min_tests}"
         )
     if result.returncode != 0:
         verdict = Outcome.errored if result.returncode in (3, 4) else Outcome.failed
         return verdict(
-            f"pytest exited {result.returncode} though its report shows no failure "
+            f"{pytest} exited {result.returncode} though its report shows no failure "
             f"({report.counts()}); see the output"
         )
-    return Outcome.passed(f"pytest: {report.counts()} {took}")
+    return Outcome.passed(f"{pytest}: {report.counts()} {took}")
 
 
 def run(options: Options, ctx: KindContext) -> Outcome:
     cwd = ctx.path(options.cwd) if options.cwd else ctx.base_dir
+    python = python_for(ctx, cwd, options.python)
     with tempfile.TemporaryDirectory(prefix="jobcheck-pytest-") as tmp:
         junit = Path(tmp) / "junit.xml"
-        result = ctx.run(_argv(options, junit), cwd=cwd, env=options.env)
-        process_failure(result, "pytest")
+        result = ctx.run(_argv(python, options, junit), cwd=cwd, env={**python.env, **options.env})
+        pytest = f"pytest {python.said()}"
+        process_failure(result, pytest)
         output = tail_lines(joined_output(result), 60)
         if result.returncode == NO_TESTS and options.min_tests == 0:
-            return Outcome.passed("pytest collected no tests (min_tests is 0)", output=output)
+            return Outcome.passed(f"{pytest} collected no tests (min_tests is 0)", output=output)
         if result.returncode == NO_TESTS:
             return Outcome.failed(
-                f"pytest collected no tests (exit 5) in {cwd}, expected at least "
+                f"{pytest} collected no tests (exit 5) in {cwd}, expected at least "
                 f"{plural(max(options.min_tests, 1), 'test')}; check the paths and -k/-m args",
                 output=output,
             )
         if not junit.exists():
-            why = (
-                "it rejected its arguments: check `args`"
-                if result.returncode == 4
-                else f"is pytest installed for {options.python or sys.executable}?"
-            )
-            return Outcome.errored(
-                f"pytest exited {result.returncode} without writing its JUnit report ({why}):\n"
-                + tail_lines(output, 10),
-                output=output,
-            )
+            why = _no_report(result, python, output, ctx.base_dir)
+            return Outcome.errored(why, output=output)
         try:
             report = parse_junit(junit)
         except ET.ParseError as exc:
             return Outcome.errored(f"pytest's JUnit report cannot be read: {exc}", output=output)
-    outcome = _judge(options, report, result)
-    outcome.message = outcome.message
+    outcome = _judge(options, report, result, python)
     outcome.output = output
     outcome.details = {
+        "python": python.argv[0],
         "passed": report.passed,
         "failed": report.failed,
         "errors": report.errors,
@@ -160,6 +160,29 @@ def run(options: Options, ctx: KindContext) -> Outcome:
         "failures": report.problems[:50],
     }
     return outcome
+
+
+def _no_report(result: ProcessResult, python: Tool, output: str, base: Path) -> str:
+    """Why pytest ended before writing its report: a conftest that cannot be imported (the
+    project's dependencies are missing for this interpreter), bad arguments, or no pytest."""
+    text = joined_output(result)
+    conftest = _CONFTEST.search(text)
+    if result.returncode == 4 and conftest is not None:
+        raised = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")]
+        cause = raised[-1] if raised else "see the output"
+        return (
+            f"pytest {python.said()} could not import "
+            f"{shown_path(Path(conftest['path']), base)} (exit 4): {cause}; install the "
+            "project's dependencies for that interpreter, or set `python:` to one that has them"
+        )
+    if result.returncode == 4:
+        why = "it rejected its arguments: check `args`"
+    else:
+        why = f"is pytest installed for {python.shown}?"
+    return (
+        f"pytest {python.said()} exited {result.returncode} without writing its JUnit report "
+        f"({why}):\n" + tail_lines(output, 10)
+    )
 
 
 KIND = Kind(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 
@@ -21,6 +22,9 @@ DockerClient = engine.DockerClient
 Container = engine.Container
 
 MAX_FINDINGS = 6
+# States a container leaves only when someone starts it: Docker shows `restarting` while its
+# restart policy is bringing it back, so these are final for a wait.
+ENDED = ("exited", "dead")
 
 
 class Options(KindOptions):
@@ -109,23 +113,43 @@ def _exec_problem(options: Options, ctx: KindContext, container: Container) -> s
     return ""
 
 
-def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> list[str]:
-    """Every problem found, each naming its container."""
+@dataclass
+class Inspection:
+    """Every problem found (each naming its container), and why waiting cannot help, if so."""
+
+    problems: list[str]
+    hopeless: str = ""
+
+
+def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> Inspection:
     project = engine.project_for(ctx, options.project)
     found = engine.containers(sdk, project, options.service)
     if len(found) < options.min_containers:
-        hint = " (is the stack up? `jobcheck stack up`)" if not found else ""
-        return [
+        problem = (
             f"service {options.service!r} of project {project!r} has {len(found)} "
-            f"container(s), expected at least {options.min_containers}{hint}"
-        ]
+            f"container(s), expected at least {options.min_containers}"
+        )
+        if found or engine.containers(sdk, project):
+            hint = "" if found else " (is the stack up? `jobcheck stack up`)"
+            return Inspection([problem + hint])
+        return Inspection(
+            [problem],
+            f"project {project!r} has no containers at all: the stack is not up "
+            "(`jobcheck stack up`, or `stack.up: true` in the checklist)",
+        )
     problems: list[str] = []
+    ended: list[str] = []
     for container in found:
         own = _state_problems(options, container)
         if container.status == "running" and options.exec is not None:
             own += [p for p in [_exec_problem(options, ctx, container)] if p]
         problems.extend(f"{container.name} {p}" for p in own)
-    return problems
+        if options.running and container.status in ENDED:
+            ended.append(container.name)
+    hopeless = ""
+    if ended:
+        hopeless = f"{', '.join(ended)} ended and will not start again by itself"
+    return Inspection(problems, hopeless)
 
 
 def _describe(options: Options, count: int) -> str:
@@ -148,18 +172,23 @@ def check(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     since = time.monotonic()
     give_up = since + min(options.wait, ctx.remaining())
     while True:
-        problems = inspect(options, ctx, sdk)
+        found = inspect(options, ctx, sdk)
         left = give_up - time.monotonic()
-        if not problems or left <= 0:
+        if not found.problems or left <= 0 or found.hopeless:
             break
         if not ctx.sleep(min(options.interval, left)):
             break
     waited = time.monotonic() - since
     after = f" (after {format_duration(waited)})" if options.wait and waited >= 0.5 else ""
-    if problems:
-        shown = problems[:MAX_FINDINGS]
-        more = f"; and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
-        return Outcome.failed("; ".join(shown) + more + after)
+    if found.problems:
+        shown = found.problems[:MAX_FINDINGS]
+        more = len(found.problems) - len(shown)
+        text = "; ".join(shown) + (f"; and {more} more" if more else "")
+        if found.hopeless and options.wait:
+            after = f"; not waiting the {format_duration(options.wait)}: {found.hopeless}"
+        elif found.hopeless:
+            after = f"; {found.hopeless}"
+        return Outcome.failed(text + after)
     count = len(engine.containers(sdk, engine.project_for(ctx, options.project), options.service))
     return Outcome.passed(_describe(options, count) + after)
 

@@ -1,5 +1,10 @@
 """JUnit XML: one testcase per check, with owner and rollback where CI tools show them.
 
+A warning that failed or errored does not fail the gate, so it must not turn a CI test widget
+red either: it is a ``<skipped type="warning" message="warning: ...">`` (GitLab, Jenkins,
+GitHub test-report actions all show skipped tests as non-failing, with their message), its
+details in ``<system-out>``; the message names its real status (``warning: fail: ...``).
+
 Check output is hostile text: one control character (a colour code, NUL) would make the
 file malformed and CI would drop the whole report. So every text and attribute goes
 through ``xml_text`` in one pass over the finished tree, which no new field can bypass.
@@ -31,6 +36,10 @@ def _details(check: CheckResult) -> str:
     return "\n".join(lines)
 
 
+def is_warning(check: CheckResult) -> bool:
+    return check.status in (Status.FAIL, Status.ERROR) and not check.blocks
+
+
 def _testcase(suite: ET.Element, check: CheckResult, classname: str) -> None:
     case = ET.SubElement(
         suite,
@@ -54,7 +63,11 @@ def _testcase(suite: ET.Element, check: CheckResult, classname: str) -> None:
     ):
         if value:
             ET.SubElement(props, "property", name=name, value=value)
-    if check.status == Status.FAIL:
+    if is_warning(check):
+        message = f"warning: {check.status.value}: {check.message}"
+        ET.SubElement(case, "skipped", message=message, type="warning")
+        ET.SubElement(case, "system-out").text = _details(check)
+    elif check.status == Status.FAIL:
         element = ET.SubElement(case, "failure", message=check.message, type=check.severity)
         element.text = _details(check)
     elif check.status == Status.ERROR:
@@ -76,9 +89,9 @@ def render_junit(run: RunResult) -> str:
         "testsuite",
         name=run.checklist,
         tests=str(len(run.checks)),
-        failures=str(summary["fail"]),
-        errors=str(summary["error"]),
-        skipped=str(summary["skip"] + summary["waived"]),
+        failures=str(sum(1 for c in run.checks if c.blocks and c.status == Status.FAIL)),
+        errors=str(sum(1 for c in run.checks if c.blocks and c.status == Status.ERROR)),
+        skipped=str(summary["skip"] + summary["waived"] + sum(map(is_warning, run.checks))),
         time=f"{run.duration_s:.3f}",
         timestamp=run.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
     )

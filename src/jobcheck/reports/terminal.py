@@ -30,12 +30,42 @@ STYLE = {
     Status.SKIP: "dim",
     Status.WAIVED: "yellow",
 }
-_FIRST = {Status.FAIL: 0, Status.ERROR: 1, Status.WAIVED: 2, Status.SKIP: 3, Status.PASS: 4}
+# The same styles as ANSI SGR codes, for plain lines on a coloured stream (FORCE_COLOR in CI).
+_ANSI = {
+    "green": "32",
+    "bold red": "1;31",
+    "bold magenta": "1;35",
+    "dim": "2",
+    "yellow": "33",
+    "bold yellow": "1;33",
+}
+# A warning that failed or errored does not block the gate: it reads WARN, in yellow.
+WARN = "WARN"
+WARN_STYLE = "bold yellow"
+_FIRST = {Status.FAIL: 0, Status.ERROR: 1, Status.WAIVED: 3, Status.SKIP: 4, Status.PASS: 5}
+
+
+def is_warning(check: CheckResult) -> bool:
+    """A failed or errored check whose severity lets the gate pass anyway."""
+    return check.status in (Status.FAIL, Status.ERROR) and check.severity != "blocker"
+
+
+def status_word(check: CheckResult) -> str:
+    return WARN if is_warning(check) else LABEL[check.status]
+
+
+def status_style(check: CheckResult) -> str:
+    return WARN_STYLE if is_warning(check) else STYLE[check.status]
+
+
+def _rank(check: CheckResult) -> tuple[int, int]:
+    return (2 if is_warning(check) else _FIRST[check.status], _FIRST[check.status])
 
 
 def failures_first(checks: Sequence[CheckResult]) -> list[CheckResult]:
-    """Blocking problems, then warnings, waivers, skips and passes; file order within each."""
-    return sorted(checks, key=lambda c: (_FIRST[c.status], c.severity != "blocker"))
+    """Blocking failures and errors, then warnings, waivers, skips and passes; file order
+    within each."""
+    return sorted(checks, key=_rank)
 
 
 def summary_line(run: RunResult) -> str:
@@ -43,7 +73,9 @@ def summary_line(run: RunResult) -> str:
     parts = [f"{counts[s.value]} {s.value}" for s in LABEL if counts[s.value]]
     verdict = "INTERRUPTED" if run.interrupted else ("PASSED" if run.status == "pass" else "FAILED")
     blockers = sum(1 for c in run.checks if c.blocks)
+    warnings = sum(1 for c in run.checks if is_warning(c))
     tail = f", {blockers} blocking" if blockers else ""
+    tail += f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
     return (
         f"{verdict}: {run.checklist}: {', '.join(parts) or 'no checks'}{tail} "
         f"in {format_duration(run.duration_s)}"
@@ -52,8 +84,11 @@ def summary_line(run: RunResult) -> str:
 
 def problem_block(check: CheckResult) -> list[str]:
     """The full story of one failed, errored or waived check, as plain lines."""
-    severity = "" if check.severity == "blocker" else f" [{check.severity}]"
-    lines = [f"{LABEL[check.status]}  {_named(check)}{severity}"]
+    if is_warning(check):
+        severity = f" [{check.severity}: {check.status}, does not block]"
+    else:
+        severity = "" if check.severity == "blocker" else f" [{check.severity}]"
+    lines = [f"{status_word(check)}  {_named(check)}{severity}"]
     rows = [
         ("what", check.message),
         ("expected", check.expect or "-"),
@@ -91,9 +126,18 @@ def _retry_note(check: CheckResult) -> str:
     return f"{tries}; {safe}"
 
 
-def result_line(check: CheckResult, width: int = 24) -> str:
+def paint(text: str, style: str) -> str:
+    """``text`` in one of the styles above, as ANSI codes (plain lines on a coloured stream)."""
+    return f"\x1b[{_ANSI[style]}m{text}\x1b[0m"
+
+
+def result_line(check: CheckResult, width: int = 24, *, color: bool = False) -> str:
     took = format_duration(check.duration_s) if check.status != Status.SKIP else "-"
-    return f"{LABEL[check.status]:<7}{check.id:<{width}} {took:>7}  {_first_line(check.message)}"
+    word = status_word(check)
+    label = f"{word:<7}"
+    if color:
+        label = paint(word, status_style(check)) + label[len(word) :]
+    return f"{label}{check.id:<{width}} {took:>7}  {_first_line(check.message)}"
 
 
 def render_plain_report(run: RunResult, *, table: bool = True, today: dt.date | None = None) -> str:
@@ -116,9 +160,12 @@ def render_plain_report(run: RunResult, *, table: bool = True, today: dt.date | 
 class PlainReporter(BaseListener):
     """One line per finished check as it happens; the full report at the end."""
 
-    def __init__(self, stream: IO[str] | None = None, quiet: bool = False) -> None:
+    def __init__(
+        self, stream: IO[str] | None = None, quiet: bool = False, *, color: bool = False
+    ) -> None:
         self.stream = stream or sys.stdout
         self.quiet = quiet
+        self.color = color
         self.width = 24
 
     def _write(self, text: str) -> None:
@@ -137,7 +184,7 @@ class PlainReporter(BaseListener):
 
     def on_check_done(self, result: CheckResult) -> None:
         if not self.quiet:
-            self._write(result_line(result, self.width) + "\n")
+            self._write(result_line(result, self.width, color=self.color) + "\n")
 
     def on_finish(self, run: RunResult) -> None:
         self._write(("\n" if not self.quiet else "") + render_plain_report(run, table=self.quiet))
@@ -194,10 +241,10 @@ class LiveReporter(BaseListener):
     def on_check_done(self, result: CheckResult) -> None:
         self.running.pop(result.id, None)
         self.done += 1
-        style = STYLE[result.status]
+        style = status_style(result)
         took = format_duration(result.duration_s) if result.status != Status.SKIP else ""
         self.console.print(
-            f"[{style}]{LABEL[result.status]:<7}[/]{result.id}  [dim]{took}[/]  "
+            f"[{style}]{status_word(result):<7}[/]{result.id}  [dim]{took}[/]  "
             f"{_escape(_first_line(result.message))}",
             highlight=False,
         )
@@ -222,18 +269,19 @@ def render_rich_report(console: Any, run: RunResult) -> None:
     waived = [c for c in run.checks if c.status == Status.WAIVED]
     for check in problems + waived:
         body = Text("\n".join(problem_block(check)[1:]))
-        title = f"{LABEL[check.status]} {_named(check)}"
+        title = f"{status_word(check)} {_named(check)}"
         console.print(
-            Panel(body, title=title, title_align="left", border_style=STYLE[check.status])
+            Panel(body, title=title, title_align="left", border_style=status_style(check))
         )
     table = Table(show_edge=False, header_style="bold")
-    for column in ("status", "check", "owner", "time", "result"):
+    for column in ("status", "check", "severity", "owner", "time", "result"):
         table.add_column(column, overflow="fold")
     for check in failures_first(run.checks):
         took = format_duration(check.duration_s) if check.status != Status.SKIP else "-"
         table.add_row(
-            Text(LABEL[check.status], style=STYLE[check.status]),
+            Text(status_word(check), style=status_style(check)),
             check.id,
+            check.severity,
             check.owner,
             took,
             Text(_first_line(check.message)),

@@ -97,7 +97,8 @@ def shown_source(check: CheckResult, root: Path | None) -> str:
 
 
 def _failure(check: CheckResult, root: Path | None) -> str:
-    lines = [f"[{check.status.value.upper()}] {check.id}: {check.title}"]
+    word = "WARN" if check.severity != "blocker" else check.status.value.upper()
+    lines = [f"[{word}] {check.id}: {check.title}"]
     lines.append("  " + " · ".join(_facts(check)))
     lines.extend(_field("seen", check.message))
     lines.extend(_field("expected", check.expect or "(not stated)"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,38 @@ POLL_S = 1.0
 MAX_RESTARTS_ON_UP = 3
 
 Progress = Callable[[str], None]
+
+
+# What made a build or a start fail, most telling first: a registry or network that cannot be
+# reached, an image that does not exist, a build step that failed; else any error line.
+_CAUSES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"dial tcp|no such host|i/o timeout|tls handshake|connection refused|network is unreachable"
+        r"|temporary failure in name resolution|could not resolve",
+        r"pull access denied|manifest unknown|manifest for .* not found|repository does not exist"
+        r"|no such image|not found: manifest",
+        r"returned a non-zero code|did not complete successfully|exit code: [1-9]",
+        r"port is already allocated|address already in use|bind for .* failed",
+        r"\berror\b|\bfailed\b",
+    )
+]
+CAUSE_CHARS = 240
+
+
+def cause_of(output: str) -> str:
+    """The line of a failed Compose call's output that says why, in one line: the most
+    telling match, the last of its kind (the build's summary comes after its cause)."""
+    lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
+    for pattern in _CAUSES:
+        found = [line for line in lines if pattern.search(line)]
+        if found:
+            return _trimmed(found[-1])
+    return _trimmed(lines[-1]) if lines else "(no output)"
+
+
+def _trimmed(line: str) -> str:
+    return line if len(line) <= CAUSE_CHARS else line[: CAUSE_CHARS - 3] + "..."
 
 
 class ComposeError(Exception):
@@ -156,8 +189,8 @@ class Compose:
         if result.timed_out:
             raise ComposeError(f"{what} gave no result within {format_duration(timeout_s)}", output)
         if result.returncode != 0:
-            last = tail_lines(result.stderr or result.stdout, 1).strip()
-            raise ComposeError(f"{what} exited {result.returncode}: {last}", output)
+            cause = cause_of(result.stderr + "\n" + result.stdout)
+            raise ComposeError(f"{what} exited {result.returncode}: {cause}", output)
         return result
 
     def services(self) -> list[str]:

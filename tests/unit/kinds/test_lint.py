@@ -17,6 +17,15 @@ from jobcheck.secrets import Masker
 
 RUFF_TOML = 'line-length = 100\n[lint]\nselect = ["E", "F", "I"]\n'
 CLEAN = "import os\n\n\ndef main() -> str:\n    return os.getcwd()\n"
+# The tests' checklists have no venv: jobcheck's own ruff is used, and said (its bin folder
+# is on PATH in a run; a bare test process may only have it as a module).
+_BIN = str(Path(sys.executable).parent)
+_OWN_RUFF = (
+    str(Path(_BIN) / "ruff")
+    if _BIN in os.environ.get("PATH", "").split(os.pathsep)
+    else f"{sys.executable} -m ruff"
+)
+OWN = f"using {_OWN_RUFF} (jobcheck's own)"
 DIRTY = "import sys\nimport os\n\n\ndef f():\n    unused = 1\n    return undefined_name\n"
 
 
@@ -38,7 +47,7 @@ def check(base_dir: Path, options: dict[str, Any], env: dict[str, str] | None = 
 def test_a_clean_project_passes(tmp_path: Path) -> None:
     outcome = check(project(tmp_path, {"src/app.py": CLEAN}), {"paths": ["src"], "format": True})
     assert outcome.status is Status.PASS, outcome.message
-    assert outcome.message == "ruff check + format src: no findings"
+    assert outcome.message == f"ruff check + format src {OWN}: no findings"
 
 
 def test_findings_are_counted_by_rule_and_the_first_five_listed(tmp_path: Path) -> None:
@@ -46,7 +55,8 @@ def test_findings_are_counted_by_rule_and_the_first_five_listed(tmp_path: Path) 
     outcome = check(base, {})
     assert outcome.status is Status.FAIL
     assert outcome.message == (
-        "ruff check . (2 files): 6 findings (3 F401, 1 F821, 1 F841, 1 I001), expected none\n"
+        f"ruff check . (2 files) {OWN}: 6 findings (3 F401, 1 F821, 1 F841, 1 I001), "
+        "expected none\n"
         "  app.py:1:1 I001 Import block is un-sorted or un-formatted\n"
         "  app.py:1:8 F401 `sys` imported but unused\n"
         "  app.py:2:8 F401 `os` imported but unused\n"
@@ -62,9 +72,10 @@ def test_max_findings_tolerates_some(tmp_path: Path) -> None:
     base = project(tmp_path, {"app.py": DIRTY})
     outcome = check(base, {"max_findings": 5})
     assert outcome.status is Status.PASS
-    assert outcome.message == "ruff check .: no findings (5 findings tolerated)"
+    assert outcome.message == f"ruff check . {OWN}: no findings (5 findings tolerated)"
     assert check(base, {"max_findings": 4}).message.startswith(
-        "ruff check . (1 file): 5 findings (2 F401, 1 F821, 1 F841, 1 I001), expected at most 4"
+        f"ruff check . (1 file) {OWN}: 5 findings (2 F401, 1 F821, 1 F841, 1 I001), "
+        "expected at most 4"
     )
 
 
@@ -79,7 +90,7 @@ def test_format_lists_files_that_would_be_reformatted(tmp_path: Path) -> None:
     outcome = check(base, {"format": True})
     assert outcome.status is Status.FAIL
     assert outcome.message == (
-        "ruff check + format . (1 file): 1 finding (1 format), expected none\n"
+        f"ruff check + format . (1 file) {OWN}: 1 finding (1 format), expected none\n"
         "  ugly.py:1:2 would be reformatted by ruff format"
     )
     assert (base / "ugly.py").read_text() == "x=1\ny = {'a':1}\n"  # checked, not rewritten
@@ -91,14 +102,15 @@ def test_a_missing_ruff_is_an_error_with_an_install_hint(
     outcome = check(tmp_path, {"tool": str(tmp_path / "bin" / "ruff")})
     assert outcome.status is Status.ERROR
     assert outcome.message.endswith(
-        "install it with `pip install ruff`, or give its path as `tool`"
+        "install it with `pip install ruff`, or give its path as `ruff`"
     )
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     outcome = check(tmp_path, {}, env={"PATH": str(tmp_path)})
     assert outcome.status is Status.ERROR
     assert outcome.message == (
-        f"ruff was not found on PATH nor importable by {sys.executable}; "
-        "install it with `pip install ruff`, or give its path as `tool`"
+        "ruff was not found in the project's environment (VIRTUAL_ENV, .venv, venv), on PATH, "
+        f"nor importable by {sys.executable}; "
+        "install it with `pip install ruff`, or give its path as `ruff`"
     )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,11 @@ def project(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path
 
 
+# No venv in the tests' projects: jobcheck's own interpreter runs them, and the message says so.
+OWN = re.escape(f"pytest using {sys.executable} (jobcheck's own)")
+OWN_TEXT = f"pytest using {sys.executable} (jobcheck's own)"
+
+
 def check(base_dir: Path, options: dict[str, Any]) -> Outcome:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     ctx = KindContext(check_id="t", base_dir=base_dir, env=env, timeout_s=60, mask=Masker())
@@ -65,7 +71,7 @@ def check(base_dir: Path, options: dict[str, Any]) -> Outcome:
 def test_a_passing_suite_passes(tmp_path: Path) -> None:
     outcome = check(project(tmp_path, {"tests/test_ok.py": PASSING}), {"args": ["tests"]})
     assert outcome.status is Status.PASS, outcome.message
-    assert re.fullmatch(r"pytest: 2 passed, 1 skipped in \d+\.\d\ds", outcome.message)
+    assert re.fullmatch(OWN + r": 2 passed, 1 skipped in \d+\.\d\ds", outcome.message)
     assert outcome.details["passed"] == 2 and outcome.details["skipped"] == 1
     assert not (tmp_path / ".pytest_cache").exists()
 
@@ -75,7 +81,7 @@ def test_failing_tests_are_named_with_their_reason(tmp_path: Path) -> None:
     assert outcome.status is Status.FAIL
     head, *lines = outcome.message.splitlines()
     assert re.fullmatch(
-        r"pytest: 1 passed, 2 failed, 1 error in \d+\.\d\ds, expected every test to pass", head
+        OWN + r": 1 passed, 2 failed, 1 error in \d+\.\d\ds, expected every test to pass", head
     )
     assert lines == [
         "  tests/test_bad.py::test_math failed: AssertionError: arithmetic is broken",
@@ -90,7 +96,7 @@ def test_a_suite_that_collects_nothing_fails(tmp_path: Path) -> None:
     outcome = check(project(tmp_path, {"tests/helpers.py": "X = 1\n"}), {"args": ["tests"]})
     assert outcome.status is Status.FAIL
     assert outcome.message == (
-        f"pytest collected no tests (exit 5) in {tmp_path}, expected at least 1 test; "
+        f"{OWN_TEXT} collected no tests (exit 5) in {tmp_path}, expected at least 1 test; "
         "check the paths and -k/-m args"
     )
 
@@ -99,11 +105,11 @@ def test_min_tests_guards_a_thin_suite(tmp_path: Path) -> None:
     base = project(tmp_path, {"test_ok.py": PASSING})
     outcome = check(base, {"min_tests": 3})
     assert outcome.status is Status.FAIL
-    assert outcome.message == "pytest: ran 2 tests (2 passed, 1 skipped), expected at least 3"
+    assert outcome.message == f"{OWN_TEXT}: ran 2 tests (2 passed, 1 skipped), expected at least 3"
     deselected = {"args": ["-k", "nothing_matches"]}
-    assert check(base, deselected).message.startswith("pytest collected no tests (exit 5)")
+    assert check(base, deselected).message.startswith(f"{OWN_TEXT} collected no tests (exit 5)")
     assert check(base, {**deselected, "min_tests": 0}).message == (
-        "pytest collected no tests (min_tests is 0)"
+        f"{OWN_TEXT} collected no tests (min_tests is 0)"
     )
 
 
@@ -128,13 +134,16 @@ def test_pytest_that_cannot_run_is_an_error(tmp_path: Path) -> None:
     outcome = check(project(tmp_path, {"test_ok.py": PASSING}), {"args": ["--no-such-flag"]})
     assert outcome.status is Status.ERROR
     assert outcome.message.startswith(
-        "pytest exited 4 without writing its JUnit report (it rejected its arguments: "
+        f"{OWN_TEXT} exited 4 without writing its JUnit report (it rejected its arguments: "
         "check `args`):"
     )
     assert "unrecognized arguments: --no-such-flag" in outcome.message
     missing = check(tmp_path, {"python": str(tmp_path / "no-python")})
     assert missing.status is Status.ERROR
-    assert "was not found" in missing.message
+    assert missing.message == (
+        f"`python: {tmp_path / 'no-python'}` does not exist: resolved against the checklist's "
+        f"folder to {tmp_path / 'no-python'}"
+    )
 
 
 @pytest.mark.parametrize("bad", [{"min_tests": -1}, {"args": "tests"}, {"pyhton": "x"}])

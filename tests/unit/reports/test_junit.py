@@ -40,8 +40,8 @@ def test_junit_is_valid_xml_with_one_testcase_per_check() -> None:
     assert [c.get("name") for c in cases] == [c.id for c in run.checks]
     suite = root.find("testsuite")
     assert suite is not None
-    assert suite.get("failures") == str(run.summary["fail"])
-    assert suite.get("errors") == str(run.summary["error"])
+    # memory-limits is a failed warning: counted as skipped, not as a failure
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("1", "1", "4")
     failure = root.find("testsuite/testcase[@name='api-health']/failure")
     assert failure is not None and "owner: @alice" in (failure.text or "")
     assert "rollback: redeploy the previous image tag" in (failure.text or "")
@@ -87,3 +87,22 @@ def test_junit_stays_well_formed_with_hostile_message_and_output() -> None:
     assert (failure.text or "").startswith(f"{shown}\n\nowner: @a{shown}\n")
     title = root.find("testsuite/testcase[@name='api-health']/properties/property[@name='title']")
     assert title is not None and title.get("value") == shown
+
+
+def test_a_failed_warning_does_not_fail_a_passing_gate_in_junit() -> None:
+    """CI widgets count <failure> and <error>; a warning is <skipped type="warning"> with its
+    message and details, so a gate that passed stays green there too."""
+    run = read_json(RUNS / "mixed.json")
+    run.checks = [c for c in run.checks if c.id in ("lint", "memory-limits")]
+    assert run.status == "pass"
+    root = ET.fromstring(render_junit(run).split("\n", 1)[1])
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("0", "0", "1")
+    case = root.find("testsuite/testcase[@name='memory-limits']")
+    assert case is not None
+    assert case.find("failure") is None and case.find("error") is None
+    skipped = case.find("skipped")
+    assert skipped is not None and skipped.get("type") == "warning"
+    assert skipped.get("message", "").startswith("warning: fail: compose: 1 finding")
+    assert "expected: every service sets mem_limit" in (case.findtext("system-out") or "")

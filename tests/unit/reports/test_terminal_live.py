@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from jobcheck.loading import load_checklist
 from jobcheck.plan import select
-from jobcheck.reports.terminal import LiveReporter
+from jobcheck.reports.terminal import LiveReporter, PlainReporter
 from jobcheck.runner import Runner, RunSettings
 from jobcheck.secrets import Masker
 
@@ -37,3 +38,46 @@ def test_live_view_ends_with_failures_first_and_a_table(
     assert "bad — The bad one" in text
     assert text.index("rollback: revert it") < text.index("FAILED: live")
     assert "status" in text and "owner" in text  # the final table's header
+
+
+WARNING_CHECKLIST = """
+    version: 1
+    name: warned
+    defaults: {owner: "@team", expect: works, rollback: revert it}
+    checks:
+      - {id: good, kind: command, with: {run: "true"}}
+      - {id: soft, kind: command, severity: warning, with: {run: "false"}}
+"""
+
+
+def test_a_failed_warning_is_a_yellow_warn_live_and_in_the_table(
+    write_checklist: Callable[..., Path],
+) -> None:
+    checklist = load_checklist(write_checklist(WARNING_CHECKLIST), dict(os.environ))
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=120, color_system="standard")
+    settings = RunSettings(base_dir=checklist.base_dir, env=os.environ, mask=Masker(), jobs=2)
+    run = Runner(select(checklist.checks), settings, [LiveReporter(console)]).run(checklist.name)
+    text = stream.getvalue()
+    assert run.exit_code == 0
+    assert "\x1b[1;33mWARN   \x1b[0msoft" in text  # the line as it finishes
+    assert " \x1b[1;33mWARN  \x1b[0m │ soft" in text  # the table's status cell
+    assert "FAIL" not in text
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
+    assert re.search(r"status\s+┃\s+check\s+┃\s+severity\s+┃\s+owner", plain)
+    assert re.search(r"WARN\s+│\s+soft\s+│\s+warning\s+│\s+@team", plain)
+    assert "PASSED: warned: 1 pass, 1 fail, 1 warning in" in plain
+
+
+def test_plain_lines_colour_the_warn_word_only_when_asked(
+    write_checklist: Callable[..., Path],
+) -> None:
+    checklist = load_checklist(write_checklist(WARNING_CHECKLIST), dict(os.environ))
+    settings = RunSettings(base_dir=checklist.base_dir, env=os.environ, mask=Masker(), jobs=1)
+    for color, word in ((False, "WARN   "), (True, "\x1b[1;33mWARN\x1b[0m   ")):
+        stream = io.StringIO()
+        reporter = PlainReporter(stream, color=color)
+        Runner(select(checklist.checks), settings, [reporter]).run(checklist.name)
+        line = next(x for x in stream.getvalue().splitlines() if "soft" in x)
+        assert line.startswith(f"{word}soft ")
+        assert "`false` exited 1, expected 0" in line

@@ -32,7 +32,7 @@ def test_blockers_come_before_warnings() -> None:
     run.checks.reverse()
     text = render_text(run, today=TODAY)
     assert text.index("[ERROR] canary-job") < text.index("[FAIL] api-health")
-    assert text.index("[FAIL] api-health") < text.index("[FAIL] memory-limits")
+    assert text.index("[FAIL] api-health") < text.index("[WARN] memory-limits")
 
 
 def test_verdict_of_an_interrupted_or_empty_run() -> None:

@@ -170,3 +170,84 @@ def test_summary_and_stuck() -> None:
         compose_cli._stuck(looping, {"p_worker_1": 1}) == "p_worker_1 keeps restarting (5 restarts)"
     )
     assert compose_cli._stuck(looping, {"p_worker_1": 4}) == ""
+
+
+BUILD_NO_REGISTRY = "\n".join(
+    [
+        "Building api",
+        "Step 1/9 : FROM python:3.11-slim",
+        'ERROR: Get "https://registry.invalid/v2/": dial tcp: lookup registry.invalid on '
+        "127.0.0.53:53: no such host",
+        "ERROR: Service 'api' failed to build : Build failed",
+    ]
+)
+BUILDKIT_STEP = "\n".join(
+    [
+        "#7 [api 4/6] RUN pip install --no-index -r requirements.txt",
+        "#7 1.204 ERROR: Could not find a version that satisfies the requirement fastapi",
+        '#7 ERROR: process "/bin/sh -c pip install --no-index -r requirements.txt" did not '
+        "complete successfully: exit code: 1",
+        'failed to solve: process "/bin/sh -c pip install" did not complete successfully: '
+        "exit code: 1",
+    ]
+)
+PULL_DENIED = "\n".join(
+    [
+        "Pulling redis (example/redis:7)...",
+        "ERROR: pull access denied for example/redis, repository does not exist or may require "
+        "'docker login'",
+    ]
+)
+PORT_TAKEN = "\n".join(
+    [
+        "Creating shop_api_1 ... error",
+        "ERROR: for api  Cannot start service api: driver failed programming external "
+        "connectivity: Bind for 127.0.0.1:8000 failed: port is already allocated",
+        "ERROR: Encountered errors while bringing up the project.",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "cause"),
+    [
+        (
+            BUILD_NO_REGISTRY,
+            'ERROR: Get "https://registry.invalid/v2/": dial tcp: lookup registry.invalid on '
+            "127.0.0.53:53: no such host",
+        ),
+        (
+            BUILDKIT_STEP,
+            'failed to solve: process "/bin/sh -c pip install" did not complete successfully: '
+            "exit code: 1",
+        ),
+        (
+            PULL_DENIED,
+            "ERROR: pull access denied for example/redis, repository does not exist or may "
+            "require 'docker login'",
+        ),
+        (
+            PORT_TAKEN,
+            "ERROR: for api Cannot start service api: driver failed programming external "
+            "connectivity: Bind for 127.0.0.1:8000 failed: port is already allocated",
+        ),
+        ("just one line\n", "just one line"),
+        ("", "(no output)"),
+    ],
+)
+def test_cause_of_a_failed_compose_call(output: str, cause: str) -> None:
+    assert compose_cli.cause_of(output) == cause
+
+
+def test_a_failed_build_says_its_cause_not_its_last_line(tmp_path: Path) -> None:
+    script = "cat >&2 <<'END'\n" + BUILD_NO_REGISTRY + "\nEND\nexit 1"
+    bin_dir = fake_cli(tmp_path, "docker-compose", script)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    cli = compose_cli.ComposeCLI(("docker-compose",), "1.29.2")
+    runner = compose_cli.Compose(make_stack(tmp_path), cli, env)
+    with pytest.raises(compose_cli.ComposeError) as caught:
+        runner.build()
+    assert str(caught.value) == (
+        '`docker-compose build` exited 1: ERROR: Get "https://registry.invalid/v2/": dial tcp: '
+        "lookup registry.invalid on 127.0.0.53:53: no such host"
+    )
