@@ -21,6 +21,8 @@ class Settings:
     debug: bool = False
     log_level: str = "info"
     max_sleep_s: int = 25
+    # Request bodies above this are refused with 413 (0: no limit, test-only).
+    max_body_bytes: int = 1024 * 1024
     worker_ttl_s: int = 60
     maintenance_interval_s: int = 60
 
@@ -36,6 +38,7 @@ class Settings:
             debug=environ.get("DEBUG", "false").strip().lower() in _TRUE,
             log_level=environ.get("LOG_LEVEL", "info").strip().lower(),
             max_sleep_s=_int(environ, "JOB_MAX_SLEEP_S", 25),
+            max_body_bytes=_int(environ, "MAX_BODY_BYTES", 1024 * 1024),
             worker_ttl_s=_int(environ, "WORKER_TTL_S", 60),
             maintenance_interval_s=_int(environ, "WORKER_MAINTENANCE_INTERVAL_S", 60),
         )
