@@ -25,6 +25,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     worker_ttl_s: int = 60
     maintenance_interval_s: int = 60
+    # How often a busy worker renews its claim on the job it runs (RQ's default, 30 s).
+    job_monitoring_interval_s: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -41,6 +43,7 @@ class Settings:
             max_body_bytes=_int(environ, "MAX_BODY_BYTES", 1024 * 1024),
             worker_ttl_s=_int(environ, "WORKER_TTL_S", 60),
             maintenance_interval_s=_int(environ, "WORKER_MAINTENANCE_INTERVAL_S", 60),
+            job_monitoring_interval_s=_int(environ, "WORKER_JOB_MONITORING_INTERVAL_S", 30),
         )
 
 

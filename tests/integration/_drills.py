@@ -74,6 +74,8 @@ def run_kind(
     for secret in secrets:
         assert secret not in outcome.message + outcome.output
     print(f"\n[{took:5.1f}s] {label or kind.name}: {outcome.status.value} {outcome.message}")
+    if outcome.output and "\n" in outcome.output:
+        print("  " + outcome.output.replace("\n", "\n  "))
     return outcome
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from jobcheck.kinds import stop_config
+from jobcheck.kinds import shutdown, stop_config
 from jobcheck.results import Outcome, Status
 
 from ._compose import DOCKER, Stack, env_file_values
@@ -88,3 +88,41 @@ def test_stop_config_fails_when_the_grace_is_shorter_than_the_longest_task(stack
     )
     expect(outcome, Status.FAIL, r".*1 finding \(1 stop_grace_period\), expected none")
     assert "stop_grace_period 30s is shorter than the longest task (2m)" in outcome.message
+
+
+# --- 1. hard kill (last: a killed job stays claimed for a minute) ------------------------------
+
+SLEEP = {
+    "service": "worker",
+    "via": "http",
+    "enqueue_url": f"{API}/jobs/sleep?seconds={{seconds}}",
+    "status_url": f"{API}/jobs/{{id}}",
+    "redis_url": REDIS,
+    "seconds": 4,
+    "stop_after": "1s",
+    "kill": True,
+}
+JOB = r"job [0-9a-f-]{36} \(sleep 4s\)"
+
+
+def test_hard_kill_passes_the_job_is_swept_and_retried(stack: Stack) -> None:
+    """The API enqueues with Retry(max=2): once the killed worker's claim expired (heartbeat
+    TTL 65 s here) the restarted worker's maintenance re-queues the job, which finishes."""
+    outcome = check(shutdown.KIND, {**SLEEP, "deadline": "100s"}, stack, "kill rq pass")
+    expect(
+        outcome,
+        Status.PASS,
+        rf"{JOB} was redelivered and finished after the SIGKILL \(\d+\.\ds after it was "
+        r"queued\); worker healthy again \S+ after the restart",
+    )
+
+
+def test_hard_kill_fails_when_the_job_stays_claimed_past_the_bound(stack: Stack) -> None:
+    outcome = check(shutdown.KIND, {**SLEEP, "deadline": "12s"}, stack, "kill rq fail")
+    expect(
+        outcome,
+        Status.FAIL,
+        rf"{JOB} is stuck started \d+\.\ds after it was queued, neither redelivered nor failed: "
+        r"still claimed in RQ's StartedJobRegistry by the killed worker \(its entry has not "
+        r"expired; .*\); worker healthy again \S+ after the restart; to fix: enqueue with Retry .*",
+    )
