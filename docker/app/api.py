@@ -39,12 +39,34 @@ def create_app() -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if debug else None,
     )
+    # Registered first, so the security headers (outermost) are set on a 413 too.
+    app.middleware("http")(body_limit(settings().max_body_bytes))
     app.middleware("http")(security_headers)
     app.get("/health")(health)
     app.post("/jobs/canary", status_code=202)(enqueue_canary)
     app.post("/jobs/sleep", status_code=202)(enqueue_sleep)
     app.get("/jobs/{job_id}")(job_status)
     return app
+
+
+def body_limit(limit: int) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Any]:
+    """Refuse a request whose declared body is over ``limit`` bytes (0: no limit) before
+    reading it: an upload limit, as a proxy in front would enforce it."""
+
+    async def refuse_large(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length", "")
+        if limit and length.isdigit() and int(length) > limit:
+            log.warning("refused a %s-byte body (limit %s)", length, limit)
+            return JSONResponse(
+                {"detail": f"request body over {limit} bytes"},
+                status_code=413,
+                headers={"Connection": "close"},
+            )
+        return await call_next(request)
+
+    return refuse_large
 
 
 async def security_headers(

@@ -21,8 +21,12 @@ class Settings:
     debug: bool = False
     log_level: str = "info"
     max_sleep_s: int = 25
+    # Request bodies above this are refused with 413 (0: no limit, test-only).
+    max_body_bytes: int = 1024 * 1024
     worker_ttl_s: int = 60
     maintenance_interval_s: int = 60
+    # How often a busy worker renews its claim on the job it runs (RQ's default, 30 s).
+    job_monitoring_interval_s: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -36,8 +40,10 @@ class Settings:
             debug=environ.get("DEBUG", "false").strip().lower() in _TRUE,
             log_level=environ.get("LOG_LEVEL", "info").strip().lower(),
             max_sleep_s=_int(environ, "JOB_MAX_SLEEP_S", 25),
+            max_body_bytes=_int(environ, "MAX_BODY_BYTES", 1024 * 1024),
             worker_ttl_s=_int(environ, "WORKER_TTL_S", 60),
             maintenance_interval_s=_int(environ, "WORKER_MAINTENANCE_INTERVAL_S", 60),
+            job_monitoring_interval_s=_int(environ, "WORKER_JOB_MONITORING_INTERVAL_S", 30),
         )
 
 

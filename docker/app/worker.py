@@ -49,6 +49,7 @@ def main() -> int:
         worker_ttl=settings.worker_ttl_s,
         # Sweeps abandoned jobs (worker killed mid-job) back to the queue or the failed registry.
         maintenance_interval=settings.maintenance_interval_s,
+        job_monitoring_interval=settings.job_monitoring_interval_s,
     )
     worker.work(logging_level=settings.log_level.upper(), with_scheduler=False)
     return 0

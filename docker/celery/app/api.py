@@ -61,11 +61,33 @@ def create_app() -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if debug else None,
     )
+    # Registered first, so the security headers (outermost) are set on a 413 too.
+    api.middleware("http")(body_limit(settings.max_body_bytes))
     api.middleware("http")(security_headers)
     api.get("/health")(health)
     api.post("/tasks", status_code=202)(run_task)
     api.get("/tasks/{task_id}")(get_status)
     return api
+
+
+def body_limit(limit: int) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Any]:
+    """Refuse a request whose declared body is over ``limit`` bytes (0: no limit) before
+    reading it: an upload limit, as a proxy in front would enforce it."""
+
+    async def refuse_large(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length", "")
+        if limit and length.isdigit() and int(length) > limit:
+            log.warning("refused a %s-byte body (limit %s)", length, limit)
+            return JSONResponse(
+                {"detail": f"request body over {limit} bytes"},
+                status_code=413,
+                headers={"Connection": "close"},
+            )
+        return await call_next(request)
+
+    return refuse_large
 
 
 async def security_headers(

@@ -22,6 +22,8 @@ class Settings:
     debug: bool = False
     log_level: str = "info"
     max_sleep_s: int = 25
+    # Request bodies above this are refused with 413 (0: no limit, test-only).
+    max_body_bytes: int = 1024 * 1024
     # Celery's own defaults: ack on receipt, nothing tracked between PENDING and the end.
     acks_late: bool = False
     reject_on_worker_lost: bool = False
@@ -41,6 +43,7 @@ class Settings:
             debug=_bool(environ, "DEBUG", False),
             log_level=environ.get("LOG_LEVEL", "info").strip().lower(),
             max_sleep_s=_int(environ, "JOB_MAX_SLEEP_S", 25),
+            max_body_bytes=_int(environ, "MAX_BODY_BYTES", 1024 * 1024),
             acks_late=_bool(environ, "CELERY_TASK_ACKS_LATE", False),
             reject_on_worker_lost=_bool(environ, "CELERY_TASK_REJECT_ON_WORKER_LOST", False),
             track_started=_bool(environ, "CELERY_TASK_TRACK_STARTED", False),

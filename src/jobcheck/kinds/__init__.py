@@ -28,6 +28,7 @@ BUILTIN: dict[str, str] = {
     "job": "jobcheck.kinds.job",
     "queue": "jobcheck.kinds.queue",
     "shutdown": "jobcheck.kinds.shutdown",
+    "stop_config": "jobcheck.kinds.stop_config",
 }
 
 _cache: dict[str, Kind[Any]] = {}

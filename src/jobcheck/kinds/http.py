@@ -19,6 +19,14 @@ from pydantic import Field, field_validator, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
 from jobcheck.probes.http_client import Answer, excerpt, no_answer, request
+from jobcheck.probes.web_probes import (
+    DEBUG_PATHS,
+    MAX_UPLOAD_BYTES,
+    debug_pages,
+    loopback,
+    parse_size,
+    upload,
+)
 from jobcheck.results import Outcome
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -47,6 +55,44 @@ class Options(KindOptions):
     interval: Duration = Field(1.0, description="Pause between polls while waiting")
     timeout: Duration = Field(10.0, description="Per request")
     verify_tls: bool = Field(True, description="Verify the server certificate for https")
+    upload_limit: int | str | None = Field(
+        None,
+        description="Send a body one byte over this (e.g. 1MiB) to a loopback URL: it must be "
+        "refused (status defaults to 413, method to POST)",
+    )
+    health_url: str | None = Field(
+        None, description="After the request, GET here must answer 2xx (the service stayed up)"
+    )
+    no_debug: bool = Field(
+        False, description="No framework debug page answers 2xx at the URL's origin"
+    )
+    debug_paths: list[str] = Field(
+        default_factory=lambda: list(DEBUG_PATHS),
+        description="The paths no_debug probes (Werkzeug console, FastAPI docs, ...)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upload_defaults(cls, data: Any) -> Any:
+        """An upload check expects a refusal: POST, 413, unless told otherwise."""
+        if isinstance(data, dict) and data.get("upload_limit") is not None:
+            return {"method": "POST", "status": 413, **data}
+        return data
+
+    @field_validator("upload_limit")
+    @classmethod
+    def _size(cls, value: int | str | None) -> int | None:
+        if value is None:
+            return None
+        size = parse_size(value)
+        if not 0 < size < MAX_UPLOAD_BYTES:
+            raise ValueError(f"upload_limit must be between 1 byte and {MAX_UPLOAD_BYTES} bytes")
+        return size
+
+    @field_validator("health_url")
+    @classmethod
+    def _health_url(cls, value: str | None) -> str | None:
+        return cls._http_url(value) if value is not None else None
 
     @field_validator("url")
     @classmethod
@@ -86,6 +132,19 @@ class Options(KindOptions):
                     except re.error as exc:
                         raise ValueError(f"header {name}: bad regular expression: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _upload(self) -> Options:
+        if self.upload_limit is None:
+            return self
+        if not loopback(self.url):
+            raise ValueError(
+                f"upload_limit sends an oversized body: only to a loopback address "
+                f"(127.0.0.1, localhost, ::1), got {self.url!r}"
+            )
+        if self.body is not None:
+            raise ValueError("upload_limit makes its own body: leave body out")
+        return self
 
     @model_validator(mode="after")
     def _timing(self) -> Options:
@@ -215,20 +274,54 @@ def judge(options: Options, answer: Answer) -> list[str]:
     return problems
 
 
+def _send(options: Options, timeout_s: float) -> Answer:
+    if isinstance(options.upload_limit, int):
+        return upload(
+            options.method,
+            options.url,
+            options.upload_limit + 1,
+            timeout_s=timeout_s,
+            headers=options.request_headers,
+        )
+    return request(
+        options.method,
+        options.url,
+        timeout_s=timeout_s,
+        body=options.body,
+        headers=options.request_headers,
+        verify_tls=options.verify_tls,
+    )
+
+
+def after_problems(options: Options, timeout_s: float) -> list[str]:
+    """What the follow-up probes find: the service down after the request, a debug page."""
+    problems = []
+    if options.health_url is not None:
+        try:
+            health = request("GET", options.health_url, timeout_s=timeout_s)
+        except (OSError, http.client.HTTPException) as exc:
+            health = None
+            problems.append(f"then GET {options.health_url}: {no_answer(exc, options.url, 0)}")
+        if health is not None and not 200 <= health.status < 300:
+            problems.append(f"then GET {options.health_url} answered {health.status}, expected 2xx")
+    if options.no_debug:
+        pages = debug_pages(
+            options.url, options.debug_paths, timeout_s=timeout_s, verify_tls=options.verify_tls
+        )
+        problems += [f"debug page {p.path} answered {p.status} ({p.what})" for p in pages]
+    return problems
+
+
 def attempt(options: Options, ctx: KindContext) -> Attempt:
     timeout_s = max(0.05, min(options.timeout, ctx.remaining()))
     try:
-        answer = request(
-            options.method,
-            options.url,
-            timeout_s=timeout_s,
-            body=options.body,
-            headers=options.request_headers,
-            verify_tls=options.verify_tls,
-        )
+        answer = _send(options, timeout_s)
     except (OSError, http.client.HTTPException) as exc:
         return Attempt(None, unreachable=no_answer(exc, options.url, timeout_s))
-    return Attempt(answer, judge(options, answer))
+    problems = judge(options, answer)
+    if not problems:
+        problems = after_problems(options, timeout_s)
+    return Attempt(answer, problems)
 
 
 # --- the check ---------------------------------------------------------------------------------

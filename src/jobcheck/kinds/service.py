@@ -9,12 +9,14 @@ from __future__ import annotations
 import shlex
 import time
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 
+from jobcheck.dotenv_files import read_dotenv, secret_key, secret_value_problem
 from jobcheck.durations import Duration, format_duration
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
-from jobcheck.probes import engine
+from jobcheck.kinds.base import CheckError, Kind, KindContext, KindOptions
+from jobcheck.probes import containers, engine
 from jobcheck.process import split_command, tail_lines
 from jobcheck.results import Outcome
 
@@ -25,10 +27,11 @@ MAX_FINDINGS = 6
 # States a container leaves only when someone starts it: Docker shows `restarting` while its
 # restart policy is bringing it back, so these are final for a wait.
 ENDED = ("exited", "dead")
+MIN_LOGGED_SECRET = 6  # shorter masked values would match by chance in any log
 
 
 class Options(KindOptions):
-    service: str = Field(description="The compose service name")
+    service: str = Field(description='The compose service name; "*" for every service')
     project: str | None = Field(None, description="Compose project (default: the stack's)")
     min_containers: int = Field(1, ge=0, description="At least this many containers")
     running: bool = Field(True, description="Every container is running")
@@ -40,6 +43,20 @@ class Options(KindOptions):
     max_restarts: int | None = Field(None, ge=0, description="Restarted at most this many times")
     not_oom_killed: bool = Field(True, description="No container was killed for memory")
     non_root: bool = Field(False, description="No process runs as uid 0")
+    least_privilege: bool = Field(
+        False,
+        description="Not privileged, no added capabilities, no Docker socket mounted "
+        "(non_root separately)",
+    )
+    read_only: bool = Field(False, description="The root filesystem is read-only (read_only: true)")
+    no_secrets_in_logs: bool = Field(
+        False,
+        description="The logs hold no secret value: the container's secret-looking env values, "
+        "the checklist's secrets, those of secrets_from",
+    )
+    secrets_from: list[str] = Field(
+        default_factory=list, description="More env files whose secret values the logs must lack"
+    )
     env_keys: list[str] = Field(
         default_factory=list,
         description="Keys the container environment must set (values never shown)",
@@ -81,6 +98,17 @@ def _root_problem(container: Container, state: engine.ContainerState) -> str:
     return ""
 
 
+def privilege_problems(seen: containers.Privileges) -> list[str]:
+    problems = []
+    if seen.privileged:
+        problems.append("runs privileged (expected no `privileged: true`)")
+    if seen.cap_add:
+        problems.append(f"adds capabilities {', '.join(seen.cap_add)} (expected no cap_add)")
+    for where in seen.socket_mounts:
+        problems.append(f"mounts the Docker socket at {where} (root on the host to anyone inside)")
+    return problems
+
+
 def _state_problems(options: Options, container: Container) -> list[str]:
     state = engine.state_of(container)
     problems = []
@@ -94,10 +122,61 @@ def _state_problems(options: Options, container: Container) -> list[str]:
         problems.append("was OOM-killed (raise mem_limit or find the leak)")
     if options.non_root and (root := _root_problem(container, state)):
         problems.append(root)
+    if options.least_privilege:
+        problems += privilege_problems(containers.privileges(container))
+    if options.read_only and not containers.privileges(container).read_only:
+        problems.append("has a writable root filesystem (expected read_only: true)")
     missing = [key for key in options.env_keys if key not in engine.env_keys(container)]
     if missing:
         problems.append(f"lacks env keys {', '.join(missing)}")
     return problems
+
+
+def _secret_of(name: str, value: str) -> tuple[str, str] | None:
+    """(name, value) to look for: a secret-looking variable's real value, or the password
+    inside a URL (``REDIS_URL's password``); None for placeholders, references, short ones."""
+    if "://" in value:
+        password = unquote(urlsplit(value).password or "")
+        return (f"{name}'s password", password) if len(password) >= MIN_LOGGED_SECRET else None
+    if secret_key(name) and not secret_value_problem(value) and len(value) >= MIN_LOGGED_SECRET:
+        return name, value
+    return None
+
+
+def secrets_to_find(options: Options, ctx: KindContext, container: Container) -> dict[str, str]:
+    """Name -> value of every secret the logs must not hold: the container's own secret-looking
+    variables (and URL passwords), those of ``secrets_from``, and the checklist's (the values
+    this run masks). A value known under several names keeps the first."""
+    pairs: list[tuple[str, str]] = []
+    for entry in (container.attrs.get("Config") or {}).get("Env") or []:
+        name, _, value = str(entry).partition("=")
+        pairs += [found for found in [_secret_of(name, value)] if found]
+    for file in options.secrets_from:
+        try:
+            dotenv = read_dotenv(ctx.path(file))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CheckError(f"secrets_from: {file} cannot be read: {exc}") from None
+        for name, value in dotenv.values().items():
+            pairs += [found for found in [_secret_of(name, value)] if found]
+    pairs += [
+        (name, value)
+        for name, value in sorted(ctx.env.items())
+        if len(value) >= MIN_LOGGED_SECRET and value in ctx.mask
+    ]
+    by_value: dict[str, str] = {}
+    for name, value in pairs:
+        by_value.setdefault(value, name)
+    return {name: value for value, name in by_value.items()}
+
+
+def _log_problem(options: Options, ctx: KindContext, container: Container) -> str:
+    hits = containers.secret_hits(
+        containers.log_lines(container), secrets_to_find(options, ctx, container)
+    )
+    if not hits:
+        return ""
+    shown = ", ".join(f"{name} in {n} line{'s' if n != 1 else ''}" for name, n in hits.items())
+    return f"logs a secret: {shown} (values never shown)"
 
 
 def _exec_problem(options: Options, ctx: KindContext, container: Container) -> str:
@@ -113,6 +192,10 @@ def _exec_problem(options: Options, ctx: KindContext, container: Container) -> s
     return ""
 
 
+def _service_filter(options: Options) -> str | None:
+    return None if options.service == "*" else options.service
+
+
 @dataclass
 class Inspection:
     """Every problem found (each naming its container), and why waiting cannot help, if so."""
@@ -123,7 +206,7 @@ class Inspection:
 
 def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> Inspection:
     project = engine.project_for(ctx, options.project)
-    found = engine.containers(sdk, project, options.service)
+    found = engine.containers(sdk, project, _service_filter(options))
     if len(found) < options.min_containers:
         problem = (
             f"service {options.service!r} of project {project!r} has {len(found)} "
@@ -141,6 +224,8 @@ def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> Inspection
     ended: list[str] = []
     for container in found:
         own = _state_problems(options, container)
+        if options.no_secrets_in_logs and (logged := _log_problem(options, ctx, container)):
+            own.append(logged)
         if container.status == "running" and options.exec is not None:
             own += [p for p in [_exec_problem(options, ctx, container)] if p]
         problems.extend(f"{container.name} {p}" for p in own)
@@ -160,6 +245,12 @@ def _describe(options: Options, count: int) -> str:
         said.append(f"at most {options.max_restarts} restarts")
     if options.non_root:
         said.append("non-root")
+    if options.least_privilege:
+        said.append("unprivileged (no cap_add, no Docker socket)")
+    if options.read_only:
+        said.append("read-only root filesystem")
+    if options.no_secrets_in_logs:
+        said.append("no secret in the logs")
     if options.env_keys:
         keys = len(options.env_keys)
         said.append(f"{keys} env key{'' if keys == 1 else 's'} set")
@@ -189,7 +280,8 @@ def check(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
         elif found.hopeless:
             after = f"; {found.hopeless}"
         return Outcome.failed(text + after)
-    count = len(engine.containers(sdk, engine.project_for(ctx, options.project), options.service))
+    project = engine.project_for(ctx, options.project)
+    count = len(engine.containers(sdk, project, _service_filter(options)))
     return Outcome.passed(_describe(options, count) + after)
 
 

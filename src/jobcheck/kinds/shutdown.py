@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._canary import CanaryOptions
 from jobcheck.kinds.base import Kind, KindContext
-from jobcheck.probes import canary, engine
+from jobcheck.probes import canary, engine, lost_jobs
 from jobcheck.probes.framework import Adapter
 from jobcheck.results import Outcome
 
@@ -39,6 +39,11 @@ class Options(CanaryOptions):
     start_deadline: Duration = Field(15.0, description="A worker must start the job within this")
     deadline: Duration = Field(
         60.0, description="After the restart, the job must finish within this"
+    )
+    kill: bool = Field(
+        False,
+        description="Hard-kill drill: SIGKILL the worker (no grace, as an OOM kill or a lost "
+        "node); the job must be redelivered and finish, or fail visibly, within deadline",
     )
     enqueue_words: ClassVar[str] = "enqueue_url (with {seconds})"
 
@@ -131,6 +136,55 @@ def stop_all(running: list[Container], grace: float, drill: Drill) -> list[Stopp
     return stopped
 
 
+def kill_all(running: list[Container], drill: Drill) -> list[Stopped]:
+    """SIGKILL every container at once: no warm shutdown, no grace."""
+    drill.log(f"killing {', '.join(c.name or '' for c in running)} (SIGKILL, no grace)")
+    stopped = []
+    for container in running:
+        start = time.monotonic()
+        container.kill(signal="SIGKILL")
+        container.wait(timeout=30)
+        container.reload()
+        state = engine.state_of(container)
+        stopped.append(Stopped(state.name, state.exit_code, time.monotonic() - start, False))
+        drill.log(f"{state.name} killed (exit {state.exit_code})")
+    return stopped
+
+
+def kill_verdict(
+    trace: canary.Trace, seconds: float, failure: str, where: str, gone: bool
+) -> tuple[bool, str]:
+    """Redelivered and finished, or failed where an operator sees it: pass. Gone from
+    everywhere, or stuck: fail, saying which."""
+    head = f"job {trace.job_id} (sleep {format_duration(seconds)})"
+    at = f"{trace.age:.1f}s after it was queued"
+    if trace.status == "finished":
+        return True, f"{head} was redelivered and finished after the SIGKILL ({at})"
+    if trace.status == "failed":
+        seen = where or failure or trace.shown
+        return True, f"{head} failed visibly after the SIGKILL: {seen} ({at})"
+    if trace.status is None or gone:
+        return False, f"{head} was silently lost after the SIGKILL: {where or 'no such job'} ({at})"
+    return False, (
+        f"{head} is stuck {trace.shown} {at}, neither redelivered nor failed"
+        + (f": {where}" if where else "")
+    )
+
+
+def kill_remedy(framework: str | None) -> str:
+    if framework == "celery":
+        return (
+            "to fix: set task_acks_late=True and task_reject_on_worker_lost=True, and a "
+            "broker visibility_timeout shorter than the bound (Redis)"
+        )
+    if framework == "rq":
+        return (
+            "to fix: enqueue with Retry so the abandoned job is re-queued, and a worker "
+            "maintenance_interval short enough for the bound (RQ sweeps after >= 60s)"
+        )
+    return "to fix: let the framework redeliver, or visibly fail, jobs of a killed worker"
+
+
 def start_all(containers: list[Container], drill: Drill) -> str:
     """Start every given container that is not running; '' or what went wrong."""
     problems = []
@@ -217,6 +271,24 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
             adapter.close()
 
 
+def _ready(
+    sdk: DockerClient,
+    project: str,
+    options: Options,
+    ctx: KindContext,
+    restarted: float,
+    until: float,
+    log: Drill,
+) -> tuple[bool, str]:
+    """Wait for the worker to be healthy again: (ready, how long after the restart). It gets
+    its own time, even when the job used the whole deadline."""
+    ready_by = max(until, time.monotonic() + READY_S)
+    ready = wait_ready(sdk, project, options.service, ctx, ready_by)
+    back = format_duration(time.monotonic() - restarted)
+    log.log(f"{options.service} {'ready' if ready else 'NOT ready'} again")
+    return ready, back
+
+
 def _drill(
     options: Options,
     ctx: KindContext,
@@ -242,21 +314,27 @@ def _drill(
     if not ctx.sleep(options.stop_after):
         return Outcome.errored("drill not run: cancelled or out of time before the stop")
     try:
-        stopped = stop_all(running, grace, log)
+        stopped = kill_all(running, log) if options.kill else stop_all(running, grace, log)
         status_at_stop = channel.vocabulary.state(channel.status(trace.job_id))
         log.log(f"job is {status_at_stop} once the worker is down")
     finally:
         restart_problem = start_all(running, log)
         restarted = time.monotonic()
     until = time.monotonic() + min(options.deadline, ctx.remaining())
+    if options.kill:
+        # A killed worker's job comes back only through a worker: its readiness first, so the
+        # message says how long the worker took, apart from the job.
+        ready, back = _ready(sdk, project, options, ctx, restarted, until, log)
     canary.follow(channel, trace, ctx, until, options.interval)
     log.log(f"job is {trace.status}")
-    # The worker gets its own time to turn healthy, even when the job used the whole deadline.
-    ready_by = max(until, time.monotonic() + READY_S)
-    ready = wait_ready(sdk, project, options.service, ctx, ready_by)
-    back = format_duration(time.monotonic() - restarted)
-    log.log(f"{options.service} {'ready' if ready else 'NOT ready'} again")
-    ok, message = verdict(trace, status_at_stop, stopped, grace, options.seconds)
+    if not options.kill:
+        ready, back = _ready(sdk, project, options, ctx, restarted, until, log)
+    if options.kill:
+        where, gone = lost_jobs.whereabouts(adapter, trace.job_id, options.queue_name)
+        failure = channel.failure(trace.job_id)
+        ok, message = kill_verdict(trace, options.seconds, failure, where, gone)
+    else:
+        ok, message = verdict(trace, status_at_stop, stopped, grace, options.seconds)
     if restart_problem or not ready:
         ok = False
         message += (
@@ -265,7 +343,8 @@ def _drill(
     else:
         message += f"; {options.service} healthy again {back} after the restart"
     if not ok:
-        message += "; " + remedy(options.framework_name, stopped)
+        fix = kill_remedy if options.kill else lambda name: remedy(name, stopped)
+        message += "; " + fix(options.framework_name)
     details = trace.as_details() | {"grace_s": grace, "stopped": [s.__dict__ for s in stopped]}
     outcome = Outcome.passed if ok else Outcome.failed
     return outcome(message, output=log.timeline, details=details)

@@ -18,6 +18,7 @@ Every call runs under ``framework.bounded``: kombu retries connections in loops 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,6 +49,9 @@ NORMAL: Final[dict[str, fw.State]] = {
 }
 NOT_YET_RUN: Final = ("PENDING", "RECEIVED")
 SHOWN_TASKS: Final = 20
+# kombu's Redis transport keeps delivered, unacknowledged messages in this hash.
+UNACKED_KEY: Final = "unacked"
+BROKER_SCAN: Final = 1000  # messages read per list when looking for one task
 PASSWORD_WORDS: Final = ("AccessRefused", "AuthenticationError", "WRONGPASS", "NOAUTH")
 
 
@@ -304,6 +308,25 @@ class CeleryAdapter:
         with fw.redis_errors(self.where, self.timeout_s):
             return fw.redis_persistence(self.redis)
 
+    def broker_holds(self, job_id: str, queue: str) -> tuple[int, int] | None:
+        """(messages of ``job_id`` waiting in ``queue``, delivered but unacknowledged) on a
+        Redis broker: is a task that no worker runs still somewhere? None on AMQP, where
+        unacknowledged messages cannot be listed from outside."""
+        if not self.broker.is_redis:
+            return None
+        self._reach(self.broker)
+        with fw.redis_errors(self.where, self.timeout_s):
+            waiting = [
+                raw
+                for key in fw.kombu_queue_keys(queue)
+                for raw in self.redis.lrange(key, 0, BROKER_SCAN - 1)
+            ]
+            unacked = list(self.redis.hvals(UNACKED_KEY))[:BROKER_SCAN]
+        return (
+            sum(_message_id(raw) == job_id for raw in waiting),
+            sum(_message_id(raw, delivered=True) == job_id for raw in unacked),
+        )
+
     # --- jobs --------------------------------------------------------------------------------
 
     def enqueue(
@@ -412,6 +435,18 @@ class CeleryAdapter:
         for worker, tasks in sorted(self._inspect("active").items()):
             if any(task.get("id") == job_id for task in tasks or []):
                 return str(worker)
+        return ""
+
+
+def _message_id(raw: bytes | str, *, delivered: bool = False) -> str:
+    """The task id of one kombu message on Redis ('' when it is not a Celery task message).
+    An unacked entry is ``[message, exchange, routing_key]``."""
+    try:
+        message = json.loads(raw)
+        if delivered:
+            message = message[0]
+        return str(message["headers"]["id"])
+    except (ValueError, KeyError, IndexError, TypeError):
         return ""
 
 

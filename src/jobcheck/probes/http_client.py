@@ -28,7 +28,7 @@ class Answer:
     latency_s: float
 
 
-def _connection(url: str, timeout_s: float, verify_tls: bool) -> http.client.HTTPConnection:
+def open_connection(url: str, timeout_s: float, verify_tls: bool) -> http.client.HTTPConnection:
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme == "https":
@@ -48,7 +48,7 @@ def _encoded_body(body: Any) -> tuple[bytes | None, dict[str, str]]:
     return json.dumps(body).encode(), {"Content-Type": "application/json"}
 
 
-def _target(url: str) -> str:
+def request_target(url: str) -> str:
     parts = urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
@@ -68,10 +68,10 @@ def request(
     those into a short reason."""
     data, extra = _encoded_body(body)
     sent = {"User-Agent": "jobcheck", **extra, **(headers or {})}
-    conn = _connection(url, timeout_s, verify_tls)
+    conn = open_connection(url, timeout_s, verify_tls)
     start = time.monotonic()
     try:
-        conn.request(method, _target(url), body=data, headers=sent)
+        conn.request(method, request_target(url), body=data, headers=sent)
         response = conn.getresponse()
         content = response.read(MAX_BODY_BYTES)
         return Answer(response.status, response.headers, content, time.monotonic() - start)

@@ -1,0 +1,91 @@
+"""probes/containers: the process tree, stop signal, privileges and log scan of a container,
+read from what the Docker SDK returns (a fake container with the SDK's shapes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from jobcheck.kinds.stop_config import pid1_problem
+from jobcheck.probes import containers
+
+
+@dataclass
+class FakeContainer:
+    rows: list[list[str]] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+
+    def top(self, ps_args: str = "") -> dict[str, Any]:
+        return {"Titles": ["PID", "PPID", "COMMAND"], "Processes": self.rows}
+
+
+def tree(*rows: tuple[int, int, str], host_pid1: int = 100) -> FakeContainer:
+    return FakeContainer(
+        rows=[[str(pid), str(ppid), args] for pid, ppid, args in rows],
+        attrs={"State": {"Pid": host_pid1}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [("15", "SIGTERM"), ("TERM", "SIGTERM"), ("sigint", "SIGINT"), ("9", "SIGKILL")],
+)
+def test_signal_names(value: str, name: str) -> None:
+    assert containers.signal_name(value) == name
+
+
+def test_the_stop_signal_defaults_to_sigterm() -> None:
+    assert containers.stop_signal(FakeContainer(attrs={"Config": {}})) == "SIGTERM"
+    assert containers.stop_signal(FakeContainer(attrs={"Config": {"StopSignal": "2"}})) == "SIGINT"
+
+
+def test_the_worker_as_pid1_is_fine() -> None:
+    assert (
+        pid1_problem(tree((100, 90, "celery -A app worker"), (120, 100, "celery -A app worker")))
+        == ""
+    )
+
+
+def test_a_shell_as_pid1_is_named() -> None:
+    problem = pid1_problem(
+        tree((100, 90, "sh -c celery -A app worker; echo done"), (110, 100, "celery"))
+    )
+    assert problem.startswith("PID 1 is a shell (`sh -c celery -A app worker; echo done`)")
+
+
+def test_an_init_with_the_worker_below_is_fine_and_with_a_shell_below_is_not() -> None:
+    assert (
+        pid1_problem(tree((100, 90, "/sbin/docker-init -- rq worker"), (110, 100, "rq worker")))
+        == ""
+    )
+    problem = pid1_problem(
+        tree((100, 90, "/sbin/docker-init -- sh -c rq worker"), (110, 100, "/bin/sh -c rq worker"))
+    )
+    assert problem.startswith("PID 1 is an init (docker-init) but its child is a shell")
+
+
+def test_privileges_read_from_the_inspect_data() -> None:
+    seen = containers.privileges(
+        FakeContainer(
+            attrs={
+                "HostConfig": {
+                    "Privileged": True,
+                    "CapAdd": ["NET_ADMIN"],
+                    "ReadonlyRootfs": False,
+                },
+                "Mounts": [{"Source": "/var/run/docker.sock", "Destination": "/run/docker.sock"}],
+                "Config": {"User": ""},
+            }
+        )
+    )
+    assert seen == containers.Privileges(True, ("NET_ADMIN",), ("/run/docker.sock",), False, "")
+    assert seen.root
+
+
+def test_secret_hits_count_lines_by_name_and_never_return_values() -> None:
+    lines = ["connecting to redis://:s3cret-value@redis", "ok", "again s3cret-value"]
+    hits = containers.secret_hits(lines, {"REDIS_PASSWORD": "s3cret-value", "OTHER": "absent"})
+    assert hits == {"REDIS_PASSWORD": 2}
