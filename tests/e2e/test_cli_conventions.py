@@ -354,3 +354,16 @@ def test_colour_on_a_pipe(argv: list[str], env: dict[str, str], coloured: bool, 
     assert "\x1b[?25l" not in result.stdout  # never a live view on a pipe
     assert bool(colour_codes(result.stdout)) is coloured
     assert re.sub(r"\x1b\[[0-9;]*m", "", result.stdout).count("FAIL   broken") == 1
+
+
+def test_the_markdown_report_shows_paths_as_report_does(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "checklists").mkdir()
+    (tmp_path / "checklists" / "release.yaml").write_text(CHECKLIST)
+    result = jobcheck("run", "--markdown", "r.md", "--json", "r.json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    written = (tmp_path / "r.md").read_text()
+    assert "`checklists/release.yaml:7`" in written
+    assert str(tmp_path) not in written
+    rendered = jobcheck("report", "r.json", cwd=tmp_path).stdout
+    assert "`checklists/release.yaml:7`" in rendered
