@@ -367,3 +367,19 @@ def test_the_markdown_report_shows_paths_as_report_does(tmp_path: Path) -> None:
     assert str(tmp_path) not in written
     rendered = jobcheck("report", "r.json", cwd=tmp_path).stdout
     assert "`checklists/release.yaml:7`" in rendered
+
+
+def test_strict_validate_rejects_what_init_left_to_fill_in(tmp_path: Path) -> None:
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(
+        CHECKLIST.replace('owner: "@team"', "owner: '@TODO-owner'").replace(
+            'rollback: "git revert the change"', "rollback: 'TODO: revert the merge'"
+        )
+    )
+    loose = CliRunner().invoke(app, ["validate", str(path)])
+    assert loose.exit_code == 0
+    strict = CliRunner().invoke(app, ["validate", "--strict", str(path)])
+    assert strict.exit_code == 2
+    assert f"error: {path}:5: `fast-one` owner is a placeholder: '@TODO-owner'" in strict.output
+    assert "`fast-one` rollback is a placeholder: 'TODO: revert the merge'" in strict.output
+    assert "conventions: 3 checks, invalid (--strict)" in strict.output
