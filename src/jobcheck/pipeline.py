@@ -313,7 +313,8 @@ def _render_markdown(run: RunResult) -> str:
 
     from jobcheck.reports.markdown import render_markdown
 
-    return render_markdown(run, today=dt.date.today())
+    # Paths as `jobcheck report` shows them: relative to where jobcheck runs (the repository).
+    return render_markdown(run, today=dt.date.today(), root=Path.cwd())
 
 
 def choose_listeners(

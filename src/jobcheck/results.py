@@ -184,6 +184,7 @@ class RunResult:
     path: str = ""
     argv: list[str] = field(default_factory=list)
     commit: str = ""
+    deselected: dict[str, str] = field(default_factory=dict)  # id -> why it was left out
 
     @property
     def status(self) -> str:
@@ -215,6 +216,7 @@ class RunResult:
             "argv": list(self.argv),
             "commit": self.commit,
             "checks": [c.to_dict() for c in self.checks],
+            "deselected": dict(self.deselected),
         }
 
     @classmethod
@@ -231,4 +233,5 @@ class RunResult:
             path=str(data.get("path", "")),
             argv=list(data.get("argv", [])),
             commit=str(data.get("commit", "")),
+            deselected={str(k): str(v) for k, v in (data.get("deselected") or {}).items()},
         )

@@ -121,13 +121,14 @@ class Runner:
             duration_s=time.monotonic() - start,
             checks=self._ordered_results(),
             interrupted=interrupted,
+            deselected=dict(self.plan.deselected),
         )
         self._emit("on_finish", result)
         return result
 
     def _schedule(self) -> None:
-        for check_id, reason in self.plan.deselected.items():
-            self._finish_skipped(check_id, reason, emit=False)
+        # Deselected checks (--only, --skip, --failed) are not part of this run: not listed,
+        # not counted; the result names them (RunResult.deselected).
         pending = self._pending
         running = self._running
         pool = ThreadPoolExecutor(max_workers=max(1, self.settings.jobs))

@@ -354,3 +354,32 @@ def test_colour_on_a_pipe(argv: list[str], env: dict[str, str], coloured: bool, 
     assert "\x1b[?25l" not in result.stdout  # never a live view on a pipe
     assert bool(colour_codes(result.stdout)) is coloured
     assert re.sub(r"\x1b\[[0-9;]*m", "", result.stdout).count("FAIL   broken") == 1
+
+
+def test_the_markdown_report_shows_paths_as_report_does(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "checklists").mkdir()
+    (tmp_path / "checklists" / "release.yaml").write_text(CHECKLIST)
+    result = jobcheck("run", "--markdown", "r.md", "--json", "r.json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    written = (tmp_path / "r.md").read_text()
+    assert "`checklists/release.yaml:7`" in written
+    assert str(tmp_path) not in written
+    rendered = jobcheck("report", "r.json", cwd=tmp_path).stdout
+    assert "`checklists/release.yaml:7`" in rendered
+
+
+def test_strict_validate_rejects_what_init_left_to_fill_in(tmp_path: Path) -> None:
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(
+        CHECKLIST.replace('owner: "@team"', "owner: '@TODO-owner'").replace(
+            'rollback: "git revert the change"', "rollback: 'TODO: revert the merge'"
+        )
+    )
+    loose = CliRunner().invoke(app, ["validate", str(path)])
+    assert loose.exit_code == 0
+    strict = CliRunner().invoke(app, ["validate", "--strict", str(path)])
+    assert strict.exit_code == 2
+    assert f"error: {path}:5: `fast-one` owner is a placeholder: '@TODO-owner'" in strict.output
+    assert "`fast-one` rollback is a placeholder: 'TODO: revert the merge'" in strict.output
+    assert "conventions: 3 checks, invalid (--strict)" in strict.output

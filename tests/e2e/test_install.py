@@ -5,6 +5,7 @@ site-packages (a plain path: the editable install's hook there does not run)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -28,8 +29,10 @@ checks:
 
 
 def sh(*argv: str | Path, cwd: Path | None = None) -> str:
+    # Without PYTHONPATH: the fresh venv must run the wheel's jobcheck, not a checkout's.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
-        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, timeout=300
+        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
     )
     assert result.returncode == 0, f"{argv}:\n{result.stdout}\n{result.stderr}"
     return result.stdout

@@ -155,3 +155,36 @@ def test_a_stack_that_is_not_up_fails_at_once_whatever_listens_elsewhere(
         f"`${{stack.web.8000}}`: the stack '{EMPTY}' has no container for service 'web'"
     )
     assert took < 30
+
+
+def stack_command(tmp_path: Path, project: str, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    (tmp_path / "jobcheck.yaml").write_text(checklist(project))
+    return subprocess.run(
+        [sys.executable, "-m", "jobcheck", "stack", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "40", "NO_COLOR": "1"},
+    )
+
+
+def test_stack_logs_of_a_stack_without_containers_says_so_and_exits_1(
+    sdk: Any, tmp_path: Path
+) -> None:
+    result = stack_command(tmp_path, EMPTY, "logs", "web")
+    assert result.returncode == 1
+    assert result.stdout.strip() == (
+        f"error: service 'web' of stack {EMPTY} has no containers: no logs to show "
+        "(`jobcheck stack up` starts it)"
+    )
+    assert "Attaching to" not in result.stdout
+
+
+def test_stack_status_piped_keeps_every_column_whole(sdk: Any, tmp_path: Path) -> None:
+    result = stack_command(tmp_path, PROJECT, "status")
+    assert result.returncode == 1  # migrate exited
+    web = next(line for line in result.stdout.splitlines() if line.startswith("web "))
+    assert web.split()[-1] == f"127.0.0.1:{HOST_PORT}->8000/tcp"
+    assert f"{PROJECT}_web_1" in web

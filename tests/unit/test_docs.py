@@ -28,8 +28,9 @@ def examples() -> list[tuple[str, int, str]]:
     return found
 
 
-def as_checklist(text: str) -> str:
-    """A bare list of checks (or a `checks:` fragment) becomes a whole checklist."""
+def as_checklist(text: str, *, as_written: bool = False) -> str:
+    """A bare list of checks (or a `checks:` fragment) becomes a whole checklist; with
+    ``as_written`` (the README) nothing is dropped: its `needs` must name checks shown there."""
     data = yaml.safe_load(text)
     if isinstance(data, list):
         data = {"checks": data}
@@ -37,7 +38,7 @@ def as_checklist(text: str) -> str:
     ids = {c.get("id") for c in data.get("checks", []) if isinstance(c, dict)}
     for check in data.get("checks", []):
         # a snippet may need checks shown elsewhere on the page
-        if isinstance(check, dict) and "needs" in check:
+        if isinstance(check, dict) and "needs" in check and not as_written:
             check["needs"] = [n for n in check["needs"] if n in ids]
     data.setdefault("version", 1)
     data.setdefault("name", "docs example")
@@ -55,7 +56,7 @@ def stack_services(text: str) -> str:
 @pytest.mark.parametrize(("doc", "index", "text"), examples(), ids=lambda v: str(v)[:40])
 def test_example_loads(doc: str, index: int, text: str, tmp_path: Path) -> None:
     path = tmp_path / "example.yaml"
-    path.write_text(as_checklist(text))
+    path.write_text(as_checklist(text, as_written=doc == "README.md"))
     (tmp_path / "common.yaml").write_text("checks: []\n")
     (tmp_path / "compose.yaml").write_text(stack_services(text))
     env = {
@@ -135,3 +136,28 @@ def test_the_gitlab_example_has_a_docker_engine_for_its_stack() -> None:
     job = yaml.safe_load(gitlab)["jobcheck"]
     assert any("dind" in str(s) for s in job["services"])
     assert job["variables"]["DOCKER_HOST"] == "tcp://docker:2375"
+
+
+def readme_main_example() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## A checklist\n") :]
+    match = BLOCK.search(section)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_readme_main_example_loads_exactly_as_written(tmp_path: Path) -> None:
+    """A new user copies it first: nothing filled in, nothing dropped (an include it names,
+    `common.yaml`, is the only file added)."""
+    folder = tmp_path / "checklists"
+    folder.mkdir()
+    (folder / "common.yaml").write_text("checks: []\n")
+    path = folder / "release.yaml"
+    path.write_text(readme_main_example())
+    checklist = load_checklist(path, {})
+    assert [c.id for c in checklist.checks] == ["api-running", "api-health"]
+    assert checklist.checks[1].needs == ["api-running"]
+    assert checklist.checks[1].deferred == {
+        "url": "http://${stack.api.8000}/health", "status": 200, "json": {"ok": True},
+        "wait": "30s",
+    }  # fmt: skip

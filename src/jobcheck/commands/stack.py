@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from jobcheck.errors import UsageError
 from jobcheck.pipeline import load, stack_info
+
+UNLIMITED_WIDTH = 10_000
 
 
 def stack(action: str, path: Path | None, environ: Mapping[str, str], **options: Any) -> int:
@@ -23,8 +26,10 @@ def stack(action: str, path: Path | None, environ: Mapping[str, str], **options:
             f"{checklist.path}: no `stack:` section",
             hint="add stack: {compose: [docker/compose.yaml], project: NAME}",
         )
-    no_color = "NO_COLOR" in environ
-    console = Console(no_color=no_color, highlight=False)
+    no_color = bool(environ.get("NO_COLOR"))
+    # Piped (`| cat`, `| grep`): no terminal width to fit, so no column is cut or wrapped.
+    width = None if sys.stdout.isatty() else UNLIMITED_WIDTH
+    console = Console(no_color=no_color, highlight=False, width=width)
     actions = {
         "up": lifecycle.up,
         "down": lifecycle.down,

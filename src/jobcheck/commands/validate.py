@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,6 +10,9 @@ from pathlib import Path
 from jobcheck import exit_codes
 from jobcheck.checklist import Checklist
 from jobcheck.pipeline import load
+
+# What `jobcheck init` writes for a person to replace: `@TODO-owner`, `TODO: revert ...`.
+PLACEHOLDER = re.compile(r"^\s*@?TODO\b|@TODO-")
 
 
 def validate(path: Path | None, strict: bool, environ: Mapping[str, str]) -> int:
@@ -24,10 +28,15 @@ def validate(path: Path | None, strict: bool, environ: Mapping[str, str]) -> int
 
 
 def lint_checklist(checklist: Checklist) -> list[str]:
-    """What `validate` warns about: blockers without a rollback note or an expected result."""
+    """What `validate` warns about: placeholders `jobcheck init` left to fill in (`@TODO-owner`,
+    a `TODO:` note), and blockers without a rollback note or an expected result."""
     found = []
     for check in checklist.checks:
         where = f"{check.source}:{check.line}"
+        for name in ("owner", "expect", "rollback"):
+            value = getattr(check, name)
+            if PLACEHOLDER.search(value):
+                found.append(f"{where}: `{check.id}` {name} is a placeholder: {value!r}")
         if check.severity != "blocker":
             continue
         if not check.rollback:

@@ -84,11 +84,27 @@ def summary_line(run: RunResult) -> str:
 
 def problem_block(check: CheckResult) -> list[str]:
     """The full story of one failed, errored or waived check, as plain lines."""
+    lines = [problem_title(check)]
+    for name, value in problem_rows(check):
+        first, *more = value.splitlines() or [""]
+        lines.append(f"  {name + ':':<10}{first}")
+        lines += [f"  {'':<10}{line}" for line in more]
+    if check.output.strip():
+        lines.append(f"  output (last {OUTPUT_LINES} lines):")
+        lines += [f"    | {line}" for line in tail_lines(check.output, OUTPUT_LINES).splitlines()]
+    return lines
+
+
+def problem_title(check: CheckResult) -> str:
     if is_warning(check):
         severity = f" [{check.severity}: {check.status}, does not block]"
     else:
         severity = "" if check.severity == "blocker" else f" [{check.severity}]"
-    lines = [f"{status_word(check)}  {_named(check)}{severity}"]
+    return f"{status_word(check)}  {_named(check)}{severity}"
+
+
+def problem_rows(check: CheckResult) -> list[tuple[str, str]]:
+    """What failed, what was expected, who owns it, how to roll back, whether to retry."""
     rows = [
         ("what", check.message),
         ("expected", check.expect or "-"),
@@ -100,14 +116,7 @@ def problem_block(check: CheckResult) -> list[str]:
         rows.append(("runbook", check.runbook))
     if check.source:
         rows.append(("defined", f"{check.source}:{check.line}"))
-    for name, value in rows:
-        first, *more = value.splitlines() or [""]
-        lines.append(f"  {name + ':':<10}{first}")
-        lines += [f"  {'':<10}{line}" for line in more]
-    if check.output.strip():
-        lines.append(f"  output (last {OUTPUT_LINES} lines):")
-        lines += [f"    | {line}" for line in tail_lines(check.output, OUTPUT_LINES).splitlines()]
-    return lines
+    return rows
 
 
 def _first_line(text: str) -> str:
@@ -193,15 +202,18 @@ class PlainReporter(BaseListener):
 class LiveReporter(BaseListener):
     """A rich live view: what is running (with elapsed time), what is done, then the report."""
 
+    WAITING_SHOWN = 3
+
     def __init__(self, console: Any) -> None:
         from rich.live import Live
 
         self.console = console
         self.running: dict[str, tuple[Check, float]] = {}
+        self.waiting: dict[str, Check] = {}
         self.done = 0
         self.total = 0
+        self.started = time.monotonic()
         self.live = Live(
-            self._render(),
             console=console,
             refresh_per_second=8,
             transient=True,
@@ -221,14 +233,19 @@ class LiveReporter(BaseListener):
                 f"[dim]{check.kind}[/]",
                 f"{now - started:.1f}s",
             )
-        table.add_row("", f"[bold]{self.done}/{self.total} done[/]", "", "")
+        table.add_row(
+            "", footer(self.done, self.total, self.running, self.waiting, now - self.started)
+        )
         return table
 
     def on_start(self, checks: Sequence[Check]) -> None:
         self.total = len(checks)
+        self.waiting = {c.id: c for c in checks}
+        self.started = time.monotonic()
         self.live.start()
 
     def on_check_start(self, check: Check) -> None:
+        self.waiting.pop(check.id, None)
         self.running[check.id] = (check, time.monotonic())
 
     def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None:
@@ -240,6 +257,7 @@ class LiveReporter(BaseListener):
 
     def on_check_done(self, result: CheckResult) -> None:
         self.running.pop(result.id, None)
+        self.waiting.pop(result.id, None)
         self.done += 1
         style = status_style(result)
         took = format_duration(result.duration_s) if result.status != Status.SKIP else ""
@@ -254,10 +272,54 @@ class LiveReporter(BaseListener):
         render_rich_report(self.console, run)
 
 
+def footer(
+    done: int,
+    total: int,
+    running: Sequence[str] | dict[str, Any],
+    waiting: Sequence[str] | dict[str, Any],
+    elapsed_s: float,
+) -> str:
+    """``3/8 done · 2 running · 3 waiting: api-health, canary-job, +1 · 12.4s``."""
+    parts = [f"[bold]{done}/{total} done[/]"]
+    if running:
+        parts.append(f"{len(running)} running")
+    if waiting:
+        names = list(waiting)
+        shown = ", ".join(names[: LiveReporter.WAITING_SHOWN])
+        hidden = len(names) - LiveReporter.WAITING_SHOWN
+        more = f", +{hidden}" if hidden > 0 else ""
+        parts.append(f"{len(names)} waiting: {_escape(shown)}{more}")
+    parts.append(f"[dim]{format_duration(elapsed_s)}[/]")
+    return " · ".join(parts)
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def _problem_grid(check: CheckResult) -> Any:
+    """The rows of a problem as a two-column grid: a long value wraps inside its column, so
+    every continuation line keeps the indent of its first."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for name, value in problem_rows(check):
+        grid.add_row(Text(f"{name}:"), Text(value))
+    if not check.output.strip():
+        return grid
+    tail = tail_lines(check.output, OUTPUT_LINES).splitlines()
+    output = Table.grid(padding=(0, 1))
+    output.add_column(no_wrap=True, style="dim")
+    output.add_column(overflow="fold")
+    for line in tail:
+        output.add_row("|", Text(line))
+    return Group(grid, Text(f"output (last {OUTPUT_LINES} lines):"), output)
 
 
 def render_rich_report(console: Any, run: RunResult) -> None:
@@ -268,7 +330,7 @@ def render_rich_report(console: Any, run: RunResult) -> None:
     problems = [c for c in failures_first(run.checks) if c.status in (Status.FAIL, Status.ERROR)]
     waived = [c for c in run.checks if c.status == Status.WAIVED]
     for check in problems + waived:
-        body = Text("\n".join(problem_block(check)[1:]))
+        body = _problem_grid(check)
         title = f"{status_word(check)} {_named(check)}"
         console.print(
             Panel(body, title=title, title_align="left", border_style=status_style(check))

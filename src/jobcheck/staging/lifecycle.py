@@ -200,12 +200,22 @@ def logs(
     mask = masker_for(stack, environ)
 
     def body() -> int:
-        runner, _sdk = _connect(stack, environ)
+        runner, sdk = _connect(stack, environ)
         if service is not None and service not in (services := runner.services()):
             _say(
                 console,
                 f"error: no service {service!r} in {stack.project} "
                 f"(services: {', '.join(services)})",
+                mask,
+                "red",
+            )
+            return FAILED
+        if not engine.containers(sdk, stack.project, service):
+            whose = f"service {service!r} of stack" if service else "stack"
+            _say(
+                console,
+                f"error: {whose} {stack.project} has no containers: no logs to show "
+                "(`jobcheck stack up` starts it)",
                 mask,
                 "red",
             )

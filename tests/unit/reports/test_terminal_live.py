@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
@@ -12,7 +13,7 @@ from rich.console import Console
 
 from jobcheck.loading import load_checklist
 from jobcheck.plan import select
-from jobcheck.reports.terminal import LiveReporter, PlainReporter
+from jobcheck.reports.terminal import LiveReporter, PlainReporter, footer
 from jobcheck.runner import Runner, RunSettings
 from jobcheck.secrets import Masker
 
@@ -81,3 +82,60 @@ def test_plain_lines_colour_the_warn_word_only_when_asked(
         line = next(x for x in stream.getvalue().splitlines() if "soft" in x)
         assert line.startswith(f"{word}soft ")
         assert "`false` exited 1, expected 0" in line
+
+
+def test_the_footer_says_done_running_waiting_and_elapsed() -> None:
+    assert footer(3, 8, ["a", "b"], ["x", "y", "z", "w"], 12.4) == (
+        "[bold]3/8 done[/] · 2 running · 4 waiting: x, y, z, +1 · [dim]12.4s[/]"
+    )
+    assert footer(8, 8, [], [], 61) == "[bold]8/8 done[/] · [dim]61s[/]"
+
+
+def test_an_only_run_neither_lists_nor_counts_deselected_checks(
+    write_checklist: Callable[..., Path],
+) -> None:
+    path = write_checklist("""
+        version: 1
+        name: selected
+        defaults: {owner: "@team", expect: works, rollback: revert it}
+        checks:
+          - {id: fast-a, kind: command, with: {run: "true"}}
+          - {id: fast-b, kind: command, with: {run: "sleep 0.4"}}
+          - {id: slow-c, kind: command, with: {run: "true"}}
+          - {id: slow-d, kind: command, with: {run: "true"}}
+    """)
+    checklist = load_checklist(path, dict(os.environ))
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=120, color_system=None)
+    settings = RunSettings(base_dir=checklist.base_dir, env=os.environ, mask=Masker(), jobs=1)
+    plan = select(checklist.checks, only=["fast-*"])
+    run = Runner(plan, settings, [LiveReporter(console)]).run(checklist.name)
+    text = stream.getvalue()
+    assert [c.id for c in run.checks] == ["fast-a", "fast-b"]
+    assert run.summary["skip"] == 0
+    assert run.deselected == {"slow-c": "not selected (--only)", "slow-d": "not selected (--only)"}
+    assert "slow-" not in text
+    assert "1/2 done · 1 running · [dim]" not in text  # markup never leaks
+    assert re.search(r"1/2 done · 1 running · \d+ms", text)  # the footer while fast-b runs
+    assert "PASSED: selected: 2 pass in" in text
+
+
+def test_wrapped_lines_keep_their_indent() -> None:
+    from jobcheck.reports.terminal import render_rich_report
+    from jobcheck.results import CheckResult, RunResult, Status
+
+    long = "the canary job stayed queued: " + " ".join(f"word{i}" for i in range(30))
+    check = CheckResult(
+        id="canary", title="canary", kind="job", owner="@jobs", expect="done in 10s",
+        rollback="restart the worker", status=Status.FAIL, message=long,
+    )  # fmt: skip
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=60, color_system=None)
+    run = RunResult("wrap", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 1.0, [check])
+    render_rich_report(console, run)
+    panel = stream.getvalue().split("╰")[0].splitlines()
+    what = next(i for i, line in enumerate(panel) if "what:" in line)
+    column = panel[what].index("the canary")
+    continued = panel[what + 1 : what + 4]
+    assert all(line[column - 1] == " " and line[column].isalnum() for line in continued), panel
+    assert "expected:" in panel[what + 4] or any("expected:" in line for line in panel[what:])

@@ -342,7 +342,10 @@ def test_init_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert first.exit_code == 0, first.output
     assert f"wrote {tmp_path / 'jobcheck.yaml'} with 13 checks: lint, imports," in first.output
     assert "rollback: 'TODO: roll worker back" in (tmp_path / "jobcheck.yaml").read_text()
-    assert runner.invoke(app, ["validate", "--strict"]).exit_code == 0
+    assert runner.invoke(app, ["validate"]).exit_code == 0
+    # init said "replace each @TODO-owner and TODO note, then `jobcheck validate --strict`"
+    strict = runner.invoke(app, ["validate", "--strict"])
+    assert strict.exit_code == 2 and "owner is a placeholder: '@TODO-owner'" in strict.output
     second = runner.invoke(app, ["init"])
     assert second.exit_code == 1 and "--force" in second.output
     assert runner.invoke(app, ["init", "--force"]).exit_code == 0
