@@ -125,7 +125,6 @@ class Check(CheckInfo):
 
     impl: Kind[Any]
     options: KindOptions
-    needs: list[str] = field(default_factory=list)
     timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = 0
 
