@@ -90,6 +90,9 @@ def run(
     markdown_path: Annotated[
         Path | None, typer.Option("--markdown", help="Write the Markdown readiness report here")
     ] = None,
+    html_path: Annotated[
+        Path | None, typer.Option("--html", help="Write the HTML report (with a timeline) here")
+    ] = None,
     no_color: Annotated[
         bool, typer.Option("--no-color", help="Plain output, no colour or live view")
     ] = False,
@@ -121,6 +124,7 @@ def run(
             json_path=json_path,
             junit_path=junit_path,
             markdown_path=markdown_path,
+            html_path=html_path,
             color=False if no_color else None,
             failed=failed,
             extra_env=_pairs(var),
@@ -193,14 +197,14 @@ def report(
         Path, typer.Argument(metavar="RUN.json", help="A JSON report written by `run --json`")
     ],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="markdown, junit or text")
+        str, typer.Option("--format", "-f", help="markdown, junit, text or html")
     ] = "markdown",
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Write here (atomically) instead of stdout"),
     ] = None,
 ) -> None:
-    """Re-render a saved run as Markdown, JUnit XML or plain text."""
+    """Re-render a saved run as Markdown, JUnit XML, plain text or HTML."""
     from jobcheck.commands.report import report as report_command
 
     _finish(lambda: report_command(run_json, fmt, output))
@@ -253,6 +257,10 @@ def release(
         Optional[Path],  # noqa: UP045
         typer.Option("--markdown", help="Write the Markdown readiness report here"),
     ] = None,
+    html_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--html", help="Write the HTML report (with a timeline) here"),
+    ] = None,
     no_color: Annotated[
         bool, typer.Option("--no-color", help="Plain output, no colour or live view")
     ] = False,
@@ -267,7 +275,7 @@ def release(
     def body() -> int:
         request = GateRequest(
             checklist=checklist, only=only, skip=skip, jobs=jobs, json_path=json_path,
-            junit_path=junit_path, markdown_path=markdown_path,
+            junit_path=junit_path, markdown_path=markdown_path, html_path=html_path,
             color=False if no_color else None, extra_env=_pairs(var),
             argv=["jobcheck", *sys.argv[1:]],
         )  # fmt: skip

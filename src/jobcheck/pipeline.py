@@ -41,6 +41,7 @@ class GateRequest:
     json_path: Path | None = None
     junit_path: Path | None = None
     markdown_path: Path | None = None
+    html_path: Path | None = None
     color: bool | None = None
     failed: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -199,7 +200,16 @@ def execute(
     from jobcheck.run_history import git_commit
 
     run.commit = git_commit(checklist.base_dir)
+    run.digest = checklist_digest(checklist)
     return run
+
+
+def checklist_digest(checklist: Checklist) -> str:
+    """sha256 over the checklist's files (each as ``tagging.digest`` hashes it, with its path
+    relative to the checklist's folder): two machines that check out the same commit agree."""
+    from jobcheck.tagging import files_digest
+
+    return files_digest(checklist.files, checklist.base_dir)
 
 
 def stack_preparer(
@@ -240,6 +250,7 @@ def report_paths(options: GateRequest) -> list[tuple[str, Path]]:
         ("--json", options.json_path),
         ("--junit", options.junit_path),
         ("--markdown", options.markdown_path),
+        ("--html", options.html_path),
     )
     return [(flag, path) for flag, path in flags if path is not None]
 
@@ -267,6 +278,7 @@ def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], A
         (options.json_path, write_json),
         (options.junit_path, write_junit),
         (options.markdown_path, _write_markdown),
+        (options.html_path, _write_html),
     ]
     written = True
     for path, writer in targets:
@@ -287,6 +299,15 @@ def _write_markdown(run: RunResult, path: Path) -> Path:
     from jobcheck.reports.markdown import render_markdown
 
     return atomic_write_text(path, render_markdown(run, today=dt.date.today()))
+
+
+def _write_html(run: RunResult, path: Path) -> Path:
+    import datetime as dt
+
+    from jobcheck.fsutil import atomic_write_text
+    from jobcheck.reports.html import render_html
+
+    return atomic_write_text(path, render_html(run, today=dt.date.today()))
 
 
 def choose_listeners(

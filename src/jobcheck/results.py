@@ -10,7 +10,8 @@ from typing import Any
 
 from jobcheck import exit_codes
 
-REPORT_SCHEMA = 2  # 2 added needs, started_s, attempts_detail, cached, stack_up, shard
+# 2 added digest, stack_up, shard; per check needs, started_s, attempts_detail, cached
+REPORT_SCHEMA = 2
 
 
 class Status(StrEnum):
@@ -229,6 +230,7 @@ class RunResult:
     commit: str = ""
     # the staging stack's bring-up before any check, when the run did one
     stack_up: AttemptDetail | None = None
+    digest: str = ""  # sha256 of the checklist files (see pipeline.checklist_digest)
 
     @property
     def status(self) -> str:
@@ -259,6 +261,7 @@ class RunResult:
             "path": self.path,
             "argv": list(self.argv),
             "commit": self.commit,
+            "digest": self.digest,
             "checks": [c.to_dict() for c in self.checks],
             **({"stack_up": self.stack_up.to_dict()} if self.stack_up else {}),
         }
@@ -278,4 +281,5 @@ class RunResult:
             argv=list(data.get("argv", [])),
             commit=str(data.get("commit", "")),
             stack_up=AttemptDetail.from_dict(data["stack_up"]) if data.get("stack_up") else None,
+            digest=str(data.get("digest", "")),
         )
