@@ -109,6 +109,10 @@ def run(
     var: Annotated[
         list[str], typer.Option("--env", "-e", help="Set NAME=VALUE for this run (repeatable)")
     ] = [],  # noqa: B006
+    shard: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--shard", metavar="K/N", help="Run only the K-th of N shards (for CI)"),
+    ] = None,
 ) -> None:
     """Run a checklist and report pass or fail with owner, expected result and rollback."""
     from jobcheck.commands.run import run as run_command
@@ -129,6 +133,7 @@ def run(
             failed=failed,
             extra_env=_pairs(var),
             stack_up=stack_up,
+            shard=shard,
             argv=["jobcheck", *sys.argv[1:]],
         )
         return run_command(options, {**os.environ, **options.extra_env})
@@ -194,7 +199,11 @@ def schema() -> None:
 @app.command()
 def report(
     run_json: Annotated[
-        Path, typer.Argument(metavar="RUN.json", help="A JSON report written by `run --json`")
+        list[Path],
+        typer.Argument(
+            metavar="RUN.json | merge SHARD.json...",
+            help="A JSON report written by `run --json`; or `merge` and the shards' reports",
+        ),
     ],
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="markdown, junit, text or html")
@@ -203,11 +212,32 @@ def report(
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Write here (atomically) instead of stdout"),
     ] = None,
+    json_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--json", help="merge: write the merged JSON report here"),
+    ] = None,
+    junit_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--junit", help="merge: write JUnit XML here"),
+    ] = None,
+    markdown_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--markdown", help="merge: write the Markdown readiness report here"),
+    ] = None,
+    html_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--html", help="merge: write the HTML report here"),
+    ] = None,
 ) -> None:
-    """Re-render a saved run as Markdown, JUnit XML, plain text or HTML."""
-    from jobcheck.commands.report import report as report_command
+    """Re-render a saved run as Markdown, JUnit XML, plain text or HTML; or merge the reports
+    of `run --shard K/N` into one report and one exit code (`report merge A.json B.json`)."""
+    from jobcheck.commands.merge import report_or_merge
+    from jobcheck.pipeline import GateRequest
 
-    _finish(lambda: report_command(run_json, fmt, output))
+    targets = GateRequest(
+        json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, html_path=html_path
+    )
+    _finish(lambda: report_or_merge(run_json, fmt, output, targets, sys.stdout))
 
 
 @app.command()

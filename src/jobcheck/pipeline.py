@@ -24,9 +24,10 @@ from jobcheck.errors import UsageError
 from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import find_checklist, load_checklist
 from jobcheck.plan import Plan, select, unknown_selectors
-from jobcheck.results import RunResult
+from jobcheck.results import RunResult, ShardInfo
 from jobcheck.runner import Listener, Runner, RunSettings
 from jobcheck.secrets import Masker
+from jobcheck.shards import ShardSpec, shard_ids
 
 
 @dataclass
@@ -48,6 +49,7 @@ class GateRequest:
     argv: list[str] = field(default_factory=list)
     history: bool = True
     stack_up: bool | None = None  # None: as the checklist's `stack.up` says
+    shard: str | None = None  # "K/N": run only the K-th of N shards
 
 
 @dataclass
@@ -74,16 +76,38 @@ def run_gate(
     """Run the gate as ``request`` says; ``checklist`` when the caller loaded it already."""
     out = out or sys.stdout
     check_report_paths(request)
+    shard = ShardSpec.parse(request.shard) if request.shard else None
     checklist = checklist or load(request.checklist, environ)
     ids = _failed_ids(checklist) if request.failed else None
     plan = make_plan(checklist, request, ids)
+    if shard is not None:
+        plan = shard_plan(checklist, plan, shard)
     masker = make_masker(checklist, {**environ, **request.extra_env})
     listeners = choose_listeners(request, environ, out) + _ci_listeners(request, environ, out)
     run = execute(checklist, plan, request, environ, listeners, masker)
+    if shard is not None:
+        run.shard = ShardInfo(shard.index, shard.count, run.digest)
+        run.checklist_ids = [c.id for c in checklist.checks]
     written = write_reports(run, request, lambda text: print(text, end="", file=sys.stderr))
     if request.history:
         _save_history(checklist, run)
     return GateResult(checklist, run, written)
+
+
+def shard_plan(checklist: Checklist, plan: Plan, shard: ShardSpec) -> Plan:
+    """The plan cut to this shard's checks (whole groups of ``needs``), balanced by the
+    median durations in the run history (see ``shards``)."""
+    from jobcheck.run_history import history_table, load_runs
+
+    # by name, not path: a CI machine restores the history into a checkout somewhere else
+    runs = [r for r in load_runs(checklist.base_dir) if r.checklist == checklist.name]
+    durations = {r.check_id: r.median_duration_s for r in history_table(runs) if r.runs}
+    keep = shard_ids(checklist.checks, shard, durations)
+    return Plan(
+        run=[c for c in plan.run if c.id in keep],
+        deselected={i: why for i, why in plan.deselected.items() if i in keep},
+        all=[c for c in plan.all if c.id in keep],
+    )
 
 
 def _failed_ids(checklist: Checklist) -> list[str]:

@@ -102,6 +102,22 @@ class AttemptDetail:
         )
 
 
+@dataclass(frozen=True)
+class ShardInfo:
+    """Which shard of a ``run --shard K/N`` this run was, of which checklist (its digest)."""
+
+    index: int
+    count: int
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "count": self.count, "digest": self.digest}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShardInfo:
+        return cls(int(data["index"]), int(data["count"]), str(data.get("digest", "")))
+
+
 @dataclass(kw_only=True)
 class CheckInfo:
     """What a check is, as written: the one record a planned check and its result share."""
@@ -231,6 +247,9 @@ class RunResult:
     # the staging stack's bring-up before any check, when the run did one
     stack_up: AttemptDetail | None = None
     digest: str = ""  # sha256 of the checklist files (see pipeline.checklist_digest)
+    shard: ShardInfo | None = None
+    # a shard's report: the id of every check of the checklist, in order (for the merge)
+    checklist_ids: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -264,6 +283,8 @@ class RunResult:
             "digest": self.digest,
             "checks": [c.to_dict() for c in self.checks],
             **({"stack_up": self.stack_up.to_dict()} if self.stack_up else {}),
+            **({"shard": self.shard.to_dict()} if self.shard else {}),
+            **({"checklist_ids": list(self.checklist_ids)} if self.checklist_ids else {}),
         }
 
     @classmethod
@@ -282,4 +303,6 @@ class RunResult:
             commit=str(data.get("commit", "")),
             stack_up=AttemptDetail.from_dict(data["stack_up"]) if data.get("stack_up") else None,
             digest=str(data.get("digest", "")),
+            shard=ShardInfo.from_dict(data["shard"]) if data.get("shard") else None,
+            checklist_ids=[str(i) for i in data.get("checklist_ids") or []],
         )
