@@ -155,6 +155,8 @@ def _facts(run: RunResult) -> str:
         facts.append(
             f'<span>checklist sha256 <code title="{esc(digest)}">{esc(digest[:12])}</code></span>'
         )
+    if run.shard is not None:
+        facts.append(f"<span>shard <b>{run.shard.index}/{run.shard.count}</b></span>")
     if run.path:
         facts.append(f"<span><code>{esc(run.path)}</code></span>")
     return " ".join(facts)

@@ -134,3 +134,12 @@ def test_expiring_waivers_are_flagged_and_expired_ones_said_so() -> None:
     late = render_html(run, today=dt.date(2026, 12, 3))
     assert "waiver for <code>env-parity</code> expired 2 days ago (2026-12-01)" in late
     assert '<span class="expiry expired">expired 2 days ago</span>' in late
+
+
+def test_a_shard_says_which_one_it_is() -> None:
+    import dataclasses
+
+    from jobcheck.results import ShardInfo
+
+    run = dataclasses.replace(fixture_run("timeline.json"), shard=ShardInfo(2, 3, "ab" * 32))
+    assert "<span>shard <b>2/3</b></span>" in render_html(run, today=TODAY)
