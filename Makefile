@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 JOBCHECK := $(VENV)/bin/jobcheck
 RELEASE_TAG ?= v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: setup engine images host-services demo test unit lint gate stack-up stack-down bench clean
+.PHONY: setup engine images host-services browser demo test unit lint gate stack-up stack-down bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,13 +28,17 @@ images: engine
 host-services:
 	bash scripts/host-services.sh
 
+# Headless Chromium (Debian's package) for the HTML report's browser tests.
+browser:
+	bash scripts/browser.sh
+
 demo: setup images
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml
 
-test: setup images host-services
+test: setup images host-services browser
 	$(PY) -m pytest
 
-unit: setup host-services
+unit: setup host-services browser
 	$(PY) -m pytest tests/unit tests/e2e -m "not docker"
 
 lint: setup

@@ -133,7 +133,6 @@ class Check(CheckInfo):
 
     impl: Kind[Any]
     options: KindOptions
-    needs: list[str] = field(default_factory=list)
     timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = 0
     # The `with:` mapping as written when it names stack ports (`${stack.api.8000}`): resolved

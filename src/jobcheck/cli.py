@@ -88,6 +88,12 @@ MarkdownOpt = Annotated[
         "--markdown", metavar="PATH", help=REPORT_HELP.format("Markdown readiness report")
     ),
 ]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--html", metavar="PATH", help=REPORT_HELP.format("HTML report (with a timeline)")
+    ),
+]
 NoColorOpt = Annotated[
     bool, typer.Option("--no-color", help="Plain output: no colour and no live view")
 ]
@@ -193,6 +199,7 @@ def run(
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
     markdown_path: MarkdownOpt = None,
+    html_path: HtmlOpt = None,
     no_color: NoColorOpt = False,
     color: ColorOpt = ColorMode.auto,
     failed: Annotated[
@@ -200,6 +207,10 @@ def run(
     ] = False,
     stack_up: StackUpOpt = None,
     var: EnvOpt = [],  # noqa: B006
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", metavar="K/N", help="Run only the K-th of N shards (for CI)"),
+    ] = None,
 ) -> None:
     """Run a checklist and report pass or fail with owner, expected result and rollback."""
     from jobcheck.commands.run import run as run_command
@@ -217,9 +228,11 @@ def run(
             markdown_path=markdown_path,
             color="never" if no_color else color.value,
             plain=no_color,
+            html_path=html_path,
             failed=failed,
             extra_env=_pairs(var),
             stack_up=stack_up,
+            shard=shard,
             argv=["jobcheck", *sys.argv[1:]],
         )
         return run_command(options, {**os.environ, **options.extra_env})
@@ -305,10 +318,17 @@ def schema() -> None:
 )
 def report(
     run_json: Annotated[
-        Path, typer.Argument(metavar="RUN.json", help="A JSON report written by `run --json`")
+        list[Path],
+        typer.Argument(
+            metavar="RUN.json | merge SHARD.json...",
+            help="A JSON report written by `run --json`; or `merge` and the shards' reports",
+            # Typer would add `<list[Path]>` after the metavar; the usage line says it all.
+            hidden=True,
+        ),
     ],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="markdown, junit or text")
+        str,
+        typer.Option("--format", "-f", metavar="FORMAT", help="markdown, junit, text or html"),
     ] = "markdown",
     output: Annotated[
         Path | None,
@@ -316,11 +336,34 @@ def report(
             "--output", "-o", metavar="PATH", help="Write here (atomically) instead of stdout"
         ),
     ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", metavar="PATH", help="merge: write the merged JSON report here"),
+    ] = None,
+    junit_path: Annotated[
+        Path | None,
+        typer.Option("--junit", metavar="PATH", help="merge: write JUnit XML here"),
+    ] = None,
+    markdown_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--markdown", metavar="PATH", help="merge: write the Markdown readiness report here"
+        ),
+    ] = None,
+    html_path: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="PATH", help="merge: write the HTML report here"),
+    ] = None,
 ) -> None:
-    """Re-render a saved run as Markdown, JUnit XML or plain text."""
-    from jobcheck.commands.report import report as report_command
+    """Re-render a saved run as Markdown, JUnit XML, plain text or HTML; or merge the reports
+    of `run --shard K/N` into one report and one exit code (`report merge A.json B.json`)."""
+    from jobcheck.commands.merge import report_or_merge
+    from jobcheck.pipeline import GateRequest
 
-    _finish(lambda: report_command(run_json, fmt, output))
+    targets = GateRequest(
+        json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, html_path=html_path
+    )
+    _finish(lambda: report_or_merge(run_json, fmt, output, targets, sys.stdout))
 
 
 @app.command(epilog=examples("jobcheck history", "jobcheck history -c checklists/release.yaml"))
@@ -363,6 +406,7 @@ def release(
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
     markdown_path: MarkdownOpt = None,
+    html_path: HtmlOpt = None,
     no_color: NoColorOpt = False,
     color: ColorOpt = ColorMode.auto,
     stack_up: StackUpOpt = None,
@@ -376,6 +420,7 @@ def release(
         request = GateRequest(
             checklist=checklist, only=only, skip=skip, jobs=jobs, fail_fast=fail_fast,
             json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
+            html_path=html_path,
             color="never" if no_color else color.value, plain=no_color, stack_up=stack_up,
             extra_env=_pairs(var), argv=["jobcheck", *sys.argv[1:]],
         )  # fmt: skip

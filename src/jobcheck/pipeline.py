@@ -25,9 +25,10 @@ from jobcheck.errors import UsageError
 from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import checklist_masker, find_checklist, load_checklist
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
-from jobcheck.results import RunResult
+from jobcheck.results import RunResult, ShardInfo
 from jobcheck.runner import Listener, Runner, RunSettings
 from jobcheck.secrets import Masker
+from jobcheck.shards import ShardSpec, shard_ids
 
 
 @dataclass
@@ -44,11 +45,13 @@ class GateRequest:
     markdown_path: Path | None = None
     color: str = "auto"  # auto | always | never
     plain: bool = False  # no live view, even on a terminal (--no-color)
+    html_path: Path | None = None
     failed: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
     history: bool = True
     stack_up: bool | None = None  # None: as the checklist's `stack.up` says
+    shard: str | None = None  # "K/N": run only the K-th of N shards
 
 
 @dataclass
@@ -75,18 +78,40 @@ def run_gate(
     """Run the gate as ``request`` says; ``checklist`` when the caller loaded it already."""
     out = out or terminal_stream(request)
     check_report_paths(request)
+    shard = ShardSpec.parse(request.shard) if request.shard else None
     checklist = checklist or load(request.checklist, environ)
     ids = _failed_ids(checklist) if request.failed else None
     plan = make_plan(checklist, request, ids)
+    if shard is not None:
+        plan = shard_plan(checklist, plan, shard)
     masker = make_masker(checklist, {**environ, **request.extra_env})
     # The command line is shown again (JSON report, history, "reproduce locally"): masked.
     request = dataclasses.replace(request, argv=[masker(arg) for arg in request.argv])
     listeners = choose_listeners(request, environ, out) + _ci_listeners(request, environ, out)
     run = execute(checklist, plan, request, environ, listeners, masker)
+    if shard is not None:
+        run.shard = ShardInfo(shard.index, shard.count, run.digest)
+        run.checklist_ids = [c.id for c in checklist.checks]
     written = write_reports(run, request, lambda text: print(text, end="", file=sys.stderr))
     if request.history:
         _save_history(checklist, run)
     return GateResult(checklist, run, written)
+
+
+def shard_plan(checklist: Checklist, plan: Plan, shard: ShardSpec) -> Plan:
+    """The plan cut to this shard's checks (whole groups of ``needs``), balanced by the
+    median durations in the run history (see ``shards``)."""
+    from jobcheck.run_history import history_table, load_runs
+
+    # by name, not path: a CI machine restores the history into a checkout somewhere else
+    runs = [r for r in load_runs(checklist.base_dir) if r.checklist == checklist.name]
+    durations = {r.check_id: r.median_duration_s for r in history_table(runs) if r.runs}
+    keep = shard_ids(checklist.checks, shard, durations)
+    return Plan(
+        run=[c for c in plan.run if c.id in keep],
+        deselected={i: why for i, why in plan.deselected.items() if i in keep},
+        all=[c for c in plan.all if c.id in keep],
+    )
 
 
 def _failed_ids(checklist: Checklist) -> list[str]:
@@ -205,7 +230,16 @@ def execute(
     from jobcheck.run_history import git_commit
 
     run.commit = git_commit(checklist.base_dir)
+    run.digest = checklist_digest(checklist)
     return run
+
+
+def checklist_digest(checklist: Checklist) -> str:
+    """sha256 over the checklist's files (each as ``tagging.digest`` hashes it, with its path
+    relative to the checklist's folder): two machines that check out the same commit agree."""
+    from jobcheck.tagging import files_digest
+
+    return files_digest(checklist.files, checklist.base_dir)
 
 
 def stack_preparer(
@@ -249,6 +283,7 @@ def report_paths(options: GateRequest) -> list[tuple[str, Path]]:
         ("--json", options.json_path),
         ("--junit", options.junit_path),
         ("--markdown", options.markdown_path),
+        ("--html", options.html_path),
     )
     return [(flag, path) for flag, path in flags if path is not None]
 
@@ -291,6 +326,7 @@ def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], A
         (options.json_path, render_json),
         (options.junit_path, render_junit),
         (options.markdown_path, _render_markdown),
+        (options.html_path, _render_html),
     ]
     written = True
     for path, render in targets:
@@ -315,6 +351,14 @@ def _render_markdown(run: RunResult) -> str:
 
     # Paths as `jobcheck report` shows them: relative to where jobcheck runs (the repository).
     return render_markdown(run, today=dt.date.today(), root=Path.cwd())
+
+
+def _render_html(run: RunResult) -> str:
+    import datetime as dt
+
+    from jobcheck.reports.html import render_html
+
+    return render_html(run, today=dt.date.today())
 
 
 def choose_listeners(

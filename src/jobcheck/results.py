@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -9,6 +10,9 @@ from enum import StrEnum
 from typing import Any
 
 from jobcheck import exit_codes
+
+# 2 added digest, stack_up, shard; per check needs, started_s, attempts_detail, cached
+REPORT_SCHEMA = 2
 
 
 class Status(StrEnum):
@@ -74,6 +78,47 @@ class WaiverNote:
         return cls(str(get("reason") or ""), until, str(get("by") or ""))
 
 
+@dataclass(frozen=True)
+class AttemptDetail:
+    """One attempt of a check on the run's clock: when it started (seconds from the run's
+    start), how long it took, and how it ended (before any waiver)."""
+
+    start_s: float
+    duration_s: float
+    status: Status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_s": round(self.start_s, 3),
+            "duration_s": round(self.duration_s, 3),
+            "status": self.status.value,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AttemptDetail:
+        return cls(
+            float(data.get("start_s", 0.0)),
+            float(data.get("duration_s", 0.0)),
+            Status(data.get("status", "error")),
+        )
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """Which shard of a ``run --shard K/N`` this run was, of which checklist (its digest)."""
+
+    index: int
+    count: int
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "count": self.count, "digest": self.digest}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShardInfo:
+        return cls(int(data["index"]), int(data["count"]), str(data.get("digest", "")))
+
+
 @dataclass(kw_only=True)
 class CheckInfo:
     """What a check is, as written: the one record a planned check and its result share."""
@@ -87,6 +132,7 @@ class CheckInfo:
     rollback: str = ""
     runbook: str = ""
     tags: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
     retry_safe: bool = False
     waiver: WaiverNote | None = None
     source: str = ""
@@ -109,6 +155,10 @@ class CheckResult(CheckInfo):
     duration_s: float = 0.0
     output: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    started_s: float | None = None  # None: no attempt ran (skipped)
+    attempts_detail: list[AttemptDetail] = field(default_factory=list)
+    cached: bool = False
+    cached_from: str = ""  # the report the cached result came from
 
     @property
     def blocks(self) -> bool:
@@ -134,6 +184,11 @@ class CheckResult(CheckInfo):
             "output": self.output,
             "source": self.source,
             "line": self.line,
+            "needs": list(self.needs),
+            "started_s": None if self.started_s is None else round(self.started_s, 3),
+            "attempts_detail": [a.to_dict() for a in self.attempts_detail],
+            "cached": self.cached,
+            "cached_from": self.cached_from,
         }
         if self.waiver is not None:
             data["waiver"] = self.waiver.to_dict()
@@ -146,15 +201,21 @@ class CheckResult(CheckInfo):
         defaults = {f.name: f for f in fields(cls)}
         known: dict[str, Any] = {}
         for name, value in data.items():
-            if name in defaults and name not in ("status", "message"):
+            if name in defaults and name not in _READ_APART:
                 known[name] = value
         known.setdefault("title", data["id"])
         known.setdefault("kind", "")
+        started = data.get("started_s")
         return cls(
             **{k: _typed(defaults[k].type, v) for k, v in known.items()},
             status=Status(data["status"]),
             message=str(data.get("message", "")),
+            started_s=None if started is None else float(started),
+            attempts_detail=[AttemptDetail.from_dict(a) for a in data.get("attempts_detail") or []],
         )
+
+
+_READ_APART = ("status", "message", "started_s", "attempts_detail")
 
 
 def _typed(annotation: Any, value: Any) -> Any:
@@ -184,7 +245,22 @@ class RunResult:
     path: str = ""
     argv: list[str] = field(default_factory=list)
     commit: str = ""
+    # --only/--skip/--failed left these out: they stay in `checks` as `skip` (the report's
+    # contract), and the terminal, which shows what ran, leaves them out (``ran()``).
     deselected: dict[str, str] = field(default_factory=dict)  # id -> why it was left out
+    # the staging stack's bring-up before any check, when the run did one
+    stack_up: AttemptDetail | None = None
+    digest: str = ""  # sha256 of the checklist files (see pipeline.checklist_digest)
+    shard: ShardInfo | None = None
+    # a shard's report: the id of every check of the checklist, in order (for the merge)
+    checklist_ids: list[str] = field(default_factory=list)
+
+    def ran(self) -> RunResult:
+        """This run without the checks it deselected: what a person watching it saw run."""
+        if not self.deselected:
+            return self
+        kept = [c for c in self.checks if c.id not in self.deselected]
+        return dataclasses.replace(self, checks=kept)
 
     @property
     def status(self) -> str:
@@ -205,7 +281,7 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": 1,
+            "schema": REPORT_SCHEMA,
             "checklist": self.checklist,
             "status": self.status,
             "interrupted": self.interrupted,
@@ -215,8 +291,12 @@ class RunResult:
             "path": self.path,
             "argv": list(self.argv),
             "commit": self.commit,
+            "digest": self.digest,
             "checks": [c.to_dict() for c in self.checks],
             "deselected": dict(self.deselected),
+            **({"stack_up": self.stack_up.to_dict()} if self.stack_up else {}),
+            **({"shard": self.shard.to_dict()} if self.shard else {}),
+            **({"checklist_ids": list(self.checklist_ids)} if self.checklist_ids else {}),
         }
 
     @classmethod
@@ -234,4 +314,8 @@ class RunResult:
             argv=list(data.get("argv", [])),
             commit=str(data.get("commit", "")),
             deselected={str(k): str(v) for k, v in (data.get("deselected") or {}).items()},
+            stack_up=AttemptDetail.from_dict(data["stack_up"]) if data.get("stack_up") else None,
+            digest=str(data.get("digest", "")),
+            shard=ShardInfo.from_dict(data["shard"]) if data.get("shard") else None,
+            checklist_ids=[str(i) for i in data.get("checklist_ids") or []],
         )

@@ -6,6 +6,7 @@ the calling thread, so listeners need no locks.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -22,7 +23,14 @@ from jobcheck.checklist import Check
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, StackInfo
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.plan import Plan
-from jobcheck.results import CheckResult, Outcome, RunResult, Status, WaiverNote
+from jobcheck.results import (
+    AttemptDetail,
+    CheckResult,
+    Outcome,
+    RunResult,
+    Status,
+    WaiverNote,
+)
 from jobcheck.secrets import Masker
 
 log = logging.getLogger("jobcheck")
@@ -80,6 +88,8 @@ class _Attempted:
     outcome: Outcome
     attempts: int
     duration_s: float
+    started_s: float | None = None  # from the run's start
+    detail: list[AttemptDetail] = field(default_factory=list)
 
 
 class Runner:
@@ -100,16 +110,20 @@ class Runner:
         self._prepare_error = ""
         self._pending: list[Check] = critical_first(plan.run)
         self._running: dict[Future[_Attempted], Check] = {}
+        self._t0 = time.monotonic()  # the run's clock: attempts are offsets from it
 
     # -- the run -----------------------------------------------------------------------
 
     def run(self, checklist_name: str) -> RunResult:
         started_at = dt.datetime.now(dt.UTC)
-        start = time.monotonic()
+        start = self._t0 = time.monotonic()
         interrupted = False
+        stack_up: AttemptDetail | None = None
         try:
             if self.settings.prepare is not None:
                 self._prepare_error = self.settings.prepare(self.cancel)
+                status = Status.ERROR if self._prepare_error else Status.PASS
+                stack_up = AttemptDetail(0.0, time.monotonic() - start, status)
             self._emit("on_start", self.plan.run)
             self._schedule()
         except KeyboardInterrupt:
@@ -122,13 +136,16 @@ class Runner:
             checks=self._ordered_results(),
             interrupted=interrupted,
             deselected=dict(self.plan.deselected),
+            stack_up=stack_up,
         )
         self._emit("on_finish", result)
         return result
 
     def _schedule(self) -> None:
-        # Deselected checks (--only, --skip, --failed) are not part of this run: not listed,
-        # not counted; the result names them (RunResult.deselected).
+        # Deselected checks (--only, --skip, --failed) end `skip` in the report, as the
+        # contract says, without an event: the live view shows only what runs.
+        for check_id, reason in self.plan.deselected.items():
+            self._finish_skipped(check_id, reason, emit=False)
         pending = self._pending
         running = self._running
         pool = ThreadPoolExecutor(max_workers=max(1, self.settings.jobs))
@@ -183,11 +200,15 @@ class Runner:
         start = time.monotonic()
         attempts = 0
         allowed = 1 + (check.retries if check.retry_safe else 0)
+        detail: list[AttemptDetail] = []
         while True:
             attempts += 1
+            began = time.monotonic()
             outcome = self._one_attempt(check)
+            ended = time.monotonic()
+            detail.append(AttemptDetail(began - self._t0, ended - began, outcome.status))
             if outcome.status == Status.PASS or attempts >= allowed or self.cancel.is_set():
-                return _Attempted(outcome, attempts, time.monotonic() - start)
+                return _Attempted(outcome, attempts, ended - start, detail[0].start_s, detail)
             self._events.put((check, attempts, outcome))
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
@@ -248,13 +269,12 @@ class Runner:
             else:
                 self.results[check.id] = _finalize(
                     check,
-                    _Attempted(
-                        Outcome.errored(
+                    dataclasses.replace(
+                        attempted,
+                        outcome=Outcome.errored(
                             "interrupted while running: " + attempted.outcome.message,
                             output=attempted.outcome.output,
                         ),
-                        attempted.attempts,
-                        attempted.duration_s,
                     ),
                     self.settings.today,
                     self.settings.mask,
@@ -383,7 +403,14 @@ def attempt(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:
 
 
 def _result(
-    check: Check, outcome: Outcome, attempts: int, duration_s: float, mask: Masker
+    check: Check,
+    outcome: Outcome,
+    attempts: int,
+    duration_s: float,
+    mask: Masker,
+    *,
+    started_s: float | None = None,
+    detail: Sequence[AttemptDetail] = (),
 ) -> CheckResult:
     """The finished result, masked once here: no kind and no reporter can forget it."""
     result = CheckResult(
@@ -394,6 +421,8 @@ def _result(
         duration_s=duration_s,
         output=outcome.output,
         details=dict(outcome.details),
+        started_s=started_s,
+        attempts_detail=list(detail),
     )
     return masked(result, mask)
 
@@ -427,7 +456,15 @@ def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker)
     elif outcome.status in (Status.FAIL, Status.ERROR) and check.retries and not check.retry_safe:
         outcome.message += " (not retried: the check is not marked retry_safe)"
     outcome = _apply_waiver(check, outcome, today)
-    return _result(check, outcome, attempted.attempts, attempted.duration_s, mask)
+    return _result(
+        check,
+        outcome,
+        attempted.attempts,
+        attempted.duration_s,
+        mask,
+        started_s=attempted.started_s,
+        detail=attempted.detail,
+    )
 
 
 def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:

@@ -205,6 +205,13 @@ def digest(path: Path) -> str:
         return "(unreadable)"
 
 
+def files_digest(files: Sequence[Path], base: Path) -> str:
+    """One sha256 for a set of files: over ``digest  name`` lines (``sha256sum``'s format,
+    names relative to ``base``, sorted), so it does not depend on where the checkout is."""
+    lines = sorted(f"{digest(path)}  {_shown(path, base)}\n" for path in files)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
 def _shown(path: Path, repo: Path) -> str:
     try:
         return path.resolve().relative_to(repo.resolve()).as_posix()

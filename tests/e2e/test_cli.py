@@ -60,7 +60,7 @@ def test_run_writes_json_and_junit_and_exits_1(
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     report = json.loads((tmp_path / "out.json").read_text())
-    assert report["schema"] == 1 and report["checklist"] == "e2e" and report["status"] == "fail"
+    assert report["schema"] == 2 and report["checklist"] == "e2e" and report["status"] == "fail"
     assert report["summary"] == {"pass": 1, "fail": 1, "error": 0, "skip": 1, "waived": 0}
     broken = next(c for c in report["checks"] if c["id"] == "broken")
     for key in (
@@ -227,3 +227,32 @@ def test_report_folders_are_created(write_checklist: Callable[..., Path], tmp_pa
     result = jobcheck("run", str(path), "--markdown", "out/a/b/report.md", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out/a/b/report.md").read_text().startswith("# Readiness report: e2e")
+
+
+def test_run_writes_an_html_report_and_report_renders_one(
+    write_checklist: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_checklist(CHECKLIST)
+    result = jobcheck(
+        "run", str(path), "--json", "out.json", "--html", "out/report.html", cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stderr
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<title>FAIL · e2e · jobcheck</title>" in page
+    assert page.count('class="tl-check') == 2  # ok and broken ran; after was skipped
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert len(report["digest"]) == 64
+    assert f'title="{report["digest"]}"' in page
+    again = jobcheck("report", "out.json", "--format", "html", "-o", "again.html", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again.html").read_text(encoding="utf-8").count('class="tl-check') == 2
+
+
+def test_html_path_that_is_a_directory_is_a_usage_error(
+    write_checklist: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_checklist(CHECKLIST)
+    result = jobcheck("run", str(path), "--html", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"--html {tmp_path}: is a directory" in result.stderr

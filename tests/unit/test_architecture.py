@@ -46,6 +46,7 @@ FLOORS: dict[str, int] = {
     "jobcheck.loading": 4,
     "jobcheck.plan": 4,
     "jobcheck.schema_gen": 4,
+    "jobcheck.shards": 4,
     # 5: run
     "jobcheck.runner": 5,
     # 6: report

@@ -132,7 +132,7 @@ def test_github_examples_pass_inputs_through_env_not_into_scripts() -> None:
 
 
 def test_the_gitlab_example_has_a_docker_engine_for_its_stack() -> None:
-    (gitlab,) = [t for _, t in ci_examples() if ".gitlab-ci.yml" in t]
+    (gitlab,) = [t for _, t in ci_examples() if "# .gitlab-ci.yml\n" in t]
     job = yaml.safe_load(gitlab)["jobcheck"]
     assert any("dind" in str(s) for s in job["services"])
     assert job["variables"]["DOCKER_HOST"] == "tcp://docker:2375"

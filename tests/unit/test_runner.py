@@ -12,7 +12,7 @@ import pytest
 
 from jobcheck.loading import load_checklist
 from jobcheck.plan import select
-from jobcheck.results import RunResult, Status
+from jobcheck.results import CheckResult, RunResult, Status
 from jobcheck.runner import BaseListener, Runner, RunSettings
 from jobcheck.secrets import Masker
 
@@ -314,3 +314,74 @@ def test_kind_crash_becomes_an_error_result(
     check = run(path).checks[0]
     assert check.status == Status.ERROR
     assert "crashed: RuntimeError: kaput" in check.message
+
+
+def test_each_attempt_is_timed_on_the_run_clock(
+    write_checklist: Callable[..., Path], tmp_path: Path
+) -> None:
+    counter = tmp_path / "n"
+    path = write_checklist(
+        HEADER
+        + f"""
+  - {{id: first, kind: command, with: {{run: "sleep 0.3"}}}}
+  - id: flaky
+    kind: command
+    needs: [first]
+    retries: 2
+    retry_safe: true
+    with: {{shell: true, run: "echo x >> {counter}; sleep 0.2; test $(wc -l < {counter}) -ge 2"}}
+"""
+    )
+    result = by_id(run(path))
+    first, flaky = result["first"], result["flaky"]
+    assert isinstance(first, CheckResult) and isinstance(flaky, CheckResult)
+    assert first.started_s is not None and first.started_s < 0.2
+    assert [a.status for a in first.attempts_detail] == [Status.PASS]
+    assert flaky.needs == ["first"]
+    assert [a.status for a in flaky.attempts_detail] == [Status.FAIL, Status.PASS]
+    one, two = flaky.attempts_detail
+    assert flaky.started_s == one.start_s
+    assert one.start_s >= first.started_s + first.duration_s - 0.01  # it waited for its need
+    assert 0.2 <= one.duration_s < 1.5
+    # the second attempt starts after the first ended and the retry backoff
+    assert two.start_s >= one.start_s + one.duration_s + 0.45
+    total = two.start_s + two.duration_s - one.start_s
+    assert abs(flaky.duration_s - total) < 0.05
+
+
+def test_a_skipped_check_has_no_start_and_no_attempts(
+    write_checklist: Callable[..., Path],
+) -> None:
+    path = write_checklist(
+        HEADER
+        + """
+  - {id: a, kind: command, with: {run: "false"}}
+  - {id: b, kind: command, needs: [a], with: {run: "true"}}
+"""
+    )
+    skipped = by_id(run(path))["b"]
+    assert isinstance(skipped, CheckResult)
+    assert skipped.started_s is None and skipped.attempts_detail == []
+
+
+def test_the_stack_bring_up_is_timed_as_its_own_span(
+    write_checklist: Callable[..., Path],
+) -> None:
+    import threading
+
+    path = write_checklist(HEADER + "  - {id: a, kind: command, with: {run: 'true'}}\n")
+    environ = dict(os.environ)
+    checklist = load_checklist(path, environ)
+
+    def prepare(cancel: threading.Event) -> str:
+        time.sleep(0.3)
+        return ""
+
+    settings = RunSettings(
+        base_dir=checklist.base_dir, env=environ, mask=Masker.from_env(environ), prepare=prepare
+    )
+    result = Runner(select(checklist.checks), settings).run(checklist.name)
+    assert result.stack_up is not None and result.stack_up.status == Status.PASS
+    assert 0.3 <= result.stack_up.duration_s < 1.5
+    started = result.checks[0].started_s
+    assert started is not None and started >= result.stack_up.duration_s

@@ -376,3 +376,21 @@ def test_a_report_that_fails_to_write_after_the_gate_means_no_tag(repo: Path) ->
     code, out = run_command(path, json_path=report)
     assert (code, tags(repo)) == (1, [])
     assert "a report asked for could not be written" in out
+
+
+def test_files_digest_does_not_depend_on_where_the_checkout_is(tmp_path: Path) -> None:
+    from jobcheck.tagging import files_digest
+
+    digests = []
+    for where in ("a", "b"):
+        base = tmp_path / where / "checklists"
+        (base / "more").mkdir(parents=True)
+        (base / "release.yaml").write_text("version: 1\n", encoding="utf-8")
+        (base / "more" / "common.yaml").write_text("checks: []\n", encoding="utf-8")
+        files = [base / "release.yaml", base / "more" / "common.yaml"]
+        digests.append(files_digest(files, base))
+        assert files_digest(files[::-1], base) == digests[-1]  # order does not matter
+    assert digests[0] == digests[1] and len(digests[0]) == 64
+    (tmp_path / "b" / "checklists" / "more" / "common.yaml").write_text("checks: [1]\n")
+    files = [tmp_path / "b" / "checklists" / p for p in ("release.yaml", "more/common.yaml")]
+    assert files_digest(files, tmp_path / "b" / "checklists") != digests[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jobcheck.errors import UsageError
 
-REPORT_FORMATS = ("markdown", "junit", "text")
+REPORT_FORMATS = ("markdown", "junit", "text", "html")
 
 
 def report(path: Path, fmt: str, output: Path | None) -> int:
@@ -24,6 +24,10 @@ def report(path: Path, fmt: str, output: Path | None) -> int:
         from jobcheck.reports.markdown import render_markdown
 
         text = render_markdown(run, today=dt.date.today(), root=Path.cwd())
+    elif fmt == "html":
+        from jobcheck.reports.html import render_html
+
+        text = render_html(run, today=dt.date.today(), root=Path.cwd())
     elif fmt == "junit":
         from jobcheck.reports.junit import render_junit
 

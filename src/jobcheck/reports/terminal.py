@@ -69,6 +69,7 @@ def failures_first(checks: Sequence[CheckResult]) -> list[CheckResult]:
 
 
 def summary_line(run: RunResult) -> str:
+    run = run.ran()
     counts = run.summary
     parts = [f"{counts[s.value]} {s.value}" for s in LABEL if counts[s.value]]
     verdict = "INTERRUPTED" if run.interrupted else ("PASSED" if run.status == "pass" else "FAILED")
@@ -151,6 +152,7 @@ def result_line(check: CheckResult, width: int = 24, *, color: bool = False) -> 
 
 def render_plain_report(run: RunResult, *, table: bool = True, today: dt.date | None = None) -> str:
     """Failures first with their details, then every check, waiver warnings, the summary."""
+    run = run.ran()
     out: list[str] = []
     problems = [c for c in failures_first(run.checks) if c.status in (Status.FAIL, Status.ERROR)]
     waived = [c for c in run.checks if c.status == Status.WAIVED]
@@ -327,6 +329,7 @@ def render_rich_report(console: Any, run: RunResult) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    run = run.ran()
     problems = [c for c in failures_first(run.checks) if c.status in (Status.FAIL, Status.ERROR)]
     waived = [c for c in run.checks if c.status == Status.WAIVED]
     for check in problems + waived:

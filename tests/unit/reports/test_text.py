@@ -65,5 +65,7 @@ def test_report_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     )
     junit = runner.invoke(app, ["report", source, "--format", "junit"])
     assert junit.exit_code == 0 and junit.output.startswith("<?xml")
-    assert runner.invoke(app, ["report", source, "--format", "html"]).exit_code == 2
+    page = runner.invoke(app, ["report", source, "--format", "html"])
+    assert page.exit_code == 0 and page.output.startswith("<!DOCTYPE html>")
+    assert runner.invoke(app, ["report", source, "--format", "pdf"]).exit_code == 2
     assert runner.invoke(app, ["report", str(tmp_path / "missing.json")]).exit_code == 2
