@@ -413,16 +413,14 @@ class _Builder:
 
     def merge_sources(self, node: yaml.Node) -> list[yaml.Node]:
         """The mappings merged into ``node``, each overridden by those before it."""
-        MappingNode, SequenceNode = self.y.MappingNode, self.y.SequenceNode
+        mapping, sequence = self.y.MappingNode, self.y.SequenceNode
         sources: list[yaml.Node] = []
         for key_node, value in node.value:
             if key_node.tag != _MERGE:
                 continue
-            if isinstance(value, MappingNode):
+            if isinstance(value, mapping):
                 sources.append(value)
-            elif isinstance(value, SequenceNode) and all(
-                isinstance(n, MappingNode) for n in value.value
-            ):
+            elif isinstance(value, sequence) and all(isinstance(n, mapping) for n in value.value):
                 sources += reversed(value.value)
             else:
                 problem = "a merge key `<<:` takes a mapping or a list of mappings"
@@ -432,7 +430,9 @@ class _Builder:
     def check_duplicates(self, node: yaml.Node) -> None:
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
-            name = None if key_node.tag == _MERGE else self.key_name(key_node)
+            if key_node.tag == _MERGE:
+                continue
+            name = self.key_name(key_node)
             if name in seen:
                 first = _mark(seen[name])[0]
                 raise self.fail(
@@ -440,8 +440,7 @@ class _Builder:
                     f"duplicate key `{name}` (first on line {first})",
                     _Text(hint="YAML would silently keep only the last one; remove or rename one"),
                 )
-            if key_node.tag != _MERGE:
-                seen[name] = key_node
+            seen[name] = key_node
 
 
 def _check_characters(source: Source, text: str) -> None:

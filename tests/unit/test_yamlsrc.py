@@ -344,6 +344,10 @@ def test_merges_keep_yaml_precedence() -> None:
     assert data["d"] == {"x": "a", "y": "a"}  # an aliased mapping is built again, same value
 
 
+def test_a_null_key_beside_a_merge_is_no_duplicate() -> None:
+    assert parse(HERE, "a: &a {x: 1}\nb: {~: 1, <<: *a}\n").data["b"] == {"x": 1, None: 1}
+
+
 def test_a_merged_key_may_repeat_an_own_key_when_the_mapping_is_aliased() -> None:
     data = parse(HERE, "b: &b {x: 1}\nc: &c {<<: *b, x: 2}\nd: *c\n").data
     assert data["d"] == {"x": 2}
