@@ -56,7 +56,7 @@ class Masker:
 
     def __init__(self, values: Iterable[str] = (), *, declared: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
-        self._snapshot: tuple[str, ...] = ()  # a snapshot: masking never sees a half-done add
+        self._snapshot: tuple[str, ...] = ()  # replaced whole: a concurrent add shows all or none
         self.add(values)
         self.add_declared(declared)
 
