@@ -56,8 +56,7 @@ class Masker:
 
     def __init__(self, values: Iterable[str] = (), *, declared: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
-        # Longest first: a secret inside a longer one is then usually already covered.
-        self._ordered: tuple[str, ...] = ()
+        self._snapshot: tuple[str, ...] = ()  # replaced whole: a concurrent add shows all or none
         self.add(values)
         self.add_declared(declared)
 
@@ -74,7 +73,7 @@ class Masker:
             if value:
                 self._values.add(value)
                 self._values.update(_lines_of(value))
-        self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+        self._snapshot = tuple(self._values)
 
     def add_env(self, env: Mapping[str, str], names: Iterable[str] = ()) -> None:
         """Mask the values of ``names`` (declared) and of secret-looking names (guessed)."""
@@ -96,7 +95,7 @@ class Masker:
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        spans = [*_literal_spans(text, self._ordered), *url_password_spans(text)]
+        spans = [*_literal_spans(text, self._snapshot), *url_password_spans(text)]
         return _replace(text, spans) if spans else text
 
     def __contains__(self, value: str) -> bool:

@@ -1,23 +1,56 @@
-"""Safe YAML with line numbers: duplicate keys, tags and alias bombs are errors."""
+"""Safe YAML with line numbers: duplicate keys, tags and alias bombs are errors.
+
+A checklist may come from anyone, so reading one is bounded. Nothing here recurses on
+the file's own depth: PyYAML's composer does (a thousand `[` ends in RecursionError), so
+nodes are composed from the parser's events with an explicit stack, refusing more than
+MAX_DEPTH levels at the line where they begin. Aliases are costed as they are met, by
+the nodes and characters they add, so a "billion laughs" or a large anchor repeated
+thousands of times stops at its first alias over budget, before anything is built,
+while a plain file of any size (up to MAX_BYTES) has no node limit at all. Merges are
+flattened without recursion too, and every constructor error is a ChecklistError.
+
+libyaml's parser, when PyYAML has it, reads an honest file about 20 times faster; any
+file it refuses is read again by PyYAML's own parser, whose messages `_explain` knows.
+"""
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from jobcheck.errors import ChecklistError, Location
 
-MAX_NODES = 50_000
+if TYPE_CHECKING:  # yaml is imported when a file is parsed: not on the start-up path
+    import yaml
+    from yaml.cyaml import CSafeLoader
+
+    YamlLoader = yaml.SafeLoader | CSafeLoader
+
 MAX_DEPTH = 64
 MAX_BYTES = 4 * 1024 * 1024
+# What aliases may add to the document: 50,000 values and ten more for each value written
+# so far (a file that reuses an anchor in every check grows with its checks, a bomb does
+# not), at most a million; and as many characters as the largest file.
+ALIAS_NODES = 50_000
+ALIAS_NODES_PER_NODE = 10
+MAX_ALIAS_NODES = 1_000_000
+MAX_ALIAS_CHARS = MAX_BYTES
 NUL = b"\x00"
+# Characters YAML forbids (the printable set of YAML 1.1, as PyYAML's reader checks it).
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_MERGE = f"{_STD}merge"
+_STR = f"{_STD}str"
 _TABS_HINT = "YAML does not allow tabs for indentation: indent with spaces"
+_EXPECTED = {"timestamp": "a real date, YYYY-MM-DD", "bool": "true or false"}
+# What PyYAML's constructors raise on a value that does not fit its tag (`!!bool maybe`
+# raises KeyError, `!!int ""` IndexError, `!!timestamp x` AttributeError).
+_CONSTRUCT_ERRORS = (ValueError, OverflowError, KeyError, IndexError, TypeError, AttributeError)
 
 Key = tuple[str | int, ...]
 
@@ -78,65 +111,227 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-class _Builder:
-    def __init__(self, source: Source, loader: yaml.SafeLoader) -> None:
+class _Mark(Protocol):
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class _Text:
+    """What an error says besides its problem."""
+
+    expected: str = ""
+    seen: str = ""
+    hint: str = ""
+
+
+def _at(source: Source, mark: _Mark | None, problem: str, text: _Text = _Text()) -> ChecklistError:
+    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    where = Location(source.path, line, col)
+    line_text = source.line_text(line)
+    return ChecklistError(
+        problem, where, text.expected, text.seen, text.hint, source_line=line_text
+    )
+
+
+@dataclass
+class _Open:
+    """A collection being composed, and what it expands to so far: (nodes, characters)."""
+
+    node: Any  # yaml.SequenceNode | yaml.MappingNode
+    anchor: str | None
+    size: tuple[int, int] = (1, 0)
+    key: yaml.Node | None = None  # a mapping's key, waiting for its value
+
+    def add(self, child: yaml.Node, size: tuple[int, int]) -> None:
+        self.size = (self.size[0] + size[0], self.size[1] + size[1])
+        if self.node.id == "sequence":
+            self.node.value.append(child)
+        elif self.key is None:
+            self.key = child
+        else:
+            self.node.value.append((self.key, child))
+            self.key = None
+
+
+_DEPTH = _Text(hint="a checklist needs a few levels; flatten this value")
+_BOMB = _Text(
+    "a checklist of ordinary size",
+    "anchors (&a) whose aliases (*a) nest inside each other and multiply",
+    'this looks like an alias bomb ("billion laughs"); remove the nested aliases',
+)
+_REPEATS = _Text(
+    "a checklist of ordinary size",
+    "aliases that repeat a large value many times",
+    "repeat the value less, or shorten it",
+)
+_MERGE_TEXT = _Text("`<<: *anchor` where &anchor names a mapping")
+_SELF = _Text(hint="a value cannot hold itself")
+
+
+class _Yaml(NamedTuple):
+    """The PyYAML classes used here, imported on first use (see TYPE_CHECKING above)."""
+
+    ScalarNode: type[yaml.ScalarNode]
+    SequenceNode: type[yaml.SequenceNode]
+    MappingNode: type[yaml.MappingNode]
+    ScalarEvent: type[yaml.ScalarEvent]
+    AliasEvent: type[yaml.AliasEvent]
+    SequenceStartEvent: type[yaml.SequenceStartEvent]
+    CollectionEndEvent: type[yaml.CollectionEndEvent]
+    StreamEndEvent: type[yaml.StreamEndEvent]
+    ComposerError: type[yaml.composer.ComposerError]
+    YAMLError: type[yaml.YAMLError]
+
+
+@functools.cache
+def _yaml() -> _Yaml:
+    import yaml
+
+    return _Yaml(
+        yaml.ScalarNode,
+        yaml.SequenceNode,
+        yaml.MappingNode,
+        yaml.ScalarEvent,
+        yaml.AliasEvent,
+        yaml.SequenceStartEvent,
+        yaml.CollectionEndEvent,
+        yaml.StreamEndEvent,
+        yaml.composer.ComposerError,
+        yaml.YAMLError,
+    )
+
+
+class _Composer:
+    """PyYAML's composer without recursion, costing each alias as it is met."""
+
+    def __init__(self, source: Source, loader: YamlLoader) -> None:
         self.source = source
         self.loader = loader
-        self.count = 0
-        self.built: set[int] = set()
-        self.stack: list[tuple[yaml.Node, bool]] = []  # (node, reached through an alias)
+        self.y = _yaml()
+        self.anchors: dict[str, yaml.Node] = {}
+        self.sizes: dict[int, tuple[int, int]] = {}  # finished anchored nodes
+        self.added = (0, 0)  # what aliases added so far: (nodes, characters)
+        self.written = 0  # nodes the file itself holds so far
 
-    def fail(
-        self, node: yaml.Node, problem: str, *, expected: str = "", seen: str = "", hint: str = ""
-    ) -> ChecklistError:
-        line, col = _mark(node)
-        return ChecklistError(
-            problem,
-            Location(self.source.path, line, col),
-            expected=expected,
-            seen=seen,
-            hint=hint,
-            source_line=self.source.line_text(line),
-        )
+    def document(self) -> yaml.Node | None:
+        self.loader.get_event()  # stream start
+        if self.loader.check_event(self.y.StreamEndEvent):
+            return None
+        self.loader.get_event()  # document start
+        root = self.root()
+        self.loader.get_event()  # document end
+        if not self.loader.check_event(self.y.StreamEndEvent):
+            extra: Any = self.loader.get_event()
+            raise self.y.ComposerError(
+                "expected a single document in the stream",
+                root.start_mark,
+                "but found another document",
+                extra.start_mark,
+            )
+        return root
+
+    def root(self) -> yaml.Node:
+        y, get_event = self.y, self.loader.get_event
+        stack: list[_Open] = []
+        while True:
+            event: Any = get_event()
+            if isinstance(event, y.ScalarEvent):
+                self.written += 1
+                node, size = self.scalar(event), (1, len(event.value))
+                if event.anchor is not None:
+                    self.sizes[id(self.named(event, node))] = size
+            elif isinstance(event, y.CollectionEndEvent):
+                done = stack.pop()
+                done.node.end_mark = event.end_mark
+                node, size = done.node, done.size
+                if done.anchor is not None:
+                    self.sizes[id(node)] = size
+            elif isinstance(event, y.AliasEvent):
+                node, size = self.alias(event)
+            else:
+                self.written += 1
+                stack.append(_Open(self.collection(event, len(stack)), event.anchor))
+                continue
+            if not stack:
+                root: yaml.Node = node
+                return root
+            stack[-1].add(node, size)
+
+    def scalar(self, event: Any) -> yaml.Node:
+        kind = self.y.ScalarNode
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(kind, event.value, event.implicit)  # type: ignore[no-untyped-call]
+        # libyaml gives a plain scalar the style "", PyYAML None: keep None.
+        return kind(tag, event.value, event.start_mark, event.end_mark, event.style or None)
+
+    def collection(self, event: Any, depth: int) -> yaml.Node:
+        y = self.y
+        if depth >= MAX_DEPTH:
+            problem = f"values are nested more than {MAX_DEPTH} levels deep"
+            raise _at(self.source, event.start_mark, problem, _DEPTH)
+        sequence = isinstance(event, y.SequenceStartEvent)
+        kind: type[yaml.CollectionNode] = y.SequenceNode if sequence else y.MappingNode
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(kind, None, event.implicit)  # type: ignore[no-untyped-call]
+        node = kind(tag, [], event.start_mark, None, event.flow_style)
+        return node if event.anchor is None else self.named(event, node)
+
+    def named(self, event: Any, node: yaml.Node) -> yaml.Node:
+        """``node``, registered under its anchor."""
+        if event.anchor in self.anchors:
+            first = self.anchors[event.anchor].start_mark
+            context = f"found duplicate anchor {event.anchor!r}; first occurrence"
+            raise self.y.ComposerError(context, first, "second occurrence", event.start_mark)
+        self.anchors[event.anchor] = node
+        return node
+
+    def alias(self, event: Any) -> tuple[yaml.Node, tuple[int, int]]:
+        target = self.anchors.get(event.anchor)
+        if target is None:
+            problem = f"found undefined alias {event.anchor!r}"
+            raise self.y.ComposerError(None, None, problem, event.start_mark)
+        size = self.sizes.get(id(target))
+        if size is None:
+            problem = f"alias *{event.anchor} stands inside the value it names"
+            raise _at(self.source, event.start_mark, problem, _SELF)
+        self.added = (self.added[0] + size[0], self.added[1] + size[1])
+        budget = min(ALIAS_NODES + ALIAS_NODES_PER_NODE * self.written, MAX_ALIAS_NODES)
+        if self.added[0] > budget:
+            problem = f"aliases up to here add more than {budget} values"
+            raise _at(self.source, event.start_mark, problem, _BOMB)
+        if self.added[1] > MAX_ALIAS_CHARS:
+            problem = f"aliases up to here add more than {MAX_ALIAS_CHARS} characters"
+            raise _at(self.source, event.start_mark, problem, _REPEATS)
+        return target, size
+
+
+class _Builder:
+    """Python values from composed nodes, recording where each value and key stands."""
+
+    def __init__(self, source: Source, loader: YamlLoader) -> None:
+        self.source = source
+        self.loader = loader
+        self.flat: set[int] = set()  # mappings whose merges are resolved
+        self.y = _yaml()
+
+    def fail(self, node: yaml.Node, problem: str, text: _Text = _Text()) -> ChecklistError:
+        return _at(self.source, node.start_mark, problem, text)
 
     def build(self, node: yaml.Node, key: Key, depth: int) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise self.fail(
-                self.alias_site(node),
-                f"aliases here expand the document to more than {MAX_NODES} values",
-                expected="a checklist of ordinary size",
-                seen="anchors (&a) whose aliases (*a) nest inside each other and multiply",
-                hint='this looks like an alias bomb ("billion laughs"); remove the nested aliases',
-            )
+        # Composing bounds the file's depth; aliases can still stack anchors deeper.
         if depth > MAX_DEPTH:
             raise self.fail(node, f"values are nested more than {MAX_DEPTH} levels deep")
         self.source.values.setdefault(key, _mark(node))
-        aliased = id(node) in self.built
-        self.built.add(id(node))
-        self.stack.append((node, aliased))
-        try:
-            return self.build_node(node, key, depth)
-        finally:
-            self.stack.pop()
-
-    def build_node(self, node: yaml.Node, key: Key, depth: int) -> Any:
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, self.y.ScalarNode):
             return self.scalar(node)
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, self.y.SequenceNode):
             self.check_tag(node, f"{_STD}seq")
             return [self.build(item, (*key, i), depth + 1) for i, item in enumerate(node.value)]
-        if isinstance(node, yaml.MappingNode):
-            self.check_tag(node, f"{_STD}map")
-            return self.mapping(node, key, depth)
-        raise self.fail(node, "unsupported YAML node")  # pragma: no cover
-
-    def alias_site(self, node: yaml.Node) -> yaml.Node:
-        """The collection that holds the outermost alias being expanded (else ``node``)."""
-        for i, (candidate, aliased) in enumerate(self.stack):
-            if aliased:
-                return self.stack[i - 1][0] if i else candidate
-        return node
+        self.check_tag(node, f"{_STD}map")
+        return self.mapping(node, key, depth)
 
     def check_tag(self, node: yaml.Node, wanted: str) -> None:
         if node.tag != wanted:
@@ -146,67 +341,128 @@ class _Builder:
         return self.fail(
             node,
             f"YAML tag {_short(node.tag)} is not allowed",
-            expected="plain YAML values (strings, numbers, booleans, lists, mappings)",
-            seen=_short(node.tag),
-            hint="checklists are loaded safely: no tag may construct objects; remove the tag",
+            _Text(
+                "plain YAML values (strings, numbers, booleans, lists, mappings)",
+                _short(node.tag),
+                "checklists are loaded safely: no tag may construct objects; remove the tag",
+            ),
         )
 
-    def scalar(self, node: yaml.ScalarNode) -> Any:
+    def scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _STR:
+            return node.value  # most values: what PyYAML would construct, but faster
         if node.tag not in _SCALAR_TAGS:
             raise self.tag_error(node)
         try:
             return self.loader.construct_object(node, deep=False)
-        except (ValueError, OverflowError, yaml.YAMLError) as exc:
+        except (*_CONSTRUCT_ERRORS, self.y.YAMLError) as exc:
             what = _short(node.tag)[2:]
             words = {"timestamp": "date", "int": "number", "float": "number"}.get(what, what)
+            detail = f": {exc}" if isinstance(exc, ValueError) and str(exc) else ""
             raise self.fail(
                 node,
-                f"`{node.value}` looks like a {words} but is not a valid one: {exc}",
-                expected="a real date, YYYY-MM-DD" if what == "timestamp" else f"a {words}",
-                seen=node.value,
-                hint="fix the value, or quote it if you mean text",
+                f"`{node.value}` looks like a {words} but is not a valid one{detail}",
+                _Text(
+                    _EXPECTED.get(what, f"a {words}"),
+                    str(node.value),
+                    "fix the value, or quote it if you mean text",
+                ),
             ) from None
 
-    def mapping(self, node: yaml.MappingNode, key: Key, depth: int) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == f"{_STD}merge":
-                continue
-            name = self.build(key_node, (*key, "<key>"), depth + 1)
-            if not isinstance(name, str | int | float | bool) and name is not None:
-                raise self.fail(key_node, "a mapping key must be a plain value")
-            if name in seen:
-                first = _mark(seen[name])[0]
-                raise self.fail(
-                    key_node,
-                    f"duplicate key `{name}` (first on line {first})",
-                    hint="YAML would silently keep only the last one; remove or rename one",
-                )
-            seen[name] = key_node
-        try:
-            self.loader.flatten_mapping(node)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else _mark(node)[0]
-            raise ChecklistError(
-                "a merge key `<<:` takes a mapping or a list of mappings",
-                Location(self.source.path, line, mark.column + 1 if mark else 0),
-                source_line=self.source.line_text(line),
-                expected="`<<: *anchor` where &anchor names a mapping",
-                seen=str(exc.problem),
-            ) from None
+    def key_name(self, node: yaml.Node) -> Any:
+        name = self.scalar(node) if isinstance(node, self.y.ScalarNode) else []
+        if not isinstance(name, str | int | float | bool | None):
+            raise self.fail(node, "a mapping key must be a plain value")
+        return name
+
+    def mapping(self, node: yaml.Node, key: Key, depth: int) -> dict[Any, Any]:
+        self.flatten(node)
         # After flattening, merged pairs come first: a key of this mapping overrides them.
-        winners: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            name = self.loader.construct_object(key_node, deep=False)
-            if isinstance(name, str | int | float | bool) or name is None:
-                winners[name] = (key_node, value_node)
+        winners = {self.key_name(k): (k, v) for k, v in node.value}
         result: dict[Any, Any] = {}
         for name, (key_node, value_node) in winners.items():
             child = (*key, name)
             self.source.keys[child] = _mark(key_node)
             result[name] = self.build(value_node, child, depth + 1)
         return result
+
+    def flatten(self, root: yaml.Node) -> None:
+        """Resolve `<<:` merges as PyYAML's flatten_mapping does, sources first, without
+        recursion (a chain of merges can be long). A mapping's own keys are checked for
+        duplicates once, before merged ones join them."""
+        if id(root) in self.flat:
+            return
+        if not any(k.tag == _MERGE for k, _ in root.value):
+            stack = []  # most mappings merge nothing
+            self.check_duplicates(root)
+            self.flat.add(id(root))
+        else:
+            stack = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if id(node) in self.flat:
+                continue
+            sources = self.merge_sources(node)
+            if not ready:
+                stack += [(node, True), *((s, False) for s in sources)]
+                continue
+            self.check_duplicates(node)
+            own = [(k, v) for k, v in node.value if k.tag != _MERGE]
+            node.value = [pair for s in sources for pair in s.value] + own
+            self.flat.add(id(node))
+
+    def merge_sources(self, node: yaml.Node) -> list[yaml.Node]:
+        """The mappings merged into ``node``, each overridden by those before it."""
+        mapping, sequence = self.y.MappingNode, self.y.SequenceNode
+        sources: list[yaml.Node] = []
+        for key_node, value in node.value:
+            if key_node.tag != _MERGE:
+                continue
+            if isinstance(value, mapping):
+                sources.append(value)
+            elif isinstance(value, sequence) and all(isinstance(n, mapping) for n in value.value):
+                sources += reversed(value.value)
+            else:
+                problem = "a merge key `<<:` takes a mapping or a list of mappings"
+                raise self.fail(value, problem, _MERGE_TEXT)
+        return sources
+
+    def check_duplicates(self, node: yaml.Node) -> None:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            name = self.key_name(key_node)
+            if name in seen:
+                first = _mark(seen[name])[0]
+                raise self.fail(
+                    key_node,
+                    f"duplicate key `{name}` (first on line {first})",
+                    _Text(hint="YAML would silently keep only the last one; remove or rename one"),
+                )
+            seen[name] = key_node
+
+
+def _check_characters(source: Source, text: str) -> None:
+    """Refuse a character YAML forbids with its line, where PyYAML gives only an offset."""
+    from jobcheck.textsafe import plain_text, visible
+
+    bad = _NOT_YAML.search(text)
+    if bad is None:
+        return
+    # Only line breaks YAML also counts lie before the first forbidden character.
+    before = (text[: bad.start()] + "^").splitlines()
+    line, column = len(before), len(before[-1])
+    code = ord(bad.group())
+    what = "control character" if code < 0x20 or 0x7F <= code <= 0x9F else "character"
+    raise ChecklistError(
+        f"{what} U+{code:04X} is not allowed in YAML",
+        Location(source.path, line, column),
+        expected="printable text",
+        seen=f"U+{code:04X}",
+        hint=f'remove it; to mean it, write an escape in double quotes: "{visible(bad.group())}"',
+        source_line=plain_text(source.line_text(line)),
+    )
 
 
 def read_text(path: Path) -> str:
@@ -251,16 +507,9 @@ def parse(path: Path, text: str | None = None) -> Source:
     if text is None:
         text = read_text(path)
     source = Source(path=path, data=None, lines=text.splitlines())
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(source, exc) from None
-    except yaml.YAMLError as exc:
-        raise ChecklistError(f"invalid YAML: {exc}", Location(path)) from None
-    finally:
-        loader.dispose()
-    if node is None or (isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style):
+    _check_characters(source, text)
+    node, loader = _compose(source, text)
+    if node is None or (node.value == "" and not getattr(node, "style", None)):
         raise ChecklistError(
             "the file is empty",
             Location(path, 1),
@@ -270,6 +519,28 @@ def parse(path: Path, text: str | None = None) -> Source:
         )
     source.data = _Builder(source, loader).build(node, (), 0)
     return source
+
+
+def _compose(source: Source, text: str) -> tuple[yaml.Node | None, YamlLoader]:
+    """The root node, and the loader whose constructors build its values."""
+    import yaml
+
+    kinds: list[type[YamlLoader]] = [yaml.SafeLoader]
+    if getattr(yaml, "__with_libyaml__", False):
+        kinds.insert(0, yaml.CSafeLoader)
+    for kind in kinds:
+        loader = kind(text)
+        try:
+            return _Composer(source, loader).document(), loader
+        except yaml.MarkedYAMLError as exc:
+            if kind is yaml.SafeLoader:
+                raise _syntax_error(source, exc) from None
+        except yaml.YAMLError as exc:
+            if kind is yaml.SafeLoader:
+                raise ChecklistError(f"invalid YAML: {exc}", Location(source.path)) from None
+        finally:
+            loader.dispose()
+    raise AssertionError("unreachable: SafeLoader either composes or raises")  # pragma: no cover
 
 
 def _syntax_error(source: Source, exc: yaml.MarkedYAMLError) -> ChecklistError:
@@ -338,6 +609,13 @@ def _explain(
         return (
             "invalid YAML: unexpected `:` here",
             'quote a value that contains ": ", and start the keys of one mapping in one column',
+            False,
+        )
+    if context.startswith("found duplicate anchor") and exc.context_mark:
+        name, first = context.split("'")[1], exc.context_mark.line + 1
+        return (
+            f"invalid YAML: anchor &{name} is defined twice (first on line {first})",
+            "give each anchor its own name",
             False,
         )
     if problem.startswith("found undefined alias"):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from jobcheck import yamlsrc
 from jobcheck.errors import ChecklistError
@@ -200,3 +203,205 @@ def test_read_text_missing_directory_and_size(
     monkeypatch.setattr(yamlsrc, "MAX_BYTES", 20)
     with pytest.raises(ChecklistError, match="a checklist is at most 20"):
         read_text(big)
+
+
+# --- hostile input: bounded, and always a ChecklistError with a line --------------------------
+
+
+@pytest.fixture(params=["default", "pure-python"], autouse=True)
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with PyYAML as installed (with libyaml's parser, usually) and
+    with PyYAML's own parser, which also reads every file libyaml refuses."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    return str(request.param)
+
+
+def line_of(error: ChecklistError) -> int:
+    assert error.location is not None
+    return error.location.line
+
+
+def timed_failure(text: str) -> tuple[ChecklistError, float]:
+    start = time.monotonic()
+    error = fails(text)
+    return error, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("name: x\nchecks: " + "[" * 1000 + "]" * 1000 + "\n", 2),
+        ("name: x\nchecks: " + "{a: " * 1000 + "1" + "}" * 1000 + "\n", 2),
+        ("name: x\nchecks:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 1001)), 66),
+        ("name: x\nchecks:\n" + "- " * 1000 + "x\n", 3),
+        ("name: x\nchecks: " + "[" * 100_000 + "\n", 2),  # never closed
+    ],
+    ids=["flow-lists", "flow-maps", "block-maps", "block-lists", "unclosed"],
+)
+def test_a_thousand_levels_is_a_checklist_error_not_a_recursion_error(text: str, line: int) -> None:
+    error = fails(text)
+    assert error.problem == f"values are nested more than {yamlsrc.MAX_DEPTH} levels deep"
+    assert line_of(error) == line  # where the level too many begins
+
+
+def test_aliases_cannot_stack_anchors_deeper_than_the_limit() -> None:
+    deep = "[" * 40 + "x" + "]" * 40
+    error = fails(f"a: &a {deep}\nb: {'[' * 40}*a{']' * 40}\n")
+    assert error.problem == f"values are nested more than {yamlsrc.MAX_DEPTH} levels deep"
+
+
+def test_an_alias_inside_its_own_anchor_is_refused() -> None:
+    error = fails("a: 1\nb: &b [x, *b]\n")
+    assert error.problem == "alias *b stands inside the value it names"
+    assert (line_of(error), error.location and error.location.column) == (2, 11)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "problem"),
+    [
+        ("name: x\x01y\n", 1, 8, "control character U+0001 is not allowed in YAML"),
+        ("a: 1\r\nb: 2\nname: \x1b[31mx\n", 3, 7, "control character U+001B is not allowed"),
+        ("a: 1\nb: '\x7f'\n", 2, 5, "control character U+007F is not allowed in YAML"),
+        ("a: 1\nb: \ufffe\n", 2, 4, "character U+FFFE is not allowed in YAML"),
+        ("a: \ud800\n", 1, 4, "character U+D800 is not allowed in YAML"),
+        ("a: x\x00\n", 1, 5, "control character U+0000 is not allowed in YAML"),
+    ],
+)
+def test_a_forbidden_character_is_an_error_with_its_line(
+    text: str, line: int, column: int, problem: str
+) -> None:
+    error = fails(text)
+    assert error.problem.startswith(problem)
+    assert error.location is not None
+    assert (error.location.line, error.location.column) == (line, column)
+    assert "\x1b" not in error.render()  # the quoted line cannot act on a terminal
+
+
+def test_a_control_character_in_a_file_renders_with_file_line_and_an_escape(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"version: 1\nname: x\x01y\n")
+    with pytest.raises(ChecklistError) as caught:
+        parse(path)
+    assert caught.value.render().splitlines() == [
+        f"error: {path}:2:8: control character U+0001 is not allowed in YAML",
+        "  2 | name: x\\x01y",
+        "             ^",
+        "  expected: printable text",
+        "  seen: U+0001",
+        '  hint: remove it; to mean it, write an escape in double quotes: "\\x01"',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("a: 1\nname: !!bool maybe\n", "`maybe` looks like a bool but is not a valid one"),
+        ('a: 1\nn: !!int ""\n', "`` looks like a number but is not a valid one"),
+        ("a: 1\nn: !!int 0x\n", "`0x` looks like a number but is not a valid one"),
+        ("a: 1\nn: !!float x\n", "`x` looks like a number but is not a valid one"),
+        ("a: 1\nd: !!timestamp soon\n", "`soon` looks like a date but is not a valid one"),
+        ("a: 1\nn: " + "9" * 5000 + "\n", "looks like a number but is not a valid one"),
+        ("a: 1\nm: {<<: {!!bool maybe: 1}}\n", "`maybe` looks like a bool"),
+        ("a: 1\n!!bool maybe: 1\n", "`maybe` looks like a bool"),
+        ("a: 1\nm: !!str [x]\n", "YAML tag !!str is not allowed"),
+        ("a: 1\nm: {<<: {!!python/name:os.system x: 1}}\n", "YAML tag !!python/name:os.system"),
+    ],
+)
+def test_tag_and_constructor_errors_are_checklist_errors_with_a_line(
+    text: str, phrase: str
+) -> None:
+    error = fails(text)
+    assert phrase in error.problem
+    assert line_of(error) == 2
+
+
+def test_bool_tag_error_says_what_a_boolean_is() -> None:
+    assert fails("name: !!bool maybe\n").expected == "true or false"
+
+
+def test_a_long_chain_of_merges_is_flattened_without_recursion() -> None:
+    lines = ["m0: &m0 {k0: 0}"]
+    for i in range(1, 150):
+        lines.append(f"x{i}: {{<<: {{v: &m{i} {{<<: *m{i - 1}, k{i}: {i}}}}}, v: 1}}")
+    lines.append("z: *m149")
+    # PyYAML's flatten_mapping recurses once per link: it would need 150 frames here.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 100)
+    try:
+        data = parse(HERE, "\n".join(lines) + "\n").data
+    finally:
+        sys.setrecursionlimit(limit)
+    assert data["z"] == {f"k{i}": i for i in range(150)}
+
+
+def test_merges_keep_yaml_precedence() -> None:
+    text = "a: &a {x: a, y: a}\nb: &b {x: b, z: b}\nc: {<<: [*a, *b], y: c}\nd: *a\n"
+    data = parse(HERE, text).data
+    assert data["c"] == {"x": "a", "y": "c", "z": "b"}
+    assert data["d"] == {"x": "a", "y": "a"}  # an aliased mapping is built again, same value
+
+
+def test_a_null_key_beside_a_merge_is_no_duplicate() -> None:
+    assert parse(HERE, "a: &a {x: 1}\nb: {~: 1, <<: *a}\n").data["b"] == {"x": 1, None: 1}
+
+
+def test_a_merged_key_may_repeat_an_own_key_when_the_mapping_is_aliased() -> None:
+    data = parse(HERE, "b: &b {x: 1}\nc: &c {<<: *b, x: 2}\nd: *c\n").data
+    assert data["d"] == {"x": 2}
+
+
+def _honest_checks(count: int, alias: bool = False) -> str:
+    lines = ["version: 1", "name: many", "opts: &opts {run: echo hi, timeout: 30s}", "checks:"]
+    for i in range(count):
+        lines += [
+            f"  - id: check-{i}",
+            "    kind: command",
+            "    with: *opts" if alias else f"    with: {{run: echo {i}}}",
+            '    owner: "@team"',
+            f"    expect: prints {i}",
+            "    rollback: nothing to roll back",
+            "    timeout: 30s",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("alias", [False, True], ids=["plain", "an-alias-per-check"])
+def test_five_thousand_honest_checks_load(alias: bool) -> None:
+    # PyYAML's own parser is about five times slower: it reads a thousand.
+    count = 5000 if yaml.__with_libyaml__ else 1000
+    start = time.monotonic()
+    source = parse(HERE, _honest_checks(count, alias))
+    assert time.monotonic() - start < 10.0  # about 1.5 s here; 2,950 failed before
+    assert len(source.data["checks"]) == count
+    last = count - 1
+    assert source.values[("checks", last, "owner")] == (8 + 7 * last, 12)
+
+
+def test_a_nine_kb_billion_laughs_is_refused_quickly_at_its_line() -> None:
+    lines = ['a: &a ["' + "lol" * 10 + '"]']
+    names = [f"l{i}" for i in range(1, 26)]
+    for prev, name in zip(["a", *names], names, strict=False):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 60) + "]")
+    text = "\n".join(lines) + "\n"
+    assert 8_000 < len(text) < 10_000
+    error, elapsed = timed_failure(text)
+    assert elapsed < 5.0  # about 0.01 s here
+    assert "alias bomb" in error.hint
+    assert line_of(error) == 4  # l3: its aliases, of 3,661 values each, cross 50,000 added
+
+
+def test_a_large_anchor_aliased_thousands_of_times_is_refused_quickly() -> None:
+    text = "big: &big " + "x" * 1_000_000 + "\nmany: [" + ", ".join(["*big"] * 2000) + "]\n"
+    error, elapsed = timed_failure(text)
+    assert elapsed < 5.0  # about 0.1 s here
+    assert error.problem == f"aliases up to here add more than {yamlsrc.MAX_ALIAS_CHARS} characters"
+    assert line_of(error) == 2
+
+
+def test_a_duplicate_anchor_is_explained() -> None:
+    error = fails("a: &x 1\nb: &x 2\n")
+    assert error.problem == "invalid YAML: anchor &x is defined twice (first on line 1)"
+    assert line_of(error) == 2
