@@ -198,7 +198,16 @@ class _Loader:
 
     def include(self, source: Source, i: int, name: str, seen: list[Path]) -> Source | None:
         """The included file, parsed; None when an earlier include already read it."""
-        target = (source.path.parent / name).resolve()
+        try:
+            target = (source.path.parent / name).resolve()
+            is_file = target.is_file()
+        except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the system
+            raise source.error(
+                ("include", i),
+                f"included file name cannot be used: {getattr(exc, 'strerror', None) or exc}",
+                expected="a path to a checklist file, relative to the including file",
+                seen=repr(name if len(name) <= 60 else name[:57] + "..."),
+            ) from None
         if target in seen:
             cycle = " -> ".join(p.name for p in (*seen, target))
             raise source.error(
@@ -206,7 +215,7 @@ class _Loader:
                 f"include cycle: {cycle}",
                 hint="a file cannot (indirectly) include itself; remove one of these includes",
             )
-        if not target.is_file():
+        if not is_file:
             raise source.error(
                 ("include", i),
                 f"included file `{name}` not found",

@@ -45,18 +45,7 @@ ENV = {
 # Seeds whose failure lies in the loader (loading.py and its helpers), with the cause;
 # LOADER_BUGS below reproduces each cause in one small file. Remove a seed once its cause
 # is fixed. (A change to checklist_mutator or to fixtures/good moves every seed.)
-_TOO_LONG = "OSError ENAMETOOLONG: an include path over 255 bytes, from Path.is_file"
-_NUL = "ValueError: a NUL in an include path, from Path.resolve"
-KNOWN_LOADER_FAILURES: dict[int, str] = {
-    91: _TOO_LONG,
-    954: _TOO_LONG,
-    2310: _NUL,
-    3070: _TOO_LONG,
-    3721: "OverflowError: timeout of 150 digits, durations.parse_duration float()",
-    4360: _NUL,
-    4420: _TOO_LONG,
-    4950: _TOO_LONG,
-}
+KNOWN_LOADER_FAILURES: dict[int, str] = {}  # seed -> cause; none left
 
 
 class CaseTimeout(BaseException):
@@ -147,8 +136,8 @@ def test_mutated_checklists_load_or_fail_cleanly_and_fast(tmp_path: Path) -> Non
     assert ran >= min(len(seeds), 200), "the machine is too slow to fuzz meaningfully"
 
 
-# Loader bugs the fuzzing found, reduced to one file each. They live in loading.py (a path
-# from the checklist reaches the file system unchecked), so they are marked here, not fixed.
+# Loader bugs the fuzzing found, reduced to one file each: each is now a load error (exit 2)
+# with file:line, and these keep them so.
 _CHECK = '  - {id: a, kind: command, owner: "@o", with: {run: "true"}}\n'
 LOADER_BUGS = [
     pytest.param(
@@ -164,10 +153,6 @@ LOADER_BUGS = [
 ]
 
 
-@pytest.mark.xfail(
-    reason="loading.py: a bad path or number escapes as OSError/ValueError/OverflowError",
-    raises=(OSError, ValueError, OverflowError),
-)
 @pytest.mark.parametrize("line", LOADER_BUGS)
 def test_known_loader_bug(line: str, tmp_path: Path) -> None:
     path = tmp_path / "jobcheck.yaml"
@@ -176,7 +161,6 @@ def test_known_loader_bug(line: str, tmp_path: Path) -> None:
         load_checklist(path, {})
 
 
-@pytest.mark.xfail(reason="loading.py reads env_files whole, with no size or type check")
 def test_known_loader_bug_env_file_that_is_a_fifo_blocks(tmp_path: Path) -> None:
     # /dev/zero would read until memory runs out: not tried here, same cause.
     os.mkfifo(tmp_path / "staging.env")

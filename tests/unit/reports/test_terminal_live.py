@@ -112,7 +112,10 @@ def test_an_only_run_neither_lists_nor_counts_deselected_checks(
     run = Runner(plan, settings, [LiveReporter(console)]).run(checklist.name)
     text = stream.getvalue()
     # The report keeps them as `skip` (the JSON contract); the terminal shows what ran.
-    assert [(c.id, c.status.value) for c in run.checks][2:] == [("slow-c", "skip"), ("slow-d", "skip")]
+    assert [(c.id, c.status.value) for c in run.checks][2:] == [
+        ("slow-c", "skip"),
+        ("slow-d", "skip"),
+    ]
     assert [c.id for c in run.ran().checks] == ["fast-a", "fast-b"]
     assert run.ran().summary["skip"] == 0
     assert run.deselected == {"slow-c": "not selected (--only)", "slow-d": "not selected (--only)"}
