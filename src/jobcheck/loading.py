@@ -28,6 +28,7 @@ from jobcheck.kinds.base import Kind, KindOptions, OptionProblem
 from jobcheck.plan import find_cycle
 from jobcheck.results import WaiverNote
 from jobcheck.secrets import Masker, looks_secret
+from jobcheck.textsafe import plain_text
 from jobcheck.validation import field_name, line_of, seen_text, type_name, validated
 from jobcheck.yamlsrc import Key, Source, parse
 
@@ -285,7 +286,7 @@ def load_checklist(path: Path, env: Mapping[str, str] | None = None) -> Checklis
         file_env=dict(loader.file_env),
     )
     masker = checklist_masker(checklist, environ)
-    checklist.name = masker(checklist.name)
+    checklist.name = plain_text(masker(checklist.name))
     for check in checks:
         _mask_metadata(check, masker)
     return checklist
@@ -306,11 +307,15 @@ def _mask_metadata(check: Check, mask: Masker) -> None:
     """What a check says about itself is shown everywhere (list, explain, reports, the tag
     message): a secret interpolated into it is masked here, once, at load. The options the
     kind runs with are left as they are."""
+
+    def shown(text: str) -> str:
+        return plain_text(mask(text))
+
     for name in ("title", "owner", "expect", "rollback", "runbook"):
-        setattr(check, name, mask(getattr(check, name)))
+        setattr(check, name, shown(getattr(check, name)))
     if check.waiver is not None:
         check.waiver = WaiverNote(
-            mask(check.waiver.reason), check.waiver.until, mask(check.waiver.by)
+            shown(check.waiver.reason), check.waiver.until, shown(check.waiver.by)
         )
 
 

@@ -32,6 +32,7 @@ from jobcheck.results import (
     WaiverNote,
 )
 from jobcheck.secrets import Masker
+from jobcheck.textsafe import plain_text
 
 log = logging.getLogger("jobcheck")
 
@@ -427,8 +428,11 @@ def _result(
     return masked(result, mask)
 
 
-def masked(result: CheckResult, mask: Masker) -> CheckResult:
-    """Every string a result carries, masked: its message, output, details and metadata."""
+def masked(result: CheckResult, masker: Masker) -> CheckResult:
+    """Every string a result carries, masked and made safe to show: its message, output,
+    details and metadata (a check's output may hold terminal escapes: screen clears, window
+    titles, clipboard writes; they are shown as ``\x1b``, never sent to a terminal)."""
+    mask = _shown(masker)
     for name in ("title", "owner", "expect", "rollback", "runbook", "message", "output"):
         setattr(result, name, mask(getattr(result, name)))
     result.tags = [mask(t) for t in result.tags]
@@ -439,7 +443,11 @@ def masked(result: CheckResult, mask: Masker) -> CheckResult:
     return result
 
 
-def _mask_tree(value: Any, mask: Masker) -> Any:
+def _shown(mask: Masker) -> Callable[[str], str]:
+    return lambda text: plain_text(mask(text))
+
+
+def _mask_tree(value: Any, mask: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):

@@ -334,7 +334,7 @@ def render_rich_report(console: Any, run: RunResult) -> None:
     waived = [c for c in run.checks if c.status == Status.WAIVED]
     for check in problems + waived:
         body = _problem_grid(check)
-        title = f"{status_word(check)} {_named(check)}"
+        title = Text(f"{status_word(check)} {_named(check)}")  # a Text: never read as markup
         console.print(
             Panel(body, title=title, title_align="left", border_style=status_style(check))
         )

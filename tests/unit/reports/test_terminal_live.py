@@ -144,3 +144,32 @@ def test_wrapped_lines_keep_their_indent() -> None:
     continued = panel[what + 1 : what + 4]
     assert all(line[column - 1] == " " and line[column].isalnum() for line in continued), panel
     assert "expected:" in panel[what + 4] or any("expected:" in line for line in panel[what:])
+
+
+def test_hostile_titles_and_output_stay_text_live_and_plain(
+    write_checklist: Callable[..., Path],
+) -> None:
+    """`[/]` in a title once crashed the live view (rich markup); a check's output could clear
+    the screen, retitle the window or write the clipboard (OSC 52) through plain/CI output."""
+    path = write_checklist(r"""
+        version: 1
+        name: hostile
+        defaults: {owner: "@team", expect: "[red]works[/]", rollback: "[/] undo"}
+        checks:
+          - id: evil
+            title: "[/] [bold red]title"
+            kind: command
+            with: {run: ["sh", "-c", "printf '\e[2J\e]0;pwned\a\e]52;c;ZXZpbA==\aboom\n'; exit 1"]}
+    """)
+    checklist = load_checklist(path, dict(os.environ))
+    settings = RunSettings(base_dir=checklist.base_dir, env=os.environ, mask=Masker(), jobs=1)
+    live_stream = io.StringIO()
+    console = Console(file=live_stream, force_terminal=True, width=120, color_system=None)
+    plain_stream = io.StringIO()
+    listeners = [LiveReporter(console), PlainReporter(plain_stream)]
+    run = Runner(select(checklist.checks), settings, listeners).run(checklist.name)
+    assert run.checks[0].status.value == "fail"
+    for text in (live_stream.getvalue(), plain_stream.getvalue()):
+        assert "\x1b]" not in text and "\x1b[2J" not in text and "\x07" not in text
+        assert "\\x1b]52;c;ZXZpbA==\\x07boom" in text
+    assert "[/] [bold red]title" in live_stream.getvalue()
