@@ -174,7 +174,8 @@ def test_worker_stopped_fails_job_queue_and_service(check: Check, worker_stopped
     expect(
         check(service.KIND, {"service": "worker"}),
         Status.FAIL,
-        rf"{PROJECT}_worker_1 is exited \(exit code 0\)",
+        rf"{PROJECT}_worker_1 is exited \(exit code 0\); {PROJECT}_worker_1 ended and will not "
+        r"start again by itself",
     )
     expect(
         check(shutdown.KIND, {**SLEEP_HTTP}),
