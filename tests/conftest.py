@@ -47,3 +47,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden", action="store_true", help="rewrite the exact-text report fixtures"
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite sees no activated virtualenv: when jobcheck's own gate runs it with the
+    project's interpreter, the pytest kind activates that venv (VIRTUAL_ENV), and the lint and
+    pytest kinds under test would then pick it instead of the tools the tests lay out."""
+    os.environ.pop("VIRTUAL_ENV", None)
