@@ -545,6 +545,18 @@ def _compose(source: Source, text: str) -> tuple[yaml.Node | None, YamlLoader]:
 
 def _syntax_error(source: Source, exc: yaml.MarkedYAMLError) -> ChecklistError:
     problem = exc.problem or ""
+    opened = _unclosed_quote_above(source, exc)
+    if opened is not None:
+        line, col = opened
+        return ChecklistError(
+            "invalid YAML: this quoted string is never closed on its line",
+            Location(source.path, line, col),
+            source_line=source.line_text(line),
+            seen=f"the parser only noticed on line {exc.problem_mark.line + 1}"
+            if exc.problem_mark
+            else "",
+            hint="add the closing quote",
+        )
     sentence, hint, at_start = _explain(problem, exc.context or "", source, exc)
     mark = (exc.context_mark if at_start else None) or exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else 0
@@ -554,8 +566,12 @@ def _syntax_error(source: Source, exc: yaml.MarkedYAMLError) -> ChecklistError:
         context = f" {exc.context}" if exc.context else ""
         sentence = f"invalid YAML: {problem}{context}"
     elif at_start and exc.problem_mark and exc.problem_mark.line + 1 != line:
-        end = "the file ends" if "end of stream" in problem else f"YAML {problem}"
-        seen = f"still open on line {exc.problem_mark.line + 1}, where {end}"
+        noticed = exc.problem_mark.line + 1
+        if "could not find expected ':'" in problem:
+            seen = f"the parser only noticed on line {noticed}"
+        else:
+            end = "the file ends" if "end of stream" in problem else f"YAML {problem}"
+            seen = f"still open on line {noticed}, where {end}"
     return ChecklistError(
         sentence,
         Location(source.path, line, col),
@@ -566,6 +582,40 @@ def _syntax_error(source: Source, exc: yaml.MarkedYAMLError) -> ChecklistError:
 
 
 _INDENT_HINT = "keys of one mapping, and items of one list, start in the same column"
+_QUOTED_VALUE = re.compile(r"""(?:^\s*-\s+|:\s+)(["'])""")
+_LOOK_BACK_LINES = 10
+
+
+def _unclosed_quote_above(source: Source, exc: yaml.MarkedYAMLError) -> tuple[int, int] | None:
+    """The line (and column) of a quoted value opened above the error and not closed on its own
+    line: PyYAML reads on into the next lines and complains only there. Only values that start
+    with a quote count, so an apostrophe inside plain text is never taken for one."""
+    if exc.problem_mark is None or "quoted scalar" in (exc.context or ""):
+        return None
+    error_line = exc.problem_mark.line + 1
+    for line in range(error_line - 1, max(0, error_line - _LOOK_BACK_LINES), -1):
+        text = source.line_text(line)
+        match = _QUOTED_VALUE.search(text)
+        if match and not _closes(text, match.end(), match.group(1)):
+            return line, match.end()
+    return None
+
+
+def _closes(text: str, start: int, quote: str) -> bool:
+    """Whether a quoted value opened before ``start`` closes on this line."""
+    i = start
+    while i < len(text):
+        char = text[i]
+        if quote == '"' and char == "\\":
+            i += 2
+            continue
+        if char == quote:
+            if quote == "'" and text[i + 1 : i + 2] == "'":
+                i += 2  # '' is a quote inside a single-quoted value
+                continue
+            return True
+        i += 1
+    return False
 
 
 def _explain(
@@ -627,6 +677,7 @@ def _explain(
             False,
         )
     if "could not find expected ':'" in problem:
-        return "invalid YAML: a key without `:`", "write `key: value`", False
+        # PyYAML notices on the next line; the key it was reading starts at the context mark.
+        return "invalid YAML: a key without `:`", "write `key: value`", True
     hint = _TABS_HINT if "\t" in text else "check the indentation and quoting around this line"
     return "", hint, False

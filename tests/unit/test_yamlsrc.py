@@ -405,3 +405,41 @@ def test_a_duplicate_anchor_is_explained() -> None:
     error = fails("a: &x 1\nb: &x 2\n")
     assert error.problem == "invalid YAML: anchor &x is defined twice (first on line 1)"
     assert line_of(error) == 2
+
+
+COMMON_MISTAKES = {
+    "missing colon": (
+        'version: 1\nname: x\nchecks:\n  - id: a\n    kind command\n    with: {run: "true"}\n',
+        5,
+        "a key without `:`",
+    ),
+    "unclosed quote": (
+        'version: 1\nname: x\nchecks:\n  - id: a\n    owner: "@o\n    with: {run: "true"}\n'
+        '  - id: b\n    owner: "@o"\n',
+        5,
+        "this quoted string is never closed on its line",
+    ),
+    "bad indentation": (
+        "version: 1\nname: x\nchecks:\n  - id: a\n     kind: command\n    owner: o\n",
+        5,
+        "unexpected `:` here",
+    ),
+    "a tab": ("version: 1\nname: x\nchecks:\n  - id: a\n\tkind: command\n", 5, "a tab"),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(COMMON_MISTAKES))
+def test_the_common_mistakes_point_at_the_line_the_user_got_wrong(mistake: str) -> None:
+    """A missing colon was reported on the next line, an unclosed quote lines later as a
+    plain value starting with `@`: both now name the line where the mistake is."""
+    text, line, phrase = COMMON_MISTAKES[mistake]
+    error = fails(text)
+    assert error.location is not None and error.location.line == line, error.render()
+    assert phrase in error.render()
+
+
+def test_an_apostrophe_in_plain_text_is_not_taken_for_an_open_quote() -> None:
+    text = "version: 1\nname: it's fine\nchecks:\n  - id: a\n     kind: command\n    owner: o\n"
+    error = fails(text)
+    assert error.location is not None and error.location.line == 5
+    assert "never closed" not in error.render()
