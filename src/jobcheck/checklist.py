@@ -43,6 +43,29 @@ class Waiver(_Strict):
     by: str = Field(min_length=1, description="Who granted it, e.g. @captain")
 
 
+class CacheSpec(_Strict):
+    """``cache:`` on a check: what its result depends on besides its own definition."""
+
+    inputs: list[str] = Field(
+        min_length=1,
+        description="Globs of the files the result depends on, relative to this file "
+        "(`**` crosses folders; a folder means every file under it), e.g. ../src/**/*.py",
+    )
+    env: list[str] = Field(
+        default_factory=list,
+        description="Environment variables the result depends on (their values are hashed, "
+        "never stored)",
+    )
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs_not_empty(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern.strip():
+                raise ValueError("an input is a glob such as ../src/**/*.py, not empty text")
+        return value
+
+
 class Envelope(_Strict):
     """The fields every check carries around its kind's own options."""
 
@@ -84,6 +107,11 @@ class CheckSpec(Envelope):
     )
     needs: list[str] = Field(default_factory=list, description="Ids that must pass first")
     waiver: Waiver | None = None
+    cache: CacheSpec | None = Field(
+        None,
+        description="Replay this check's last pass while its inputs, env values, definition "
+        "and jobcheck's version are unchanged (not for Docker-backed kinds); see docs/cache.md",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -139,6 +167,7 @@ class Check(CheckInfo):
     # and validated again right before each attempt; ``options`` was validated with
     # placeholders at load time.
     deferred: dict[str, Any] | None = None
+    cache: CacheSpec | None = None  # `cache:`: its last pass may be replayed (see cache.py)
 
     def matches(self, selector: str) -> bool:
         """An id or tag, or a glob (``fast-*``, ``api-?``) over ids and tags."""

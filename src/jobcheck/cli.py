@@ -35,6 +35,12 @@ stack_app = typer.Typer(
     context_settings=CONTEXT,
 )
 app.add_typer(stack_app, name="stack")
+cache_app = typer.Typer(
+    help="The result cache of checks with `cache:` (see docs/cache.md).",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+)
+app.add_typer(cache_app, name="cache")
 
 _DEBUG = {"on": False}
 
@@ -211,6 +217,10 @@ def run(
         str | None,
         typer.Option("--shard", metavar="K/N", help="Run only the K-th of N shards (for CI)"),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Run every check, even one whose cached pass still holds"),
+    ] = False,
 ) -> None:
     """Run a checklist and report pass or fail with owner, expected result and rollback."""
     from jobcheck.commands.run import run as run_command
@@ -233,6 +243,7 @@ def run(
             extra_env=_pairs(var),
             stack_up=stack_up,
             shard=shard,
+            cache=not no_cache,
             argv=["jobcheck", *sys.argv[1:]],
         )
         return run_command(options, {**os.environ, **options.extra_env})
@@ -411,6 +422,12 @@ def release(
     color: ColorOpt = ColorMode.auto,
     stack_up: StackUpOpt = None,
     var: EnvOpt = [],  # noqa: B006
+    use_cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache", help="Replay cached passes (off by default: a release runs everything)"
+        ),
+    ] = False,
 ) -> None:
     """Run the release checklist with RELEASE_TAG=TAG; tag only when every blocker passed."""
     from jobcheck.commands.release import release as release_command
@@ -422,7 +439,7 @@ def release(
             json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
             html_path=html_path,
             color="never" if no_color else color.value, plain=no_color, stack_up=stack_up,
-            extra_env=_pairs(var), argv=["jobcheck", *sys.argv[1:]],
+            extra_env=_pairs(var), argv=["jobcheck", *sys.argv[1:]], cache=use_cache,
         )  # fmt: skip
         return release_command(
             tag,
@@ -502,6 +519,16 @@ def stack_logs(
     from jobcheck.commands.stack import stack
 
     _finish(lambda: stack("logs", checklist, os.environ, service=service, tail=tail))
+
+
+@cache_app.command(
+    "clear", epilog=examples("jobcheck cache clear", "jobcheck cache clear -c ci.yaml")
+)
+def cache_clear(checklist: ChecklistOpt = None) -> None:
+    """Remove every cached result (and the file stat index) beside the checklist."""
+    from jobcheck.commands.cache import cache_clear as clear_command
+
+    _finish(lambda: clear_command(checklist, sys.stdout))
 
 
 def run_app(args: list[str]) -> None:

@@ -467,12 +467,33 @@ def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
         options = _collecting(
             errors, lambda: validated(kind.options, raw, source, (*key, "with"), label)
         )
+    if spec is not None and spec.cache is not None and kind is not None:
+        errors.extend(_cache_problems(kind, deferred, source, key, label))
     if errors or spec is None or kind is None or options is None:  # each said in errors
         raise ChecklistErrors(sorted(errors, key=line_of))
     merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
     check = _check(spec, merged, kind, options, source, key)
     check.deferred = deferred
+    check.cache = spec.cache
     return check
+
+
+def _cache_problems(
+    kind: Kind[Any], deferred: dict[str, Any] | None, source: Source, key: Key, label: str
+) -> list[ChecklistError]:
+    """`cache:` only where a replayed pass cannot hide a broken service."""
+    why = kinds.cache_refusal(kind)
+    if not why and deferred is not None:
+        why = "its options name the running stack's ports (`${stack.SERVICE.PORT}`)"
+    if not why:
+        return []
+    return [
+        source.error(
+            (*key, "cache"),
+            f"{label}: `cache:` is not allowed here: {why}",
+            hint="remove `cache:` from this check; it runs every time",
+        )
+    ]
 
 
 def _placeholder(match: re.Match[str]) -> str:

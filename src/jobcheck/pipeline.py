@@ -52,6 +52,7 @@ class GateRequest:
     history: bool = True
     stack_up: bool | None = None  # None: as the checklist's `stack.up` says
     shard: str | None = None  # "K/N": run only the K-th of N shards
+    cache: bool = True  # replay the passes of checks with `cache:` (--no-cache: False)
 
 
 @dataclass
@@ -222,9 +223,15 @@ def execute(
     )
     if options.stack_up is not False:
         settings.prepare = stack_preparer(settings.stack, plan, env, force=bool(options.stack_up))
+    if options.cache:
+        from jobcheck.cache import for_run
+
+        settings.cache = for_run(plan.run, checklist.base_dir, env, masker)
     runner = Runner(plan, settings, listeners)
     with sigterm_as_interrupt():
         run = runner.run(checklist.name)
+    if settings.cache is not None:
+        settings.cache.finish()
     run.path = str(checklist.path)
     run.argv = list(options.argv)
     from jobcheck.run_history import git_commit

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobcheck.checklist import Check
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, StackInfo
@@ -33,6 +33,9 @@ from jobcheck.results import (
 )
 from jobcheck.secrets import Masker
 from jobcheck.textsafe import plain_text
+
+if TYPE_CHECKING:
+    from jobcheck.cache import ResultCache
 
 log = logging.getLogger("jobcheck")
 
@@ -82,6 +85,7 @@ class RunSettings:
     # Runs once before any check (bringing the staging stack up, say); returns "" when all is
     # well, else a one-line reason that every Docker check then ends `error` with.
     prepare: Callable[[threading.Event], str] | None = None
+    cache: ResultCache | None = None  # replays the passes of checks with `cache:`
 
 
 @dataclass
@@ -91,6 +95,7 @@ class _Attempted:
     duration_s: float
     started_s: float | None = None  # from the run's start
     detail: list[AttemptDetail] = field(default_factory=list)
+    cached_from: str = ""  # a replayed pass: the run that stored it
 
 
 class Runner:
@@ -118,6 +123,8 @@ class Runner:
     def run(self, checklist_name: str) -> RunResult:
         started_at = dt.datetime.now(dt.UTC)
         start = self._t0 = time.monotonic()
+        if self.settings.cache is not None:
+            self.settings.cache.begin(started_at)
         interrupted = False
         stack_up: AttemptDetail | None = None
         try:
@@ -198,6 +205,21 @@ class Runner:
     # -- attempts (worker threads) -----------------------------------------------------
 
     def _attempts(self, check: Check) -> _Attempted:
+        cache = self.settings.cache
+        began = time.monotonic()
+        hit = cache.replay(check) if cache is not None else None
+        if hit is not None:
+            took = time.monotonic() - began
+            detail = [AttemptDetail(began - self._t0, took, Status.PASS)]
+            return _Attempted(
+                hit.outcome, hit.attempts, took, began - self._t0, detail, hit.cached_from
+            )
+        attempted = self._run_attempts(check)
+        if cache is not None:
+            cache.store(check, attempted.outcome, attempted.attempts, attempted.duration_s)
+        return attempted
+
+    def _run_attempts(self, check: Check) -> _Attempted:
         start = time.monotonic()
         attempts = 0
         allowed = 1 + (check.retries if check.retry_safe else 0)
@@ -464,7 +486,7 @@ def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker)
     elif outcome.status in (Status.FAIL, Status.ERROR) and check.retries and not check.retry_safe:
         outcome.message += " (not retried: the check is not marked retry_safe)"
     outcome = _apply_waiver(check, outcome, today)
-    return _result(
+    result = _result(
         check,
         outcome,
         attempted.attempts,
@@ -473,6 +495,8 @@ def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker)
         started_s=attempted.started_s,
         detail=attempted.detail,
     )
+    result.cached, result.cached_from = bool(attempted.cached_from), attempted.cached_from
+    return result
 
 
 def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:

@@ -12,7 +12,16 @@ from typing import Any
 
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
 
-__all__ = ["BUILTIN", "Kind", "KindContext", "KindOptions", "UnknownKind", "get_kind", "names"]
+__all__ = [
+    "BUILTIN",
+    "Kind",
+    "KindContext",
+    "KindOptions",
+    "UnknownKind",
+    "cache_refusal",
+    "get_kind",
+    "names",
+]
 
 ENTRY_POINT_GROUP = "jobcheck.kinds"
 
@@ -80,3 +89,18 @@ def get_kind(name: str) -> Kind[Any]:
         kind = ep.load()
     _cache[name] = kind
     return kind
+
+
+def cache_refusal(kind: Kind[Any]) -> str:
+    """Why a check of this kind may not have ``cache:``; "" when it may."""
+    if kind.docker:
+        return (
+            f"the `{kind.name}` kind checks the running Docker stack, whose state no file "
+            "or env value captures: a replayed pass could hide a broken service"
+        )
+    if not kind.cacheable:
+        return (
+            f"the `{kind.name}` kind checks a live service, whose state no file or env value "
+            "captures: a replayed pass could hide a broken service"
+        )
+    return ""

@@ -150,6 +150,9 @@ class Kind(Generic[OptionsT]):
     run: Callable[[OptionsT, KindContext], Outcome]
     summary: str = ""
     docker: bool = False
+    # False: the result depends on more than files and env (a live service), so `cache:` is
+    # refused; a Docker-backed kind is never cached either way (``kinds.cache_refusal``).
+    cacheable: bool = True
     example: dict[str, Any] = field(default_factory=dict)
     # Called with the raw ``with:`` mapping before interpolation; plugin kinds may use it too.
     prepare: Callable[[dict[str, Any]], Prepared] | None = None

@@ -383,6 +383,7 @@ KIND = Kind(
     options=Options,
     run=run,
     summary="status, JSON subset, response headers and latency of an HTTP request; can wait",
+    cacheable=False,
     example={
         "url": "http://127.0.0.1:8000/health",
         "status": 200,

@@ -60,6 +60,8 @@ def _testcase(suite: ET.Element, check: CheckResult, classname: str) -> None:
         ("rollback", check.rollback),
         ("attempts", str(check.attempts)),
         ("runbook", check.runbook),
+        ("cached", "true" if check.cached else ""),
+        ("cached_from", check.cached_from if check.cached else ""),
     ):
         if value:
             ET.SubElement(props, "property", name=name, value=value)

@@ -167,7 +167,9 @@ def _skipped(checks: Sequence[CheckResult]) -> list[str]:
 
 def _item(check: CheckResult) -> str:
     parts = [f"{_inline(check.title)} (`{check.id}`)", _inline(check.owner or "-")]
-    if check.status != Status.SKIP:
+    if check.cached:
+        parts.append(f"cached (from the run of {check.cached_from})")
+    elif check.status != Status.SKIP:
         parts.append(format_duration(check.duration_s))
     if check.message:
         parts.append(_inline(check.message.splitlines()[0]))

@@ -77,6 +77,8 @@ def summary_line(run: RunResult) -> str:
     warnings = sum(1 for c in run.checks if is_warning(c))
     tail = f", {blockers} blocking" if blockers else ""
     tail += f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
+    cached = sum(1 for c in run.checks if c.cached)
+    tail += f" ({cached} cached)" if cached else ""
     return (
         f"{verdict}: {run.checklist}: {', '.join(parts) or 'no checks'}{tail} "
         f"in {format_duration(run.duration_s)}"
@@ -141,8 +143,15 @@ def paint(text: str, style: str) -> str:
     return f"\x1b[{_ANSI[style]}m{text}\x1b[0m"
 
 
+def shown_time(check: CheckResult, skipped: str = "-") -> str:
+    """A check's time as the terminal shows it: ``cached`` for a replayed pass."""
+    if check.cached:
+        return "cached"
+    return format_duration(check.duration_s) if check.status != Status.SKIP else skipped
+
+
 def result_line(check: CheckResult, width: int = 24, *, color: bool = False) -> str:
-    took = format_duration(check.duration_s) if check.status != Status.SKIP else "-"
+    took = shown_time(check)
     word = status_word(check)
     label = f"{word:<7}"
     if color:
@@ -262,7 +271,7 @@ class LiveReporter(BaseListener):
         self.waiting.pop(result.id, None)
         self.done += 1
         style = status_style(result)
-        took = format_duration(result.duration_s) if result.status != Status.SKIP else ""
+        took = shown_time(result, "")
         self.console.print(
             f"[{style}]{status_word(result):<7}[/]{result.id}  [dim]{took}[/]  "
             f"{_escape(_first_line(result.message))}",
@@ -342,7 +351,7 @@ def render_rich_report(console: Any, run: RunResult) -> None:
     for column in ("status", "check", "severity", "owner", "time", "result"):
         table.add_column(column, overflow="fold")
     for check in failures_first(run.checks):
-        took = format_duration(check.duration_s) if check.status != Status.SKIP else "-"
+        took = shown_time(check)
         table.add_row(
             Text(status_word(check), style=status_style(check)),
             check.id,

@@ -137,7 +137,7 @@ def _check_rows(checks: Sequence[CheckResult]) -> list[list[str]]:
                 check.id,
                 check.severity,
                 check.owner or "-",
-                format_duration(check.duration_s),
+                "cached" if check.cached else format_duration(check.duration_s),
                 check.title,
             ]
         )
