@@ -167,7 +167,7 @@ class Check(CheckInfo):
     # and validated again right before each attempt; ``options`` was validated with
     # placeholders at load time.
     deferred: dict[str, Any] | None = None
-    cache: CacheSpec | None = None  # `cache:`: its last pass may be replayed (see cache.py)
+    cache: CacheSpec | None = None  # `cache:`: its last pass may be replayed (see result_cache.py)
 
     def matches(self, selector: str) -> bool:
         """An id or tag, or a glob (``fast-*``, ``api-?``) over ids and tags."""

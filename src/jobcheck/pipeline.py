@@ -224,7 +224,7 @@ def execute(
     if options.stack_up is not False:
         settings.prepare = stack_preparer(settings.stack, plan, env, force=bool(options.stack_up))
     if options.cache:
-        from jobcheck.cache import for_run
+        from jobcheck.result_cache import for_run
 
         settings.cache = for_run(plan.run, checklist.base_dir, env, masker)
     runner = Runner(plan, settings, listeners)

@@ -35,7 +35,7 @@ from jobcheck.secrets import Masker
 from jobcheck.textsafe import plain_text
 
 if TYPE_CHECKING:
-    from jobcheck.cache import ResultCache
+    from jobcheck.result_cache import ResultCache
 
 log = logging.getLogger("jobcheck")
 

@@ -49,6 +49,7 @@ FLOORS: dict[str, int] = {
     "jobcheck.shards": 4,
     # 5: run
     "jobcheck.runner": 5,
+    "jobcheck.result_cache": 5,  # the result cache the runner replays from
     # 6: report
     "jobcheck.reports": 6,
     "jobcheck.waiver_status": 6,

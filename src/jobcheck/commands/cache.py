@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO
 
-from jobcheck.cache import cache_root, clear
+from jobcheck.result_cache import cache_root, clear
 from jobcheck.loading import find_checklist
 
 
