@@ -132,6 +132,7 @@ class ResultCache:
             "cached_from": self.run_id,
         }
         with contextlib.suppress(OSError, TypeError, ValueError):  # a cache never fails a run
+            _ignore_in_git(self.root.parent)
             atomic_write_text(self._entry(key), json.dumps(entry))
 
     def finish(self) -> None:
@@ -179,6 +180,16 @@ class ResultCache:
 
     def _entry(self, key: str) -> Path:
         return self.root / "entries" / f"{key}.json"
+
+
+def _ignore_in_git(state: Path) -> None:
+    """``.jobcheck/`` keeps itself out of git (as the run history does): a cached run never
+    makes the work tree dirty."""
+    marker = state / ".gitignore"
+    if not marker.exists():
+        atomic_write_text(
+            marker, "# written by jobcheck: run history and cache stay out of git\n*\n"
+        )
 
 
 def env_digest(names: Sequence[str], env: Mapping[str, str]) -> str:

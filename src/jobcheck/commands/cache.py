@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO
 
-from jobcheck.result_cache import cache_root, clear
 from jobcheck.loading import find_checklist
+from jobcheck.result_cache import cache_root, clear
 
 
 def cache_clear(checklist: Path | None, out: IO[str]) -> int:
