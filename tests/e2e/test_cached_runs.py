@@ -12,7 +12,7 @@ from pathlib import Path
 
 CHECKLIST = """
 version: 1
-name: cached e2e
+name: twice e2e
 defaults: {owner: "@team", expect: works, rollback: nothing}
 checks:
   - id: tests
