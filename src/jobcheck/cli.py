@@ -35,12 +35,6 @@ stack_app = typer.Typer(
     context_settings=CONTEXT,
 )
 app.add_typer(stack_app, name="stack")
-cache_app = typer.Typer(
-    help="The result cache of checks with `cache:` (see docs/cache.md).",
-    no_args_is_help=True,
-    context_settings=CONTEXT,
-)
-app.add_typer(cache_app, name="cache")
 
 _DEBUG = {"on": False}
 
@@ -55,6 +49,14 @@ def examples(*lines: str) -> str:
     """An epilog of example command lines, kept as written (``\\b``: click does not rewrap)."""
     return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
+
+cache_app = typer.Typer(
+    help="The result cache of checks with `cache:` (see docs/cache.md).",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+    epilog=examples("jobcheck cache clear", "jobcheck run --no-cache"),
+)
+app.add_typer(cache_app, name="cache")
 
 CHECKLIST_HELP = (
     "Checklist file (default: jobcheck.yaml, then checklists/release.yaml, here or in a parent "
