@@ -6,10 +6,11 @@ answers it before Typer is imported.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -534,7 +535,45 @@ def cache_clear(checklist: ChecklistOpt = None) -> None:
 
 
 def run_app(args: list[str]) -> None:
-    app(args=args, prog_name="jobcheck")
+    app_for(args, os.environ)(args=args, prog_name="jobcheck")
+
+
+def app_for(args: list[str], environ: Mapping[str, str]) -> typer.Typer:
+    """The app with only the command ``args`` name. Typer builds the parameters of every
+    registered command (inspecting each signature) before it parses anything; one command's are
+    enough to run it. The root's help, shell completion, and a word that names no command (so
+    that click suggests the close one) get the whole app."""
+    name = _command_word(args)
+    if name is None or any(k.startswith("_JOBCHECK") for k in environ):
+        return app
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    only = copy.copy(app)
+    only.registered_commands, only.registered_groups = commands, groups
+    return only
+
+
+def _command_word(args: list[str]) -> str | None:
+    """The first word after the root options (``-C DIR``, ``--debug``); None when an option
+    of the root itself (``-h``, ``--install-completion``) comes first."""
+    words = iter(args)
+    for word in words:
+        if word in ("-C", "--directory"):
+            next(words, None)
+        elif word == "--debug" or word.startswith(("--directory=", "-C")):
+            continue
+        elif word.startswith("-"):
+            return None
+        else:
+            return word
+    return None
+
+
+def _command_name(command: typer.models.CommandInfo) -> str:
+    callback = command.callback
+    return command.name or (callback.__name__.replace("_", "-") if callback else "")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from jobcheck import exit_codes
 from jobcheck.checklist import Checklist
@@ -28,7 +28,9 @@ from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown
 from jobcheck.results import RunResult, ShardInfo
 from jobcheck.runner import Listener, Runner, RunSettings
 from jobcheck.secrets import Masker
-from jobcheck.shards import ShardSpec, shard_ids
+
+if TYPE_CHECKING:
+    from jobcheck.shards import ShardSpec
 
 
 @dataclass
@@ -79,7 +81,7 @@ def run_gate(
     """Run the gate as ``request`` says; ``checklist`` when the caller loaded it already."""
     out = out or terminal_stream(request)
     check_report_paths(request)
-    shard = ShardSpec.parse(request.shard) if request.shard else None
+    shard = _shard(request.shard) if request.shard else None
     checklist = checklist or load(request.checklist, environ)
     ids = _failed_ids(checklist) if request.failed else None
     plan = make_plan(checklist, request, ids)
@@ -99,6 +101,12 @@ def run_gate(
     return GateResult(checklist, run, written)
 
 
+def _shard(text: str) -> ShardSpec:
+    from jobcheck.shards import ShardSpec  # statistics and friends: only for --shard
+
+    return ShardSpec.parse(text)
+
+
 def shard_plan(checklist: Checklist, plan: Plan, shard: ShardSpec) -> Plan:
     """The plan cut to this shard's checks (whole groups of ``needs``), balanced by the
     median durations in the run history (see ``shards``)."""
@@ -107,6 +115,8 @@ def shard_plan(checklist: Checklist, plan: Plan, shard: ShardSpec) -> Plan:
     # by name, not path: a CI machine restores the history into a checkout somewhere else
     runs = [r for r in load_runs(checklist.base_dir) if r.checklist == checklist.name]
     durations = {r.check_id: r.median_duration_s for r in history_table(runs) if r.runs}
+    from jobcheck.shards import shard_ids
+
     keep = shard_ids(checklist.checks, shard, durations)
     return Plan(
         run=[c for c in plan.run if c.id in keep],
@@ -223,7 +233,7 @@ def execute(
     )
     if options.stack_up is not False:
         settings.prepare = stack_preparer(settings.stack, plan, env, force=bool(options.stack_up))
-    if options.cache:
+    if options.cache and any(c.cache is not None for c in plan.run):
         from jobcheck.result_cache import for_run
 
         settings.cache = for_run(plan.run, checklist.base_dir, env, masker)
@@ -326,12 +336,10 @@ def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], A
     """Every report asked for, each written atomically (or to stdout for `-`); False when one
     could not be."""
     from jobcheck.fsutil import atomic_write_text
-    from jobcheck.reports.json_report import render_json
-    from jobcheck.reports.junit import render_junit
 
     targets: list[tuple[Path | None, Callable[[RunResult], str]]] = [
-        (options.json_path, render_json),
-        (options.junit_path, render_junit),
+        (options.json_path, _render_json),
+        (options.junit_path, _render_junit),
         (options.markdown_path, _render_markdown),
         (options.html_path, _render_html),
     ]
@@ -349,6 +357,18 @@ def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], A
             write(f"error: could not write {path}: {exc.strerror or exc}\n")
             written = False
     return written
+
+
+def _render_json(run: RunResult) -> str:
+    from jobcheck.reports.json_report import render_json  # each renderer only when asked for
+
+    return render_json(run)
+
+
+def _render_junit(run: RunResult) -> str:
+    from jobcheck.reports.junit import render_junit
+
+    return render_junit(run)
 
 
 def _render_markdown(run: RunResult) -> str:

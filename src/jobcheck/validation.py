@@ -26,9 +26,22 @@ def validated(model: Any, data: Any, source: Source, prefix: Key, label: str = "
     try:
         if isinstance(model, type) and issubclass(model, BaseModel):
             return model.model_validate(data)
-        return TypeAdapter(model).validate_python(data)
+        return _adapter(model).validate_python(data)
     except ValidationError as exc:
         raise ChecklistErrors(_pydantic_errors(exc, data, source, prefix, model, label)) from None
+
+
+_ADAPTERS: dict[int, tuple[Any, TypeAdapter[Any]]] = {}
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    """One adapter per annotation, built once: building one is a schema generation (a few ms
+    per included file otherwise). Keyed by identity: annotations need not be hashable, and the
+    entry keeps its annotation alive, so the id stays its own."""
+    hit = _ADAPTERS.get(id(annotation))
+    if hit is None or hit[0] is not annotation:
+        hit = _ADAPTERS[id(annotation)] = (annotation, TypeAdapter(annotation))
+    return hit[1]
 
 
 def _real_loc(err: Any, data: Any) -> tuple[tuple[Any, ...], int]:

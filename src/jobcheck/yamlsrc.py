@@ -40,7 +40,9 @@ MAX_ALIAS_NODES = 1_000_000
 MAX_ALIAS_CHARS = MAX_BYTES
 NUL = b"\x00"
 # Characters YAML forbids (the printable set of YAML 1.1, as PyYAML's reader checks it).
-_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Not YAML's printable set (tab, LF, CR, 0x20-0x7e, 0x85, 0xa0-0xd7ff, 0xe000-0xfffd,
+# 0x10000-0x10ffff), written as what is left out: the negated class takes ~10 ms to compile.
+_NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}

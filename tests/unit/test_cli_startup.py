@@ -1,0 +1,69 @@
+"""Start-up: Typer builds only the command asked for, and a one-check run imports no heavy
+library it does not use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.main import get_command
+
+from jobcheck.cli import app, app_for
+
+
+def names(args: list[str], environ: dict[str, str] | None = None) -> list[str]:
+    return sorted(get_command(app_for(args, environ or {})).commands)  # type: ignore[attr-defined]
+
+
+def test_only_the_named_command_is_built() -> None:
+    assert names(["run", "x.yaml", "--no-color"]) == ["run"]
+    assert names(["-C", "somewhere", "--debug", "validate"]) == ["validate"]
+    assert names(["--directory=d", "list"]) == ["list"]
+    assert names(["stack", "up"]) == ["stack"]
+    assert names(["cache", "clear"]) == ["cache"]
+    assert names(["run", "-h"]) == ["run"]
+
+
+def test_the_root_help_a_typo_and_completion_get_the_whole_app() -> None:
+    everything = sorted(get_command(app).commands)  # type: ignore[attr-defined]
+    assert len(everything) > 10
+    for args in ([], ["-h"], ["--debug", "--help"], ["rn"], ["--install-completion"]):
+        assert names(args) == everything, args
+    assert names(["run"], {"_JOBCHECK_COMPLETE": "complete_bash"}) == everything
+
+
+def test_a_one_check_run_imports_no_heavy_library(tmp_path: Path) -> None:
+    checklist = tmp_path / "jobcheck.yaml"
+    checklist.write_text(
+        'version: 1\nname: one\nchecks:\n  - {id: a, kind: command, owner: "@me", '
+        'with: {run: "true"}}\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
+    script = (
+        "import sys\nfrom jobcheck.__main__ import main\ntry:\n    main(['run', '--no-color'])\n"
+        "except SystemExit as exc:\n    print(exc.code, *sorted(sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    code, *modules = result.stderr.split()
+    assert code == "0", result.stdout + result.stderr
+    imported = set(modules)
+    heavy = {"rich", "docker", "redis", "celery", "kombu", "httpx", "jobcheck.shards"}
+    assert imported & heavy == set()
+    assert "jobcheck.kinds.command" in imported
+    assert not {m for m in imported if m.startswith("jobcheck.kinds.") and m.count(".") == 2} - {
+        "jobcheck.kinds.base",
+        "jobcheck.kinds.command",
+    }
+    for renderer in ("junit", "json_report", "markdown", "html"):
+        assert f"jobcheck.reports.{renderer}" not in imported
+    assert "jobcheck.result_cache" not in imported  # no check has `cache:`
