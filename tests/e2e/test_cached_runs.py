@@ -38,7 +38,8 @@ def test_the_second_run_replays_and_every_report_says_cached(tmp_path: Path) -> 
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.py").write_text("print('hi')\n", encoding="utf-8")
     (tmp_path / "jobcheck.yaml").write_text(CHECKLIST, encoding="utf-8")
-    reports = ["--json", "1.json", "--junit", "1.xml", "--markdown", "1.md", "--no-color"]
+    reports = ["--json", "1.json", "--junit", "1.xml", "--markdown", "1.md", "--html", "1.html"]
+    reports.append("--no-color")
     first = jobcheck("run", *reports, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     second = jobcheck("run", *(r.replace("1.", "2.") for r in reports), cwd=tmp_path)
@@ -60,6 +61,8 @@ def test_the_second_run_replays_and_every_report_says_cached(tmp_path: Path) -> 
     assert (props["cached"], props["cached_from"]) == ("true", started)
     assert f"cached (from the run of {started})" in (tmp_path / "2.md").read_text()
     assert "cached" not in (tmp_path / "1.md").read_text()
+    assert '<span class="cached">cached</span>' in (tmp_path / "2.html").read_text()
+    assert '<span class="cached">cached</span>' not in (tmp_path / "1.html").read_text()
 
     (tmp_path / "src" / "app.py").write_text("print('changed')\n", encoding="utf-8")
     third = jobcheck("run", "--no-color", cwd=tmp_path)
