@@ -151,14 +151,15 @@ class ResultCache:
             return None
         try:
             inputs = self.inputs_digest(spec.inputs)
-        except OSError:
+            options = check.options.model_dump(mode="json")
+        except (OSError, ValueError):  # unreadable input; options JSON cannot hold
             return None
         definition = {
             "format": ENTRY_FORMAT,
             "jobcheck": __version__,
             "id": check.id,
             "kind": check.kind,
-            "options": check.options.model_dump(mode="json"),
+            "options": options,
             "timeout_s": check.timeout_s,
             "retries": check.retries,
             "retry_safe": check.retry_safe,
