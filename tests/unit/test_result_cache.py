@@ -341,12 +341,14 @@ def test_a_file_changed_within_the_same_timestamp_is_hashed_again(tmp_path: Path
     assert cache.inputs_digest(["a.txt"]) != first
 
 
-def test_the_hidden_and_bytecode_files_under_a_folder_are_not_inputs(tmp_path: Path) -> None:
+def test_hidden_bytecode_and_special_files_are_not_inputs(tmp_path: Path) -> None:
     (tmp_path / "src" / "__pycache__").mkdir(parents=True)
     (tmp_path / "src" / ".hidden").mkdir()
     (tmp_path / "src" / "a.py").write_text("", encoding="utf-8")
     (tmp_path / "src" / "__pycache__" / "a.pyc").write_text("", encoding="utf-8")
     (tmp_path / "src" / ".hidden" / "b").write_text("", encoding="utf-8")
+    os.mkfifo(tmp_path / "src" / "pipe")  # opening it would block the run forever
     found = result_cache.expand(tmp_path, "src")
     assert found == [str(tmp_path / "src" / "a.py")]
+    assert result_cache.expand(tmp_path, "src/*") == found
     assert result_cache.expand(tmp_path, "../nothing/**") == []
