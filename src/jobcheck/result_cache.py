@@ -221,7 +221,8 @@ def _expanded(base_dir: Path, pattern: str) -> list[tuple[str, os.stat_result]]:
         except OSError:
             continue
         if stat.S_ISDIR(st.st_mode):
-            files.update(_walk(path))
+            if os.path.basename(path) not in _SKIPPED_DIRS:
+                files.update(_walk(path))
         elif stat.S_ISREG(st.st_mode):
             files[path] = st
     return sorted(files.items())
