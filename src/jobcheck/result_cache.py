@@ -140,8 +140,9 @@ class ResultCache:
     def finish(self) -> None:
         """After the run: save the stat index, then keep the cache under its size bound."""
         with contextlib.suppress(OSError):
+            _ignore_in_git(self.root.parent)
             self.index.save()
-            evict(self.root / "entries", self.limit_bytes)
+        evict(self.root / "entries", self.limit_bytes)  # never raises
 
     # -- the key --------------------------------------------------------------------------
 
