@@ -149,7 +149,14 @@ class Kind(Generic[OptionsT]):
     options: type[OptionsT]
     run: Callable[[OptionsT, KindContext], Outcome]
     summary: str = ""
+    # Docker-backed: needs the engine, and the staging stack when the run brings it up.
     docker: bool = False
+    # Talks to the staging stack without Docker (through its published ports, like `http`):
+    # when the run brings the stack up, waits for it and ends with its failure.
+    uses_stack: bool = False
+    # Mostly waits (on the network, a queue, a container) rather than using a CPU: runs under
+    # `--wait-jobs`, beside the `--jobs` slots that CPU-bound checks (command, lint, ...) take.
+    waits: bool = False
     example: dict[str, Any] = field(default_factory=dict)
     # Called with the raw ``with:`` mapping before interpolation; plugin kinds may use it too.
     prepare: Callable[[dict[str, Any]], Prepared] | None = None

@@ -382,6 +382,8 @@ KIND = Kind(
     name="http",
     options=Options,
     run=run,
+    uses_stack=True,
+    waits=True,
     summary="status, JSON subset, response headers and latency of an HTTP request; can wait",
     example={
         "url": "http://127.0.0.1:8000/health",

@@ -358,6 +358,7 @@ KIND = Kind(
     name="shutdown",
     options=Options,
     run=run,
+    waits=True,
     summary="graceful-stop drill: stop the worker during a slow job; the job must not be lost",
     docker=True,
     example={
