@@ -285,6 +285,8 @@ class Runner:
         self._stack_error = error
         self._record_stack(Status.ERROR if error else Status.PASS, error or "the stack is up")
         gated, self._gated = self._gated, []
+        if self._stop_reason:  # --fail-fast cancelled it: they end `skip` with that reason
+            return
         for check in gated:
             if error:
                 self._finish_now(check, Outcome.errored(error))

@@ -167,6 +167,21 @@ def test_fail_fast_after_a_failed_stack_up_stops_the_rest() -> None:
     assert results["later"].status == Status.SKIP
 
 
+def test_fail_fast_on_a_local_failure_cancels_the_bring_up() -> None:
+    failing = Kind(name="fails", options=Options, run=lambda o, c: Outcome.failed("lint found 3"))
+    checks = [check("lint", failing), check("api", PORTS)]
+
+    def prepare(cancel: threading.Event, progress: Callable[[str], None]) -> str:
+        return "" if not cancel.wait(30) else "cancelled"
+
+    start = time.monotonic()
+    results, span = run(checks, prepare=prepare, fail_fast=True)
+    assert time.monotonic() - start < 10  # not the 30 s bring-up
+    assert span is not None and span.status == Status.ERROR
+    assert results["api"].status == Status.SKIP
+    assert results["api"].message == "not run: --fail-fast stopped the run after `lint` failed"
+
+
 def test_no_stack_node_without_a_bring_up() -> None:
     results, span = run([check("api", PORTS), check("lint")])
     assert span is None and {r.status for r in results.values()} == {Status.PASS}
