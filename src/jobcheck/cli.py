@@ -79,7 +79,19 @@ SkipOpt = Annotated[
 ]
 JobsOpt = Annotated[
     int | None,
-    typer.Option("--jobs", "-j", min=1, metavar="N", help="Parallel checks (default: CPUs)"),
+    typer.Option(
+        "--jobs", "-j", min=1, metavar="N", help="Parallel checks that use a CPU (default: CPUs)"
+    ),
+]
+WaitJobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--wait-jobs",
+        min=1,
+        metavar="N",
+        help="Parallel checks that mostly wait (http, job, queue, service, ...), beside --jobs "
+        "(default: 8)",
+    ),
 ]
 FailFastOpt = Annotated[
     bool, typer.Option("--fail-fast", help="Stop scheduling after the first blocking failure")
@@ -204,6 +216,7 @@ def run(
     only: OnlyOpt = [],  # noqa: B006
     skip: SkipOpt = [],  # noqa: B006
     jobs: JobsOpt = None,
+    wait_jobs: WaitJobsOpt = None,
     fail_fast: FailFastOpt = False,
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
@@ -235,6 +248,7 @@ def run(
             only=only,
             skip=skip,
             jobs=jobs,
+            wait_jobs=wait_jobs,
             fail_fast=fail_fast,
             json_path=json_path,
             junit_path=junit_path,
@@ -416,6 +430,7 @@ def release(
     only: OnlyOpt = [],  # noqa: B006
     skip: SkipOpt = [],  # noqa: B006
     jobs: JobsOpt = None,
+    wait_jobs: WaitJobsOpt = None,
     fail_fast: FailFastOpt = False,
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
@@ -438,7 +453,8 @@ def release(
 
     def body() -> int:
         request = GateRequest(
-            checklist=checklist, only=only, skip=skip, jobs=jobs, fail_fast=fail_fast,
+            checklist=checklist, only=only, skip=skip, jobs=jobs, wait_jobs=wait_jobs,
+            fail_fast=fail_fast,
             json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
             html_path=html_path,
             color="never" if no_color else color.value, plain=no_color, stack_up=stack_up,

@@ -26,11 +26,14 @@ from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import checklist_masker, find_checklist, load_checklist
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
 from jobcheck.results import RunResult, ShardInfo
-from jobcheck.runner import Listener, Runner, RunSettings
+from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
 from jobcheck.secrets import Masker
 
 if TYPE_CHECKING:
     from jobcheck.shards import ShardSpec
+
+# Checks that mostly wait (Kind.waits) hold a slot of their own: many at once cost little.
+DEFAULT_WAIT_JOBS = 8
 
 
 @dataclass
@@ -41,6 +44,7 @@ class GateRequest:
     only: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
     jobs: int | None = None
+    wait_jobs: int | None = None  # None: DEFAULT_WAIT_JOBS
     fail_fast: bool = False
     json_path: Path | None = None
     junit_path: Path | None = None
@@ -228,6 +232,7 @@ def execute(
         env=env,
         mask=masker,
         jobs=options.jobs or os.cpu_count() or 2,
+        wait_jobs=options.wait_jobs or DEFAULT_WAIT_JOBS,
         fail_fast=options.fail_fast,
         stack=stack_info(checklist),
     )
@@ -261,25 +266,21 @@ def checklist_digest(checklist: Checklist) -> str:
 
 def stack_preparer(
     stack: StackInfo | None, plan: Plan, env: Mapping[str, str], *, force: bool = False
-) -> Callable[[threading.Event], str] | None:
-    """With `stack.up: true` (or --stack-up) and a Docker check planned: bring the stack up
-    before checks."""
+) -> Prepare | None:
+    """With `stack.up: true` (or --stack-up) and a check that uses the stack planned: the
+    bring-up, a node of the plan that those checks need (the others run beside it)."""
     if stack is None or not (stack.up or force):
         return None
-    if not any(c.impl.docker for c in plan.run):
+    if not any(uses_stack(c) for c in plan.run):
         return None
 
-    def prepare(cancel: threading.Event) -> str:
+    def prepare(cancel: threading.Event, progress: Callable[[str], None]) -> str:
         from jobcheck.staging.lifecycle import bring_up
 
-        result = bring_up(stack, env, progress=_stack_progress, build=stack.build, cancel=cancel)
+        result = bring_up(stack, env, progress=progress, build=stack.build, cancel=cancel)
         return "" if result.ok else f"the staging stack did not come up: {result.message}"
 
     return prepare
-
-
-def _stack_progress(line: str) -> None:
-    print(f"stack: {line}", file=sys.stderr, flush=True)
 
 
 def with_own_bin(env: dict[str, str]) -> dict[str, str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from jobcheck.checklist import Check
 
@@ -43,9 +45,10 @@ class Plan:
     deselected: dict[str, str] = field(default_factory=dict)
     all: list[Check] = field(default_factory=list)
 
-    @property
-    def ids(self) -> set[str]:
-        return {c.id for c in self.run}
+    @cached_property
+    def ids(self) -> frozenset[str]:
+        """The ids of ``run`` (computed once: the runner asks for each need of each check)."""
+        return frozenset(c.id for c in self.run)
 
 
 def select(
@@ -82,21 +85,32 @@ def _wanted(check: Check, only: Sequence[str], ids: Sequence[str] | None) -> boo
 
 
 def order(checks: Sequence[Check]) -> list[Check]:
-    """Topological order that keeps the file order wherever the needs allow."""
-    present = {c.id for c in checks}
-    done: set[str] = set()
+    """Topological order that keeps the file order wherever the needs allow.
+
+    Kahn's algorithm with the file position as priority: O(N log N + needs), so 10,000 checks
+    or a chain of thousands cost what they hold, not its square."""
+    position = {c.id: i for i, c in enumerate(checks)}
+    waiting = [0] * len(checks)
+    dependants: list[list[int]] = [[] for _ in checks]
+    for i, check in enumerate(checks):
+        for need in set(check.needs):
+            j = position.get(need)
+            if j is not None and j != i:
+                waiting[i] += 1
+                dependants[j].append(i)
+    ready = [i for i, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)
     result: list[Check] = []
-    remaining = list(checks)
-    while remaining:
-        for check in remaining:
-            if all(n in done or n not in present for n in check.needs):
-                result.append(check)
-                done.add(check.id)
-                remaining.remove(check)
-                break
-        else:  # a cycle; the loader rejects these, keep the rest in file order
-            result.extend(remaining)
-            break
+    while ready:
+        i = heapq.heappop(ready)
+        result.append(checks[i])
+        for j in dependants[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    if len(result) < len(checks):  # a cycle; the loader rejects these, keep the rest in file order
+        placed = {c.id for c in result}
+        result.extend(c for c in checks if c.id not in placed)
     return result
 
 

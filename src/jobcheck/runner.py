@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import heapq
 import logging
 import queue
 import threading
@@ -55,7 +56,11 @@ class Listener(Protocol):
 
 
 class BaseListener:
-    """A listener that ignores everything; subclass and override what you need."""
+    """A listener that ignores everything; subclass and override what you need.
+
+    The staging stack's bring-up, a node of the plan but not a check of the checklist, has
+    its own optional events: ``on_stack_start(stack)``, ``on_stack_progress(line)`` and
+    ``on_stack_done(span, message)``; a listener without them simply does not see it."""
 
     def on_start(self, checks: Sequence[Check]) -> None:
         pass
@@ -72,19 +77,35 @@ class BaseListener:
     def on_finish(self, run: RunResult) -> None:
         pass
 
+    def on_stack_start(self, stack: StackInfo | None) -> None:
+        pass
+
+    def on_stack_progress(self, line: str) -> None:
+        pass
+
+    def on_stack_done(self, span: AttemptDetail, message: str) -> None:
+        pass
+
+
+# What the stack's bring-up is given: the run's cancel event and where to say how it goes
+# (one line at a time; the runner hands the lines to the listeners from its own thread).
+# It returns "" when the stack is up, else the one-line reason its dependants end `error` with.
+Prepare = Callable[[threading.Event, Callable[[str], None]], str]
+
 
 @dataclass
 class RunSettings:
     base_dir: Path
     env: Mapping[str, str]
     mask: Masker
-    jobs: int = 4
+    jobs: int = 4  # slots for checks that use a CPU (Kind.waits False)
+    wait_jobs: int = 8  # slots for checks that mostly wait (Kind.waits True): --wait-jobs
     fail_fast: bool = False
     stack: StackInfo | None = None
     today: dt.date = field(default_factory=dt.date.today)
-    # Runs once before any check (bringing the staging stack up, say); returns "" when all is
-    # well, else a one-line reason that every Docker check then ends `error` with.
-    prepare: Callable[[threading.Event], str] | None = None
+    # Brings the staging stack up, beside the checks that do not need it; the checks that do
+    # (``uses_stack``) start when it is up, or end `error` with its reason when it is not.
+    prepare: Prepare | None = None
     cache: ResultCache | None = None  # replays the passes of checks with `cache:`
 
 
@@ -107,16 +128,44 @@ class Runner:
         self.listeners = list(listeners)
         self.cancel = threading.Event()
         self.results: dict[str, CheckResult] = {}
-        self._events: queue.Queue[tuple[Check, int, Outcome]] = queue.Queue()
+        self._events: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
         self._active: set[threading.Event] = set()
         self._active_lock = threading.Lock()
         self._shared: dict[str, Any] = {}
         self._shared_lock = threading.Lock()
         self._stop_reason = ""
-        self._prepare_error = ""
-        self._pending: list[Check] = critical_first(plan.run)
-        self._running: dict[Future[_Attempted], Check] = {}
         self._t0 = time.monotonic()  # the run's clock: attempts are offsets from it
+        self._running: dict[Future[_Attempted], Check] = {}
+        # Every structure below is built once and touched once per check or per need: a run
+        # of 10,000 checks or a chain of 5,000 costs what it holds, never its square.
+        self._by_id = {c.id: c for c in [*plan.all, *plan.run]}
+        self._unfinished: dict[str, Check] = {}  # planned, no result yet; critical first
+        self._rank: dict[str, int] = {}
+        self._needs: dict[str, list[str]] = {}  # the planned needs of each check, once each
+        self._unresolved: dict[str, int] = {}  # of those, how many have no result yet
+        self._dependants: dict[str, list[str]] = {}
+        self._ready: tuple[list[tuple[int, str]], list[tuple[int, str]]] = ([], [])  # by slot
+        self._busy = [0, 0]  # running checks by slot: [uses a CPU, mostly waits]
+        self._plan_graph()
+        # the staging stack's bring-up: a node the checks that use it need
+        self._stack_future: Future[str] | None = None
+        self._stack_began = 0.0
+        self._stack_error = ""
+        self._stack_cancel = threading.Event()
+        self._gated: list[Check] = []  # ready, waiting for the stack
+        self.stack_up: AttemptDetail | None = None
+
+    def _plan_graph(self) -> None:
+        ids = self.plan.ids
+        for rank, check in enumerate(critical_first(self.plan.run)):
+            needs = [n for n in dict.fromkeys(check.needs) if n in ids and n != check.id]
+            self._unfinished[check.id] = check
+            self._rank[check.id] = rank
+            self._needs[check.id] = needs
+            self._unresolved[check.id] = len(needs)
+            self._dependants.setdefault(check.id, [])
+            for need in needs:
+                self._dependants.setdefault(need, []).append(check.id)
 
     # -- the run -----------------------------------------------------------------------
 
@@ -126,12 +175,7 @@ class Runner:
         if self.settings.cache is not None:
             self.settings.cache.begin(started_at)
         interrupted = False
-        stack_up: AttemptDetail | None = None
         try:
-            if self.settings.prepare is not None:
-                self._prepare_error = self.settings.prepare(self.cancel)
-                status = Status.ERROR if self._prepare_error else Status.PASS
-                stack_up = AttemptDetail(0.0, time.monotonic() - start, status)
             self._emit("on_start", self.plan.run)
             self._schedule()
         except KeyboardInterrupt:
@@ -144,7 +188,7 @@ class Runner:
             checks=self._ordered_results(),
             interrupted=interrupted,
             deselected=dict(self.plan.deselected),
-            stack_up=stack_up,
+            stack_up=self.stack_up,
         )
         self._emit("on_finish", result)
         return result
@@ -154,53 +198,131 @@ class Runner:
         # contract says, without an event: the live view shows only what runs.
         for check_id, reason in self.plan.deselected.items():
             self._finish_skipped(check_id, reason, emit=False)
-        pending = self._pending
         running = self._running
-        pool = ThreadPoolExecutor(max_workers=max(1, self.settings.jobs))
+        pool = ThreadPoolExecutor(max_workers=max(1, self.settings.jobs) + self._wait_slots())
+        stack_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stack")
         try:
-            while pending or running:
-                self._start_ready(pending, running, pool)
-                if not running:
+            self._start_stack(stack_pool)
+            for check_id in [c for c, n in self._unresolved.items() if n == 0]:
+                self._settle(self._admit(self._unfinished[check_id]))
+            while True:
+                self._start_ready(pool)
+                if self._stop_reason:
+                    self._stack_cancel.set()  # --fail-fast: nothing more will use the stack
+                waiting: list[Future[Any]] = list(running)
+                if self._stack_future is not None:
+                    waiting.append(self._stack_future)
+                if not waiting:
                     break
-                done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
+                done, _ = wait(waiting, timeout=POLL_S, return_when=FIRST_COMPLETED)
                 self._drain_events()
                 for future in done:
-                    self._complete(running.pop(future), future)
+                    if future is self._stack_future:
+                        self._stack_done(future)
+                    else:
+                        self._complete(running.pop(future), future)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        for check in pending:
+            stack_pool.shutdown(wait=False, cancel_futures=True)
+        for check in list(self._unfinished.values()):
             self._finish_skipped(check.id, self._stop_reason or "not run")
 
-    def _start_ready(
-        self,
-        pending: list[Check],
-        running: dict[Future[_Attempted], Check],
-        pool: ThreadPoolExecutor,
-    ) -> None:
-        for check in list(pending):
-            if self._stop_reason:
-                return
-            if len(running) >= self.settings.jobs:
-                return
-            states = [self.results.get(n) for n in check.needs if n in self.plan.ids]
-            if any(s is None for s in states):
-                continue
-            pending.remove(check)
-            blocked = [s for s in states if s is not None and s.status not in _SATISFIED]
-            if blocked:
-                names = ", ".join(f"{b.id} ({b.status})" for b in blocked)
-                self._finish_skipped(check.id, f"needs {names}, which did not pass")
-                continue
-            self._emit("on_check_start", check)
-            running[pool.submit(self._attempts, check)] = check
+    def _wait_slots(self) -> int:
+        return max(1, self.settings.wait_jobs)
+
+    def _admit(self, check: Check) -> list[str]:
+        """``check``'s needs all have a result: queue it for a slot, for the stack, or end it
+        now when a need did not pass. Returns the ids that got a result here."""
+        states = [self.results[n] for n in self._needs[check.id]]
+        blocked = [s for s in states if s.status not in _SATISFIED]
+        if blocked:
+            names = ", ".join(f"{b.id} ({b.status})" for b in blocked)
+            self._finish_skipped(check.id, f"needs {names}, which did not pass")
+            return [check.id]
+        if self.settings.prepare is not None and uses_stack(check):
+            if self._stack_error:
+                self._finish_now(check, Outcome.errored(self._stack_error))
+                return [check.id]
+            if self.stack_up is None:
+                self._gated.append(check)
+                return []
+        heapq.heappush(self._ready[check.impl.waits], (self._rank[check.id], check.id))
+        return []
+
+    def _settle(self, finished: list[str]) -> None:
+        """These checks have a result: admit the dependants whose needs now all have one.
+        A worklist, not recursion: a skip runs down a chain of thousands."""
+        todo = list(finished)
+        while todo and not self._stop_reason:
+            for dependant in self._dependants.get(todo.pop(), ()):
+                self._unresolved[dependant] -= 1
+                if self._unresolved[dependant] == 0:
+                    todo += self._admit(self._unfinished[dependant])
+
+    def _start_ready(self, pool: ThreadPoolExecutor) -> None:
+        limits = (max(1, self.settings.jobs), self._wait_slots())
+        for slot in (0, 1):
+            ready = self._ready[slot]
+            while ready and self._busy[slot] < limits[slot] and not self._stop_reason:
+                check = self._unfinished[heapq.heappop(ready)[1]]
+                self._busy[slot] += 1
+                self._emit("on_check_start", check)
+                self._running[pool.submit(self._attempts, check)] = check
+
+    # -- the staging stack -------------------------------------------------------------
+
+    def _start_stack(self, pool: ThreadPoolExecutor) -> None:
+        prepare = self.settings.prepare
+        if prepare is None:
+            return
+        self._stack_began = time.monotonic()
+        self._emit("on_stack_start", self.settings.stack)
+        self._stack_future = pool.submit(prepare, self._stack_cancel, self._stack_said)
+
+    def _stack_said(self, line: str) -> None:  # the stack's thread
+        self._events.put(("on_stack_progress", (_shown(self.settings.mask)(line),)))
+
+    def _stack_done(self, future: Future[str]) -> None:
+        self._stack_future = None
+        try:
+            error = future.result()
+        except Exception as exc:  # a bug in the bring-up ends its dependants, not the run
+            log.debug("the stack bring-up raised", exc_info=True)
+            error = f"the staging stack did not come up: {type(exc).__name__}: {exc}"
+        self._stack_error = error
+        self._record_stack(Status.ERROR if error else Status.PASS, error or "the stack is up")
+        gated, self._gated = self._gated, []
+        if self._stop_reason:  # --fail-fast cancelled it: they end `skip` with that reason
+            return
+        for check in gated:
+            if error:
+                self._finish_now(check, Outcome.errored(error))
+                self._settle([check.id])
+            else:
+                heapq.heappush(self._ready[check.impl.waits], (self._rank[check.id], check.id))
+
+    def _record_stack(self, status: Status, message: str) -> None:
+        took = time.monotonic() - self._stack_began
+        self.stack_up = AttemptDetail(self._stack_began - self._t0, took, status)
+        self._emit("on_stack_done", self.stack_up, _shown(self.settings.mask)(message))
 
     def _complete(self, check: Check, future: Future[_Attempted]) -> None:
-        attempted = future.result()
-        result = _finalize(check, attempted, self.settings.today, self.settings.mask)
-        self.results[check.id] = result
-        self._emit("on_check_done", result)
-        if self.settings.fail_fast and result.blocks and not self._stop_reason:
-            self._stop_reason = f"not run: --fail-fast stopped the run after `{check.id}` failed"
+        self._busy[check.impl.waits] -= 1
+        self._record(_finalize(check, future.result(), self.settings.today, self.settings.mask))
+        self._settle([check.id])
+
+    def _finish_now(self, check: Check, outcome: Outcome) -> None:
+        """A result without an attempt (the stack it needs did not come up)."""
+        attempted = _Attempted(outcome, 0, 0.0)
+        self._record(_finalize(check, attempted, self.settings.today, self.settings.mask))
+
+    def _record(self, result: CheckResult, *, emit: bool = True) -> None:
+        self.results[result.id] = result
+        self._unfinished.pop(result.id, None)
+        if emit:
+            self._emit("on_check_done", result)
+        if self.settings.fail_fast and result.blocks and not self._stop_reason and emit:
+            self._stop_reason = f"not run: --fail-fast stopped the run after `{result.id}` failed"
 
     # -- attempts (worker threads) -----------------------------------------------------
 
@@ -232,12 +354,12 @@ class Runner:
             detail.append(AttemptDetail(began - self._t0, ended - began, outcome.status))
             if outcome.status == Status.PASS or attempts >= allowed or self.cancel.is_set():
                 return _Attempted(outcome, attempts, ended - start, detail[0].start_s, detail)
-            self._events.put((check, attempts, outcome))
+            self._events.put(("on_check_retry", (check, attempts, outcome)))
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
     def _one_attempt(self, check: Check) -> Outcome:
-        if self._prepare_error and (check.impl.docker or check.deferred is not None):
-            return Outcome.errored(self._prepare_error)
+        if self._stack_error and uses_stack(check):  # admitted before the stack failed
+            return Outcome.errored(self._stack_error)
         cancel = threading.Event()
         ctx = KindContext(
             check_id=check.id,
@@ -275,6 +397,9 @@ class Runner:
     def _interrupt(self) -> None:
         """Stop everything: cancel running attempts, give them a moment, record the rest."""
         self.cancel.set()
+        self._stack_cancel.set()
+        if self._stack_future is not None and self.stack_up is None:
+            self._record_stack(Status.ERROR, "interrupted while the stack was coming up")
         with self._active_lock:
             for event in self._active:
                 event.set()
@@ -309,14 +434,10 @@ class Runner:
     # -- helpers -----------------------------------------------------------------------
 
     def _finish_skipped(self, check_id: str, reason: str, *, emit: bool = True) -> None:
-        check = next(c for c in self._all_checks() if c.id == check_id)
-        result = _result(check, Outcome(Status.SKIP, reason), 0, 0.0, self.settings.mask)
-        self.results[check_id] = result
-        if emit:
-            self._emit("on_check_done", result)
-
-    def _all_checks(self) -> list[Check]:
-        return self.plan.all
+        check = self._by_id[check_id]
+        self._record(
+            _result(check, Outcome(Status.SKIP, reason), 0, 0.0, self.settings.mask), emit=emit
+        )
 
     def _ordered_results(self) -> list[CheckResult]:
         return [self.results[c.id] for c in self.plan.all if c.id in self.results]
@@ -324,20 +445,30 @@ class Runner:
     def _drain_events(self) -> None:
         while True:
             try:
-                check, attempt, outcome = self._events.get_nowait()
+                name, args = self._events.get_nowait()
             except queue.Empty:
                 return
-            self._emit("on_check_retry", check, attempt, outcome)
+            self._emit(name, *args)
 
     def _emit(self, name: str, *args: Any) -> None:
         for listener in self.listeners:
+            handler = getattr(listener, name, None)
+            if handler is None:  # an optional event (the stack's) this listener does not take
+                continue
             try:
-                getattr(listener, name)(*args)
+                handler(*args)
             except Exception:  # a broken reporter must not break the gate
                 log.exception("reporter %s failed in %s", type(listener).__name__, name)
 
 
 _SATISFIED = (Status.PASS, Status.WAIVED)
+
+
+def uses_stack(check: Check) -> bool:
+    """Whether ``check`` talks to the staging stack: a Docker-backed kind, a kind that declares
+    it (``http``: the stack's published ports), or options naming ``${stack.SERVICE.PORT}``.
+    When the run brings the stack up, such a check waits for it (and ends with its failure)."""
+    return check.impl.docker or check.impl.uses_stack or check.deferred is not None
 
 
 def critical_first(checks: Sequence[Check]) -> list[Check]:

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +53,58 @@ def test_report_path_checks(tmp_path: Path) -> None:
     pipeline.check_report_paths(pipeline.GateRequest(json_path=tmp_path / "new" / "r.json"))
     with pytest.raises(UsageError, match="is a directory"):
         pipeline.check_report_paths(pipeline.GateRequest(junit_path=tmp_path))
+
+
+def test_an_http_check_of_the_stack_brings_it_up_too(write_checklist: Callable[..., Path]) -> None:
+    http = '  - {id: api, kind: http, with: {url: "http://127.0.0.1:18999/health"}}'
+    path = write_checklist(STACK % ("true", http))
+    checklist = load_checklist(path, {})
+    prepare = pipeline.stack_preparer(pipeline.stack_info(checklist), select(checklist.checks), {})
+    assert prepare is not None
+
+
+def test_wait_jobs_reaches_the_runner_with_a_default(
+    write_checklist: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from jobcheck.runner import Runner, RunSettings
+
+    seen: list[RunSettings] = []
+    original = Runner.__init__
+
+    def spy(self: Runner, plan: Any, settings: RunSettings, listeners: Any = ()) -> None:
+        seen.append(settings)
+        original(self, plan, settings, listeners)
+
+    monkeypatch.setattr(Runner, "__init__", spy)
+    path = write_checklist(STACK % ("false", ""))
+    for given, expected in ((None, pipeline.DEFAULT_WAIT_JOBS), (3, 3)):
+        request = pipeline.GateRequest(checklist=path, wait_jobs=given, history=False, plain=True)
+        result = pipeline.run_gate(request, {"PATH": os.environ["PATH"]}, out=io.StringIO())
+        assert result.exit_code == 0
+        assert seen[-1].wait_jobs == expected
+
+
+def test_the_cli_takes_wait_jobs_and_refuses_zero(write_checklist: Callable[..., Path]) -> None:
+    import subprocess
+
+    path = write_checklist(STACK % ("false", ""))
+    for value, code in (("2", 0), ("0", 2)):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jobcheck",
+                "run",
+                str(path),
+                "--no-color",
+                "--wait-jobs",
+                value,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=path.parent,
+        )
+        assert done.returncode == code, done.stderr

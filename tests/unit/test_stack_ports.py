@@ -117,7 +117,7 @@ def run(path: Path, sdk: Engine, monkeypatch: pytest.MonkeyPatch, prepare: str =
         mask=Masker(),
         jobs=2,
         stack=stack_info(checklist),
-        prepare=(lambda cancel: prepare) if prepare else None,
+        prepare=(lambda cancel, progress: prepare) if prepare else None,
     )
     return Runner(select(checklist.checks), settings).run(checklist.name)
 

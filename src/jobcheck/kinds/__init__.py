@@ -103,4 +103,9 @@ def cache_refusal(kind: Kind[Any]) -> str:
             f"the `{kind.name}` kind checks a live service, whose state no file or env value "
             "captures: a replayed pass could hide a broken service"
         )
+    if kind.uses_stack:
+        return (
+            f"the `{kind.name}` kind talks to the running stack, whose state no file or env "
+            "value captures: a replayed pass could hide a broken service"
+        )
     return ""

@@ -149,10 +149,17 @@ class Kind(Generic[OptionsT]):
     options: type[OptionsT]
     run: Callable[[OptionsT, KindContext], Outcome]
     summary: str = ""
+    # Docker-backed: needs the engine, and the staging stack when the run brings it up.
     docker: bool = False
     # False: the result depends on more than files and env (a live service), so `cache:` is
     # refused; a Docker-backed kind is never cached either way (``kinds.cache_refusal``).
     cacheable: bool = True
+    # Talks to the staging stack without Docker (through its published ports, like `http`):
+    # when the run brings the stack up, waits for it and ends with its failure.
+    uses_stack: bool = False
+    # Mostly waits (on the network, a queue, a container) rather than using a CPU: runs under
+    # `--wait-jobs`, beside the `--jobs` slots that CPU-bound checks (command, lint, ...) take.
+    waits: bool = False
     example: dict[str, Any] = field(default_factory=dict)
     # Called with the raw ``with:`` mapping before interpolation; plugin kinds may use it too.
     prepare: Callable[[dict[str, Any]], Prepared] | None = None

@@ -293,6 +293,7 @@ KIND = Kind(
     name="service",
     options=Options,
     run=run,
+    waits=True,
     summary="a compose service's containers: running, healthy, restarts, OOM, non-root, env, exec",
     docker=True,
     example={

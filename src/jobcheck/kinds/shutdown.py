@@ -37,6 +37,11 @@ class Options(CanaryOptions):
     )
     stop_after: Duration = Field(1.0, description="Stop this long after the job started")
     start_deadline: Duration = Field(15.0, description="A worker must start the job within this")
+    no_worker_grace: Duration = Field(
+        5.0,
+        description="Give up this long after enqueueing when the job is still queued and its "
+        "queue has no live worker (needs a broker URL to count workers)",
+    )
     deadline: Duration = Field(
         60.0, description="After the restart, the job must finish within this"
     )
@@ -105,15 +110,26 @@ def channel_of(options: Options, ctx: KindContext, adapter: Adapter | None) -> c
 
 
 def wait_started(
-    channel: canary.Channel, trace: canary.Trace, ctx: KindContext, options: Options
-) -> None:
+    channel: canary.Channel,
+    trace: canary.Trace,
+    ctx: KindContext,
+    options: Options,
+    adapter: Adapter | None = None,
+) -> bool:
+    """Poll until the job left the queue or ``start_deadline``; True when it gave up early
+    because no live worker listens on the queue."""
     until = time.monotonic() + min(options.start_deadline, ctx.remaining())
+    watch = None
+    if adapter is not None and options.queue_name is not None:
+        watch = canary.NoWorkerWatch(adapter, options.queue_name, options.no_worker_grace)
     while True:
         trace.note(channel.status(trace.job_id))
         if trace.status != "queued" or time.monotonic() >= until:
-            return
+            return False
+        if watch is not None and watch(trace):
+            return True  # no live worker on the queue: waiting for start_deadline cannot help
         if not ctx.sleep(min(options.interval, max(0.0, until - time.monotonic()))):
-            return
+            return False
 
 
 def stop_all(running: list[Container], grace: float, drill: Drill) -> list[Stopped]:
@@ -302,12 +318,18 @@ def _drill(
     log = Drill()
     trace = canary.Trace(channel.enqueue(), time.monotonic(), channel.vocabulary)
     log.log(f"enqueued job {trace.job_id} (sleep {format_duration(options.seconds)})")
-    wait_started(channel, trace, ctx, options)
+    gave_up = wait_started(channel, trace, ctx, options, adapter)
     if trace.status != "started":
         note = canary.workers_note(adapter, options.queue_name)
+        early = (
+            f"; gave up before the {format_duration(options.start_deadline)} start_deadline: "
+            "with no live worker, waiting cannot help"
+            if gave_up
+            else ""
+        )
         return Outcome.failed(
             f"drill not run: job {trace.job_id} is {trace.status} {trace.age:.1f}s after "
-            f"it was queued, expected started ({note})",
+            f"it was queued, expected started ({note}){early}",
             output=log.timeline,
         )
     log.log("job started")
@@ -358,6 +380,7 @@ KIND = Kind(
     name="shutdown",
     options=Options,
     run=run,
+    waits=True,
     summary="graceful-stop drill: stop the worker during a slow job; the job must not be lost",
     docker=True,
     example={

@@ -146,6 +146,7 @@ KIND = Kind(
     name="stop_config",
     options=Options,
     run=run,
+    waits=True,
     summary="the worker's stop signal, grace period (>= the longest task) and PID 1, "
     "from the running containers",
     docker=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sys
 import time
 from collections.abc import Sequence
@@ -10,9 +11,10 @@ from typing import IO, Any
 
 from jobcheck.checklist import Check
 from jobcheck.durations import format_duration
+from jobcheck.kinds.base import StackInfo
 from jobcheck.process import tail_lines
 from jobcheck.reports.text import waiver_notes
-from jobcheck.results import CheckResult, Outcome, RunResult, Status
+from jobcheck.results import AttemptDetail, CheckResult, Outcome, RunResult, Status
 from jobcheck.runner import BaseListener
 
 OUTPUT_LINES = 15
@@ -171,10 +173,33 @@ def render_plain_report(run: RunResult, *, table: bool = True, today: dt.date | 
         width = max([len(c.id) for c in run.checks] + [8]) + 1
         out += [result_line(c, width) for c in failures_first(run.checks)]
         out.append("")
+    if run.stack_up is not None:
+        out += [stack_summary(run.stack_up), ""]
     notes = waiver_notes(run.checks, today=today or dt.date.today())
     out += [*notes, *([""] if notes else [])]
     out.append(summary_line(run))
     return "\n".join(out) + "\n"
+
+
+STACK = "stack"  # how the bring-up is named where checks are listed (never a check's id)
+
+
+def stack_line(span: AttemptDetail, message: str, width: int = 24, *, color: bool = False) -> str:
+    """The bring-up as a check's line: ``PASS   (stack) ... 41.2s  the stack is up``."""
+    word = LABEL[span.status]
+    label = f"{word:<7}"
+    if color:
+        label = paint(word, STYLE[span.status]) + label[len(word) :]
+    took = format_duration(span.duration_s)
+    return f"{label}{'(' + STACK + ')':<{width}} {took:>7}  {_first_line(message)}"
+
+
+def stack_summary(span: AttemptDetail) -> str:
+    """One line under the table: when the bring-up ran, how long, how it ended."""
+    return (
+        f"stack: bring-up {span.status} in {format_duration(span.duration_s)} "
+        f"(from {format_duration(span.start_s)}, beside the checks that do not use it)"
+    )
 
 
 class PlainReporter(BaseListener):
@@ -206,6 +231,14 @@ class PlainReporter(BaseListener):
         if not self.quiet:
             self._write(result_line(result, self.width, color=self.color) + "\n")
 
+    def on_stack_progress(self, line: str) -> None:
+        if not self.quiet:
+            self._write(f"stack: {line}\n")
+
+    def on_stack_done(self, span: AttemptDetail, message: str) -> None:
+        if not self.quiet:
+            self._write(stack_line(span, message, self.width, color=self.color) + "\n")
+
     def on_finish(self, run: RunResult) -> None:
         self._write(("\n" if not self.quiet else "") + render_plain_report(run, table=self.quiet))
 
@@ -221,6 +254,7 @@ class LiveReporter(BaseListener):
         self.console = console
         self.running: dict[str, tuple[Check, float]] = {}
         self.waiting: dict[str, Check] = {}
+        self.stack: tuple[str, float] | None = None  # the bring-up while it runs
         self.done = 0
         self.total = 0
         self.started = time.monotonic()
@@ -237,6 +271,14 @@ class LiveReporter(BaseListener):
 
         table = Table.grid(padding=(0, 1))
         now = time.monotonic()
+        if self.stack is not None:
+            project, began = self.stack
+            table.add_row(
+                Spinner("dots", style="cyan"),
+                f"({STACK})",
+                f"[dim]{_escape(project)}[/]",
+                f"{now - began:.1f}s",
+            )
         for check, started in self.running.values():
             table.add_row(
                 Spinner("dots", style="cyan"),
@@ -278,6 +320,23 @@ class LiveReporter(BaseListener):
             highlight=False,
         )
 
+    def on_stack_start(self, stack: StackInfo | None) -> None:
+        self.stack = (stack.project if stack else "staging stack", time.monotonic())
+
+    def on_stack_progress(self, line: str) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(f"  stack: {line}", style="dim"), highlight=False)
+
+    def on_stack_done(self, span: AttemptDetail, message: str) -> None:
+        self.stack = None
+        style = STYLE[span.status]
+        self.console.print(
+            f"[{style}]{LABEL[span.status]:<7}[/]({STACK})  "
+            f"[dim]{format_duration(span.duration_s)}[/]  {_escape(_first_line(message))}",
+            highlight=False,
+        )
+
     def on_finish(self, run: RunResult) -> None:
         self.live.stop()
         render_rich_report(self.console, run)
@@ -295,11 +354,12 @@ def footer(
     if running:
         parts.append(f"{len(running)} running")
     if waiting:
-        names = list(waiting)
-        shown = ", ".join(names[: LiveReporter.WAITING_SHOWN])
-        hidden = len(names) - LiveReporter.WAITING_SHOWN
+        # the first few only: this runs at every refresh and every printed line, and a run of
+        # 10,000 checks must not copy 10,000 names each time
+        shown = ", ".join(itertools.islice(waiting, LiveReporter.WAITING_SHOWN))
+        hidden = len(waiting) - LiveReporter.WAITING_SHOWN
         more = f", +{hidden}" if hidden > 0 else ""
-        parts.append(f"{len(names)} waiting: {_escape(shown)}{more}")
+        parts.append(f"{len(waiting)} waiting: {_escape(shown)}{more}")
     parts.append(f"[dim]{format_duration(elapsed_s)}[/]")
     return " · ".join(parts)
 
@@ -361,6 +421,8 @@ def render_rich_report(console: Any, run: RunResult) -> None:
             Text(_first_line(check.message)),
         )
     console.print(table)
+    if run.stack_up is not None:
+        console.print(Text(stack_summary(run.stack_up), style=STYLE[run.stack_up.status]))
     for note in waiver_notes(run.checks, today=dt.date.today()):
         console.print(Text(note, style="yellow"))
     colour = "green" if run.status == "pass" else "red"
