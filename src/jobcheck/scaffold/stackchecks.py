@@ -1,5 +1,5 @@
 """Checks against the running stack: each long-running service is up, and the web app answers
-on a route it really has."""
+on a route it really has, with the security header and no debug page."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from jobcheck.scaffold import routechoice
 from jobcheck.scaffold.draft import REF, Draft, check, lit, slug, soft_refs
+from jobcheck.scaffold.securitychecks import security_checks
 from jobcheck.scaffold.setting import Setting
 from jobcheck.scaffold.topology import Service
 
@@ -20,7 +21,9 @@ def stack_checks(setting: Setting) -> list[Draft]:
         checks += [_running(setting, s) for s in project.services if s.role in LONG_RUNNING]
     if setting.has("http"):
         probe = routechoice.health_probe(project.routes)
-        checks += [_http(setting, s, probe) for s in project.services if s.web]
+        for service in (s for s in project.services if s.web):
+            health = _http(setting, service, probe)
+            checks += [health, *security_checks(setting, service, health.options["url"], probe)]
     return checks
 
 

@@ -78,6 +78,9 @@ def test_fastapi_celery(sample: Sample) -> None:
     # no /health guess: the app has /ping
     assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:8004/ping"
     assert "/health" not in text
+    # FastAPI serves /docs, which no_debug reports: a warning, and the comment says why
+    assert checks["web-no-debug"]["severity"] == "warning"
+    assert "  # A warning: the FastAPI app serves /docs, /redoc and /openapi.json" in text
     # tests run from project/, as its pytest.ini expects
     assert checks["tests"]["with"] == {"args": ["tests"], "cwd": "project", "min_tests": 1}
     # .env (read by Compose): secrets checked, no empty-value rule; the template allows empties
@@ -162,7 +165,8 @@ def test_celery_project_in_docker_folder_loads_once_the_kinds_take_celery_option
 
 FLASK_RQ_IDS = [
     "lint", "tests", "env-sample", "compose-config", "web-running", "worker-running",
-    "redis-running", "dashboard-running", "web-health", "queue-high", "queue-default",
+    "redis-running", "dashboard-running", "web-health", "web-headers", "web-no-debug",
+    "queue-high", "queue-default",
     "canary-job", "worker-shutdown", "release-tag",
 ]  # fmt: skip
 
@@ -180,6 +184,18 @@ def test_flask_rq(sample: Sample) -> None:
     # no health route: the http check asks for / (which exists) and says so
     assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:5004/"
     assert "  # no health route found; / is a GET route that exists" in text
+    # the security checks ask the same route, after it answered; nothing in the code sets
+    # nosniff, so the header check is a warning that says why; Flask has no docs pages
+    headers, no_debug = checks["web-headers"], checks["web-no-debug"]
+    assert headers["with"] == {
+        "url": "http://127.0.0.1:5004/", "status": 200,
+        "headers": {"X-Content-Type-Options": "nosniff"},
+    }  # fmt: skip
+    assert headers["needs"] == no_debug["needs"] == ["web-health"]
+    assert headers["severity"] == "warning"
+    assert "  # A warning: init found no code that sets X-Content-Type-Options" in text
+    assert no_debug["with"] == {"url": "http://127.0.0.1:5004/", "no_debug": True}
+    assert "severity" not in no_debug
     # queues from `rq worker ... high default`; Redis on 127.0.0.1 with a ${...} password
     url = "redis://:${REDIS_PASSWORD:-}@127.0.0.1:6379/0"
     assert [checks[f"queue-{q}"]["with"]["queue"] for q in ("high", "default")] == [
