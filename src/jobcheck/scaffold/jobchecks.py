@@ -15,7 +15,7 @@ from typing import Any
 from jobcheck.scaffold import brokers, routechoice
 from jobcheck.scaffold.draft import Draft, check, lit, note, slug
 from jobcheck.scaffold.setting import Setting
-from jobcheck.scaffold.stackchecks import host_port
+from jobcheck.scaffold.stackchecks import host_address
 from jobcheck.scaffold.topology import Service
 
 MAX_QUEUES = 3
@@ -134,7 +134,7 @@ def _http_canary(setting: Setting, diagnostics: dict[str, Any]) -> list[Draft]:
     if endpoints is None or web is None:
         return []
     post, get = endpoints
-    base = f"http://127.0.0.1:{host_port(web, project.env_values())}"
+    base = f"http://{host_address(web, project.env_values())}"
     options: dict[str, Any] = {"via": "http", "enqueue_url": base + lit(post.path)}
     options["status_url"] = base + lit(routechoice.status_url_template(get))
     if post.form:

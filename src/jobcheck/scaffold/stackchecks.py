@@ -59,10 +59,20 @@ def host_port(service: Service, values: dict[str, str]) -> str:
     return soft_refs(service.published, {**fallback, **values})
 
 
+def host_address(service: Service, values: dict[str, str]) -> str:
+    """Where the host reaches a service: ``${stack.web.5000}`` when it publishes on 127.0.0.1
+    (the run reads the port this stack's own container got, so a check never answers through
+    another project's service on the same port), else ``127.0.0.1:PORT`` as Compose would
+    publish it."""
+    if service.loopback:
+        return f"${{stack.{service.name}.{service.target}}}"
+    return f"127.0.0.1:{host_port(service, values)}"
+
+
 def _http(setting: Setting, service: Service, probe: routechoice.Probe | None) -> Draft:
-    port = host_port(service, setting.project.env_values())
+    address = host_address(service, setting.project.env_values())
     path = probe.path if probe is not None else "/health"
-    url = f"http://127.0.0.1:{port}{lit(path)}"
+    url = f"http://{address}{lit(path)}"
     draft = check(
         f"{slug(service.name)}-health", f"{service.name} answers on {path}", "http",
         {"url": url, "status": 200, "wait": "60s"},

@@ -205,7 +205,7 @@ def test_rq_project_with_compose(tmp_path: Path) -> None:
     # the api's code is not in the sample: the http check is an example to fix and uncomment
     assert "  # No route found in the code for api" in text
     assert "  # - id: api-health\n" in text
-    assert "url: 'http://127.0.0.1:${API_PORT:-8000}/health'" in text
+    assert "url: 'http://${stack.api.8000}/health'" in text
     assert checks["release-tag"].options.changelog is None
 
 

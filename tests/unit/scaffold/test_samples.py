@@ -76,6 +76,7 @@ def test_fastapi_celery(sample: Sample) -> None:
     assert compose["ignore"] == {"migrate": ["healthcheck", "restart"]}
     assert "# migrate is a one-shot (others wait for it with condition:" in text
     # no /health guess: the app has /ping
+    # web publishes on every interface ("8004:8000"): a host port, not ${stack.web.8000}
     assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:8004/ping"
     assert "/health" not in text
     # FastAPI serves /docs, which no_debug reports: a warning, and the comment says why
@@ -108,8 +109,9 @@ def test_fastapi_celery_queue_job_and_shutdown_options(sample: Sample) -> None:
     setting = Setting(detect(sample("fastapi-celery"), {}), with_celery_kinds(), "docker-compose")
     data = yaml.safe_load(render(setting))
     checks = {c["id"]: c for c in data["checks"]}
-    broker = "redis://:${REDIS_PASSWORD:-}@127.0.0.1:6379/0"
-    backend = "redis://:${REDIS_PASSWORD:-}@127.0.0.1:6379/1"
+    # redis publishes on 127.0.0.1: the port its own container got, read when the check runs
+    broker = "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/0"
+    backend = "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/1"
     assert data["env_files"] == [".env"]  # REDIS_PASSWORD, as Compose reads it
     assert checks["queue-default"]["with"] == {
         "framework": "celery", "broker_url": broker, "queue": "default", "min_workers": 1,
@@ -182,7 +184,7 @@ def test_flask_rq(sample: Sample) -> None:
     assert checks["tests"]["with"] == {"args": ["tests"], "min_tests": 1}
     assert "#   - tests: tests, from testpaths in setup.cfg [tool:pytest]\n" in text
     # no health route: the http check asks for / (which exists) and says so
-    assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:5004/"
+    assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:5004/"  # on every interface
     assert "  # no health route found; / is a GET route that exists" in text
     # the security checks ask the same route, after it answered; nothing in the code sets
     # nosniff, so the header check is a warning that says why; Flask has no docs pages
@@ -196,8 +198,9 @@ def test_flask_rq(sample: Sample) -> None:
     assert "  # A warning: init found no code that sets X-Content-Type-Options" in text
     assert no_debug["with"] == {"url": "http://127.0.0.1:5004/", "no_debug": True}
     assert "severity" not in no_debug
-    # queues from `rq worker ... high default`; Redis on 127.0.0.1 with a ${...} password
-    url = "redis://:${REDIS_PASSWORD:-}@127.0.0.1:6379/0"
+    # queues from `rq worker ... high default`; Redis, published on 127.0.0.1, through the port
+    # its own container got (${stack.redis.6379}), with a ${...} password
+    url = "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/0"
     assert [checks[f"queue-{q}"]["with"]["queue"] for q in ("high", "default")] == [
         "high", "default",
     ]  # fmt: skip
@@ -216,9 +219,10 @@ def test_flask_rq(sample: Sample) -> None:
         "id_field": "data.task_id", "status_field": "data.task_status", "redis_url": url,
     }  # fmt: skip
     loaded = load_checklist(root / "jobcheck.yaml", {"REDIS_PASSWORD": "s3cret"})
-    assert loaded.check("queue-high").options.redis_url == (  # type: ignore[union-attr]
-        "redis://:s3cret@127.0.0.1:6379/0"
-    )
+    queue = loaded.check("queue-high")  # type: ignore[union-attr]
+    # the password from the environment now, the port when the check runs
+    assert queue.deferred["redis_url"] == "redis://:s3cret@${stack.redis.6379}/0"
+    assert queue.options.redis_url == "redis://:s3cret@127.0.0.1:6379/0"  # the load placeholder
 
 
 # -- (3) FastAPI + Dramatiq, the project's .venv, a router-prefixed health route ----------------
@@ -236,7 +240,7 @@ def test_fastapi_dramatiq(sample: Sample) -> None:
     assert "#   - interpreter: .venv/bin/python (the project's .venv/)\n" in text
     assert "  # The lint kind has no `python` option and .venv has no ruff" in text
     assert checks["backend-health"]["with"]["url"] == (
-        "http://127.0.0.1:${API_PORT:-8000}/api/v1/healthz"  # the value .env gives Compose
+        "http://${stack.backend.8000}/api/v1/healthz"  # whatever API_PORT .env gives Compose
     )
     assert "db-init" not in running(checks)  # restart: no and a setup name: a one-shot
     assert running(checks) == ["db", "backend", "worker", "scheduler", "redis"]

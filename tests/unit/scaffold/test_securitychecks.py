@@ -61,13 +61,13 @@ def test_a_header_the_code_sets_is_a_blocker(make_project: Make) -> None:
     text, checks = checks_of(root)
     headers = checks["web-headers"]
     assert headers["with"] == {
-        "url": "http://127.0.0.1:5000/health", "status": 200,
+        "url": "http://${stack.web.5000}/health", "status": 200,
         "headers": {"X-Content-Type-Options": "nosniff"},
     }  # fmt: skip
     assert "severity" not in headers and headers["needs"] == ["web-health"]
     assert "The code sets it (app/__init__.py:13)." in comments(text)
     assert checks["web-no-debug"]["with"] == {
-        "url": "http://127.0.0.1:5000/health",
+        "url": "http://${stack.web.5000}/health",
         "no_debug": True,
     }
     assert "severity" not in checks["web-no-debug"]
