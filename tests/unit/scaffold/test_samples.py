@@ -258,3 +258,32 @@ def test_fastapi_dramatiq_with_the_projects_ruff(sample: Sample) -> None:
     (root / ".venv" / "bin" / "ruff").write_text("#!/bin/sh\n", encoding="utf-8")
     _, checks = init(root)
     assert checks["lint"]["with"] == {"paths": ["."], "tool": ".venv/bin/ruff"}
+
+
+# -- (4) the healthy Flask + RQ service of the end-to-end first run ------------------------------
+
+
+def test_flask_rq_healthy_every_check_is_a_blocker_on_its_own_stack(sample: Sample) -> None:
+    """What tests/e2e/test_first_run_docker.py runs against the real stack, read without one."""
+    text, checks = init(sample("flask-rq-healthy"))
+    assert_common_facts(text, checks, "flask-rq-healthy-staging")
+    assert list(checks) == [
+        "lint", "tests", "env-dotenv", "env-example", "compose-config", "web-running",
+        "worker-running", "redis-running", "web-health", "web-headers", "web-no-debug",
+        "queue-default", "canary-job", "worker-shutdown", "release-tag",
+    ]  # fmt: skip
+    assert not [c["id"] for c in checks.values() if "severity" in c]  # healthy: no warnings
+    assert checks["web-health"]["with"]["url"] == "http://${stack.web.5000}/health"
+    assert checks["web-headers"]["with"]["url"] == "http://${stack.web.5000}/health"
+    assert "  # `X-Content-Type-Options: nosniff` is the header every API should send" in text
+    assert checks["queue-default"]["with"]["redis_url"] == (
+        "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/0"
+    )
+    assert checks["tests"]["with"] == {
+        "args": ["project/tests"], "min_tests": 1,
+    }  # fmt: skip
+    assert checks["lint"]["title"] == "Lint is clean: ruff (ruff.toml)"
+    assert checks["release-tag"]["with"] == {
+        "tag": "${RELEASE_TAG:-v0.1.0}", "match_version": False, "changelog": "CHANGELOG.md",
+    }  # fmt: skip
+    assert "  # - id: canary-job-http\n" in text  # the form field needs a value: an example
