@@ -349,3 +349,23 @@ def test_init_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     second = runner.invoke(app, ["init"])
     assert second.exit_code == 1 and "--force" in second.output
     assert runner.invoke(app, ["init", "--force"]).exit_code == 0
+
+
+def test_init_says_when_the_queue_checks_need_an_extra_jobcheck_lacks() -> None:
+    from jobcheck.scaffold import missing_extras
+
+    rq_checks = [
+        {"id": "queue-default", "kind": "queue", "with": {"redis_url": "redis://x"}},
+        {"id": "canary-job", "kind": "job", "with": {"via": "rq"}},
+        {"id": "lint", "kind": "lint", "with": {}},
+    ]
+    present = {"redis"}
+    notes = missing_extras(rq_checks, lambda name: name if name in present else None)
+    assert notes == [
+        "  note: the rq checks need rq where jobcheck runs, and its environment has none: "
+        "install `jobcheck[rq]` (with pipx: `pipx inject jobcheck rq`)"
+    ]
+    celery = [{"id": "q", "kind": "queue", "with": {"framework": "celery"}}]
+    assert "`jobcheck[celery]`" in missing_extras(celery, lambda name: None)[0]
+    assert missing_extras(rq_checks, lambda name: name) == []  # all there: nothing said
+    assert missing_extras(rq_checks[2:], lambda name: None) == []  # no queue checks
