@@ -161,10 +161,17 @@ def test_init_then_the_first_run_is_green(jobcheck: Path, repo: Path) -> None:
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"stack {STACK} is up: 3 services healthy" in up.stdout + up.stderr
 
-    report_path = repo.parent / "first-run.json"
-    run = sh(jobcheck, "run", "--json", report_path, cwd=repo, timeout_s=900)
+    first = sh(jobcheck, "run", cwd=repo, timeout_s=900)  # the first run, on a terminal
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"PASSED: {FOLDER} release: 15 pass in " in first.stdout
+    # then the gate, as CI runs it: green again (the drill once ran beside the canary, which
+    # then saw no live worker: only a second run showed it)
+    report_path = repo.parent / "gate.json"
+    junit = repo.parent / "gate.xml"
+    run = sh(jobcheck, "run", "--json", report_path, "--junit", junit, cwd=repo, timeout_s=900)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
+    assert 'failures="0"' in junit.read_text()
     report = json.loads(report_path.read_text())
     assert [c["id"] for c in report["checks"]] == EXPECTED_IDS, output
     assert {c["id"]: c["status"] for c in report["checks"]} == dict.fromkeys(EXPECTED_IDS, "pass")

@@ -88,6 +88,15 @@ def _rq(setting: Setting, workers: list[Service]) -> list[Draft]:
         drafts.append(_drill(setting, workers[0], options | {"function": RQ_SLEEP}))
     if drafts:
         drafts[0].notes[:0] = notes
+    return _drill_last(drafts)
+
+
+def _drill_last(drafts: list[Draft]) -> list[Draft]:
+    """The drill stops the worker: it runs after the queue and canary checks (``needs``), never
+    beside them, or they would see no live worker and fail for the drill's sake."""
+    others = [d.id for d in drafts if d.data and not d.commented and d.data["kind"] != "shutdown"]
+    for drill in (d for d in drafts if d.data and d.data["kind"] == "shutdown"):
+        drill.data["needs"] = list(dict.fromkeys([*drill.data.get("needs", []), *others]))
     return drafts
 
 
@@ -229,7 +238,7 @@ def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
         )
     if drafts:
         drafts[0].notes[:0] = notes
-        return drafts
+        return _drill_last(drafts)
     return [note(*notes)]
 
 

@@ -128,7 +128,8 @@ def test_fastapi_celery_queue_job_and_shutdown_options(sample: Sample) -> None:
         "queue": "default", "task": "worker.pause", "seconds": 5, "stop_after": 1,
         "deadline": "60s",
     }  # fmt: skip
-    assert drill["needs"] == ["worker-running"]
+    # after every check that needs a live worker: never beside them
+    assert drill["needs"] == ["worker-running", "queue-default", "queue-emails", "canary-job"]
     assert "canary-job-http" not in checks  # POST /tasks needs a value for `type`: an example
 
 
@@ -287,3 +288,6 @@ def test_flask_rq_healthy_every_check_is_a_blocker_on_its_own_stack(sample: Samp
         "tag": "${RELEASE_TAG:-v0.1.0}", "match_version": False, "changelog": "CHANGELOG.md",
     }  # fmt: skip
     assert "  # - id: canary-job-http\n" in text  # the form field needs a value: an example
+    # the drill stops the worker: after the checks that need one (a second run once failed
+    # canary-job with "0 live workers" while the drill ran beside it)
+    assert checks["worker-shutdown"]["needs"] == ["worker-running", "queue-default", "canary-job"]
