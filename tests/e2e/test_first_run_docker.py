@@ -141,7 +141,7 @@ def offline_build_env(root: Path) -> dict[str, str]:
     )
     return clean_env(
         BASE_IMAGE=images["BASE_IMAGE"], REDIS_IMAGE=images["REDIS_IMAGE"],
-        PIP_OPTIONS="--no-index --find-links /srv/wheels",
+        PIP_OPTIONS="--no-index --find-links /tmp/build",
     )  # fmt: skip
 
 
