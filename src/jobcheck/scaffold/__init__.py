@@ -8,11 +8,13 @@ writes the JSON Schema its first line points editors at.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from jobcheck.errors import JobcheckError, RuntimeFailure
 from jobcheck.scaffold import toolchain
@@ -154,6 +156,32 @@ def _write_schema(target: Path) -> bool:
     return True
 
 
+_EXTRAS = {"rq": ("redis", "rq"), "celery": ("celery", "redis")}
+
+
+def missing_extras(
+    checks: list[dict[str, Any]], find: Callable[[str], object] = importlib.util.find_spec
+) -> list[str]:
+    """A note when the queue checks just written need packages jobcheck's own environment
+    lacks (an install without the ``rq``/``celery`` extra): said now, not as three errors in
+    the first run."""
+    frameworks = {
+        "celery" if "celery" in (c["with"].get("framework"), c["with"].get("via")) else "rq"
+        for c in checks
+        if c.get("kind") in ("queue", "job", "shutdown")
+    }
+    notes = []
+    for framework in sorted(frameworks):
+        missing = [name for name in _EXTRAS[framework] if find(name) is None]
+        if missing:
+            notes.append(
+                f"  note: the {framework} checks need {' and '.join(missing)} where jobcheck "
+                f"runs, and its environment has none: install `jobcheck[{framework}]` (with "
+                f"pipx: `pipx inject jobcheck {' '.join(missing)}`)"
+            )
+    return notes
+
+
 def init_command(project_dir: Path, *, force: bool) -> str:
     """``jobcheck init``: write at the project's root (the nearest folder up from
     ``project_dir`` with .git or pyproject.toml) and say where, what, and what to do next."""
@@ -167,6 +195,7 @@ def init_command(project_dir: Path, *, force: bool) -> str:
     if root != project_dir.resolve():
         marker = next(m for m in ROOT_MARKERS if (root / m).exists())
         lines.append(f"  at the project root ({marker} is there), above {project_dir}")
+    lines += missing_extras(data["checks"])
     lines += [
         f"  schema for editors: {root / SCHEMA_FILE}",
         f"next: replace each {OWNER} and TODO note, then `jobcheck validate --strict` and "

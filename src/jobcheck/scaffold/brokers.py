@@ -108,7 +108,9 @@ def host_url(raw: str, source: str, lookup: Lookup, depth: int = 0) -> HostURL |
 
 
 def _host_port(host: str, port: str, lookup: Lookup) -> str:
-    """``127.0.0.1:PUBLISHED`` for a compose service; ``!reason`` when the host cannot reach it."""
+    """``${stack.SERVICE.PORT}`` for a compose service that publishes that port on 127.0.0.1
+    (the port this stack's container got, read when the check runs), else
+    ``127.0.0.1:PUBLISHED``; ``!reason`` when the host cannot reach it."""
     if host in ("localhost", "127.0.0.1"):
         return f"127.0.0.1:{soft_refs(port)}"
     service = lookup.service(host)
@@ -116,6 +118,8 @@ def _host_port(host: str, port: str, lookup: Lookup) -> str:
         return f"!its host {host!r} is not a service of the compose file"
     if not service.published:
         return f"!the {host} service publishes no port for the host to reach"
+    if service.loopback and service.target == port:
+        return f"${{stack.{service.name}.{port}}}"
     return f"127.0.0.1:{soft_refs(service.published, lookup.values)}"
 
 
@@ -160,6 +164,9 @@ def _from_datastore(lookup: Lookup) -> HostURL | None:
         if service.datastore and service.is_a("redis|valkey") and service.published:
             password = _required_password(service) or _known_password("redis", lookup)
             auth = f":${{{password}:-}}@" if password else ""
-            port = soft_refs(service.published, lookup.values)
-            return HostURL(f"redis://{auth}127.0.0.1:{port}/0", f"the {service.name} service")
+            if service.loopback:
+                where = f"${{stack.{service.name}.{service.target}}}"
+            else:
+                where = f"127.0.0.1:{soft_refs(service.published, lookup.values)}"
+            return HostURL(f"redis://{auth}{where}/0", f"the {service.name} service")
     return None

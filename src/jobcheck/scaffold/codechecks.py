@@ -83,10 +83,10 @@ def release_check(setting: Setting) -> Draft:
         options["match_version"] = False
     options["changelog"] = lit(project.changelog) if project.changelog else None
     changelog = f"; {project.changelog} has a section for it" if project.changelog else ""
+    matches = "" if options.get("match_version") is False else ", equals the package version"
     return check(
         "release-tag", "The release tag is right", "release", options,
-        expect=f"RELEASE_TAG is semver, not taken, equals the package version{changelog}; "
-        "the working tree is clean",
+        expect=f"RELEASE_TAG is semver, not taken{matches}{changelog}; the working tree is clean",
         rollback="delete a wrong tag: `git tag -d TAG && git push --delete origin TAG`",
         tags=["release"],
     )  # fmt: skip

@@ -21,6 +21,7 @@ from jobcheck.scaffold import (
     celerytasks,
     commandline,
     envfiles,
+    headers,
     routes,
     testpaths,
     toolchain,
@@ -53,6 +54,7 @@ class Project:
     changelog: str = ""
     routes: routes.Routes = field(default_factory=lambda: routes.Routes([]))
     tasks: list[celerytasks.Task] = field(default_factory=list)
+    nosniff: str = ""  # where the code sets X-Content-Type-Options ('' when nowhere)
 
     def with_role(self, *roles: str) -> list[Service]:
         return [s for s in self.services if s.role in roles]
@@ -97,6 +99,8 @@ def detect(root: Path, environ: Mapping[str, str] | None = None) -> Project:
     project.job_library = _job_library(root, pyproject, project)
     _adopt_generic_workers(project)
     project.routes = routes.find(root)
+    if project.routes.routes:
+        project.nosniff = headers.nosniff_source(root)
     if project.job_library == "celery":
         project.tasks = celerytasks.find(root, (s.build for s in project.with_role("worker")))
     return project

@@ -15,7 +15,7 @@ from typing import Any
 from jobcheck.scaffold import brokers, routechoice
 from jobcheck.scaffold.draft import Draft, check, lit, note, slug
 from jobcheck.scaffold.setting import Setting
-from jobcheck.scaffold.stackchecks import host_port
+from jobcheck.scaffold.stackchecks import host_address
 from jobcheck.scaffold.topology import Service
 
 MAX_QUEUES = 3
@@ -88,6 +88,15 @@ def _rq(setting: Setting, workers: list[Service]) -> list[Draft]:
         drafts.append(_drill(setting, workers[0], options | {"function": RQ_SLEEP}))
     if drafts:
         drafts[0].notes[:0] = notes
+    return _drill_last(drafts)
+
+
+def _drill_last(drafts: list[Draft]) -> list[Draft]:
+    """The drill stops the worker: it runs after the queue and canary checks (``needs``), never
+    beside them, or they would see no live worker and fail for the drill's sake."""
+    others = [d.id for d in drafts if d.data and not d.commented and d.data["kind"] != "shutdown"]
+    for drill in (d for d in drafts if d.data and d.data["kind"] == "shutdown"):
+        drill.data["needs"] = list(dict.fromkeys([*drill.data.get("needs", []), *others]))
     return drafts
 
 
@@ -134,7 +143,7 @@ def _http_canary(setting: Setting, diagnostics: dict[str, Any]) -> list[Draft]:
     if endpoints is None or web is None:
         return []
     post, get = endpoints
-    base = f"http://127.0.0.1:{host_port(web, project.env_values())}"
+    base = f"http://{host_address(web, project.env_values())}"
     options: dict[str, Any] = {"via": "http", "enqueue_url": base + lit(post.path)}
     options["status_url"] = base + lit(routechoice.status_url_template(get))
     if post.form:
@@ -229,7 +238,7 @@ def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
         )
     if drafts:
         drafts[0].notes[:0] = notes
-        return drafts
+        return _drill_last(drafts)
     return [note(*notes)]
 
 

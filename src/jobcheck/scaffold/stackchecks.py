@@ -1,5 +1,5 @@
 """Checks against the running stack: each long-running service is up, and the web app answers
-on a route it really has."""
+on a route it really has, with the security header and no debug page."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from jobcheck.scaffold import routechoice
 from jobcheck.scaffold.draft import REF, Draft, check, lit, slug, soft_refs
+from jobcheck.scaffold.securitychecks import security_checks
 from jobcheck.scaffold.setting import Setting
 from jobcheck.scaffold.topology import Service
 
@@ -20,7 +21,9 @@ def stack_checks(setting: Setting) -> list[Draft]:
         checks += [_running(setting, s) for s in project.services if s.role in LONG_RUNNING]
     if setting.has("http"):
         probe = routechoice.health_probe(project.routes)
-        checks += [_http(setting, s, probe) for s in project.services if s.web]
+        for service in (s for s in project.services if s.web):
+            health = _http(setting, service, probe)
+            checks += [health, *security_checks(setting, service, health.options["url"], probe)]
     return checks
 
 
@@ -56,10 +59,20 @@ def host_port(service: Service, values: dict[str, str]) -> str:
     return soft_refs(service.published, {**fallback, **values})
 
 
+def host_address(service: Service, values: dict[str, str]) -> str:
+    """Where the host reaches a service: ``${stack.web.5000}`` when it publishes on 127.0.0.1
+    (the run reads the port this stack's own container got, so a check never answers through
+    another project's service on the same port), else ``127.0.0.1:PORT`` as Compose would
+    publish it."""
+    if service.loopback:
+        return f"${{stack.{service.name}.{service.target}}}"
+    return f"127.0.0.1:{host_port(service, values)}"
+
+
 def _http(setting: Setting, service: Service, probe: routechoice.Probe | None) -> Draft:
-    port = host_port(service, setting.project.env_values())
+    address = host_address(service, setting.project.env_values())
     path = probe.path if probe is not None else "/health"
-    url = f"http://127.0.0.1:{port}{lit(path)}"
+    url = f"http://{address}{lit(path)}"
     draft = check(
         f"{slug(service.name)}-health", f"{service.name} answers on {path}", "http",
         {"url": url, "status": 200, "wait": "60s"},

@@ -42,6 +42,7 @@ class Service:
     command: str = ""
     published: str = ""  # host port as written, e.g. "8000" or "${API_PORT:-8000}"
     target: str = ""  # the container port it maps to
+    loopback: bool = False  # published on 127.0.0.1 only (what ${stack.SERVICE.PORT} reads)
     healthcheck: bool = False
     restart: str = ""
     build: str = ""  # build context, relative to the project root
@@ -104,13 +105,14 @@ def _service(name: str, spec: dict[str, Any], folder: PurePosixPath) -> Service:
     if isinstance(command, list):
         command = " ".join(str(part) for part in command)
     restart = spec.get("restart")
-    published, target = _published_port(spec.get("ports"))
+    published, target, host_ip = _published_port(spec.get("ports"))
     return Service(
         name=name,
         image=str(spec.get("image", "")),
         command=str(command),
         published=published,
         target=target,
+        loopback=host_ip == "127.0.0.1" and target.isdigit(),
         healthcheck=isinstance(spec.get("healthcheck"), dict),
         restart="no" if restart is False else str(restart or ""),  # YAML 1.1 reads no as False
         build=_build_context(spec.get("build"), folder),
@@ -150,13 +152,18 @@ def _oneshot_reason(service: Service, awaited: set[str], reading: commandline.Re
     return ""
 
 
-def _published_port(ports: Any) -> tuple[str, str]:
-    """(host, container) of the first published port: ``127.0.0.1:8000:80`` gives 8000, 80."""
+def _published_port(ports: Any) -> tuple[str, str, str]:
+    """(host port, container port, host address) of the first published port:
+    ``127.0.0.1:8000:80`` gives 8000, 80, 127.0.0.1."""
     if not isinstance(ports, list) or not ports:
-        return "", ""
+        return "", "", ""
     first = ports[0]
     if isinstance(first, dict):
-        return str(first.get("published", "")), str(first.get("target", ""))
+        return (
+            str(first.get("published", "")),
+            str(first.get("target", "")),
+            str(first.get("host_ip", "")),
+        )
     text = str(first).split("/")[0]
     variables = iter(m.group(0) for m in _VARIABLE.finditer(text))
     parts = [
@@ -164,9 +171,10 @@ def _published_port(ports: Any) -> tuple[str, str]:
         for part in _VARIABLE.sub("\0", text).split(":")
     ]
     if len(parts) < 2:
-        return "", ""  # only a container port: Compose picks a random host port
+        return "", "", ""  # only a container port: Compose picks a random host port
     host, target = parts[-2], parts[-1]
-    return (host if "$" in host else host.split("-")[0]), target.split("-")[0]
+    address = parts[0] if len(parts) == 3 else ""
+    return (host if "$" in host else host.split("-")[0]), target.split("-")[0], address
 
 
 def _build_context(build: Any, folder: PurePosixPath) -> str:

@@ -195,7 +195,7 @@ def test_rq_project_with_compose(tmp_path: Path) -> None:
     assert (job.via, job.function, job.redis_url) == ("rq", "os.getpid", queue.redis_url)
     drill = checks["worker-shutdown"]
     assert (drill.options.service, drill.options.function) == ("worker", "time.sleep")
-    assert drill.needs == ["worker-running"]
+    assert drill.needs == ["worker-running", "queue-default", "canary-job"]  # never beside them
     with_password = load_checklist(root / "jobcheck.yaml", {"REDIS_PASSWORD": "pw"})
     assert with_password.check("queue-default").options.redis_url == (  # type: ignore[union-attr]
         "redis://:pw@127.0.0.1:6379/0"
@@ -205,7 +205,7 @@ def test_rq_project_with_compose(tmp_path: Path) -> None:
     # the api's code is not in the sample: the http check is an example to fix and uncomment
     assert "  # No route found in the code for api" in text
     assert "  # - id: api-health\n" in text
-    assert "url: 'http://127.0.0.1:${API_PORT:-8000}/health'" in text
+    assert "url: 'http://${stack.api.8000}/health'" in text
     assert checks["release-tag"].options.changelog is None
 
 
@@ -349,3 +349,23 @@ def test_init_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     second = runner.invoke(app, ["init"])
     assert second.exit_code == 1 and "--force" in second.output
     assert runner.invoke(app, ["init", "--force"]).exit_code == 0
+
+
+def test_init_says_when_the_queue_checks_need_an_extra_jobcheck_lacks() -> None:
+    from jobcheck.scaffold import missing_extras
+
+    rq_checks = [
+        {"id": "queue-default", "kind": "queue", "with": {"redis_url": "redis://x"}},
+        {"id": "canary-job", "kind": "job", "with": {"via": "rq"}},
+        {"id": "lint", "kind": "lint", "with": {}},
+    ]
+    present = {"redis"}
+    notes = missing_extras(rq_checks, lambda name: name if name in present else None)
+    assert notes == [
+        "  note: the rq checks need rq where jobcheck runs, and its environment has none: "
+        "install `jobcheck[rq]` (with pipx: `pipx inject jobcheck rq`)"
+    ]
+    celery = [{"id": "q", "kind": "queue", "with": {"framework": "celery"}}]
+    assert "`jobcheck[celery]`" in missing_extras(celery, lambda name: None)[0]
+    assert missing_extras(rq_checks, lambda name: name) == []  # all there: nothing said
+    assert missing_extras(rq_checks[2:], lambda name: None) == []  # no queue checks

@@ -76,8 +76,12 @@ def test_fastapi_celery(sample: Sample) -> None:
     assert compose["ignore"] == {"migrate": ["healthcheck", "restart"]}
     assert "# migrate is a one-shot (others wait for it with condition:" in text
     # no /health guess: the app has /ping
+    # web publishes on every interface ("8004:8000"): a host port, not ${stack.web.8000}
     assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:8004/ping"
     assert "/health" not in text
+    # FastAPI serves /docs, which no_debug reports: a warning, and the comment says why
+    assert checks["web-no-debug"]["severity"] == "warning"
+    assert "  # A warning: the FastAPI app serves /docs, /redoc and /openapi.json" in text
     # tests run from project/, as its pytest.ini expects
     assert checks["tests"]["with"] == {"args": ["tests"], "cwd": "project", "min_tests": 1}
     # .env (read by Compose): secrets checked, no empty-value rule; the template allows empties
@@ -105,8 +109,9 @@ def test_fastapi_celery_queue_job_and_shutdown_options(sample: Sample) -> None:
     setting = Setting(detect(sample("fastapi-celery"), {}), with_celery_kinds(), "docker-compose")
     data = yaml.safe_load(render(setting))
     checks = {c["id"]: c for c in data["checks"]}
-    broker = "redis://:${REDIS_PASSWORD:-}@127.0.0.1:6379/0"
-    backend = "redis://:${REDIS_PASSWORD:-}@127.0.0.1:6379/1"
+    # redis publishes on 127.0.0.1: the port its own container got, read when the check runs
+    broker = "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/0"
+    backend = "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/1"
     assert data["env_files"] == [".env"]  # REDIS_PASSWORD, as Compose reads it
     assert checks["queue-default"]["with"] == {
         "framework": "celery", "broker_url": broker, "queue": "default", "min_workers": 1,
@@ -123,7 +128,8 @@ def test_fastapi_celery_queue_job_and_shutdown_options(sample: Sample) -> None:
         "queue": "default", "task": "worker.pause", "seconds": 5, "stop_after": 1,
         "deadline": "60s",
     }  # fmt: skip
-    assert drill["needs"] == ["worker-running"]
+    # after every check that needs a live worker: never beside them
+    assert drill["needs"] == ["worker-running", "queue-default", "queue-emails", "canary-job"]
     assert "canary-job-http" not in checks  # POST /tasks needs a value for `type`: an example
 
 
@@ -162,7 +168,8 @@ def test_celery_project_in_docker_folder_loads_once_the_kinds_take_celery_option
 
 FLASK_RQ_IDS = [
     "lint", "tests", "env-sample", "compose-config", "web-running", "worker-running",
-    "redis-running", "dashboard-running", "web-health", "queue-high", "queue-default",
+    "redis-running", "dashboard-running", "web-health", "web-headers", "web-no-debug",
+    "queue-high", "queue-default",
     "canary-job", "worker-shutdown", "release-tag",
 ]  # fmt: skip
 
@@ -178,10 +185,23 @@ def test_flask_rq(sample: Sample) -> None:
     assert checks["tests"]["with"] == {"args": ["tests"], "min_tests": 1}
     assert "#   - tests: tests, from testpaths in setup.cfg [tool:pytest]\n" in text
     # no health route: the http check asks for / (which exists) and says so
-    assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:5004/"
+    assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:5004/"  # on every interface
     assert "  # no health route found; / is a GET route that exists" in text
-    # queues from `rq worker ... high default`; Redis on 127.0.0.1 with a ${...} password
-    url = "redis://:${REDIS_PASSWORD:-}@127.0.0.1:6379/0"
+    # the security checks ask the same route, after it answered; nothing in the code sets
+    # nosniff, so the header check is a warning that says why; Flask has no docs pages
+    headers, no_debug = checks["web-headers"], checks["web-no-debug"]
+    assert headers["with"] == {
+        "url": "http://127.0.0.1:5004/", "status": 200,
+        "headers": {"X-Content-Type-Options": "nosniff"},
+    }  # fmt: skip
+    assert headers["needs"] == no_debug["needs"] == ["web-health"]
+    assert headers["severity"] == "warning"
+    assert "  # A warning: init found no code that sets X-Content-Type-Options" in text
+    assert no_debug["with"] == {"url": "http://127.0.0.1:5004/", "no_debug": True}
+    assert "severity" not in no_debug
+    # queues from `rq worker ... high default`; Redis, published on 127.0.0.1, through the port
+    # its own container got (${stack.redis.6379}), with a ${...} password
+    url = "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/0"
     assert [checks[f"queue-{q}"]["with"]["queue"] for q in ("high", "default")] == [
         "high", "default",
     ]  # fmt: skip
@@ -200,9 +220,10 @@ def test_flask_rq(sample: Sample) -> None:
         "id_field": "data.task_id", "status_field": "data.task_status", "redis_url": url,
     }  # fmt: skip
     loaded = load_checklist(root / "jobcheck.yaml", {"REDIS_PASSWORD": "s3cret"})
-    assert loaded.check("queue-high").options.redis_url == (  # type: ignore[union-attr]
-        "redis://:s3cret@127.0.0.1:6379/0"
-    )
+    queue = loaded.check("queue-high")  # type: ignore[union-attr]
+    # the password from the environment now, the port when the check runs
+    assert queue.deferred["redis_url"] == "redis://:s3cret@${stack.redis.6379}/0"
+    assert queue.options.redis_url == "redis://:s3cret@127.0.0.1:6379/0"  # the load placeholder
 
 
 # -- (3) FastAPI + Dramatiq, the project's .venv, a router-prefixed health route ----------------
@@ -220,7 +241,7 @@ def test_fastapi_dramatiq(sample: Sample) -> None:
     assert "#   - interpreter: .venv/bin/python (the project's .venv/)\n" in text
     assert "  # The lint kind has no `python` option and .venv has no ruff" in text
     assert checks["backend-health"]["with"]["url"] == (
-        "http://127.0.0.1:${API_PORT:-8000}/api/v1/healthz"  # the value .env gives Compose
+        "http://${stack.backend.8000}/api/v1/healthz"  # whatever API_PORT .env gives Compose
     )
     assert "db-init" not in running(checks)  # restart: no and a setup name: a one-shot
     assert running(checks) == ["db", "backend", "worker", "scheduler", "redis"]
@@ -238,3 +259,35 @@ def test_fastapi_dramatiq_with_the_projects_ruff(sample: Sample) -> None:
     (root / ".venv" / "bin" / "ruff").write_text("#!/bin/sh\n", encoding="utf-8")
     _, checks = init(root)
     assert checks["lint"]["with"] == {"paths": ["."], "tool": ".venv/bin/ruff"}
+
+
+# -- (4) the healthy Flask + RQ service of the end-to-end first run ------------------------------
+
+
+def test_flask_rq_healthy_every_check_is_a_blocker_on_its_own_stack(sample: Sample) -> None:
+    """What tests/e2e/test_first_run_docker.py runs against the real stack, read without one."""
+    text, checks = init(sample("flask-rq-healthy"))
+    assert_common_facts(text, checks, "flask-rq-healthy-staging")
+    assert list(checks) == [
+        "lint", "tests", "env-dotenv", "env-example", "compose-config", "web-running",
+        "worker-running", "redis-running", "web-health", "web-headers", "web-no-debug",
+        "queue-default", "canary-job", "worker-shutdown", "release-tag",
+    ]  # fmt: skip
+    assert not [c["id"] for c in checks.values() if "severity" in c]  # healthy: no warnings
+    assert checks["web-health"]["with"]["url"] == "http://${stack.web.5000}/health"
+    assert checks["web-headers"]["with"]["url"] == "http://${stack.web.5000}/health"
+    assert "  # `X-Content-Type-Options: nosniff` is the header every API should send" in text
+    assert checks["queue-default"]["with"]["redis_url"] == (
+        "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/0"
+    )
+    assert checks["tests"]["with"] == {
+        "args": ["project/tests"], "min_tests": 1,
+    }  # fmt: skip
+    assert checks["lint"]["title"] == "Lint is clean: ruff (ruff.toml)"
+    assert checks["release-tag"]["with"] == {
+        "tag": "${RELEASE_TAG:-v0.1.0}", "match_version": False, "changelog": "CHANGELOG.md",
+    }  # fmt: skip
+    assert "  # - id: canary-job-http\n" in text  # the form field needs a value: an example
+    # the drill stops the worker: after the checks that need one (a second run once failed
+    # canary-job with "0 live workers" while the drill ran beside it)
+    assert checks["worker-shutdown"]["needs"] == ["worker-running", "queue-default", "canary-job"]

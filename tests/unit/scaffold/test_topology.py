@@ -95,3 +95,19 @@ def test_the_first_folder_with_a_compose_file_wins(
 def test_unreadable_compose_is_no_services(make_project: Callable[[dict[str, str]], Path]) -> None:
     root = make_project({"compose.yaml": "services: [\n"})
     assert topology.services(root, "compose.yaml") == []
+
+
+def test_loopback_only_ports_are_the_ones_a_stack_reference_reads(
+    make_project: Callable[[dict[str, str]], Path],
+) -> None:
+    compose = """
+        services:
+          a: {image: x:1, ports: ["127.0.0.1:${A_PORT:-8000}:8000"]}
+          b: {image: x:1, ports: ["8004:8000"]}
+          c: {image: x:1, ports: ["0.0.0.0:8005:8000"]}
+          d: {image: x:1, ports: [{target: 80, published: 8080, host_ip: 127.0.0.1}]}
+          e: {image: x:1, ports: [{target: 80, published: 8081}]}
+        """
+    root = make_project({"compose.yaml": compose})
+    found = {s.name: s.loopback for s in topology.services(root, "compose.yaml")}
+    assert found == {"a": True, "b": False, "c": False, "d": True, "e": False}
