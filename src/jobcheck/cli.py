@@ -387,6 +387,7 @@ def waivers(checklist: ChecklistArg = None, checklist_opt: ChecklistOpt = None) 
         "jobcheck release v1.4.0 --dry-run",
         "jobcheck release v1.4.0 --yes --json out/release.json --markdown out/release.md",
         "jobcheck release v1.4.0 -c checklists/release.yaml --skip slow",
+        "jobcheck release v1.4.0 --yes --from-reports shard-reports/",
     )
 )
 def release(
@@ -411,6 +412,15 @@ def release(
     color: ColorOpt = ColorMode.auto,
     stack_up: StackUpOpt = None,
     var: EnvOpt = [],  # noqa: B006
+    from_reports: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-reports",
+            metavar="DIR",
+            help="Tag from the JSON reports of `run --shard K/N` in DIR (merged; every shard, "
+            "passing, of HEAD and this checklist) instead of running the gate",
+        ),
+    ] = None,
 ) -> None:
     """Run the release checklist with RELEASE_TAG=TAG; tag only when every blocker passed."""
     from jobcheck.commands.release import release as release_command
@@ -433,6 +443,7 @@ def release(
             is_tty=sys.stdin.isatty() and sys.stdout.isatty(),
             dry_run=dry_run,
             yes=yes,
+            from_reports=from_reports,
         )
 
     _finish(body)
