@@ -53,9 +53,15 @@ class Endpoint:
         return bool(self.chosen_by)
 
     @property
+    def remote(self) -> bool:
+        """Reached over the network (ssh://, tcp://), not through a local socket."""
+        return not self.url.startswith(("unix://", "npipe://"))
+
+    @property
     def on(self) -> str:
-        """`` on ssh://root@host:22`` for messages about a chosen engine, else ''."""
-        return f" on {self.url}" if self.chosen else ""
+        """`` on ssh://root@host:22`` for messages about a remote engine, else '' (a local
+        socket, even one named by DOCKER_HOST, is the engine every message assumes)."""
+        return f" on {self.url}" if self.remote else ""
 
     def hint(self) -> str:
         """How to check the engine by hand, for an unreachable one."""

@@ -301,7 +301,7 @@ def up(
     stack = compose.stack
     timings: dict[str, float] = {}
     where = engine.resolve(compose.env, stack.context)
-    if where.chosen:
+    if where.remote or where.context:
         progress(f"engine {where}")
     try:
         services = compose.services()

@@ -48,6 +48,8 @@ def test_docker_host_is_named_in_messages(tmp_path: Path) -> None:
     assert where.ssh and where.on == " on ssh://deploy@staging:2200"
     assert where.hint() == "try `ssh -p 2200 deploy@staging docker version` from this machine"
     assert where.cli_env({"DOCKER_HOST": where.url}) == {"DOCKER_HOST": where.url}
+    local = endpoint.resolve({"DOCKER_HOST": "unix:///run/docker.sock"})
+    assert local.chosen and not local.remote and local.on == ""  # messages stay as they were
 
 
 def test_contexts_made_by_the_docker_cli_and_the_order_docker_uses(tmp_path: Path) -> None:
