@@ -162,7 +162,8 @@ def _release_from_reports(
         out.flush()
 
     def gate(extra_env: Mapping[str, str]) -> ReportsGate:
-        echo(f"release gate: {len(paths)} shard reports from {folder}, merged")
+        reports = f"{len(paths)} shard report{'s' if len(paths) != 1 else ''}"
+        echo(f"release gate: {reports} from {folder}, merged")
         out.write(render_text(merged, root=Path.cwd()))
         written = write_reports(merged, request, lambda text: print(text, end="", file=sys.stderr))
         return ReportsGate(merged, written)
