@@ -2,7 +2,8 @@
 `docker run` (no compose labels), selected by `labels` or a `name` glob — the service checks
 and the graceful-stop drill against a real RQ worker pair and Redis.
 
-Own names (jc-remote-*), network jc-remote-net, Redis on 127.0.0.1:16802.
+Own names (jc-remote-lbl-*), network jc-remote-lbl-net, Redis on 127.0.0.1:16802; only
+containers with those names are removed.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.docker
 
-PREFIX = "jc-remote-"
-NETWORK = "jc-remote-net"
+PREFIX = "jc-remote-lbl-"
+NETWORK = "jc-remote-lbl-net"
 REDIS_PORT = 16802
 APP_IMAGE = "jobcheck/demo-service:staging"
 REDIS_IMAGE = "jobcheck/demo-redis:staging"
@@ -134,10 +135,10 @@ def test_service_by_labels_without_any_compose_project(
 def test_service_by_name_glob_and_by_two_labels(
     plain_containers: list[str], tmp_path: Path
 ) -> None:
-    by_name = check(service.KIND, {"name": "jc-remote-worker-*", "healthy": True}, tmp_path)
+    by_name = check(service.KIND, {"name": "jc-remote-lbl-worker-*", "healthy": True}, tmp_path)
     assert (by_name.status, by_name.message) == (
         Status.PASS,
-        "containers named 'jc-remote-worker-*': 2 container(s) running, healthy",
+        "containers named 'jc-remote-lbl-worker-*': 2 container(s) running, healthy",
     )
     both = check(
         service.KIND, {"labels": WORKER_LABELS, "name": "*-worker-2", "min_containers": 1}, tmp_path
@@ -153,11 +154,13 @@ def test_an_exited_labelled_container_fails_and_none_found_fails(
 ) -> None:
     exited = check(service.KIND, {"labels": {"app": "jc-remote-batch"}}, tmp_path)
     assert exited.status is Status.FAIL
-    assert exited.message.startswith("jc-remote-batch-1 is exited (exit code 3)"), exited.message
-    none = check(service.KIND, {"name": "jc-remote-nothing-*"}, tmp_path)
+    assert exited.message.startswith("jc-remote-lbl-batch-1 is exited (exit code 3)"), (
+        exited.message
+    )
+    none = check(service.KIND, {"name": "jc-remote-lbl-nothing-*"}, tmp_path)
     assert (none.status, none.message) == (
         Status.FAIL,
-        "containers named 'jc-remote-nothing-*': 0 container(s), expected at least 1",
+        "containers named 'jc-remote-lbl-nothing-*': 0 container(s), expected at least 1",
     )
 
 
@@ -175,6 +178,6 @@ def test_graceful_stop_drill_of_workers_selected_by_label(
     assert "finished during the graceful stop" in outcome.message
     assert outcome.message.endswith("after the restart"), outcome.message
     assert "; the workers healthy again " in outcome.message
-    assert "stopping jc-remote-worker-1, jc-remote-worker-2 (grace 20s)" in outcome.output
+    assert "stopping jc-remote-lbl-worker-1, jc-remote-lbl-worker-2 (grace 20s)" in outcome.output
     for name in plain_containers:  # started again
         assert engine_client.containers.get(name).status == "running"
