@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real services that the tests start themselves (today: redis-server, from
-# Debian's packages). Idempotent and quiet: nothing is installed when the binary is already
+# Installs the real services that the tests start themselves (redis-server, and OpenSSH's
+# sshd for the remote-engine tests, from Debian's packages). Idempotent and quiet: nothing is
+# installed when the binary is already
 # there. The system service is never started or enabled: each test starts its own server on
 # 127.0.0.1 with a password and a free port, and kills it at the end.
 set -euo pipefail
@@ -43,3 +44,7 @@ if ! have redis-server; then
     apt_install redis-server
     echo "host-services: installed $(redis-server --version | cut -d' ' -f1-3)"
 fi
+
+# sshd (openssh-server) for DOCKER_HOST=ssh:// tests; see scripts/openssh.sh.
+# shellcheck source=scripts/openssh.sh
+source "$(dirname "${BASH_SOURCE[0]}")/openssh.sh"

@@ -130,6 +130,12 @@ class StackSpec(_Strict):
     build: bool = Field(True, description="Build images on up")
     wait: Duration = Field(180.0, description="Deadline for every healthcheck on up")
     build_args: dict[str, str] = Field(default_factory=dict, description="Extra build args")
+    context: str | None = Field(
+        None,
+        min_length=1,
+        description="The Docker context whose engine runs the stack (`docker context create`); "
+        "wins over DOCKER_HOST, as `docker --context` does",
+    )
 
     @field_validator("compose", mode="before")
     @classmethod

@@ -415,6 +415,7 @@ def waivers(checklist: ChecklistArg = None, checklist_opt: ChecklistOpt = None) 
         "jobcheck release v1.4.0 --dry-run",
         "jobcheck release v1.4.0 --yes --json out/release.json --markdown out/release.md",
         "jobcheck release v1.4.0 -c checklists/release.yaml --skip slow",
+        "jobcheck release v1.4.0 --yes --from-reports shard-reports/",
     )
 )
 def release(
@@ -446,6 +447,15 @@ def release(
             "--cache", help="Replay cached passes (off by default: a release runs everything)"
         ),
     ] = False,
+    from_reports: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-reports",
+            metavar="DIR",
+            help="Tag from the JSON reports of `run --shard K/N` in DIR (merged; every shard, "
+            "passing, of HEAD and this checklist) instead of running the gate",
+        ),
+    ] = None,
 ) -> None:
     """Run the release checklist with RELEASE_TAG=TAG; tag only when every blocker passed."""
     from jobcheck.commands.release import release as release_command
@@ -469,6 +479,7 @@ def release(
             is_tty=sys.stdin.isatty() and sys.stdout.isatty(),
             dry_run=dry_run,
             yes=yes,
+            from_reports=from_reports,
         )
 
     _finish(body)

@@ -179,6 +179,7 @@ def stack_info(checklist: Checklist) -> StackInfo | None:
         build=spec.build,
         wait_s=spec.wait,
         build_args=dict(spec.build_args),
+        context=spec.context,
     )
 
 

@@ -57,10 +57,13 @@ def release(
     is_tty: bool = False,
     checklist_files: Sequence[Path] = (),
     reports: Sequence[Path] = (),
+    refusals: Sequence[str] = (),
 ) -> int:
     """The whole command; returns its exit code. Never creates a tag on a failed gate.
 
     ``reports``: files the gate writes (``--markdown`` ...); they do not make the tree dirty.
+    ``refusals``: reasons known before the gate why it cannot allow a tag (shard reports of
+    another checklist, say); they are reported with the gate's own.
     """
     problem = _tag_name_problem(repo, tag)
     if problem:
@@ -80,7 +83,7 @@ def release(
     if run.interrupted:
         echo(f"interrupted: no tag created for {tag}")
         return exit_codes.INTERRUPTED
-    problems += gate_problems(run)
+    problems += gate_problems(run) + list(refusals) + commit_problems(run, head)
     if not gate.reports_written:
         problems.append("a report asked for could not be written (see above)")
     message = tag_message(
@@ -130,6 +133,17 @@ def gate_problems(run: RunResult) -> list[str]:
     if not any(c.status in (Status.PASS, Status.WAIVED) for c in run.checks):
         return ["the release gate proved nothing: no check passed (all skipped?)"]
     return []
+
+
+def commit_problems(run: RunResult, head: str) -> list[str]:
+    """The gate must have checked the commit that gets tagged (shard reports from CI may be of
+    an older one)."""
+    if not run.commit or run.commit == head:
+        return []
+    return [
+        f"the gate checked commit {run.commit[:12]}, but HEAD is {head[:12]}: check out "
+        f"{run.commit[:12]} to tag what was checked, or run the gate on HEAD"
+    ]
 
 
 def tree_problems(repo: Path, tag: str, ignored: Sequence[str] = ()) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from jobcheck import __version__
 from jobcheck.errors import UsageError
 from jobcheck.results import RunResult, Status
-from jobcheck.tagging import release
+from jobcheck.tagging import head_commit, release
 
 RUNS = Path(__file__).parents[1] / "fixtures" / "runs"
 HEAD_LINE = "Commit: "
@@ -64,6 +64,8 @@ def fixed_run(repo: Path, name: str = "passing.json") -> RunResult:
     checklist = str(repo / "checklists" / "release.yaml")
     run.path = checklist
     run.checks = [dataclasses.replace(c, source=checklist) for c in run.checks]
+    # the gate checked the commit it ran on
+    run.commit = head_commit(repo) if (repo / ".git").exists() else ""
     return run
 
 
@@ -241,6 +243,7 @@ def test_warnings_skips_and_several_checklist_files_are_recorded(repo: Path) -> 
     other.write_text("checks: []\n", encoding="utf-8")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "common")
+    run.commit = git(repo, "rev-parse", "HEAD")
     run.checks[0] = dataclasses.replace(
         run.checks[0], status=Status.FAIL, severity="warning", message="2 findings\nmore"
     )
@@ -394,3 +397,18 @@ def test_files_digest_does_not_depend_on_where_the_checkout_is(tmp_path: Path) -
     (tmp_path / "b" / "checklists" / "more" / "common.yaml").write_text("checks: [1]\n")
     files = [tmp_path / "b" / "checklists" / p for p in ("release.yaml", "more/common.yaml")]
     assert files_digest(files, tmp_path / "b" / "checklists") != digests[0]
+
+
+def test_a_gate_of_another_commit_is_refused(repo: Path) -> None:
+    run = fixed_run(repo)
+    (repo / "later.txt").write_text("after the gate\n", encoding="utf-8")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "later")
+    head = git(repo, "rev-parse", "HEAD")
+    code, out = call(repo, FakeGate(run))
+    assert code == 1 and tags(repo) == []
+    assert out == (
+        "refusing to tag v1.4.0:\n"
+        f"  - the gate checked commit {run.commit[:12]}, but HEAD is {head[:12]}: check out "
+        f"{run.commit[:12]} to tag what was checked, or run the gate on HEAD"
+    )

@@ -2,15 +2,33 @@
 
 The gate is ``pipeline.run_gate`` like ``jobcheck run`` (reports, history, listeners, the
 same checks of report paths before anything runs); ``tagging.release`` decides whether to tag.
+
+``--from-reports DIR``: the gate already ran as ``run --shard K/N`` on CI machines; their JSON
+reports in DIR are merged (as ``report merge`` does) and stand in for the gate. Refused, with no
+tag, when a shard is missing or failed, when the shards ran another commit than HEAD or
+another checklist than this one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
-from jobcheck.pipeline import GateRequest, GateResult, check_report_paths, load, report_paths
+from jobcheck.errors import UsageError
+from jobcheck.pipeline import (
+    GateRequest,
+    GateResult,
+    check_report_paths,
+    checklist_digest,
+    load,
+    report_paths,
+    write_reports,
+)
+from jobcheck.results import RunResult
 from jobcheck.tagging import Confirm
 from jobcheck.tagging import release as tag_release
 
@@ -25,11 +43,18 @@ def release(
     is_tty: bool,
     dry_run: bool = False,
     yes: bool = False,
+    from_reports: Path | None = None,
 ) -> int:
     """Load the checklist with ``RELEASE_TAG`` set (a checklist error is exit 2 before anything
     runs), refuse unwritable report paths before running, run the gate, then tag."""
     check_report_paths(request)
     loaded = load(request.checklist, {**environ, "RELEASE_TAG": tag})
+    if from_reports is not None:
+        return _release_from_reports(
+            tag, from_reports, request, loaded_digest=checklist_digest(loaded),
+            repo=loaded.base_dir, files=loaded.files, out=out, confirm=confirm,
+            is_tty=is_tty, dry_run=dry_run, yes=yes,
+        )  # fmt: skip
 
     def echo(text: str) -> None:
         out.write(text + "\n")
@@ -50,4 +75,103 @@ def release(
         tag, repo=loaded.base_dir, run_gate=run_gate, echo=echo, confirm=confirm,
         dry_run=dry_run, yes=yes, is_tty=is_tty, checklist_files=loaded.files,
         reports=[path for _, path in report_paths(request)],
+    )  # fmt: skip
+
+
+@dataclass
+class ReportsGate:
+    """The merged shard reports, standing in for a gate run (``tagging.GateRun``)."""
+
+    run: RunResult
+    reports_written: bool
+
+
+RUN_ONLY = (
+    ("--only", lambda r: bool(r.only)),
+    ("--skip", lambda r: bool(r.skip)),
+    ("--jobs", lambda r: r.jobs is not None),
+    ("--wait-jobs", lambda r: r.wait_jobs is not None),
+    ("--cache", lambda r: r.cache),
+    ("--fail-fast", lambda r: r.fail_fast),
+    ("--stack-up/--no-stack-up", lambda r: r.stack_up is not None),
+)
+
+
+def shard_reports(folder: Path) -> list[Path]:
+    """The ``*.json`` files of DIR (not its subfolders), in name order."""
+    if not folder.is_dir():
+        raise UsageError(
+            f"--from-reports {folder}: no such folder",
+            hint="download the shards' JSON reports (`run --shard K/N --json PATH`) into a folder",
+        )
+    found = sorted(p for p in folder.glob("*.json") if p.is_file())
+    if not found:
+        raise UsageError(
+            f"--from-reports {folder}: no JSON report in this folder",
+            hint="each shard writes one with `jobcheck run --shard K/N --json PATH`",
+        )
+    return found
+
+
+def reports_problems(merged: RunResult, digest: str) -> list[str]:
+    """Why the merged reports cannot stand in for a gate of this checklist (HEAD is compared
+    by ``tagging.release``, as for every gate)."""
+    problems = []
+    if not merged.commit:
+        problems.append(
+            "the shard reports name no commit (they ran outside a git checkout); a tag needs "
+            "the commit the gate checked"
+        )
+    if merged.digest and merged.digest != digest:
+        problems.append(
+            f"the shards ran another checklist (digest {merged.digest[:12]}) than this one "
+            f"({digest[:12]}): its files changed since; run the shards again"
+        )
+    return problems
+
+
+def _release_from_reports(
+    tag: str,
+    folder: Path,
+    request: GateRequest,
+    *,
+    loaded_digest: str,
+    repo: Path,
+    files: Sequence[Path],
+    out: IO[str],
+    confirm: Confirm,
+    is_tty: bool,
+    dry_run: bool,
+    yes: bool,
+) -> int:
+    from jobcheck.reports.text import render_text
+    from jobcheck.run_history import read_run
+    from jobcheck.shards import merge_runs
+
+    given = [flag for flag, asked in RUN_ONLY if asked(request)]
+    if given:
+        raise UsageError(
+            f"release --from-reports: {', '.join(given)} choose what a gate runs; "
+            "with --from-reports nothing runs",
+            hint="give these to the shards' `jobcheck run --shard K/N`",
+        )
+    paths = shard_reports(folder)
+    merged, problems = merge_runs([(path, read_run(path)) for path in paths])
+    problems += reports_problems(merged, loaded_digest)
+
+    def echo(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    def gate(extra_env: Mapping[str, str]) -> ReportsGate:
+        reports = f"{len(paths)} shard report{'s' if len(paths) != 1 else ''}"
+        echo(f"release gate: {reports} from {folder}, merged")
+        out.write(render_text(merged, root=Path.cwd()))
+        written = write_reports(merged, request, lambda text: print(text, end="", file=sys.stderr))
+        return ReportsGate(merged, written)
+
+    return tag_release(
+        tag, repo=repo, run_gate=gate, echo=echo, confirm=confirm, dry_run=dry_run, yes=yes,
+        is_tty=is_tty, checklist_files=files, reports=[path for _, path in report_paths(request)],
+        refusals=problems,
     )  # fmt: skip

@@ -49,6 +49,7 @@ class StackInfo:
     build: bool = True
     wait_s: float = 180.0
     build_args: dict[str, str] = field(default_factory=dict)
+    context: str | None = None  # a Docker context's name (`docker context create`)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """``service``: a compose service's containers run, are healthy, and are set up as promised.
 
-Containers are found by their compose labels (project and service); the Docker SDK is
-imported only when the check runs.
+Containers are found by their compose labels (project and service), or — for a staging
+environment that is not a compose project of ours — by ``labels`` and/or a ``name`` glob.
+The Docker SDK is imported only when the check runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from jobcheck.dotenv_files import read_dotenv, secret_key, secret_value_problem
 from jobcheck.durations import Duration, format_duration
@@ -31,8 +32,19 @@ MIN_LOGGED_SECRET = 6  # shorter masked values would match by chance in any log
 
 
 class Options(KindOptions):
-    service: str = Field(description='The compose service name; "*" for every service')
+    service: str | None = Field(None, description='The compose service name; "*" for every service')
     project: str | None = Field(None, description="Compose project (default: the stack's)")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description='Instead of service: containers with these labels ({app: worker}; "" '
+        "matches any value), compose project or not",
+    )
+    name: str | None = Field(
+        None,
+        min_length=1,
+        description="Instead of service: containers whose name matches this glob "
+        '("staging-worker-*")',
+    )
     min_containers: int = Field(1, ge=0, description="At least this many containers")
     running: bool = Field(True, description="Every container is running")
     healthy: bool | None = Field(
@@ -65,6 +77,21 @@ class Options(KindOptions):
     exec_timeout: Duration = Field(30.0, description="Deadline for `exec`")
     wait: Duration = Field(0.0, description="Poll until the expectation holds, at most this long")
     interval: Duration = Field(2.0, description="Pause between polls while waiting")
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> Options:
+        if self.service is None and not self.labels and self.name is None:
+            raise ValueError("say which containers: `service`, or `labels` and/or `name`")
+        if self.service is not None and (self.labels or self.name is not None):
+            raise ValueError(
+                "`service` selects a compose service; `labels` and `name` select any containers: "
+                "use one or the other"
+            )
+        if self.project is not None and self.service is None:
+            raise ValueError(
+                "`project` goes with `service` (labels and name look at every container)"
+            )
+        return self
 
     @field_validator("exec")
     @classmethod
@@ -183,7 +210,7 @@ def _exec_problem(options: Options, ctx: KindContext, container: Container) -> s
     argv = split_command(options.exec or [])
     shown = shlex.join(argv)
     limit = min(options.exec_timeout, max(1.0, ctx.remaining()))
-    result = engine.exec_in(ctx.env, container, argv, limit)
+    result = engine.exec_in(ctx.env, container, argv, limit, engine.context_of(ctx))
     if result.exit_code is None:
         return f"`{shown}` did not finish within {format_duration(limit)}"
     if result.exit_code != 0:
@@ -192,8 +219,11 @@ def _exec_problem(options: Options, ctx: KindContext, container: Container) -> s
     return ""
 
 
-def _service_filter(options: Options) -> str | None:
-    return None if options.service == "*" else options.service
+def selector(options: Options, ctx: KindContext) -> containers.Selector:
+    if options.service is None:
+        return containers.Selector(labels=options.labels, name=options.name)
+    service = None if options.service == "*" else options.service
+    return containers.Selector(engine.project_for(ctx, options.project), service)
 
 
 @dataclass
@@ -205,13 +235,19 @@ class Inspection:
 
 
 def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> Inspection:
-    project = engine.project_for(ctx, options.project)
-    found = engine.containers(sdk, project, _service_filter(options))
+    which = selector(options, ctx)
+    found = containers.select(sdk, which)
     if len(found) < options.min_containers:
         problem = (
-            f"service {options.service!r} of project {project!r} has {len(found)} "
+            f"{which}: {len(found)} container(s), expected at least {options.min_containers}"
+            if not which.by_compose
+            else f"service {options.service!r} of project {which.project!r} has {len(found)} "
             f"container(s), expected at least {options.min_containers}"
         )
+        if not which.by_compose:
+            return Inspection([problem])
+        project = which.project
+        assert project is not None
         if found or engine.containers(sdk, project):
             hint = "" if found else " (is the stack up? `jobcheck stack up`)"
             return Inspection([problem + hint])
@@ -237,7 +273,7 @@ def inspect(options: Options, ctx: KindContext, sdk: DockerClient) -> Inspection
     return Inspection(problems, hopeless)
 
 
-def _describe(options: Options, count: int) -> str:
+def _describe(options: Options, which: containers.Selector, count: int) -> str:
     said = ["running" if options.running else "present"]
     if options.healthy is not False:
         said.append("healthy")
@@ -256,7 +292,8 @@ def _describe(options: Options, count: int) -> str:
         said.append(f"{keys} env key{'' if keys == 1 else 's'} set")
     if options.exec is not None:
         said.append("exec exited 0")
-    return f"service {options.service!r}: {count} container(s) {', '.join(said)}"
+    head = f"service {options.service!r}" if which.by_compose else str(which)
+    return f"{head}: {count} container(s) {', '.join(said)}"
 
 
 def check(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
@@ -280,9 +317,9 @@ def check(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
         elif found.hopeless:
             after = f"; {found.hopeless}"
         return Outcome.failed(text + after)
-    project = engine.project_for(ctx, options.project)
-    count = len(engine.containers(sdk, project, _service_filter(options)))
-    return Outcome.passed(_describe(options, count) + after)
+    which = selector(options, ctx)
+    count = len(containers.select(sdk, which))
+    return Outcome.passed(_describe(options, which, count) + after)
 
 
 def run(options: Options, ctx: KindContext) -> Outcome:

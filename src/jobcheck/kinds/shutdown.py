@@ -2,7 +2,9 @@
 worker has started it, the worker service is stopped with its grace period and started
 again. The job must have finished, or been re-queued and finished — never silently lost.
 
-The worker is always started again (``finally``), whatever happened before.
+The worker is always started again (``finally``), whatever happened before. Workers are a
+compose service's containers, or — outside a compose project of ours — containers selected by
+``labels`` and/or a ``name`` glob.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pydantic import Field, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._canary import CanaryOptions
 from jobcheck.kinds.base import Kind, KindContext
-from jobcheck.probes import canary, engine, lost_jobs
+from jobcheck.probes import canary, containers, engine, lost_jobs
 from jobcheck.probes.framework import Adapter
 from jobcheck.results import Outcome
 
@@ -31,6 +33,17 @@ READY_S = 60.0
 class Options(CanaryOptions):
     service: str = Field("worker", description="The compose service running the workers")
     project: str | None = Field(None, description="Compose project (default: the stack's)")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Instead of service: the workers are the containers with these labels "
+        '({app: worker}; "" matches any value)',
+    )
+    name: str | None = Field(
+        None,
+        min_length=1,
+        description="Instead of service: the workers are the containers whose name matches "
+        'this glob ("staging-worker-*")',
+    )
     seconds: Duration = Field(5.0, description="How long the job runs")
     grace: Duration | None = Field(
         None, description="Stop grace period (default: the container's, from stop_grace_period)"
@@ -60,6 +73,27 @@ class Options(CanaryOptions):
         if isinstance(data, dict) and data.get("via") == "rq" and not named:
             return {**data, "function": "app.jobs.sleep"}
         return data
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> Options:
+        if self.labels or self.name is not None:
+            given = sorted({"service", "project"} & self.model_fields_set)
+            if given:
+                raise ValueError(
+                    f"`{given[0]}` names a compose service; `labels` and `name` select any "
+                    "containers: use one or the other"
+                )
+        return self
+
+    def selector(self, ctx: KindContext) -> containers.Selector:
+        if self.labels or self.name is not None:
+            return containers.Selector(labels=self.labels, name=self.name)
+        return containers.Selector(engine.project_for(ctx, self.project), self.service)
+
+    @property
+    def workers(self) -> str:
+        """The workers in messages: the service's name, else "the workers"."""
+        return "the workers" if self.labels or self.name is not None else self.service
 
     @model_validator(mode="after")
     def _stop_while_running(self) -> Options:
@@ -216,10 +250,10 @@ def start_all(containers: list[Container], drill: Drill) -> str:
 
 
 def wait_ready(
-    sdk: DockerClient, project: str, service: str, ctx: KindContext, until: float
+    sdk: DockerClient, which: containers.Selector, ctx: KindContext, until: float
 ) -> bool:
     while True:
-        states = [engine.state_of(c) for c in engine.containers(sdk, project, service)]
+        states = [engine.state_of(c) for c in containers.select(sdk, which)]
         if states and all(s.ready for s in states):
             return True
         if time.monotonic() >= until or not ctx.sleep(min(1.0, max(0.0, until - time.monotonic()))):
@@ -272,16 +306,19 @@ def remedy(framework: str | None, stopped: list[Stopped]) -> str:
 
 
 def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
-    project = engine.project_for(ctx, options.project)
-    running = [c for c in engine.containers(sdk, project, options.service) if c.status == "running"]
+    which = options.selector(ctx)
+    running = [c for c in containers.select(sdk, which) if c.status == "running"]
     if not running:
-        return Outcome.failed(
-            f"service {options.service!r} of project {project!r} has no running container to stop"
+        seen = (
+            f"service {options.service!r} of project {which.project!r} has"
+            if which.by_compose
+            else f"{which}:"
         )
+        return Outcome.failed(f"{seen} no running container to stop")
     grace = options.grace if options.grace is not None else engine.stop_grace_s(running[0])
     adapter = options.adapter()
     try:
-        return _drill(options, ctx, sdk, project, running, grace, adapter)
+        return _drill(options, ctx, sdk, which, running, grace, adapter)
     finally:
         if adapter is not None:
             adapter.close()
@@ -289,7 +326,7 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
 
 def _ready(
     sdk: DockerClient,
-    project: str,
+    which: containers.Selector,
     options: Options,
     ctx: KindContext,
     restarted: float,
@@ -299,9 +336,9 @@ def _ready(
     """Wait for the worker to be healthy again: (ready, how long after the restart). It gets
     its own time, even when the job used the whole deadline."""
     ready_by = max(until, time.monotonic() + READY_S)
-    ready = wait_ready(sdk, project, options.service, ctx, ready_by)
+    ready = wait_ready(sdk, which, ctx, ready_by)
     back = format_duration(time.monotonic() - restarted)
-    log.log(f"{options.service} {'ready' if ready else 'NOT ready'} again")
+    log.log(f"{options.workers} {'ready' if ready else 'NOT ready'} again")
     return ready, back
 
 
@@ -309,7 +346,7 @@ def _drill(
     options: Options,
     ctx: KindContext,
     sdk: DockerClient,
-    project: str,
+    which: containers.Selector,
     running: list[Container],
     grace: float,
     adapter: Adapter | None,
@@ -346,11 +383,11 @@ def _drill(
     if options.kill:
         # A killed worker's job comes back only through a worker: its readiness first, so the
         # message says how long the worker took, apart from the job.
-        ready, back = _ready(sdk, project, options, ctx, restarted, until, log)
+        ready, back = _ready(sdk, which, options, ctx, restarted, until, log)
     canary.follow(channel, trace, ctx, until, options.interval)
     log.log(f"job is {trace.status}")
     if not options.kill:
-        ready, back = _ready(sdk, project, options, ctx, restarted, until, log)
+        ready, back = _ready(sdk, which, options, ctx, restarted, until, log)
     if options.kill:
         where, gone = lost_jobs.whereabouts(adapter, trace.job_id, options.queue_name)
         failure = channel.failure(trace.job_id)
@@ -360,10 +397,10 @@ def _drill(
     if restart_problem or not ready:
         ok = False
         message += (
-            f"; {restart_problem or f'{options.service} not healthy {back} after the restart'}"
+            f"; {restart_problem or f'{options.workers} not healthy {back} after the restart'}"
         )
     else:
-        message += f"; {options.service} healthy again {back} after the restart"
+        message += f"; {options.workers} healthy again {back} after the restart"
     if not ok:
         fix = kill_remedy if options.kill else lambda name: remedy(name, stopped)
         message += "; " + fix(options.framework_name)

@@ -1,22 +1,82 @@
-"""What a running container shows about how it is stopped and what it may do: its process
-tree (who is PID 1), its stop signal, its privileges, and its logs. Read through the Docker SDK
-(``engine``): nothing runs inside the container, so images without ``ps`` or a shell work too.
+"""Which containers a check looks at (``Selector``), and what a running container shows about
+how it is stopped and what it may do: its process tree (who is PID 1), its stop signal, its
+privileges, and its logs. Read through the Docker SDK (``engine``): nothing runs inside the
+container, so images without ``ps`` or a shell work too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import os
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from jobcheck.probes.engine import Container
+from jobcheck.probes import engine
+from jobcheck.probes.engine import Container, DockerClient
 
 SHELLS: Final = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"})
 INITS: Final = frozenset({"docker-init", "tini", "tini-static", "dumb-init", "catatonit"})
 DOCKER_SOCKET: Final = "docker.sock"
 LOG_TAIL_LINES: Final = 20000  # a bound on what a log scan reads per container
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which containers a check looks at: a compose service of a project, or — for a staging
+    environment that is not a compose project of ours — containers by label and/or name glob."""
+
+    project: str | None = None
+    service: str | None = None  # None: every service of the project
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    name: str | None = None  # a glob over container names: "staging-worker-*"
+
+    @property
+    def by_compose(self) -> bool:
+        return not self.labels and self.name is None
+
+    def __str__(self) -> str:
+        if self.by_compose:
+            which = f"service {self.service!r}" if self.service else "every service"
+            return f"{which} of project {self.project!r}"
+        parts = []
+        if self.labels:
+            shown = ", ".join(f"{k}={v}" if v else k for k, v in sorted(self.labels.items()))
+            parts.append(f"labelled {shown}")
+        if self.name is not None:
+            parts.append(f"named {self.name!r}")
+        return "containers " + " and ".join(parts)
+
+
+def select(
+    sdk: DockerClient, selector: Selector, *, include_stopped: bool = True
+) -> list[Container]:
+    """The containers a selector names: compose ones as ``containers`` finds them; others by
+    their labels (the engine filters) and name glob (matched here), sorted by name."""
+    if selector.by_compose:
+        assert selector.project is not None
+        return engine.containers(
+            sdk, selector.project, selector.service, include_stopped=include_stopped
+        )
+    labels = [f"{k}={v}" if v else k for k, v in sorted(selector.labels.items())]
+    filters = {"label": labels} if labels else {}
+    # A sparse listing is one request; only the matches are inspected (one request each, which
+    # counts over ssh, where each is its own session).
+    listed = sdk.containers.list(all=include_stopped, filters=filters, sparse=True)
+    wanted = [c.id for c in listed if _matches(_sparse_name(c), selector.name)]
+    found = [sdk.containers.get(ident) for ident in wanted]
+    return sorted(found, key=lambda c: c.name or "")
+
+
+def _sparse_name(container: Container) -> str:
+    names = container.attrs.get("Names") or [container.attrs.get("Name") or ""]
+    return str(names[0]).lstrip("/")
+
+
+def _matches(name: str, pattern: str | None) -> bool:
+    return pattern is None or fnmatch.fnmatchcase(name, pattern)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable, Mapping
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobcheck.outcomes import CheckError
+from jobcheck.probes import endpoint as endpoint_module
 from jobcheck.results import Outcome
 
 if TYPE_CHECKING:
@@ -21,30 +23,43 @@ if TYPE_CHECKING:
 DockerClient = Any
 Container = Any
 
-DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+DEFAULT_SOCKET = endpoint_module.DEFAULT_SOCKET
 CLIENT_TIMEOUT_S = 10.0
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 NUMBER_LABEL = "com.docker.compose.container-number"
-HOW_TO_START = (
-    "start it with `sudo dockerd &`, `bash scripts/engine.sh` or `systemctl start docker`"
-)
+HOW_TO_START = endpoint_module.LOCAL_HINT
+Endpoint = endpoint_module.Endpoint
 
 
 class EngineUnreachable(CheckError):
-    """The Docker engine did not answer. ``str()`` is one line: what was tried, how to start it."""
+    """The Docker engine did not answer. ``str()`` is one line: what was tried, why, and how
+    to start it (the local socket) or check it by hand (a remote engine)."""
 
-    def __init__(self, tried: str, reason: str) -> None:
+    def __init__(self, tried: str, reason: str, hint: str = HOW_TO_START) -> None:
         self.tried = tried
         self.reason = reason
-        super().__init__(f"Docker engine unreachable at {tried}: {reason}; {HOW_TO_START}")
+        super().__init__(f"Docker engine unreachable at {tried}: {reason}; {hint}")
 
 
-def engine_address(env: Mapping[str, str]) -> str:
-    """What the SDK will try: DOCKER_HOST when set, else the default unix socket."""
-    host = env.get("DOCKER_HOST", "").strip()
-    return f"{host} (DOCKER_HOST)" if host else f"{DEFAULT_SOCKET} (DOCKER_HOST is unset)"
+def engine_address(env: Mapping[str, str], context: str | None = None) -> str:
+    """What the SDK will try, and what chose it: ``ssh://h (DOCKER_HOST)``."""
+    try:
+        return str(endpoint_module.resolve(env, context))
+    except endpoint_module.ContextProblem as exc:
+        return str(exc.endpoint)
+
+
+def resolve(env: Mapping[str, str], context: str | None = None) -> Endpoint:
+    """The engine to use (DOCKER_HOST, contexts: see ``probes.endpoint``), else
+    EngineUnreachable for a context that cannot be used."""
+    try:
+        return endpoint_module.resolve(env, context)
+    except endpoint_module.ContextProblem as exc:
+        raise EngineUnreachable(
+            str(exc.endpoint), exc.problem, "`docker context ls` lists the contexts"
+        ) from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -65,44 +80,118 @@ def _reason(exc: BaseException) -> str:
 
 
 def client(
-    env: Mapping[str, str] | None = None, timeout_s: float = CLIENT_TIMEOUT_S
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = CLIENT_TIMEOUT_S,
+    context: str | None = None,
 ) -> DockerClient:
-    """A connected Docker client (it answered a ping), else EngineUnreachable."""
+    """A connected Docker client (it answered a ping), else EngineUnreachable.
+
+    Over ssh, the SDK starts ``ssh`` with this process's environment (``os.environ``), not
+    ``env``: the probe here uses ``env``, which a run makes from ``os.environ`` anyway."""
     env = os.environ if env is None else env
-    tried = engine_address(env)
+    where = resolve(env, context)
     try:
         docker = importlib.import_module("docker")
     except ImportError as exc:  # pragma: no cover - docker is a dependency of jobcheck
-        raise EngineUnreachable(tried, f"the docker package is missing ({exc})") from None
+        raise EngineUnreachable(str(where), f"the docker package is missing ({exc})") from None
+    if where.ssh:
+        # ssh's own words, fast, before the SDK's ssh (whose errors say only "aborted").
+        problem = endpoint_module.probe_ssh(where, env, min(timeout_s, CLIENT_TIMEOUT_S))
+        if problem:
+            raise EngineUnreachable(str(where), problem, where.hint())
     try:
-        sdk = docker.DockerClient.from_env(environment=dict(env), timeout=int(max(1, timeout_s)))
-        sdk.ping()
+        sdk = _sdk_client(docker, where, env, timeout_s)
+        _ping(sdk, timeout_s)
     except Exception as exc:  # DockerException, requests' errors, OSError: all mean "no engine"
-        raise EngineUnreachable(tried, _reason(exc)) from None
+        raise EngineUnreachable(str(where), _reason(exc), where.hint()) from None
     return sdk
+
+
+def _sdk_client(docker: Any, where: Endpoint, env: Mapping[str, str], timeout_s: float) -> Any:
+    timeout = int(max(1, timeout_s))
+    if not where.context:
+        return docker.DockerClient.from_env(
+            environment=dict(env), timeout=timeout, use_ssh_client=where.ssh
+        )
+    tls: Any = False
+    if where.tls_dir is not None:
+        files = {name: where.tls_dir / f"{name}.pem" for name in ("ca", "cert", "key")}
+        tls = docker.tls.TLSConfig(
+            client_cert=(str(files["cert"]), str(files["key"]))
+            if files["cert"].is_file()
+            else None,
+            ca_cert=str(files["ca"]) if files["ca"].is_file() else None,
+            verify=not where.skip_tls_verify,
+        )
+    return docker.DockerClient(
+        base_url=where.url, tls=tls, timeout=timeout, use_ssh_client=where.ssh
+    )
+
+
+def _ping(sdk: DockerClient, timeout_s: float) -> None:
+    """Ping within ``timeout_s``: over ssh the SDK reads a pipe, which no socket timeout
+    bounds, so the ping runs on a thread that is given up on at the deadline."""
+    import threading
+
+    box: dict[str, BaseException] = {}
+
+    def ping() -> None:
+        try:
+            sdk.ping()
+        except Exception as exc:  # reported on the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=ping, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise TimeoutError("the engine's ping timed out")
+    if "error" in box:
+        raise box["error"]
 
 
 @dataclass
 class _Connection:
     sdk: DockerClient | None
     error: EngineUnreachable | None
+    where: Endpoint | None = None
 
 
-def shared_client(ctx: KindContext) -> DockerClient:
+def context_of(ctx: KindContext) -> str | None:
+    return ctx.stack.context if ctx.stack is not None else None
+
+
+def _connection(ctx: KindContext) -> _Connection:
     """The run's one client (its failure is shared too, so ten checks don't wait ten times)."""
+    context = context_of(ctx)
 
     def connect() -> _Connection:
         try:
-            return _Connection(client(ctx.env), None)
+            where = resolve(ctx.env, context)
+            return _Connection(client(ctx.env, context=context), None, where)
         except EngineUnreachable as exc:
             return _Connection(None, exc)
 
-    key = f"docker.client:{ctx.env.get('DOCKER_HOST', '')}"
+    key = "docker.client:" + "|".join(
+        [context or "", ctx.env.get("DOCKER_HOST", ""), ctx.env.get("DOCKER_CONTEXT", "")]
+    )
     connection: _Connection = ctx.cached(key, connect)
     if connection.error is not None:
         raise connection.error
     assert connection.sdk is not None
-    return connection.sdk
+    return connection
+
+
+def shared_client(ctx: KindContext) -> DockerClient:
+    """The run's one client; EngineUnreachable (shared by every check) when there is none."""
+    return _connection(ctx).sdk
+
+
+def shared_endpoint(ctx: KindContext) -> Endpoint:
+    """The engine the run's client talks to (after ``shared_client`` succeeded)."""
+    where = _connection(ctx).where
+    assert where is not None
+    return where
 
 
 def api_errors() -> tuple[type[BaseException], ...]:
@@ -224,7 +313,11 @@ class ExecResult:
 
 
 def exec_in(
-    env: Mapping[str, str], container: Container, argv: list[str], timeout_s: float
+    env: Mapping[str, str],
+    container: Container,
+    argv: list[str],
+    timeout_s: float,
+    context: str | None = None,
 ) -> ExecResult:
     """Run ``argv`` inside ``container`` (SDK exec) and wait at most ``timeout_s``.
 
@@ -232,16 +325,23 @@ def exec_in(
     On timeout the process may still run inside the container; the result says so."""
     import threading
 
-    sdk = client(env, timeout_s=timeout_s + 5)
+    sdk = client(env, timeout_s=timeout_s + 5, context=context)
     try:
         exec_id = sdk.api.exec_create(container.id, argv, stdout=True, stderr=True)["Id"]
         box: dict[str, Any] = {}
 
         def start() -> None:
+            chunks: list[bytes] = []
             try:
-                box["output"] = sdk.api.exec_start(exec_id)
+                for chunk in sdk.api.exec_start(exec_id, stream=True):
+                    chunks.append(chunk)
+            except BrokenPipeError:
+                # docker-py's ssh socket (use_ssh_client) writes to ssh on close, after the
+                # remote end has gone: the output was read; exec_inspect says how it ended.
+                pass
             except Exception as exc:  # reported below, on the caller's thread
                 box["error"] = exc
+            box["output"] = b"".join(chunks)
 
         worker = threading.Thread(target=start, daemon=True)
         worker.start()
@@ -277,12 +377,17 @@ def project_for(ctx: KindContext, override: str | None) -> str:
 
 def docker_check(ctx: KindContext, body: Callable[[DockerClient], Outcome]) -> Outcome:
     """Run ``body`` with the run's Docker client; every engine problem becomes one error line
-    (EngineUnreachable and NoStack are CheckErrors already; the SDK's own errors become one)."""
-    sdk = shared_client(ctx)
+    (EngineUnreachable and NoStack are CheckErrors already; the SDK's own errors become one).
+    An engine chosen by DOCKER_HOST or a context is named at the end of the message."""
+    connection = _connection(ctx)
+    where = connection.where
+    on = where.on if where is not None else ""
     try:
-        return body(sdk)
+        outcome = body(connection.sdk)
     except api_errors() as exc:
-        raise CheckError(f"Docker engine error: {_api_reason(exc)}") from None
+        raise CheckError(f"Docker engine error{on}: {_api_reason(exc)}") from None
+    # A remote engine is named in the message: "... on ssh://root@staging:22".
+    return dataclasses.replace(outcome, message=outcome.message + on) if on else outcome
 
 
 def _api_reason(exc: BaseException) -> str:

@@ -122,7 +122,8 @@ def compose_env(stack: StackInfo, env: Mapping[str, str]) -> dict[str, str]:
     images there (BASE_IMAGE, REDIS_IMAGE), so its keys are passed on unless the shell or the
     env file sets them. The checklist's ``build_args`` win over both.
     """
-    merged = dict(env)
+    # A context's engine becomes DOCKER_HOST: docker-compose v1 reads no contexts.
+    merged = engine.resolve(env, stack.context).cli_env(env)
     dotenv = stack.compose[0].parent / ".env"
     if (
         stack.env_file is not None
@@ -299,6 +300,9 @@ def up(
     """Build (when asked), start, and wait for every healthcheck within ``stack.wait_s``."""
     stack = compose.stack
     timings: dict[str, float] = {}
+    where = engine.resolve(compose.env, stack.context)
+    if where.remote or where.context:
+        progress(f"engine {where}")
     try:
         services = compose.services()
         if stack.build if build is None else build:

@@ -42,7 +42,7 @@ def _connect(
     stack: StackInfo, environ: Mapping[str, str], cancel: threading.Event | None = None
 ) -> tuple[compose_cli.Compose, engine.DockerClient]:
     """Compose CLI and engine, or EngineUnreachable / ComposeError (each one line)."""
-    sdk = engine.client(environ)
+    sdk = engine.client(environ, context=stack.context)
     return compose_cli.Compose.for_stack(stack, environ, cancel), sdk
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -79,6 +82,27 @@ def test_dotenv_key_also_in_env_file_is_left_to_compose(tmp_path: Path) -> None:
     stack = make_stack(tmp_path)
     (tmp_path / "docker" / ".env").write_text("API_PORT=7000\n")
     assert "API_PORT" not in compose_cli.compose_env(stack, {})
+
+
+def test_a_context_reaches_compose_as_docker_host(tmp_path: Path) -> None:
+    """docker-compose v1 reads no contexts: the context's engine is passed as DOCKER_HOST."""
+    config = tmp_path / "docker-config"
+    cli = shutil.which("docker") or "docker"
+    made = subprocess.run(
+        [cli, "context", "create", "staging", "--docker", "host=ssh://deploy@10.1.2.3"],
+        env={"DOCKER_CONFIG": str(config), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    stack = dataclasses.replace(make_stack(tmp_path), context="staging")
+    env = compose_cli.compose_env(
+        stack,
+        {"DOCKER_CONFIG": str(config), "DOCKER_HOST": "unix:///x.sock", "DOCKER_CONTEXT": "y"},
+    )
+    assert env["DOCKER_HOST"] == "ssh://deploy@10.1.2.3"
+    assert "DOCKER_CONTEXT" not in env
 
 
 def test_detect_prefers_the_plugin(tmp_path: Path) -> None:
