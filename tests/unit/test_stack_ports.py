@@ -109,7 +109,7 @@ def write(tmp_path: Path, text: str = CHECKLIST) -> Path:
 
 
 def run(path: Path, sdk: Engine, monkeypatch: pytest.MonkeyPatch, prepare: str = "") -> RunResult:
-    monkeypatch.setattr(engine, "client", lambda env=None, timeout_s=10.0: sdk)
+    monkeypatch.setattr(engine, "client", lambda env=None, timeout_s=10.0, context=None: sdk)
     checklist = load_checklist(path, dict(os.environ))
     settings = RunSettings(
         base_dir=checklist.base_dir,
