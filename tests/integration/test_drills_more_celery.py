@@ -52,7 +52,7 @@ def stack(engine_client: DockerClient) -> Iterator[Stack]:
     print("\ndrill wall times (Celery): " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
 
 
-def configured(stack: Stack, sdk: DockerClient, *extra: Any) -> None:
+def configured(stack: Stack, sdk: DockerClient, *extra: Any, fresh: bool = False) -> None:
     """The stack with these overrides (names in docker/celery/overrides/, or paths) on top of
     drill2.yaml, changed services recreated, orphans removed, and healthy."""
     files = [
@@ -60,7 +60,10 @@ def configured(stack: Stack, sdk: DockerClient, *extra: Any) -> None:
         for extra_file in extra
     ]
     with_extra = stack.with_files(BASE, *files)
-    with_extra.up()
+    if fresh:  # Redis recreated: the workers too, on fresh connections
+        with_extra.compose("up", "-d", "--no-build", "--remove-orphans", "--force-recreate")
+    else:
+        with_extra.up()
     with_extra.wait_ready(sdk)
 
 
@@ -180,14 +183,68 @@ def test_broker_restart_passes_with_an_append_only_redis(stack: Stack) -> None:
 def test_broker_restart_fails_when_redis_keeps_nothing(
     stack: Stack, engine_client: DockerClient
 ) -> None:
-    configured(stack, engine_client, DOCKER / "overrides" / "redis-no-persistence.yaml")
+    configured(stack, engine_client, DOCKER / "overrides" / "redis-no-persistence.yaml", fresh=True)
     try:
         outcome = check(broker_restart.KIND, RESTART, stack, "broker_restart celery fail")
     finally:
-        configured(stack, engine_client)
+        configured(stack, engine_client, fresh=True)
     expect(
         outcome,
         Status.FAIL,
         r"[1-3] of 3 waiting jobs gone after the restart: Redis has appendonly no and save ''; "
         r".*to fix: give the broker persistence .*",
+    )
+
+
+# --- broker restart on RabbitMQ (overrides/amqp.yaml) ------------------------------------------
+
+AMQP_RESTART = {
+    **RESTART,
+    "broker_url": AMQP,
+    "service": "rabbitmq",
+    "broker_ready": "2m",
+    "deadline": "90s",
+}
+RABBITMQ_IMAGE = os.environ.get("RABBITMQ_IMAGE", "jobcheck/rabbitmq:bookworm")
+
+
+def on_rabbitmq(stack: Stack, sdk: DockerClient, *extra: str) -> None:
+    """The broker moved to RabbitMQ (Redis stays the result backend), every service fresh."""
+    amqp = Stack(
+        stack.project,
+        [CELERY / "compose.yaml", BASE, OVERRIDES / "amqp.yaml", *(OVERRIDES / e for e in extra)],
+        {**stack.variables, "RABBITMQ_IMAGE": RABBITMQ_IMAGE},
+    )
+    amqp.compose("up", "-d", "--no-build", "--remove-orphans", "--force-recreate")
+    amqp.wait_ready(sdk)
+
+
+def test_broker_restart_passes_on_rabbitmq_with_persistent_messages(
+    stack: Stack, engine_client: DockerClient
+) -> None:
+    on_rabbitmq(stack, engine_client)
+    outcome = check(broker_restart.KIND, AMQP_RESTART, stack, "broker_restart amqp pass")
+    expect(
+        outcome,
+        Status.PASS,
+        r"rabbitmq restarted: workers reconnected, canary finished \S+ after the broker was "
+        r"back; 3 of 3 waiting jobs still there \(3 finished\); the running job: \w+; queue "
+        r"'celery' is durable, task messages are persistent",
+    )
+
+
+def test_broker_restart_fails_on_rabbitmq_with_transient_messages(
+    stack: Stack, engine_client: DockerClient
+) -> None:
+    on_rabbitmq(stack, engine_client, "amqp-transient.yaml")
+    try:
+        outcome = check(broker_restart.KIND, AMQP_RESTART, stack, "broker_restart amqp fail")
+    finally:
+        configured(stack, engine_client, fresh=True)
+    expect(
+        outcome,
+        Status.FAIL,
+        r"3 of 3 waiting jobs not seen again after the restart \(still queued, and the broker "
+        r"cannot be searched for them\): queue 'celery' is durable, task messages are not "
+        r"persistent \(delivery mode transient\); .*",
     )

@@ -45,12 +45,22 @@ def stack(engine_client: DockerClient) -> Iterator[Stack]:
     print("\ndrill wall times (RQ): " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
 
 
-def configured(stack: Stack, sdk: DockerClient, *extra: str) -> None:
+def configured(stack: Stack, sdk: DockerClient, *extra: str, fresh: bool = False) -> None:
     """The stack with these overrides on top of drill2.yaml (services recreated only where
-    their configuration changed, orphans removed), and healthy."""
+    their configuration changed, every one with ``fresh``; orphans removed), and healthy."""
     with_extra = stack.with_files(BASE, *(override("overrides", name) for name in extra))
-    with_extra.up()
+    up(with_extra, fresh)
     with_extra.wait_ready(sdk)
+
+
+def up(stack: Stack, fresh: bool) -> None:
+    """A Redis replaced by a new container (another address) sends the worker no reset: RQ's
+    blocking dequeue, without a socket timeout, would wait on the old connection forever. So
+    when Redis is recreated, every service is."""
+    if fresh:
+        stack.compose("up", "-d", "--no-build", "--remove-orphans", "--force-recreate")
+    else:
+        stack.up()
 
 
 def check(kind: Any, options: dict[str, Any], stack: Stack, label: str, **kw: Any) -> Outcome:
@@ -174,11 +184,11 @@ def test_broker_restart_passes_with_an_append_only_redis(stack: Stack) -> None:
 def test_broker_restart_fails_when_redis_keeps_nothing(
     stack: Stack, engine_client: DockerClient
 ) -> None:
-    configured(stack, engine_client, "redis-no-persistence.yaml")
+    configured(stack, engine_client, "redis-no-persistence.yaml", fresh=True)
     try:
         outcome = check(broker_restart.KIND, RESTART, stack, "broker_restart rq fail")
     finally:
-        configured(stack, engine_client)
+        configured(stack, engine_client, fresh=True)
     expect(
         outcome,
         Status.FAIL,

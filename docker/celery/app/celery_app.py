@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> Celery:
         # process is killed and replaced), never holding the worker forever. None: no limit.
         task_time_limit=settings.task_time_limit_s or None,
         task_soft_time_limit=settings.task_soft_time_limit_s or None,
+        task_default_delivery_mode=settings.delivery_mode,
         # One task at a time, and no reserved second one to lose or strand.
         worker_concurrency=1,
         worker_prefetch_multiplier=1,

@@ -35,6 +35,8 @@ class Settings:
     # Hard and soft time limits of every task (0: none, Celery's default).
     task_time_limit_s: int = 0
     task_soft_time_limit_s: int = 0
+    # AMQP: persistent messages survive a RabbitMQ restart (Celery's default); transient: not.
+    delivery_mode: str = "persistent"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -54,6 +56,8 @@ class Settings:
             unacked_restore_interval_s=_int(environ, "CELERY_UNACKED_RESTORE_INTERVAL_S", 0),
             task_time_limit_s=_int(environ, "CELERY_TASK_TIME_LIMIT_S", 0),
             task_soft_time_limit_s=_int(environ, "CELERY_TASK_SOFT_TIME_LIMIT_S", 0),
+            delivery_mode=environ.get("CELERY_TASK_DEFAULT_DELIVERY_MODE", "persistent").strip()
+            or "persistent",
         )
 
 

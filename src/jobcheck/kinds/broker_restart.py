@@ -12,23 +12,22 @@ left healthy, or the result says it is not.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._findings import plural
+from jobcheck.kinds._tracked import Job, follow, poll
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
-from jobcheck.probes import broker_url, engine, lost_jobs
-from jobcheck.probes.framework import DEFAULT_QUEUE, Adapter, JobState, adapter_for
+from jobcheck.probes import broker_url, engine
+from jobcheck.probes.framework import DEFAULT_QUEUE, Adapter, adapter_for
 from jobcheck.results import Outcome
 
 DockerClient = engine.DockerClient
 Container = engine.Container
-T = TypeVar("T")
 
 START_S = 15.0  # the running job must be started within this
 SETTLE_S = 10.0  # once the canary finished, how long the waiting jobs still get to finish
@@ -102,12 +101,27 @@ class Log:
 # --- the broker's persistence -------------------------------------------------------------------
 
 
-def persistence_words(adapter: Adapter, options: Options) -> tuple[bool | None, str]:
-    """(durable, in words); durable None when it could not be told."""
+@dataclass(frozen=True)
+class Persistence:
+    durable: bool | None  # None: could not be told
+    words: str
+    delivery_mode: str = ""  # AMQP: the workers' task_default_delivery_mode
+
+
+def persistence_of(adapter: Adapter, options: Options) -> Persistence:
+    if broker_url.BrokerURL.parse(options.url or "").is_redis:
+        return Persistence(*persistence_words(adapter, options))
     try:
-        if broker_url.BrokerURL.parse(options.url or "").is_redis:
-            return _redis_words(adapter)
-        return _amqp_words(adapter, options.queue_name)
+        durable, words, mode = _amqp_words(adapter, options.queue_name)
+    except CheckError as exc:
+        return Persistence(None, f"persistence could not be told: {exc.message}")
+    return Persistence(durable, words, mode)
+
+
+def persistence_words(adapter: Adapter, options: Options) -> tuple[bool | None, str]:
+    """Redis's (durable, in words); durable None when it could not be told."""
+    try:
+        return _redis_words(adapter)
     except CheckError as exc:
         return None, f"persistence could not be told: {exc.message}"
 
@@ -131,64 +145,25 @@ def _redis_words(adapter: Adapter) -> tuple[bool | None, str]:
     return seen.durable, words
 
 
-def _amqp_words(adapter: Adapter, queue: str) -> tuple[bool | None, str]:
+def _amqp_words(adapter: Adapter, queue: str) -> tuple[bool | None, str, str]:
+    """Does RabbitMQ keep a waiting task over a restart: the workers declare the queue durable
+    (``inspect active_queues``) and the app sends persistent messages (its
+    ``task_default_delivery_mode``, read from the workers' configuration)."""
     delivery = getattr(adapter, "delivery", None)
     if delivery is None:
-        return None, "the broker's persistence could not be told"
+        return None, "the broker's persistence could not be told", ""
     durable, mode = delivery(queue)
     if durable is None:
-        return None, f"no worker declared queue {queue!r}: its durability could not be told"
+        return None, f"no worker declared queue {queue!r}: its durability could not be told", mode
     persistent = mode in ("persistent", "2")
     words = (
         f"queue {queue!r} is {'durable' if durable else 'not durable'}, task messages are "
         f"{'persistent' if persistent else f'not persistent (delivery mode {mode})'}"
     )
-    return durable and persistent, words
+    return durable and persistent, words, mode
 
 
 # --- jobs ---------------------------------------------------------------------------------------
-
-
-def _quiet(call: Callable[[], T], fallback: T) -> T:
-    """A poll while the broker or the workers are coming back: a connection failure is not an
-    answer yet (the deadline decides), anything else is."""
-    try:
-        return call()
-    except CheckFailed:
-        return fallback
-
-
-@dataclass
-class Job:
-    job_id: str
-    role: str  # running, waiting, canary
-    state: JobState | None = None
-    gone: bool = False
-    where: str = ""
-
-    @property
-    def word(self) -> str:
-        if self.gone:
-            return "gone"
-        return self.state.state if self.state is not None else "unknown"
-
-
-def poll(adapter: Adapter, job: Job) -> None:
-    state = _quiet(lambda: adapter.job_state(job.job_id), job.state)
-    if state is None and adapter.framework == "rq":
-        job.gone = True
-    job.state = state
-
-
-def settled(adapter: Adapter, job: Job, queue: str) -> bool:
-    """Ended, or known gone. Celery cannot tell a lost task from a waiting one by its state
-    (both PENDING): the broker is asked where its message is."""
-    if job.gone or (job.state is not None and job.state.ended):
-        return True
-    if adapter.framework == "celery" and job.state is not None and job.state.raw == "PENDING":
-        where, gone = _quiet(lambda: lost_jobs.whereabouts(adapter, job.job_id, queue), ("", False))
-        job.where, job.gone = where, gone
-    return job.gone
 
 
 def wait_started(adapter: Adapter, job: Job, ctx: KindContext, options: Options) -> None:
@@ -201,12 +176,13 @@ def wait_started(adapter: Adapter, job: Job, ctx: KindContext, options: Options)
             return
 
 
-def send_waiting(adapter: Adapter, task: str, queue: str) -> str:
+def send_waiting(adapter: Adapter, task: str, queue: str, delivery_mode: str = "") -> str:
     """Celery's enqueue asks the workers first (a second or two): the waiting jobs are sent
-    straight away, so they are still waiting when the broker goes down."""
+    straight away, so they are still waiting when the broker goes down; on AMQP with the
+    app's own delivery mode, as its tasks would be."""
     send = getattr(adapter, "send", None)
     if send is not None:
-        return str(send(task, queue=queue))
+        return str(send(task, queue=queue, delivery_mode=delivery_mode or None))
     return adapter.enqueue(task, queue=queue, job_timeout_s=30)
 
 
@@ -220,20 +196,6 @@ def send_canary(adapter: Adapter, options: Options, ctx: KindContext, until: flo
                 raise CheckFailed(
                     f"the canary could not be sent after the restart: {exc.message}"
                 ) from None
-
-
-def follow(
-    adapter: Adapter, jobs: list[Job], options: Options, ctx: KindContext, until: float
-) -> None:
-    """Poll until every job settled (ended or gone) or ``until``."""
-    while True:
-        pending = [j for j in jobs if not settled(adapter, j, options.queue_name)]
-        for job in pending:
-            poll(adapter, job)
-        if all(settled(adapter, j, options.queue_name) for j in pending):
-            return
-        if time.monotonic() >= until or not ctx.sleep(options.interval):
-            return
 
 
 # --- the container ------------------------------------------------------------------------------
@@ -290,7 +252,8 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
             "to restart (is it the broker's service? set service)"
         )
     with _adapter(options) as adapter:
-        durable, persistence = persistence_words(adapter, options)
+        kept = persistence_of(adapter, options)
+        persistence = kept.words
         workers = adapter.live_workers(options.queue_name)
         if not workers:
             return Outcome.failed(
@@ -298,7 +261,7 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
                 f"({adapter.where}); {persistence}"
             )
         log = Log()
-        jobs = _before(adapter, options, ctx, log)
+        jobs = _before(adapter, options, ctx, log, kept.delivery_mode)
         if isinstance(jobs, Outcome):
             return jobs
     try:
@@ -315,10 +278,12 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
             f"the broker did not come back: {why}; {persistence}", output=log.timeline
         )
     with _adapter(options) as adapter:
-        return _after(adapter, options, ctx, sdk, project, jobs, (durable, persistence), log)
+        return _after(adapter, options, ctx, sdk, project, jobs, persistence, log)
 
 
-def _before(adapter: Adapter, options: Options, ctx: KindContext, log: Log) -> list[Job] | Outcome:
+def _before(
+    adapter: Adapter, options: Options, ctx: KindContext, log: Log, mode: str
+) -> list[Job] | Outcome:
     jobs: list[Job] = []
     if options.sleep_task:
         running = Job(
@@ -341,11 +306,10 @@ def _before(adapter: Adapter, options: Options, ctx: KindContext, log: Log) -> l
         log(f"{running.job_id} started")
         jobs.append(running)
     for _ in range(options.waiting):
-        jobs.append(Job(send_waiting(adapter, options.task, options.queue_name), "waiting"))
-    for job in jobs[1 if options.sleep_task else 0 :]:
-        poll(adapter, job)
-    states = ", ".join(sorted(j.word for j in jobs if j.role == "waiting"))
-    log(f"{plural(options.waiting, 'waiting job')} enqueued ({states or 'none'})")
+        jobs.append(Job(send_waiting(adapter, options.task, options.queue_name, mode), "waiting"))
+    # Not polled here: a Celery poll is a broadcast (a second each), and the running job must
+    # still run when the broker goes down.
+    log(f"{plural(options.waiting, 'waiting job')} enqueued")
     return jobs
 
 
@@ -356,25 +320,31 @@ def _after(
     sdk: DockerClient,
     project: str,
     jobs: list[Job],
-    persistence: tuple[bool | None, str],
+    words: str,
     log: Log,
 ) -> Outcome:
-    words = persistence[1]
     start = time.monotonic()
     until = start + min(options.deadline, ctx.remaining())
     canary = Job(send_canary(adapter, options, ctx, until), "canary")
     log(f"canary {canary.job_id} sent")
-    follow(adapter, [canary], options, ctx, until)
+    follow(adapter, [canary], options.queue_name, ctx, until, options.interval)
     canary_s = time.monotonic() - start
     log(f"canary {canary.word} after {format_duration(canary_s)}")
     if canary.word == "finished":
         until = min(until, time.monotonic() + SETTLE_S)
-    follow(adapter, jobs, options, ctx, until)
+    follow(adapter, jobs, options.queue_name, ctx, until, options.interval)
     for job in jobs:
-        log(f"{job.role} job {job.job_id}: {job.word}{f' ({job.where})' if job.where else ''}")
+        where = f" ({job.where})" if job.where and job.word != "finished" else ""
+        trouble = f" [last failed read: {job.trouble}]" if job.trouble else ""
+        log(f"{job.role} job {job.job_id}: {job.word}{where}{trouble}")
     ready = wait_ready(sdk, project, options.worker, ctx, time.monotonic() + READY_S)
     log(f"{options.worker} {'healthy' if ready else 'NOT healthy'}")
     return verdict(options, jobs, canary, canary_s, words, ready, log)
+
+
+def unlocated(job: Job) -> bool:
+    """A Celery task still PENDING whose message could not be looked for (AMQP)."""
+    return job.state is not None and job.state.raw == "PENDING" and not job.where
 
 
 def verdict(
@@ -388,11 +358,20 @@ def verdict(
 ) -> Outcome:
     waiting = [j for j in jobs if j.role == "waiting"]
     lost = [j for j in waiting if j.gone]
+    # Never seen again and nowhere to look (an AMQP broker's messages cannot be listed from
+    # outside): not counted as still there.
+    unseen = [j for j in waiting if not j.gone and j.word != "finished" and unlocated(j)]
     running = next((j for j in jobs if j.role == "running"), None)
     problems = []
     if lost:
         problems.append(
             f"{len(lost)} of {plural(len(waiting), 'waiting job')} gone after the restart: "
+            f"{persistence}"
+        )
+    if unseen:
+        problems.append(
+            f"{len(unseen)} of {plural(len(waiting), 'waiting job')} not seen again after the "
+            f"restart (still {unseen[0].word}, and the broker cannot be searched for them): "
             f"{persistence}"
         )
     if canary.word != "finished":
@@ -403,7 +382,7 @@ def verdict(
         )
     if not ready:
         problems.append(f"{options.worker} not healthy {READY_S:g}s after the drill")
-    kept = [j for j in waiting if not j.gone]
+    kept = [j for j in waiting if not j.gone and j not in unseen]
     ran = sum(1 for j in kept if j.word == "finished")
     others = sorted({j.where or j.word for j in kept if j.word != "finished"})
     kept_words = (
@@ -422,10 +401,10 @@ def verdict(
         fix = (
             "; to fix: give the broker persistence (Redis: appendonly yes; RabbitMQ: durable "
             "queues and persistent messages)"
-            if lost
+            if lost or unseen
             else ""
         )
-        tail = f"; {kept_words}" if not lost and waiting else ""
+        tail = f"; {kept_words}" if not (lost or unseen) and waiting else ""
         return Outcome.failed(
             "; ".join(problems) + tail + extra + fix, output=log.timeline, details=details
         )

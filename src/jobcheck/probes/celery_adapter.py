@@ -420,12 +420,16 @@ class CeleryAdapter:
         queue: str,
         priority: int | None = None,
         time_limit_s: float | None = None,
+        delivery_mode: str | None = None,
     ) -> str:
-        """Publish without asking the workers first (``enqueue`` asks): the job id."""
+        """Publish without asking the workers first (``enqueue`` asks): the job id.
+        ``delivery_mode`` (persistent, transient): as the application sends its tasks."""
         self._reach(self.broker)
         options: dict[str, Any] = {"queue": queue}
         if priority is not None:
             options["priority"] = priority
+        if delivery_mode:
+            options["delivery_mode"] = delivery_mode
         if time_limit_s:
             options["time_limit"] = time_limit_s
         result = self._call(
