@@ -18,7 +18,7 @@ import pytest
 from jobcheck.kinds import broker_restart, scheduler, worker_limits
 from jobcheck.results import Outcome, Status
 
-from ._compose import DOCKER, Stack, env_file_values, request
+from ._compose import DOCKER, Stack, env_file_values, request, wait_for
 from ._drills import TIMINGS, expect, override, run_kind, stack_up
 
 if TYPE_CHECKING:
@@ -68,8 +68,15 @@ def check(kind: Any, options: dict[str, Any], stack: Stack, label: str, **kw: An
 
 
 def canary_through_the_api() -> None:
+    """A job of the API's, finished (so it is in a registry, not between two)."""
     answer = request(f"{API}/jobs/canary", data=b"")
     assert answer.status == 202, answer
+    job = answer.body["id"]
+    wait_for(
+        f"canary {job} finished",
+        lambda: True if request(f"{API}/jobs/{job}").body.get("status") == "finished" else None,
+        30,
+    )
 
 
 # --- single scheduler --------------------------------------------------------------------------

@@ -331,7 +331,7 @@ class CeleryAdapter:
             for q in found or []
             if q.get("name") == queue
         ]
-        modes = {str((c or {}).get("task_default_delivery_mode")) for c in conf.values()}
+        modes = {_delivery_word((c or {}).get("task_default_delivery_mode")) for c in conf.values()}
         return (all(durable) if durable else None), ", ".join(sorted(modes))
 
     def maxmemory_policy(self) -> str | None:
@@ -548,3 +548,8 @@ def _limits_of(worker: str, conf: Mapping[str, Any], stats: Mapping[str, Any]) -
         concurrency=_whole(pool.get("max-concurrency")) or _whole(conf.get("worker_concurrency")),
         prefetch_count=_whole(stats.get("prefetch_count")),
     )
+
+
+def _delivery_word(mode: Any) -> str:
+    """AMQP's delivery mode in words: 2 is persistent, 1 transient (Celery accepts both)."""
+    return {"2": "persistent", "1": "transient"}.get(str(mode), str(mode))

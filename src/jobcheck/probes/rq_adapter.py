@@ -273,10 +273,14 @@ class RQAdapter:
             FinishedJobRegistry(queue, connection=self.client).key,
             FailedJobRegistry(queue, connection=self.client).key,
         ]
+        rq_queue = Queue(queue, connection=self.client)
+        # RQ 2+ moves a job being taken to an intermediate list before its started registry.
+        lists = [rq_queue.key, getattr(rq_queue, "intermediate_queue_key", rq_queue.key)]
         with self._errors():
             ids = [
                 _text(i)
-                for i in self.client.lrange(Queue(queue, connection=self.client).key, 0, sample - 1)
+                for key in dict.fromkeys(lists)
+                for i in self.client.lrange(key, 0, sample - 1)
             ]
             for key in registries:
                 entries: list[bytes] = self.client.zrevrange(key, 0, sample - 1)  # type: ignore[assignment]
