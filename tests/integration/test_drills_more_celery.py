@@ -20,7 +20,7 @@ from jobcheck.kinds import broker_restart, scheduler, worker_limits
 from jobcheck.results import Outcome, Status
 
 from ._compose import DOCKER, Stack, env_file_values
-from ._drills import TIMINGS, expect, run_kind, stack_up
+from ._drills import TIMINGS, amqp_answers, expect, redis_answers, run_kind, stack_up
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -65,6 +65,7 @@ def configured(stack: Stack, sdk: DockerClient, *extra: Any, fresh: bool = False
     else:
         with_extra.up()
     with_extra.wait_ready(sdk)
+    redis_answers(BROKER)
 
 
 def check(kind: Any, options: dict[str, Any], stack: Stack, label: str, **kw: Any) -> Outcome:
@@ -166,6 +167,8 @@ RESTART = {
     "seconds": 4,
     "waiting": 3,
     "deadline": "60s",
+    # A loaded 2-core machine runs the healthchecks (a Python process each) slowly.
+    "worker_ready": "3m",
 }
 
 
@@ -217,6 +220,8 @@ def on_rabbitmq(stack: Stack, sdk: DockerClient, *extra: str) -> None:
     )
     amqp.compose("up", "-d", "--no-build", "--remove-orphans", "--force-recreate")
     amqp.wait_ready(sdk)
+    amqp_answers(AMQP_PORT)
+    redis_answers(BROKER)
 
 
 def test_broker_restart_passes_on_rabbitmq_with_persistent_messages(

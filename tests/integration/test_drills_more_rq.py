@@ -19,7 +19,7 @@ from jobcheck.kinds import broker_restart, scheduler, worker_limits
 from jobcheck.results import Outcome, Status
 
 from ._compose import DOCKER, Stack, env_file_values, request, wait_for
-from ._drills import TIMINGS, expect, override, run_kind, stack_up
+from ._drills import TIMINGS, expect, override, redis_answers, run_kind, stack_up
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -51,6 +51,7 @@ def configured(stack: Stack, sdk: DockerClient, *extra: str, fresh: bool = False
     with_extra = stack.with_files(BASE, *(override("overrides", name) for name in extra))
     up(with_extra, fresh)
     with_extra.wait_ready(sdk)
+    redis_answers(REDIS)
 
 
 def up(stack: Stack, fresh: bool) -> None:
@@ -174,6 +175,8 @@ RESTART = {
     "seconds": 4,
     "waiting": 3,
     "deadline": "60s",
+    # A loaded 2-core machine runs the healthchecks (a Python process each) slowly.
+    "worker_ready": "3m",
 }
 
 

@@ -31,7 +31,6 @@ Container = engine.Container
 
 START_S = 15.0  # the running job must be started within this
 SETTLE_S = 10.0  # once the canary finished, how long the waiting jobs still get to finish
-READY_S = 60.0  # the worker must be healthy again within this, after the drill
 
 
 class Options(KindOptions):
@@ -56,6 +55,9 @@ class Options(KindOptions):
     )
     deadline: Duration = Field(
         60.0, description="Once the broker is back, the canary and waiting jobs must finish"
+    )
+    worker_ready: Duration = Field(
+        60.0, description="At the end, the workers must be healthy again within this"
     )
     interval: Duration = Field(0.25, description="Pause between polls")
     timeout: Duration = Field(5.0, description="Per broker call")
@@ -337,7 +339,7 @@ def _after(
         where = f" ({job.where})" if job.where and job.word != "finished" else ""
         trouble = f" [last failed read: {job.trouble}]" if job.trouble else ""
         log(f"{job.role} job {job.job_id}: {job.word}{where}{trouble}")
-    ready = wait_ready(sdk, project, options.worker, ctx, time.monotonic() + READY_S)
+    ready = wait_ready(sdk, project, options.worker, ctx, time.monotonic() + options.worker_ready)
     log(f"{options.worker} {'healthy' if ready else 'NOT healthy'}")
     return verdict(options, jobs, canary, canary_s, words, ready, log)
 
@@ -381,7 +383,9 @@ def verdict(
             f"{format_duration(options.deadline)})"
         )
     if not ready:
-        problems.append(f"{options.worker} not healthy {READY_S:g}s after the drill")
+        problems.append(
+            f"{options.worker} not healthy {format_duration(options.worker_ready)} after the drill"
+        )
     kept = [j for j in waiting if not j.gone and j not in unseen]
     ran = sum(1 for j in kept if j.word == "finished")
     others = sorted({j.where or j.word for j in kept if j.word != "finished"})
