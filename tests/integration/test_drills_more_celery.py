@@ -69,6 +69,7 @@ def configured(stack: Stack, sdk: DockerClient, *extra: Any, fresh: bool = False
 
 
 def check(kind: Any, options: dict[str, Any], stack: Stack, label: str, **kw: Any) -> Outcome:
+    kw.setdefault("timeout_s", 400.0)  # the drills' own bounds decide, not the attempt's
     return run_kind(kind, options, stack, secrets=[PASSWORD, AMQP_PASSWORD], label=label, **kw)
 
 

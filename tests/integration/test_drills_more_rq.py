@@ -65,6 +65,7 @@ def up(stack: Stack, fresh: bool) -> None:
 
 
 def check(kind: Any, options: dict[str, Any], stack: Stack, label: str, **kw: Any) -> Outcome:
+    kw.setdefault("timeout_s", 400.0)  # the drills' own bounds decide, not the attempt's
     return run_kind(kind, options, stack, secrets=[PASSWORD], label=label, **kw)
 
 

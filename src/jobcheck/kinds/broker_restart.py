@@ -339,9 +339,11 @@ def _after(
         where = f" ({job.where})" if job.where and job.word != "finished" else ""
         trouble = f" [last failed read: {job.trouble}]" if job.trouble else ""
         log(f"{job.role} job {job.job_id}: {job.word}{where}{trouble}")
-    ready = wait_ready(sdk, project, options.worker, ctx, time.monotonic() + options.worker_ready)
+    waited = time.monotonic()
+    ready = wait_ready(sdk, project, options.worker, ctx, waited + options.worker_ready)
+    waited = time.monotonic() - waited
     log(f"{options.worker} {'healthy' if ready else 'NOT healthy'}")
-    return verdict(options, jobs, canary, canary_s, words, ready, log)
+    return verdict(options, jobs, canary, canary_s, words, (ready, waited), log)
 
 
 def unlocated(job: Job) -> bool:
@@ -355,9 +357,11 @@ def verdict(
     canary: Job,
     canary_s: float,
     persistence: str,
-    ready: bool,
+    health: tuple[bool, float],
     log: Log,
 ) -> Outcome:
+    """``health``: (the workers healthy at the end, how long that was waited for)."""
+    ready, waited = health
     waiting = [j for j in jobs if j.role == "waiting"]
     lost = [j for j in waiting if j.gone]
     # Never seen again and nowhere to look (an AMQP broker's messages cannot be listed from
@@ -384,7 +388,8 @@ def verdict(
         )
     if not ready:
         problems.append(
-            f"{options.worker} not healthy {format_duration(options.worker_ready)} after the drill"
+            f"{options.worker} not healthy {format_duration(waited)} after the drill (its "
+            "healthcheck failing: read `docker inspect` of the container)"
         )
     kept = [j for j in waiting if not j.gone and j not in unseen]
     ran = sum(1 for j in kept if j.word == "finished")
