@@ -37,7 +37,7 @@ class Job:
 
     @property
     def word(self) -> str:
-        if self.gone:
+        if self.gone or self.suspected_at is not None:
             return "gone"
         return self.state.state if self.state is not None else "unknown"
 

@@ -363,10 +363,12 @@ def verdict(
     """``health``: (the workers healthy at the end, how long that was waited for)."""
     ready, waited = health
     waiting = [j for j in jobs if j.role == "waiting"]
-    lost = [j for j in waiting if j.gone]
+    # Gone, or found nowhere at the last look (not yet confirmed by a second one): the latest
+    # evidence says lost, so it is never counted as kept.
+    lost = [j for j in waiting if j.gone or j.suspected_at is not None]
     # Never seen again and nowhere to look (an AMQP broker's messages cannot be listed from
     # outside): not counted as still there.
-    unseen = [j for j in waiting if not j.gone and j.word != "finished" and unlocated(j)]
+    unseen = [j for j in waiting if j not in lost and j.word != "finished" and unlocated(j)]
     running = next((j for j in jobs if j.role == "running"), None)
     problems = []
     if lost:
@@ -391,7 +393,7 @@ def verdict(
             f"{options.worker} not healthy {format_duration(waited)} after the drill (its "
             "healthcheck failing: read `docker inspect` of the container)"
         )
-    kept = [j for j in waiting if not j.gone and j not in unseen]
+    kept = [j for j in waiting if j not in lost and j not in unseen]
     ran = sum(1 for j in kept if j.word == "finished")
     others = sorted({j.where or j.word for j in kept if j.word != "finished"})
     kept_words = (
