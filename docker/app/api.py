@@ -127,7 +127,7 @@ def _enqueue(
         job = queue().enqueue(
             func,
             *args,
-            job_timeout=job_timeout,
+            job_timeout=settings().job_timeout_s or job_timeout,
             result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,
             retry=retry,

@@ -27,6 +27,9 @@ class Settings:
     maintenance_interval_s: int = 60
     # How often a busy worker renews its claim on the job it runs (RQ's default, 30 s).
     job_monitoring_interval_s: int = 30
+    # Every job's timeout instead of each endpoint's own (0: the endpoint's; -1: none, as a
+    # test-only override shows what jobcheck's worker_limits reports then).
+    job_timeout_s: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -44,6 +47,7 @@ class Settings:
             worker_ttl_s=_int(environ, "WORKER_TTL_S", 60),
             maintenance_interval_s=_int(environ, "WORKER_MAINTENANCE_INTERVAL_S", 60),
             job_monitoring_interval_s=_int(environ, "WORKER_JOB_MONITORING_INTERVAL_S", 30),
+            job_timeout_s=_int(environ, "JOB_TIMEOUT_S", 0),
         )
 
 

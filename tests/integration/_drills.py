@@ -20,7 +20,7 @@ from jobcheck.results import Outcome, Status
 from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
-from ._compose import ROOT, Stack, prepare_images
+from ._compose import ROOT, Stack, prepare_images, wait_for
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -89,3 +89,35 @@ def expect(outcome: Outcome, status: Status, pattern: str) -> None:
 
 def override(*parts: str) -> Path:
     return ROOT.joinpath("docker", *parts)
+
+
+def redis_answers(url: str, deadline_s: float = 60.0) -> None:
+    """Wait until Redis answers PING through its published port: a container just recreated is
+    healthy inside before the host's port forwarding reaches it on a loaded machine."""
+    import redis
+
+    def ping() -> bool | None:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return True if client.ping() else None
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
+    wait_for(f"Redis at {url.rpartition('@')[2]} answering", ping, deadline_s)
+
+
+def amqp_answers(port: str, deadline_s: float = 120.0) -> None:
+    """Wait until the published AMQP port answers the protocol header with Connection.Start."""
+    import socket
+
+    def speaks() -> bool | None:
+        try:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=3) as conn:
+                conn.sendall(b"AMQP\x00\x00\x09\x01")
+                return True if conn.recv(1) == b"\x01" else None
+        except OSError:
+            return None
+
+    wait_for(f"AMQP on 127.0.0.1:{port} answering", speaks, deadline_s)

@@ -41,6 +41,11 @@ def create_app(settings: Settings) -> Celery:
         task_acks_late=settings.acks_late,
         task_reject_on_worker_lost=settings.reject_on_worker_lost,
         task_track_started=settings.track_started,
+        # A task stuck past its limit is ended (soft: SoftTimeLimitExceeded; hard: the
+        # process is killed and replaced), never holding the worker forever. None: no limit.
+        task_time_limit=settings.task_time_limit_s or None,
+        task_soft_time_limit=settings.task_soft_time_limit_s or None,
+        task_default_delivery_mode=settings.delivery_mode,
         # One task at a time, and no reserved second one to lose or strand.
         worker_concurrency=1,
         worker_prefetch_multiplier=1,

@@ -32,6 +32,11 @@ class Settings:
     visibility_timeout_s: int = 3600
     # Seconds between sweeps for such messages; 0 keeps kombu's default (about 100 s).
     unacked_restore_interval_s: int = 0
+    # Hard and soft time limits of every task (0: none, Celery's default).
+    task_time_limit_s: int = 0
+    task_soft_time_limit_s: int = 0
+    # AMQP: persistent messages survive a RabbitMQ restart (Celery's default); transient: not.
+    delivery_mode: str = "persistent"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -49,6 +54,10 @@ class Settings:
             track_started=_bool(environ, "CELERY_TASK_TRACK_STARTED", False),
             visibility_timeout_s=_int(environ, "CELERY_VISIBILITY_TIMEOUT_S", 3600),
             unacked_restore_interval_s=_int(environ, "CELERY_UNACKED_RESTORE_INTERVAL_S", 0),
+            task_time_limit_s=_int(environ, "CELERY_TASK_TIME_LIMIT_S", 0),
+            task_soft_time_limit_s=_int(environ, "CELERY_TASK_SOFT_TIME_LIMIT_S", 0),
+            delivery_mode=environ.get("CELERY_TASK_DEFAULT_DELIVERY_MODE", "persistent").strip()
+            or "persistent",
         )
 
 

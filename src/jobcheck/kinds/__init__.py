@@ -38,6 +38,9 @@ BUILTIN: dict[str, str] = {
     "queue": "jobcheck.kinds.queue",
     "shutdown": "jobcheck.kinds.shutdown",
     "stop_config": "jobcheck.kinds.stop_config",
+    "broker_restart": "jobcheck.kinds.broker_restart",
+    "worker_limits": "jobcheck.kinds.worker_limits",
+    "scheduler": "jobcheck.kinds.scheduler",
 }
 
 _cache: dict[str, Kind[Any]] = {}

@@ -283,16 +283,56 @@ class CeleryAdapter:
             )
         return tuple(sorted(name for reply in replies or [] for name in reply))
 
-    def _inspect(self, method: str, workers: Sequence[str] | None = None) -> dict[str, Any]:
+    def _inspect(
+        self, method: str, workers: Sequence[str] | None = None, **arguments: Any
+    ) -> dict[str, Any]:
         """One ``inspect`` broadcast. Given the workers, it returns as soon as all answered."""
         inspector = self.app.control.inspect(
             destination=list(workers) if workers else None,
             limit=len(workers) if workers else None,
             timeout=self.control_timeout_s,
         )
+        call = getattr(inspector, method)
         with _BROADCAST:
-            replies = self._call(f"inspect {method}", getattr(inspector, method))
+            replies = self._call(f"inspect {method}", lambda: call(**arguments))
         return dict(replies or {})
+
+    # --- limits and delivery settings, from the running workers ----------------------------------
+
+    def worker_limits(self, queue: str) -> list[fw.WorkerLimits]:
+        """Each live worker on ``queue``: its time limits, recycling and prefetch, from
+        ``inspect conf`` (defaults included) and ``inspect stats``. A worker that does not
+        answer is an error: its limits cannot be told."""
+        self._require_celery(queue)
+        consuming, alive = self._consumers(queue)
+        if not consuming:
+            raise self._no_workers(queue, alive)
+        conf = self._inspect("conf", consuming, with_defaults=True)
+        stats = self._inspect("stats", consuming)
+        silent = [w for w in consuming if not isinstance(conf.get(w), dict)]
+        if silent:
+            raise CheckError(
+                f"worker {', '.join(silent)} answered a ping but not `inspect conf` within "
+                f"{fw.seconds(self.control_timeout_s)}: its limits cannot be read"
+            )
+        return [_limits_of(w, conf[w], stats.get(w) or {}) for w in consuming]
+
+    def delivery(self, queue: str) -> tuple[bool | None, str]:
+        """(is ``queue`` declared durable by the workers, their task_default_delivery_mode):
+        does a waiting task survive a RabbitMQ restart? None when no worker said."""
+        consuming, alive = self._consumers(queue)
+        if not consuming:
+            raise self._no_workers(queue, alive)
+        queues = self._inspect("active_queues", consuming)
+        conf = self._inspect("conf", consuming, with_defaults=True)
+        durable = [
+            bool(q.get("durable"))
+            for found in queues.values()
+            for q in found or []
+            if q.get("name") == queue
+        ]
+        modes = {_delivery_word((c or {}).get("task_default_delivery_mode")) for c in conf.values()}
+        return (all(durable) if durable else None), ", ".join(sorted(modes))
 
     def maxmemory_policy(self) -> str | None:
         if not self.broker.is_redis:
@@ -380,12 +420,16 @@ class CeleryAdapter:
         queue: str,
         priority: int | None = None,
         time_limit_s: float | None = None,
+        delivery_mode: str | None = None,
     ) -> str:
-        """Publish without asking the workers first (``enqueue`` asks): the job id."""
+        """Publish without asking the workers first (``enqueue`` asks): the job id.
+        ``delivery_mode`` (persistent, transient): as the application sends its tasks."""
         self._reach(self.broker)
         options: dict[str, Any] = {"queue": queue}
         if priority is not None:
             options["priority"] = priority
+        if delivery_mode:
+            options["delivery_mode"] = delivery_mode
         if time_limit_s:
             options["time_limit"] = time_limit_s
         result = self._call(
@@ -470,3 +514,42 @@ def _parse(url: str, option: str) -> BrokerURL:
         return BrokerURL.parse(url)
     except ValueError as exc:
         raise CheckError(f"{option}: {exc}") from None
+
+
+def _number(value: Any) -> float | None:
+    """A limit from a worker's answer: None when unset (None, 0, '' or not a number)."""
+    if isinstance(value, bool) or value in (None, "", 0):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _whole(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
+
+
+def _limits_of(worker: str, conf: Mapping[str, Any], stats: Mapping[str, Any]) -> fw.WorkerLimits:
+    """conf wins; the pool's own numbers (``stats``) fill in what conf left unset (a limit
+    given on the command line, ``--time-limit``, shows there only)."""
+    pool = stats.get("pool") or {}
+    timeouts = [*(pool.get("timeouts") or []), None, None]
+    return fw.WorkerLimits(
+        worker=worker,
+        time_limit=_number(conf.get("task_time_limit")) or _number(timeouts[1]),
+        soft_time_limit=_number(conf.get("task_soft_time_limit")) or _number(timeouts[0]),
+        max_tasks_per_child=_whole(conf.get("worker_max_tasks_per_child"))
+        or _whole(pool.get("max-tasks-per-child")),
+        max_memory_per_child=_whole(conf.get("worker_max_memory_per_child")),
+        prefetch_multiplier=_whole(conf.get("worker_prefetch_multiplier")),
+        concurrency=_whole(pool.get("max-concurrency")) or _whole(conf.get("worker_concurrency")),
+        prefetch_count=_whole(stats.get("prefetch_count")),
+    )
+
+
+def _delivery_word(mode: Any) -> str:
+    """AMQP's delivery mode in words: 2 is persistent, 1 transient (Celery accepts both)."""
+    return {"2": "persistent", "1": "transient"}.get(str(mode), str(mode))

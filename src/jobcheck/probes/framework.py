@@ -97,6 +97,45 @@ class Persistence:
 
 
 @dataclass(frozen=True)
+class WorkerLimits:
+    """One Celery worker's limits, as it reports them (``inspect conf`` and ``stats``).
+    None: not set (no limit). Memory in KiB, as Celery counts it."""
+
+    worker: str
+    time_limit: float | None
+    soft_time_limit: float | None
+    max_tasks_per_child: int | None
+    max_memory_per_child: int | None
+    prefetch_multiplier: int | None
+    concurrency: int | None
+    prefetch_count: int | None = None
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """The limits one RQ job carries in its hash: RQ keeps no worker-wide time limit, each job
+    holds its own ``timeout`` (the enqueuer's, else the queue's default, 180 s). None: the field
+    is absent (the worker's default applies); a timeout of -1 means no limit at all."""
+
+    job_id: str
+    function: str
+    timeout: float | None
+    result_ttl: float | None
+    failure_ttl: float | None
+
+
+@dataclass(frozen=True)
+class SchedulerLock:
+    """RQ's scheduler lock on one queue (``rq:scheduler-lock:QUEUE``) and its holder's
+    registration (``rq:scheduler:NAME``: hostname, pid), when it is still there."""
+
+    queue: str
+    holder: str
+    hostname: str = ""
+    pid: str = ""
+
+
+@dataclass(frozen=True)
 class QueueReading:
     """What the ``queue`` kind judges, read in one go."""
 

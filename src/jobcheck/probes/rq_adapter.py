@@ -19,7 +19,8 @@ import redis
 from rq import Queue, worker_registration
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, parse_job_id
-from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import framework as fw
@@ -42,6 +43,9 @@ NORMAL: Final[dict[str, fw.State]] = {
 }
 ABANDONED: Final = "AbandonedJobError"
 WORKER_KEY_PREFIX: Final = "rq:worker:"
+# The job hash has no function name of its own: the description is "app.jobs.sleep(4)".
+LIMIT_FIELDS: Final = ("description", "timeout", "result_ttl", "failure_ttl")
+SCAN_LIMIT: Final = 1000  # keys looked at when listing scheduler locks
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,84 @@ class RQAdapter:
             failure=failure,
         )
 
+    # --- limits and the scheduler (worker_limits, scheduler) ------------------------------------
+
+    def job_limits(self, queue: str, sample: int) -> list[fw.JobLimits]:
+        """The limits of the ``sample`` newest jobs of ``queue``: waiting, running, finished
+        and failed ones (read-only: HMGET on their hashes)."""
+        self._require_rq(queue)
+        registries = [
+            StartedJobRegistry(queue, connection=self.client).key,
+            FinishedJobRegistry(queue, connection=self.client).key,
+            FailedJobRegistry(queue, connection=self.client).key,
+        ]
+        rq_queue = Queue(queue, connection=self.client)
+        # RQ 2+ moves a job being taken to an intermediate list before its started registry.
+        lists = [rq_queue.key, getattr(rq_queue, "intermediate_queue_key", rq_queue.key)]
+        with self._errors():
+            ids = [
+                _text(i)
+                for key in dict.fromkeys(lists)
+                for i in self.client.lrange(key, 0, sample - 1)
+            ]
+            for key in registries:
+                entries: list[bytes] = self.client.zrevrange(key, 0, sample - 1)  # type: ignore[assignment]
+                ids += [parse_job_id(_text(e)) for e in entries]
+            unique = list(dict.fromkeys(ids))
+            with self.client.pipeline(transaction=False) as pipe:
+                for job_id in unique:
+                    pipe.hmget(Job.key_for(job_id), list(LIMIT_FIELDS))
+                rows = pipe.execute()
+        found = [
+            fw.JobLimits(
+                job_id,
+                _text(row[0]).partition("(")[0] if row[0] is not None else "",
+                _number(row[1]),
+                _number(row[2]),
+                _number(row[3]),
+            )
+            for job_id, row in zip(unique, rows, strict=True)
+            if any(v is not None for v in row)
+        ]
+        return found[:sample]
+
+    def scheduler_locks(self) -> list[fw.SchedulerLock]:
+        """Every ``rq:scheduler-lock:QUEUE`` key and who holds it (RQ's built-in scheduler,
+        ``rq worker --with-scheduler``: one holder per queue, renewed while it runs)."""
+        prefix = RQScheduler.get_locking_key("")
+        with self._errors():
+            keys = [_text(k) for k in self.client.scan_iter(match=prefix + "*", count=SCAN_LIMIT)][
+                :SCAN_LIMIT
+            ]
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.get(key)
+                holders = [_text(h) if h is not None else "" for h in pipe.execute()]
+            with self.client.pipeline(transaction=False) as pipe:
+                for holder in holders:
+                    pipe.hmget(SCHEDULER_KEY_TEMPLATE % holder, ["hostname", "pid"])
+                rows = pipe.execute()
+        found = [
+            fw.SchedulerLock(
+                key.removeprefix(prefix),
+                holder,
+                _text(row[0]) if row[0] is not None else "",
+                _text(row[1]) if row[1] is not None else "",
+            )
+            for key, holder, row in zip(keys, holders, rows, strict=True)
+            if holder
+        ]
+        return sorted(found, key=lambda lock: lock.queue)
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _number(value: bytes | str | None) -> float | None:
+    if value is None or value in (b"", ""):
+        return None
+    try:
+        return float(_text(value))
+    except ValueError:
+        return None

@@ -1,0 +1,340 @@
+"""``worker_limits``: the time and memory limits the running workers really have, each
+expectation an option (``time_limit: required``, ``max_prefetch: 1``, ...).
+
+- Celery: asked of every live worker on the queue (``inspect conf`` with defaults and
+  ``inspect stats``): hard and soft time limits, ``worker_max_tasks_per_child``,
+  ``worker_max_memory_per_child``, the prefetch multiplier and the pool's concurrency.
+- RQ keeps no worker-wide time limit: each job carries its own ``timeout`` (the enqueuer's,
+  else the queue's default of 180 s; -1 is none), ``result_ttl`` and ``failure_ttl``. They are
+  read from the hashes of the queue's newest jobs (waiting, running, finished, failed).
+
+A worker that does not answer, or a queue with no job to read, ends ``error``: never a pass
+on limits nobody could see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from jobcheck.durations import Duration, format_duration
+from jobcheck.kinds._findings import Finding, findings_outcome, plural
+from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.outcomes import CheckEnded, CheckError
+from jobcheck.probes import broker_url, engine
+from jobcheck.probes.framework import DEFAULT_QUEUE, JobLimits, WorkerLimits, adapter_for
+from jobcheck.results import Outcome
+
+Required = Literal["required"]
+CELERY_ONLY = ("soft_time_limit", "max_tasks_per_child", "max_memory_per_child", "max_prefetch")
+RQ_ONLY = ("result_ttl", "failure_ttl")
+
+
+class Options(KindOptions):
+    framework: Literal["rq", "celery"] = Field("rq", description="Whose workers: rq or celery")
+    redis_url: str | None = Field(None, description="RQ: the queue's Redis")
+    broker_url: str | None = Field(None, description="Celery: the broker (redis:// or amqp://)")
+    queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
+    time_limit: Required | Duration | None = Field(
+        None,
+        description="A hard time limit must be set (required), and at most this long (a "
+        "duration). Celery: task_time_limit; RQ: each job's timeout",
+    )
+    soft_time_limit: Required | Duration | None = Field(
+        None, description="Celery: task_soft_time_limit set (required) and at most this long"
+    )
+    max_tasks_per_child: Required | int | None = Field(
+        None, description="Celery: worker_max_tasks_per_child set (required), at most N"
+    )
+    max_memory_per_child: Required | int | None = Field(
+        None, description="Celery: worker_max_memory_per_child set (required), at most N KiB"
+    )
+    max_prefetch: int | None = Field(
+        None, ge=1, description="Celery: worker_prefetch_multiplier at most N (1 for long tasks)"
+    )
+    result_ttl: Required | Duration | None = Field(
+        None, description="RQ: jobs carry a result_ttl (required), at most this long"
+    )
+    failure_ttl: Required | Duration | None = Field(
+        None, description="RQ: jobs carry a failure_ttl (required), at most this long"
+    )
+    sample: int = Field(20, ge=1, le=500, description="RQ: how many of the newest jobs to read")
+    timeout: Duration = Field(5.0, description="Per broker call")
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _broker(cls, value: str | None) -> str | None:
+        return broker_url.validate(value) if value is not None else None
+
+    @field_validator("max_tasks_per_child", "max_memory_per_child")
+    @classmethod
+    def _positive(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"expected required or a number of at least 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Options:
+        if self.url is None:
+            wanted = "redis_url" if self.framework == "rq" else "broker_url"
+            raise ValueError(f"framework {self.framework} needs {wanted}")
+        other = CELERY_ONLY if self.framework == "rq" else RQ_ONLY
+        given = [name for name in other if getattr(self, name) is not None]
+        if given:
+            owner = "Celery's" if self.framework == "rq" else "RQ's"
+            raise ValueError(
+                f"{', '.join(given)}: {owner} setting, not framework {self.framework}'s"
+                + (" (an RQ worker takes one job at a time)" if "max_prefetch" in given else "")
+            )
+        asked = ("time_limit", *(RQ_ONLY if self.framework == "rq" else CELERY_ONLY))
+        if all(getattr(self, name) is None for name in asked):
+            raise ValueError(f"nothing to check: set {', '.join(asked)}")
+        return self
+
+    @property
+    def url(self) -> str | None:
+        return self.broker_url or self.redis_url
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue or DEFAULT_QUEUE[self.framework]
+
+
+# --- judging one value ------------------------------------------------------------------------
+
+
+def _seconds(value: float | None) -> str:
+    return "none" if value is None else format_duration(value)
+
+
+def _judge(
+    name: str,
+    wanted: str | float | int | None,
+    seen: float | None,
+    shown: Callable[[float | None], str],
+    missing: str,
+) -> str:
+    """'' when ``seen`` meets ``wanted`` (required: set; a number: set and at most it)."""
+    if wanted is None:
+        return ""
+    if seen is None:
+        return f"{name} {missing}, expected " + (
+            "one" if wanted == "required" else f"at most {shown(float(wanted))}"
+        )
+    if wanted != "required" and seen > float(wanted):
+        return f"{name} {shown(seen)}, expected at most {shown(float(wanted))}"
+    return ""
+
+
+# --- Celery -----------------------------------------------------------------------------------
+
+
+def _count(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+def _kib(value: float | None) -> str:
+    return "none" if value is None else f"{value:g} KiB"
+
+
+def celery_findings(options: Options, worker: WorkerLimits) -> list[Finding]:
+    checks = [
+        ("time_limit", "time limit", options.time_limit, worker.time_limit, _seconds, "unset"),
+        (
+            "soft_time_limit",
+            "soft time limit",
+            options.soft_time_limit,
+            worker.soft_time_limit,
+            _seconds,
+            "unset",
+        ),
+        (
+            "max_tasks_per_child",
+            "max tasks per child",
+            options.max_tasks_per_child,
+            worker.max_tasks_per_child,
+            _count,
+            "unset (a process is never recycled)",
+        ),
+        (
+            "max_memory_per_child",
+            "max memory per child",
+            options.max_memory_per_child,
+            worker.max_memory_per_child,
+            _kib,
+            "unset (a leaking process grows until the container's OOM kill)",
+        ),
+        (
+            "max_prefetch",
+            "prefetch multiplier",
+            options.max_prefetch,
+            worker.prefetch_multiplier,
+            _count,
+            "unknown",
+        ),
+    ]
+    findings = []
+    for rule, name, wanted, seen, shown, missing in checks:
+        if rule in ("time_limit", "soft_time_limit") and seen is None and wanted is not None:
+            missing = f"unset (task_{rule} is None: a stuck task holds its worker process forever)"
+        problem = _judge(name, wanted, seen, shown, missing)
+        if problem:
+            findings.append(Finding(rule, f"{worker.worker}: {problem}"))
+    return findings
+
+
+def celery_summary(worker: WorkerLimits) -> str:
+    prefetch = f", prefetch count {worker.prefetch_count}" if worker.prefetch_count else ""
+    return (
+        f"{worker.worker}: time limit {_seconds(worker.time_limit)} "
+        f"(soft {_seconds(worker.soft_time_limit)}), max tasks per child "
+        f"{_count(worker.max_tasks_per_child)}, max memory per child "
+        f"{_kib(worker.max_memory_per_child)}, prefetch multiplier "
+        f"{_count(worker.prefetch_multiplier)} x concurrency {_count(worker.concurrency)}"
+        f"{prefetch}"
+    )
+
+
+def check_celery(options: Options, ctx: KindContext) -> Outcome:
+    assert options.url is not None
+    with adapter_for("celery", options.url, timeout_s=options.timeout) as adapter:
+        workers: list[WorkerLimits] = adapter.worker_limits(options.queue_name)  # type: ignore[attr-defined]
+    findings = [f for worker in workers for f in celery_findings(options, worker)]
+    subject = f"limits of the Celery workers on {options.queue_name!r}"
+    summary = "; ".join(celery_summary(w) for w in workers)
+    return findings_outcome(
+        subject,
+        findings,
+        mask=ctx.mask,
+        passed=f"{plural(len(workers), 'worker')} on {options.queue_name!r}: {summary}",
+        output=summary,
+    )
+
+
+# --- RQ ---------------------------------------------------------------------------------------
+
+
+def _limit(timeout: float | None) -> float | None:
+    """A job's time limit: None when it has none (-1, 0 or no field)."""
+    return timeout if timeout is not None and timeout > 0 else None
+
+
+def _ttl(value: float | None) -> float | None:
+    """A TTL: None when absent or -1 (kept forever)."""
+    return value if value is not None and value >= 0 else None
+
+
+def _grouped(jobs: Sequence[JobLimits], problem: Callable[[JobLimits], str]) -> list[str]:
+    """One line per distinct problem: 'timeout none on 3 jobs (app.jobs.sleep, ...)'."""
+    by_problem: dict[str, list[JobLimits]] = {}
+    for job in jobs:
+        text = problem(job)
+        if text:
+            by_problem.setdefault(text, []).append(job)
+    lines = []
+    for text, hit in by_problem.items():
+        functions = sorted({j.function for j in hit if j.function})
+        shown = ", ".join(functions[:3]) + (", ..." if len(functions) > 3 else "")
+        lines.append(f"{text} on {plural(len(hit), 'job')} ({shown or 'no function'})")
+    return lines
+
+
+def _problem(
+    name: str, wanted: str | float, read: Callable[[JobLimits], float | None], missing: str
+) -> Callable[[JobLimits], str]:
+    return lambda job: _judge(name, wanted, read(job), _seconds, missing)
+
+
+def rq_findings(options: Options, jobs: Sequence[JobLimits]) -> list[Finding]:
+    checks: list[tuple[str, str | float | None, Callable[[JobLimits], float | None], str]] = [
+        ("timeout", options.time_limit, lambda j: _limit(j.timeout), "none (-1)"),
+        (
+            "result_ttl",
+            options.result_ttl,
+            lambda j: _ttl(j.result_ttl),
+            "not set (the worker's default applies, which RQ does not publish)",
+        ),
+        (
+            "failure_ttl",
+            options.failure_ttl,
+            lambda j: _ttl(j.failure_ttl),
+            "not set (the worker's default applies: RQ keeps failed jobs a year)",
+        ),
+    ]
+    findings = []
+    for name, wanted, read, missing in checks:
+        if wanted is None:
+            continue
+        rule = "time_limit" if name == "timeout" else name
+        lines = _grouped(jobs, _problem(name, wanted, read, missing))
+        findings += [Finding(rule, line) for line in lines]
+    return findings
+
+
+def _span(values: Sequence[float | None]) -> str:
+    known = sorted({v for v in values if v is not None})
+    unset = any(v is None for v in values)
+    if not known:
+        return "none"
+    text = _seconds(known[0]) if len(known) == 1 else f"{_seconds(known[0])}..{_seconds(known[-1])}"
+    return text + (" (and none)" if unset else "")
+
+
+def rq_summary(queue: str, jobs: Sequence[JobLimits]) -> str:
+    return (
+        f"{plural(len(jobs), 'job')} of {queue!r} read: timeout "
+        f"{_span([_limit(j.timeout) for j in jobs])}, result_ttl "
+        f"{_span([_ttl(j.result_ttl) for j in jobs])}, failure_ttl "
+        f"{_span([_ttl(j.failure_ttl) for j in jobs])}"
+    )
+
+
+def check_rq(options: Options, ctx: KindContext) -> Outcome:
+    assert options.url is not None
+    with adapter_for("rq", options.url, timeout_s=options.timeout) as adapter:
+        jobs: list[JobLimits] = adapter.job_limits(options.queue_name, options.sample)  # type: ignore[attr-defined]
+    if not jobs:
+        raise CheckError(
+            f"queue {options.queue_name!r} has no job to read limits from (none waiting, "
+            "running, finished or failed): RQ keeps a time limit per job, not per worker; "
+            "run a canary job first (needs: [canary-rq])"
+        )
+    summary = rq_summary(options.queue_name, jobs)
+    return findings_outcome(
+        f"limits of the RQ jobs on {options.queue_name!r}",
+        rq_findings(options, jobs),
+        mask=ctx.mask,
+        passed=summary,
+        output=summary,
+    )
+
+
+def run(options: Options, ctx: KindContext) -> Outcome:
+    engine.require_engine_for_stack(ctx)
+    try:
+        if options.framework == "celery":
+            return check_celery(options, ctx)
+        return check_rq(options, ctx)
+    except CheckEnded as exc:
+        exc.message = f"worker limits on {options.queue_name!r}: {exc.message}"
+        raise
+
+
+KIND = Kind(
+    name="worker_limits",
+    options=Options,
+    run=run,
+    summary="time and memory limits read from the running workers (Celery inspect conf/stats) "
+    "or the jobs' own (RQ timeout, result and failure TTLs)",
+    docker=True,
+    example={
+        "framework": "celery",
+        "broker_url": "redis://:${REDIS_PASSWORD}@127.0.0.1:6380/0",
+        "queue": "celery",
+        "time_limit": "required",
+        "soft_time_limit": "required",
+        "max_prefetch": 1,
+    },
+)
