@@ -29,7 +29,7 @@ KILL_GRACE_S = 2.0
 POLL_S = 0.05
 MARKER = "JOBCHECK_PROCESS_TAG"
 LEFTOVER_GRACE_S = 1.0
-SWEEP_ROUNDS = 20
+KILL_SWEEP_S = 2.0  # after the grace: SIGKILL, again and again, for at most this long
 
 
 class _Tail:
@@ -148,7 +148,8 @@ def run_process(
     argv = list(argv)
     seq = next(_SEQUENCE)
     tag = f"{run_tag()}.{seq}"
-    full_env = {**(env if env is not None else os.environ), MARKER: tag}
+    base_env = env if env is not None else os.environ
+    full_env = {**base_env, MARKER: _marker_value(base_env, tag)}
     start = time.monotonic()
     WATCHDOG.ensure()  # before the first process, so none runs unwatched
     try:
@@ -263,10 +264,11 @@ def _pid_window(first: int) -> range | tuple[range, range]:
 
 
 def find_marked(tag: str, first_pid: int) -> list[LeftProcess]:
-    """Live processes carrying ``MARKER=tag``, among those created since ``first_pid``."""
+    """Live processes carrying ``tag`` in their marker, among those created since
+    ``first_pid``."""
     window = _pid_window(first_pid)
     ranges = window if isinstance(window, tuple) else (window,)
-    needle = f"{MARKER}={tag}\0".encode()
+    wanted = tag.encode()
     found = []
     try:
         names = os.listdir("/proc")
@@ -276,16 +278,31 @@ def find_marked(tag: str, first_pid: int) -> list[LeftProcess]:
         if not name.isdigit():
             continue
         pid = int(name)
-        if not any(pid in r for r in ranges):
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                environ = handle.read() + b"\0"
-        except OSError:
-            continue
-        if needle in environ:
+        if any(pid in r for r in ranges) and wanted in marker_tags(pid):
             found.append(LeftProcess(pid, _name_of(pid)))
     return found
+
+
+def marker_tags(pid: int) -> list[bytes]:
+    """The tags in process ``pid``'s marker: its own and those of the jobcheck runs above it
+    (a gate whose check runs jobcheck again); [] when unreadable or gone."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            environ = b"\0" + handle.read()
+    except OSError:
+        return []
+    at = environ.find(b"\0" + MARKER.encode() + b"=")
+    if at < 0:
+        return []
+    start = at + len(MARKER) + 2
+    end = environ.find(b"\0", start)
+    return environ[start : end if end >= 0 else None].split()
+
+
+def _marker_value(env: Mapping[str, str], tag: str) -> str:
+    """This process's tag after those it inherited: an outer run still finds what it left."""
+    inherited = env.get(MARKER, "").split()
+    return " ".join([*inherited[-7:], tag])  # bounded: a deep nesting keeps the nearest
 
 
 def _settled(found: list[LeftProcess]) -> list[LeftProcess]:
@@ -308,20 +325,17 @@ def kill_marked(tag: str, first_pid: int, grace_s: float = LEFTOVER_GRACE_S) -> 
     """SIGTERM every process still carrying ``tag``, SIGKILL what remains after ``grace_s``,
     and again until none is found (a dying daemon may fork); the processes found first."""
     first = find_marked(tag, first_pid)
-    if grace_s > 0:
+    if first and grace_s > 0:
         first = _settled(first)  # named by the program it runs, not the shell that forked it
     found = list(first)
-    sig = signal.SIGTERM if grace_s > 0 else signal.SIGKILL
-    deadline = time.monotonic() + grace_s
-    for _ in range(SWEEP_ROUNDS):
-        if not found:
-            break
+    term_until = time.monotonic() + grace_s
+    kill_until = term_until + KILL_SWEEP_S
+    while found and time.monotonic() < kill_until:
+        sig = signal.SIGTERM if time.monotonic() < term_until else signal.SIGKILL
         for leftover in found:
             with contextlib.suppress(OSError):
                 os.kill(leftover.pid, sig)
-        time.sleep(0.01 if sig == signal.SIGKILL else 0.05)
-        if time.monotonic() >= deadline:
-            sig = signal.SIGKILL
+        time.sleep(0.05 if sig == signal.SIGTERM else 0.01)
         found = find_marked(tag, first_pid)
     return first
 
@@ -347,6 +361,8 @@ class Watchdog:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(script), run_tag()],
+                # unmarked: an outer run's cleanup must not kill it before it has swept
+                env={k: v for k, v in os.environ.items() if k != MARKER},
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ its own session, with the read end of a pipe as its stdin. jobcheck writes one l
 
 When the pipe reaches end of file — jobcheck exited, normally or not, since nothing else holds
 the write end — the watchdog SIGKILLs the process group of every process still started, and
-every process whose environment carries ``JOBCHECK_PROCESS_TAG=TAG.SEQ`` for a SEQ not kept
+every process whose environment's ``JOBCHECK_PROCESS_TAG`` holds ``TAG.SEQ`` for a SEQ not kept
 (daemons that left the group with ``setsid`` or a double fork inherit the marker), until a scan
 finds none or its deadline passes, then exits. Standard library only, imports nothing from
 jobcheck: it must start fast and outlive the package's interpreter state.
@@ -28,29 +28,32 @@ SWEEP_DEADLINE_S = 10.0
 
 
 def marked(tag_prefix: bytes, kept: set[bytes]) -> list[int]:
-    """Pids of live processes whose marker starts with ``tag_prefix`` and is not kept."""
-    needle = MARKER.encode() + b"=" + tag_prefix
+    """Pids of live processes with a tag in their marker that starts with ``tag_prefix``
+    (``RUN.``) and is not kept. A marker holds the tags of nested runs, space-separated."""
     found = []
     me = os.getpid()
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
             continue
-        value = _marker_of(int(name), needle)
-        if value is not None and value[len(tag_prefix) :] not in kept:
-            found.append(int(name))
+        for tag in _tags_of(int(name)):
+            if tag.startswith(tag_prefix) and tag[len(tag_prefix) :] not in kept:
+                found.append(int(name))
+                break
     return found
 
 
-def _marker_of(pid: int, needle: bytes) -> bytes | None:
+def _tags_of(pid: int) -> list[bytes]:
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
-            environ = handle.read()
+            environ = b"\0" + handle.read()
     except OSError:
-        return None
-    for entry in environ.split(b"\0"):
-        if entry.startswith(needle):
-            return entry[len(MARKER) + 1 :]
-    return None
+        return []
+    at = environ.find(b"\0" + MARKER.encode() + b"=")
+    if at < 0:
+        return []
+    start = at + len(MARKER) + 2
+    end = environ.find(b"\0", start)
+    return environ[start : end if end >= 0 else None].split()
 
 
 def sweep(tag: str, groups: dict[str, int], kept: set[bytes]) -> None:

@@ -13,7 +13,14 @@ from types import FrameType
 
 import pytest
 
-from jobcheck.process import background_note, run_process, split_command
+from jobcheck.process import (
+    MARKER,
+    background_note,
+    find_marked,
+    marker_tags,
+    run_process,
+    split_command,
+)
 
 
 def gone(pid: int, within_s: float = 3.0) -> bool:
@@ -160,4 +167,21 @@ def test_the_marker_does_not_match_another_command() -> None:
         assert len(_pids_running(f"sleep {word}")) == 1
     finally:
         slow.join(timeout=10)
+        _kill_all(f"sleep {word}")
+
+
+def test_an_outer_run_finds_what_a_nested_run_left() -> None:
+    """jobcheck's gate runs pytest, which runs jobcheck: the outer tag stays in the marker."""
+    word = f"{8000 + os.getpid() % 1000}.{time.monotonic_ns() % 997}"
+    outer = "4242-outer.7"
+    first = int(Path("/proc/loadavg").read_text().split()[-1])
+    script = f"setsid sleep {word} >/dev/null 2>&1 & sleep 0.3"
+    try:
+        env = {**os.environ, MARKER: outer}
+        argv = ["/bin/sh", "-c", script]
+        result = run_process(argv, env=env, timeout_s=20, background_allowed=True)
+        [left] = result.background_left
+        assert marker_tags(left.pid)[0] == outer.encode()
+        assert [p.pid for p in find_marked(outer, first)] == [left.pid]
+    finally:
         _kill_all(f"sleep {word}")
