@@ -131,3 +131,21 @@ def test_background_allowed_reports_name_and_pid_and_survives_the_run(tmp_path: 
         assert f"left running (background: allowed): sleep (pid {running[0]})" in check["message"]
     finally:
         _kill([f"sleep {word}"])
+
+
+def test_the_next_run_removes_the_temp_file_of_a_killed_report_write(tmp_path: Path) -> None:
+    gone_writer = subprocess.Popen(["true"])
+    gone_writer.wait()
+    stale = tmp_path / f".r.json.{gone_writer.pid}-k3j4h5g6.tmp"
+    stale.write_text('{"half": ')
+    checklist = _checklist(tmp_path / "jobcheck.yaml", "true")
+    done = subprocess.run(
+        [sys.executable, "-m", "jobcheck", "run", str(checklist), "--json", "r.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not stale.exists()
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "pass"
