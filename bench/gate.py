@@ -153,6 +153,9 @@ def run_gate(
         env["RELEASE_TAG"] = f"v{version[1]}" if version else "v0.0.0"
     if ports:
         env.update(API_PORT=ports[0], REDIS_PORT=ports[1])
+    if not (REPO / "docker" / ".env").exists() and "BASE_IMAGE" not in env:
+        log("S6 gate: docker/.env is missing: the stack's build would look for public images")
+        return [GateRun("cold stack, first run", error="run `make images` first (docker/.env)")]
     runs = [GateRun("cold stack, first run"), GateRun("warm stack, second run, nothing changed")]
     if _has_no_cache(jobcheck):
         runs.append(GateRun("warm stack, --no-cache"))

@@ -176,7 +176,8 @@ def _one_check(tools: Tools, env: dict[str, str], command: str, folder: Path) ->
     assert tools.jobcheck is not None
     checklist = folder / "one.yaml"
     checklist.write_text(to_checklist("one check", [Step("one", shutil.which("true") or "true")]))
-    return Invocation([str(tools.jobcheck), command, str(checklist), "--no-color"], folder, env)
+    colour = ["--no-color"] if command == "run" else []  # validate has no colour to turn off
+    return Invocation([str(tools.jobcheck), command, str(checklist), *colour], folder, env)
 
 
 def _version_cases(tools: Tools, env: dict[str, str]) -> list[Case]:

@@ -35,9 +35,12 @@ def _trivial(medians: Medians) -> tuple[str, str, str]:
 
 
 def _gate_path(gates: list[GateRun]) -> tuple[str, str, str]:
-    measured = [g for g in gates if g.report]
+    measured = [
+        g for g in gates if g.report and (g.report.get("stack_up") or {}).get("status") == "pass"
+    ]
     if not measured:
-        return "-", "not measured", "run `bench/run.py --gate` (Docker, minutes)"
+        why = "the stack did not come up" if any(g.report for g in gates) else "no run"
+        return "-", f"not measured ({why})", "run `bench/run.py --gate` (Docker, minutes)"
     parts, oks = [], []
     for gate in measured:
         path_s, _ = critical_path(gate.report)
