@@ -55,8 +55,9 @@ stack-up: setup images
 stack-down: setup
 	$(JOBCHECK) stack down -c checklists/release.yaml
 
+# make bench [BENCH_ARGS="--quick" | "--gate --gate-project P --gate-ports API,REDIS"]
 bench: setup
-	$(PY) bench/run.py
+	$(PY) bench/run.py --docs docs/performance.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .jobcheck build dist src/*.egg-info

@@ -146,7 +146,7 @@ def _obtain(
     return reason or f"{packages[0]} installed but {name} was not found in it"
 
 
-def _locate_jobcheck() -> Path | None:
+def locate_jobcheck() -> Path | None:
     beside = Path(sys.executable).with_name("jobcheck")
     found = beside if beside.exists() else shutil.which("jobcheck")
     return Path(found) if found else None
@@ -154,7 +154,7 @@ def _locate_jobcheck() -> Path | None:
 
 def prepare_tools(log: Callable[[str], None]) -> Tools:
     """Locate every tool, installing the missing peers; never raises for a missing peer."""
-    tools = Tools(jobcheck=_locate_jobcheck())
+    tools = Tools(jobcheck=locate_jobcheck())
     if tools.jobcheck is None:
         tools.unavailable["jobcheck"] = "no `jobcheck` beside this Python nor on PATH"
     wanted: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {

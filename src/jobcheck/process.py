@@ -1,21 +1,35 @@
-"""Subprocesses with a process group, a deadline, cancellation and bounded output."""
+"""Subprocesses with a process group, a deadline, cancellation and bounded output.
+
+No process is left behind (docs/processes.md): every process started here runs in its own
+group and carries ``JOBCHECK_PROCESS_TAG=RUN.SEQ`` in its environment, which its children
+inherit even when they leave the group (``setsid``, a double fork). When the process ends,
+what still carries its marker was daemonized by it: killed, or reported and left running when
+the caller allows background processes. A watchdog process (``process_watchdog.py``) kills
+every group and marked process of this run if jobcheck itself dies, even by SIGKILL.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import secrets
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TAIL_BYTES = 64 * 1024
 KILL_GRACE_S = 2.0
 POLL_S = 0.05
+MARKER = "JOBCHECK_PROCESS_TAG"
+LEFTOVER_GRACE_S = 1.0
+KILL_SWEEP_S = 2.0  # after the grace: SIGKILL, again and again, for at most this long
 
 
 class _Tail:
@@ -49,6 +63,20 @@ def _pump(stream: object, tail: _Tail) -> None:
         tail.feed(chunk)
 
 
+@dataclass(frozen=True)
+class LeftProcess:
+    """A process a command daemonized (it outlived the command): its pid and name."""
+
+    pid: int
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.name} (pid {self.pid})"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"pid": self.pid, "name": self.name}
+
+
 @dataclass
 class ProcessResult:
     argv: list[str]
@@ -59,10 +87,25 @@ class ProcessResult:
     timed_out: bool = False
     cancelled: bool = False
     not_found: str = ""
+    # Processes still running after the command ended, outside its group: killed, or left
+    # running when the caller allowed background processes.
+    background_killed: list[LeftProcess] = field(default_factory=list)
+    background_left: list[LeftProcess] = field(default_factory=list)
 
     @property
     def command(self) -> str:
         return shlex.join(self.argv)
+
+
+def background_note(result: ProcessResult) -> str:
+    """One sentence on what the command left behind, for a check's message; '' if nothing."""
+    if result.background_left:
+        shown = ", ".join(str(p) for p in result.background_left)
+        return f"left running (background: allowed): {shown}"
+    if result.background_killed:
+        shown = ", ".join(str(p) for p in result.background_killed)
+        return f"killed what it left running in the background: {shown}"
+    return ""
 
 
 def split_command(command: str | Sequence[str]) -> list[str]:
@@ -96,15 +139,24 @@ def run_process(
     cancel: threading.Event | None = None,
     stdin: bytes | None = None,
     tail_bytes: int = TAIL_BYTES,
+    background_allowed: bool = False,
 ) -> ProcessResult:
-    """Run ``argv`` in its own process group; kill the whole group on timeout or cancel."""
+    """Run ``argv`` in its own process group; kill the whole group on timeout or cancel.
+
+    When it ends, processes it daemonized are killed, or, with ``background_allowed``, left
+    running and listed in the result (``background_left``)."""
     argv = list(argv)
+    seq = next(_SEQUENCE)
+    tag = f"{run_tag()}.{seq}"
+    base_env = env if env is not None else os.environ
+    full_env = {**base_env, MARKER: _marker_value(base_env, tag)}
     start = time.monotonic()
+    WATCHDOG.ensure()  # before the first process, so none runs unwatched
     try:
         proc = subprocess.Popen(
             argv,
             cwd=str(cwd) if cwd is not None else None,
-            env=dict(env) if env is not None else None,
+            env=full_env,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -117,6 +169,7 @@ def run_process(
         return ProcessResult(argv, None, "", "", 0.0, not_found=str(missing))
     except PermissionError as exc:
         return ProcessResult(argv, None, "", str(exc), 0.0, not_found=argv[0])
+    WATCHDOG.started(seq, proc.pid)
     out, err = _Tail(tail_bytes), _Tail(tail_bytes)
     pumps = [
         threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
@@ -140,6 +193,8 @@ def run_process(
             pass
         except BaseException:  # Ctrl-C in the main thread: the child must not outlive us
             kill_group(proc, grace_s=1.0)
+            kill_marked(tag, proc.pid, grace_s=0.0)
+            WATCHDOG.ended(seq)
             raise
         if cancel is not None and cancel.is_set():
             cancelled = True
@@ -148,11 +203,22 @@ def run_process(
         if timed_out or cancelled:
             kill_group(proc)
             break
-    if not (timed_out or cancelled):
-        # The leader exited; a grandchild holding the pipes open must not keep us waiting.
-        _reap_group(proc.pid)
-    for pump in pumps:
-        pump.join(timeout=5.0)
+    left: list[LeftProcess] = []
+    killed: list[LeftProcess] = []
+    if background_allowed and not (timed_out or cancelled):
+        WATCHDOG.kept(seq)
+        # What it left may hold the pipes open for as long as it runs: do not wait for that.
+        for pump in pumps:
+            pump.join(timeout=0.2)
+        left = _settled(find_marked(tag, proc.pid))
+    else:
+        if not (timed_out or cancelled):
+            # The leader exited; a grandchild holding the pipes open must not keep us waiting.
+            _reap_group(proc.pid)
+        killed = kill_marked(tag, proc.pid)
+        WATCHDOG.ended(seq)
+        for pump in pumps:
+            pump.join(timeout=5.0)
     return ProcessResult(
         argv=argv,
         returncode=proc.returncode,
@@ -161,12 +227,182 @@ def run_process(
         duration_s=time.monotonic() - start,
         timed_out=timed_out,
         cancelled=cancelled,
+        background_killed=killed,
+        background_left=left,
     )
 
 
 def _reap_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+# -- daemonized processes: found by the marker they inherit --------------------------------
+
+_SEQUENCE = itertools.count(1)
+_TAGS: dict[int, str] = {}
+
+
+def run_tag() -> str:
+    """This process's part of the marker: its pid and a random word (pids are reused)."""
+    pid = os.getpid()
+    if pid not in _TAGS:  # a forked child gets its own
+        _TAGS[pid] = f"{pid}-{secrets.token_hex(4)}"
+    return _TAGS[pid]
+
+
+def _pid_window(first: int) -> range | tuple[range, range]:
+    """Pids created since ``first`` was: up to the last pid the kernel handed out (the 5th
+    field of /proc/loadavg, in our pid namespace), wrapping at pid_max."""
+    try:
+        last = int(Path("/proc/loadavg").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return range(1, 1 << 30)  # cannot tell: look at every process
+    if last >= first:
+        return range(first, last + 1)
+    return (range(first, 1 << 30), range(1, last + 1))
+
+
+def find_marked(tag: str, first_pid: int) -> list[LeftProcess]:
+    """Live processes carrying ``tag`` in their marker, among those created since
+    ``first_pid``."""
+    window = _pid_window(first_pid)
+    ranges = window if isinstance(window, tuple) else (window,)
+    wanted = tag.encode()
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if any(pid in r for r in ranges) and wanted in marker_tags(pid):
+            found.append(LeftProcess(pid, _name_of(pid)))
+    return found
+
+
+def marker_tags(pid: int) -> list[bytes]:
+    """The tags in process ``pid``'s marker: its own and those of the jobcheck runs above it
+    (a gate whose check runs jobcheck again); [] when unreadable or gone."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            environ = b"\0" + handle.read()
+    except OSError:
+        return []
+    at = environ.find(b"\0" + MARKER.encode() + b"=")
+    if at < 0:
+        return []
+    start = at + len(MARKER) + 2
+    end = environ.find(b"\0", start)
+    return environ[start : end if end >= 0 else None].split()
+
+
+def _marker_value(env: Mapping[str, str], tag: str) -> str:
+    """This process's tag after those it inherited: an outer run still finds what it left."""
+    inherited = env.get(MARKER, "").split()
+    return " ".join([*inherited[-7:], tag])  # bounded: a deep nesting keeps the nearest
+
+
+def _settled(found: list[LeftProcess]) -> list[LeftProcess]:
+    """The same processes named again a moment later: one just forked shows its parent's
+    name (``sh``) until it has started its own program."""
+    if not found:
+        return found
+    time.sleep(0.1)
+    return [LeftProcess(p.pid, _name_of(p.pid)) for p in found]
+
+
+def _name_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def kill_marked(tag: str, first_pid: int, grace_s: float = LEFTOVER_GRACE_S) -> list[LeftProcess]:
+    """SIGTERM every process still carrying ``tag``, SIGKILL what remains after ``grace_s``,
+    and again until none is found (a dying daemon may fork); the processes found first."""
+    first = find_marked(tag, first_pid)
+    if first and grace_s > 0:
+        first = _settled(first)  # named by the program it runs, not the shell that forked it
+    found = list(first)
+    term_until = time.monotonic() + grace_s
+    kill_until = term_until + KILL_SWEEP_S
+    while found and time.monotonic() < kill_until:
+        sig = signal.SIGTERM if time.monotonic() < term_until else signal.SIGKILL
+        for leftover in found:
+            with contextlib.suppress(OSError):
+                os.kill(leftover.pid, sig)
+        time.sleep(0.05 if sig == signal.SIGTERM else 0.01)
+        found = find_marked(tag, first_pid)
+    return first
+
+
+class Watchdog:
+    """The process that kills this run's check processes if jobcheck dies without doing it
+    (process_watchdog.py); started at the first process, told of each start and end."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pipe: int | None = None
+        self._pid: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self.failed = ""
+
+    def _ensure(self) -> int | None:
+        if self._pipe is not None and self._pid == os.getpid():
+            return self._pipe
+        if self.failed:
+            return None
+        script = Path(__file__).with_name("process_watchdog.py")
+        read_end, write_end = os.pipe()  # both close-on-exec; the child gets read_end as stdin
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(script), run_tag()],
+                # unmarked: an outer run's cleanup must not kill it before it has swept
+                env={k: v for k, v in os.environ.items() if k != MARKER},
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            os.close(write_end)
+            self.failed = str(exc)
+            return None
+        finally:
+            os.close(read_end)
+        self._pipe, self._pid = write_end, os.getpid()
+        return write_end
+
+    def ensure(self) -> None:
+        with self._lock:
+            self._ensure()
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            pipe = self._ensure()
+            if pipe is None:
+                return
+            try:
+                os.write(pipe, line.encode() + b"\n")
+            except OSError as exc:  # the watchdog died: nothing more to tell it
+                self.failed = str(exc)
+
+    def started(self, seq: int, pgid: int) -> None:
+        self._send(f"+ {seq} {pgid}")
+
+    def ended(self, seq: int) -> None:
+        self._send(f"- {seq}")
+
+    def kept(self, seq: int) -> None:
+        self._send(f"keep {seq}")
+
+
+WATCHDOG = Watchdog()
 
 
 def tail_lines(text: str, lines: int = 20) -> str:

@@ -1,15 +1,19 @@
-"""Atomic writes give files the mode a plain write would: the umask decides, not mkstemp."""
+"""Atomic writes give files the mode a plain write would (the umask decides, not mkstemp), and
+clean up the temp files an interrupted write left."""
 
 from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from jobcheck.fsutil import atomic_write_text, current_umask
+from jobcheck.fsutil import atomic_write_text, current_umask, remove_stale_temp_files
 
 
 @pytest.fixture
@@ -44,3 +48,75 @@ def test_current_umask_reads_without_changing_it(umask: None) -> None:
     os.umask(0o027)
     assert current_umask() == 0o027
     assert current_umask() == 0o027
+
+
+# -- temp files of an interrupted write --------------------------------------------------
+
+WRITER = """
+import sys
+from jobcheck.fsutil import atomic_write_text
+atomic_write_text(sys.argv[1], "x" * (256 * 1024 * 1024))
+"""
+
+
+def _temp_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".*.tmp"))
+
+
+def _killed_mid_write(folder: Path) -> Path:
+    """A real writer, SIGKILLed while its temp file exists: the temp file it leaves."""
+    for _ in range(5):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder / "r.json")])
+        deadline = time.monotonic() + 30
+        while not _temp_files(folder) and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        writer.kill()
+        writer.wait(timeout=30)
+        if _temp_files(folder):
+            return _temp_files(folder)[0]
+    pytest.fail("the writer never left a temp file")
+
+
+def test_a_temp_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    stale = _killed_mid_write(tmp_path)
+    assert stale.name.startswith(".r.json.") and not (tmp_path / "r.json").exists()
+    atomic_write_text(tmp_path / "other.md", "# report\n")
+    assert _temp_files(tmp_path) == []
+    assert (tmp_path / "other.md").read_text() == "# report\n"
+
+
+def test_a_temp_file_of_a_running_writer_is_kept(tmp_path: Path) -> None:
+    with subprocess.Popen(["sleep", "30"]) as alive:
+        try:
+            live = tmp_path / f".r.json.{alive.pid}-abcd1234.tmp"
+            live.write_text("half")
+            assert remove_stale_temp_files(tmp_path) == []
+            assert live.exists()
+        finally:
+            alive.kill()
+
+
+def test_a_reused_pid_does_not_keep_a_stale_temp_file(tmp_path: Path) -> None:
+    with subprocess.Popen(["sleep", "30"]) as alive:
+        try:
+            stale = tmp_path / f".r.json.{alive.pid}-abcd1234.tmp"
+            stale.write_text("half")
+            hour_ago = time.time() - 3600
+            os.utime(stale, (hour_ago, hour_ago))  # written before this process started
+            unrelated = tmp_path / ".notes.tmp"
+            unrelated.write_text("not ours")
+            assert remove_stale_temp_files(tmp_path) == [stale]
+            assert unrelated.exists()
+        finally:
+            alive.kill()
+
+
+def test_an_old_style_temp_file_goes_only_when_old(tmp_path: Path) -> None:
+    fresh = tmp_path / ".r.json.k2j4h5g6.tmp"
+    old = tmp_path / ".h.json.a1b2c3d4.tmp"
+    fresh.write_text("x")
+    old.write_text("x")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    assert remove_stale_temp_files(tmp_path) == [old]
+    assert fresh.exists()

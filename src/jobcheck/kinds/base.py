@@ -95,8 +95,10 @@ class KindContext:
         env: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         stdin: bytes | None = None,
+        background_allowed: bool = False,
     ) -> ProcessResult:
-        """Run a process within this attempt's deadline; cancelled with the run."""
+        """Run a process within this attempt's deadline; cancelled with the run. What it
+        daemonized is killed when it ends unless ``background_allowed`` (docs/processes.md)."""
         limit = self.remaining() if timeout_s is None else min(timeout_s, self.remaining())
         full_env = dict(self.env)
         if env:
@@ -108,6 +110,7 @@ class KindContext:
             env=full_env,
             cancel=self.cancel,
             stdin=stdin,
+            background_allowed=background_allowed,
         )
 
     def cached(self, key: str, factory: Callable[[], Any]) -> Any:

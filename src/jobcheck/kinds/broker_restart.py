@@ -440,6 +440,7 @@ KIND = Kind(
     name="broker_restart",
     options=Options,
     run=run,
+    waits=True,
     summary="broker-restart drill: restart Redis/RabbitMQ while jobs wait and one runs; the "
     "workers must reconnect and no waiting job may be lost",
     docker=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
@@ -19,7 +19,7 @@ from jobcheck.kinds.base import (
     joined_output,
     process_failure,
 )
-from jobcheck.process import ProcessResult, split_command
+from jobcheck.process import ProcessResult, background_note, split_command
 from jobcheck.results import Outcome
 
 
@@ -36,6 +36,11 @@ class Options(KindOptions):
     stdout_contains: str | None = Field(None, description="Text stdout must contain")
     stdout_matches: str | None = Field(None, description="A regular expression stdout must match")
     stderr_contains: str | None = Field(None, description="Text stderr must contain")
+    background: Literal["kill", "allowed"] = Field(
+        "kill",
+        description="Processes the command daemonized: killed when it ends (kill), or left "
+        "running and listed by name and pid in the result (allowed)",
+    )
 
     @field_validator("run")
     @classmethod
@@ -98,7 +103,8 @@ def argv_of(options: Options) -> list[str]:
 def run(options: Options, ctx: KindContext) -> Outcome:
     argv = argv_of(options)
     cwd = ctx.path(options.cwd) if options.cwd else ctx.base_dir
-    result = ctx.run(argv, cwd=cwd, env=options.env)
+    allowed = options.background == "allowed"
+    result = ctx.run(argv, cwd=cwd, env=options.env, background_allowed=allowed)
     shown = result.command
     process_failure(result, f"`{shown}`")
     output = joined_output(result)
@@ -112,9 +118,21 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     if options.stderr_contains is not None and options.stderr_contains not in result.stderr:
         problems.append(f"stderr does not contain {options.stderr_contains!r}")
     took = f"{result.duration_s:.2f}s"
+    note = background_note(result)
+    tail = f" ({took})" + (f"; {note}" if note else "")
+    details = _background_details(result)
     if problems:
-        return Outcome.failed(f"`{shown}` " + "; ".join(problems) + f" ({took})", output=output)
-    return Outcome.passed(f"`{shown}` exited {result.returncode} ({took})", output=output)
+        return Outcome.failed(f"`{shown}` " + "; ".join(problems) + tail, output=output, **details)
+    return Outcome.passed(f"`{shown}` exited {result.returncode}{tail}", output=output, **details)
+
+
+def _background_details(result: ProcessResult) -> dict[str, Any]:
+    found = {
+        "background_left": [p.to_dict() for p in result.background_left],
+        "background_killed": [p.to_dict() for p in result.background_killed],
+    }
+    found = {key: value for key, value in found.items() if value}
+    return {"details": found} if found else {}
 
 
 def _matches(pattern: str, result: ProcessResult, ctx: KindContext) -> bool:

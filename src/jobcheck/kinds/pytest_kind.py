@@ -13,7 +13,7 @@ from pydantic import Field
 from jobcheck.kinds._findings import listing, plural, shown_path
 from jobcheck.kinds._project_tools import Tool, python_for
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
-from jobcheck.process import ProcessResult, tail_lines
+from jobcheck.process import ProcessResult, background_note, tail_lines
 from jobcheck.results import Outcome
 
 # pytest's own words, since 3.x: "ImportError while loading conftest '/abs/tests/conftest.py'."
@@ -151,6 +151,8 @@ def run(options: Options, ctx: KindContext) -> Outcome:
             return Outcome.errored(f"pytest's JUnit report cannot be read: {exc}", output=output)
     outcome = _judge(options, report, result, python)
     outcome.output = output
+    if note := background_note(result):  # a test server the suite forgot to stop, say
+        outcome.message += f"; {note}"
     outcome.details = {
         "python": python.argv[0],
         "passed": report.passed,

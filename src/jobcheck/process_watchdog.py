@@ -1,0 +1,93 @@
+"""The watchdog: kills a run's check processes when jobcheck itself dies, even by SIGKILL.
+
+Started once per jobcheck process (``process.Watchdog``) as ``python -I -S THIS_FILE TAG``, in
+its own session, with the read end of a pipe as its stdin. jobcheck writes one line per event:
+
+    + SEQ PGID     a check process started (its group is PGID, its marker TAG.SEQ)
+    - SEQ          it ended and jobcheck cleaned up after it itself
+    keep SEQ       it ended and may leave processes behind (``background: allowed``)
+
+When the pipe reaches end of file — jobcheck exited, normally or not, since nothing else holds
+the write end — the watchdog SIGKILLs the process group of every process still started, and
+every process whose environment's ``JOBCHECK_PROCESS_TAG`` holds ``TAG.SEQ`` for a SEQ not kept
+(daemons that left the group with ``setsid`` or a double fork inherit the marker), until a scan
+finds none or its deadline passes, then exits. Standard library only, imports nothing from
+jobcheck: it must start fast and outlive the package's interpreter state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+
+MARKER = "JOBCHECK_PROCESS_TAG"
+SWEEP_DEADLINE_S = 10.0
+
+
+def marked(tag_prefix: bytes, kept: set[bytes]) -> list[int]:
+    """Pids of live processes with a tag in their marker that starts with ``tag_prefix``
+    (``RUN.``) and is not kept. A marker holds the tags of nested runs, space-separated."""
+    found = []
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        for tag in _tags_of(int(name)):
+            if tag.startswith(tag_prefix) and tag[len(tag_prefix) :] not in kept:
+                found.append(int(name))
+                break
+    return found
+
+
+def _tags_of(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            environ = b"\0" + handle.read()
+    except OSError:
+        return []
+    at = environ.find(b"\0" + MARKER.encode() + b"=")
+    if at < 0:
+        return []
+    start = at + len(MARKER) + 2
+    end = environ.find(b"\0", start)
+    return environ[start : end if end >= 0 else None].split()
+
+
+def sweep(tag: str, groups: dict[str, int], kept: set[bytes]) -> None:
+    for pgid in groups.values():
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+    prefix = tag.encode() + b"."
+    deadline = time.monotonic() + SWEEP_DEADLINE_S
+    while time.monotonic() < deadline:
+        pids = marked(prefix, kept)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+
+
+def main(tag: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C for jobcheck is not for us
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    groups: dict[str, int] = {}
+    kept: set[bytes] = set()
+    for line in sys.stdin.buffer:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == b"+":
+            groups[parts[1].decode()] = int(parts[2])
+        elif len(parts) == 2 and parts[0] == b"-":
+            groups.pop(parts[1].decode(), None)
+        elif len(parts) == 2 and parts[0] == b"keep":
+            groups.pop(parts[1].decode(), None)
+            kept.add(parts[1])
+    sweep(tag, groups, kept)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
