@@ -706,11 +706,13 @@ def _interpolated(data: Any, lookup: Lookup, source: Source, key: Key, label: st
 
 
 def _interp(text: str, lookup: Lookup, source: Source, key: Key, label: str) -> str:
+    if "$" not in text:
+        return text  # most values: nothing to interpolate
     where = f"{label}: " if label else ""
-    name = field_name(key)
     try:
         return interpolate(text, lookup)
     except Unset as exc:
+        name = field_name(key)
         raise source.error(
             key,
             f"{where}`${{{exc.name}}}` in `{name}` is not set",
@@ -720,6 +722,7 @@ def _interp(text: str, lookup: Lookup, source: Source, key: Key, label: str) -> 
             hint=f"export {exc.name}=..., add it under vars:, or write ${{{exc.name}:-default}}",
         ) from None
     except BadReference as exc:
+        name = field_name(key)
         raise source.error(
             key,
             f"{where}malformed reference `{exc.text}` in `{name}`",

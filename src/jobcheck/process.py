@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -65,9 +66,14 @@ class ProcessResult:
         return shlex.join(self.argv)
 
 
+_PLAIN_WORDS = re.compile(r"[\w@%+=:,./ -]*", re.ASCII)
+
+
 def split_command(command: str | Sequence[str]) -> list[str]:
     """A string is split as a POSIX shell would; a list is taken as it is."""
     if isinstance(command, str):
+        if _PLAIN_WORDS.fullmatch(command):  # nothing a shell would read specially
+            return command.split()
         return shlex.split(command)
     return [str(part) for part in command]
 
