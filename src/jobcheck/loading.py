@@ -308,9 +308,10 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
     )
     checklist.option_secret_values = _option_secret_values(checks)
     masker = checklist_masker(checklist, environ)
-    checklist.name = plain_text(masker(checklist.name))
+    shown = _shown(masker)
+    checklist.name = shown(checklist.name)
     for check in checks:
-        _mask_metadata(check, masker)
+        _mask_metadata(check, shown)
     return checklist
 
 
@@ -330,24 +331,34 @@ def _option_secret_values(checks: list[Check]) -> list[str]:
     """The literals under secret-looking keys of every check's options, each once."""
     found: dict[str, None] = {}
     for check in checks:
-        found.update(dict.fromkeys(values_under_secret_keys(check.options.model_dump(mode="json"))))
+        given = check.options.model_dump(mode="json", exclude_unset=True)  # what the user wrote
+        found.update(dict.fromkeys(values_under_secret_keys(given)))
     return list(found)
 
 
-def _mask_metadata(check: Check, mask: Masker) -> None:
+def _mask_metadata(check: Check, shown: Callable[[str], str]) -> None:
     """What a check says about itself is shown everywhere (list, explain, reports, the tag
     message): a secret interpolated into it is masked here, once, at load. The options the
     kind runs with are left as they are."""
-
-    def shown(text: str) -> str:
-        return plain_text(mask(text))
-
     for name in ("title", "owner", "expect", "rollback", "runbook"):
         setattr(check, name, shown(getattr(check, name)))
     if check.waiver is not None:
         check.waiver = WaiverNote(
             shown(check.waiver.reason), check.waiver.until, shown(check.waiver.by)
         )
+
+
+def _shown(mask: Masker) -> Callable[[str], str]:
+    """``text`` masked and made plain, each distinct text once (defaults repeat in every check)."""
+    done: dict[str, str] = {}
+
+    def shown(text: str) -> str:
+        found = done.get(text)
+        if found is None:
+            found = done[text] = plain_text(mask(text))
+        return found
+
+    return shown
 
 
 def _secret_values(loader: _Loader) -> tuple[list[str], list[str]]:
