@@ -495,7 +495,7 @@ def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
             k = k[:2]  # a part of an option the kind's prepare hook split from one string
         return _interp(text, lookup, source, (*key, *k), label)
 
-    data = walk(data, visit)
+    data = _with_references(data, visit)
     spec = _collecting(errors, lambda: validated(CheckSpec, data, source, key, label))
     if not (data.get("owner") or entry.defaults.get("owner")):
         errors.append(_no_owner(source, key, label))
@@ -710,6 +710,29 @@ def _bad_need(entry: _Entry, i: int, check_id: str, need: str, ids: list[str]) -
 
 
 # --- interpolation --------------------------------------------------------------------------
+
+
+def _with_references(data: Any, visit: Callable[[str, Key], str], key: Key = ()) -> Any:
+    """``walk`` for a check's data, which is mostly strings without a reference: those are
+    kept as they are without building their key. A copy, as ``walk`` makes."""
+    kind = type(data)
+    if kind is dict:
+        return {
+            k: (v if "$" not in v else visit(v, (*key, k)))
+            if type(v) is str
+            else _with_references(v, visit, (*key, k))
+            for k, v in data.items()
+        }
+    if kind is list:
+        return [
+            (v if "$" not in v else visit(v, (*key, i)))
+            if type(v) is str
+            else _with_references(v, visit, (*key, i))
+            for i, v in enumerate(data)
+        ]
+    if kind is str:
+        return data if "$" not in data else visit(data, key)
+    return walk(data, visit, key)  # anything else: walk's own rules
 
 
 def _interpolated(data: Any, lookup: Lookup, source: Source, key: Key, label: str) -> Any:
