@@ -490,7 +490,11 @@ def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
     kind = _collecting(errors, lambda: _resolve_kind(entry.data.get("kind"), source, key, label))
     data, collapsed = _prepare(kind, entry.data, source, key)
 
+    referenced = False  # whether any string holds a `$`: else it names no stack port either
+
     def visit(text: str, k: Key) -> str:
+        nonlocal referenced
+        referenced = referenced or "$" in text
         if len(k) > 2 and k[0] == "with" and k[1] in collapsed:
             k = k[:2]  # a part of an option the kind's prepare hook split from one string
         return _interp(text, lookup, source, (*key, *k), label)
@@ -503,7 +507,7 @@ def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
     options = None
     deferred = None
     if kind is not None and isinstance(raw, dict):
-        if refs := stack_refs(raw):
+        if referenced and (refs := stack_refs(raw)):
             errors.extend(_stack_ref_problems(refs, ports, source, (*key, "with"), label))
             deferred, raw = raw, walk(raw, lambda text, _: STACK_REF.sub(_placeholder, text))
         options = _collecting(
