@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -80,3 +81,10 @@ def test_ctrl_c_while_waiting_kills_the_child(tmp_path: Path) -> None:
 def test_split_command_like_a_shell() -> None:
     assert split_command("echo 'a b' \"c d\" e") == ["echo", "a b", "c d", "e"]
     assert split_command(["x", 1]) == ["x", "1"]  # type: ignore[list-item]
+
+
+def test_plain_words_split_as_the_shell_would_without_shlex() -> None:
+    for command in ["/usr/bin/true", "a  b\tc", "x=1 -y --z=2,3 ./p@q%+:", "", "  ", "é x"]:
+        assert split_command(command) == shlex.split(command), command
+    for command in ["echo 'a b'", 'echo "a b"', "a\\ b", "a#b $HOME", "a\x0bb"]:
+        assert split_command(command) == shlex.split(command), command
