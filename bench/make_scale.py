@@ -4,7 +4,7 @@
     python bench/make_scale.py 5000 --chain > /tmp/chain.yaml    # each check needs the one before
     /usr/bin/time -v jobcheck run /tmp/wide.yaml --no-color --jobs 2
 
-See docs/performance.md for the figures this produced.
+See docs/scale.md for the figures this produced.
 """
 
 from __future__ import annotations

@@ -192,6 +192,9 @@ class Checklist:
     file_env: dict[str, str] = field(default_factory=dict)
     declared_secret_values: list[str] = field(default_factory=list)  # masked at any length
     declared_names: list[str] = field(default_factory=list)  # the names under `secrets:`
+    # Literals under secret-looking keys of the checks' options, collected once at load
+    # (None: not collected yet, see loading.checklist_masker).
+    option_secret_values: list[str] | None = None
 
     @property
     def base_dir(self) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -108,9 +109,14 @@ def background_note(result: ProcessResult) -> str:
     return ""
 
 
+_PLAIN_WORDS = re.compile(r"[\w@%+=:,./ -]*", re.ASCII)
+
+
 def split_command(command: str | Sequence[str]) -> list[str]:
     """A string is split as a POSIX shell would; a list is taken as it is."""
     if isinstance(command, str):
+        if _PLAIN_WORDS.fullmatch(command):  # nothing a shell would read specially
+            return command.split()
         return shlex.split(command)
     return [str(part) for part in command]
 

@@ -47,7 +47,9 @@ def save_run(run: RunResult, root: Path, *, keep: int = DEFAULT_KEEP) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(root / STATE_DIR)
     target = _free_name(folder, run.started_at)
-    atomic_write_text(target, json.dumps(run.to_dict(), indent=2) + "\n")
+    # Compact: read by jobcheck (`report`, `--failed`, `history`), not by people, and
+    # indenting it in Python cost as much as the run of 10,000 trivial checks.
+    atomic_write_text(target, json.dumps(run.to_dict(), separators=(",", ":")) + "\n")
     prune(folder, keep=keep)
     return target
 

@@ -11,6 +11,7 @@ secrets whole, where a left-to-right substitution would leave the tail of one sh
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -36,8 +37,10 @@ _SPACE = re.compile(r"\s")
 Span = tuple[int, int]
 
 
+@functools.lru_cache(maxsize=4096)
 def looks_secret(name: str) -> bool:
-    """True when a variable name looks like it holds a secret (API_KEY, DB_PASSWORD, ...)."""
+    """True when a variable name looks like it holds a secret (API_KEY, DB_PASSWORD, ...).
+    Cached: the same few option names come back for every check of a large checklist."""
     return bool(SECRET_NAME.search(name))
 
 
@@ -84,7 +87,7 @@ class Masker:
     def add_mapping(self, data: Any) -> None:
         """Mask literals held under secret-looking keys anywhere in nested mappings and lists
         (guessed), e.g. a check's ``with: {env: {API_TOKEN: literal}}``."""
-        self.add(_values_under_secret_keys(data))
+        self.add(values_under_secret_keys(data))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], names: Iterable[str] = ()) -> Masker:
@@ -155,20 +158,28 @@ def _replace(text: str, spans: list[Span]) -> str:
     return "".join(out)
 
 
-def _values_under_secret_keys(data: Any) -> Iterator[str]:
+_PLAIN_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def values_under_secret_keys(data: Any) -> Iterator[str]:
     """Every scalar at or below a secret-looking key, as text; iterative, so any depth is fine."""
     stack: list[tuple[Any, bool]] = [(data, False)]
     seen: set[tuple[int, bool]] = set()
     while stack:
         node, secret = stack.pop()
-        if _is_container(node):
+        kind = type(node)
+        if kind in _PLAIN_LEAVES:  # the common leaves first: exact types cost less than ABCs
+            if secret and kind is not bool and node is not None:
+                yield node if kind is str else str(node)
+            continue
+        if kind is dict or kind is list or _is_container(node):
             if (id(node), secret) in seen:
                 continue  # shared, or a structure that holds itself
             seen.add((id(node), secret))
-        if isinstance(node, Mapping):
-            stack += ((v, secret or looks_secret(str(k))) for k, v in node.items())
-        elif isinstance(node, list | tuple):
-            stack += ((v, secret) for v in node)
+            if isinstance(node, Mapping):
+                stack += ((v, secret or looks_secret(str(k))) for k, v in node.items())
+            else:
+                stack += ((v, secret) for v in node)
         elif secret and isinstance(node, str | int | float) and not isinstance(node, bool):
             yield str(node)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -144,16 +145,10 @@ class _Open:
     anchor: str | None
     size: tuple[int, int] = (1, 0)
     key: yaml.Node | None = None  # a mapping's key, waiting for its value
+    sequence: bool = field(init=False)
 
-    def add(self, child: yaml.Node, size: tuple[int, int]) -> None:
-        self.size = (self.size[0] + size[0], self.size[1] + size[1])
-        if self.node.id == "sequence":
-            self.node.value.append(child)
-        elif self.key is None:
-            self.key = child
-        else:
-            self.node.value.append((self.key, child))
-            self.key = None
+    def __post_init__(self) -> None:
+        self.sequence = self.node.id == "sequence"
 
 
 _DEPTH = _Text(hint="a checklist needs a few levels; flatten this value")
@@ -180,7 +175,8 @@ class _Yaml(NamedTuple):
     ScalarEvent: type[yaml.ScalarEvent]
     AliasEvent: type[yaml.AliasEvent]
     SequenceStartEvent: type[yaml.SequenceStartEvent]
-    CollectionEndEvent: type[yaml.CollectionEndEvent]
+    SequenceEndEvent: type[yaml.SequenceEndEvent]
+    MappingEndEvent: type[yaml.MappingEndEvent]
     StreamEndEvent: type[yaml.StreamEndEvent]
     ComposerError: type[yaml.composer.ComposerError]
     YAMLError: type[yaml.YAMLError]
@@ -197,7 +193,8 @@ def _yaml() -> _Yaml:
         yaml.ScalarEvent,
         yaml.AliasEvent,
         yaml.SequenceStartEvent,
-        yaml.CollectionEndEvent,
+        yaml.SequenceEndEvent,
+        yaml.MappingEndEvent,
         yaml.StreamEndEvent,
         yaml.composer.ComposerError,
         yaml.YAMLError,
@@ -215,6 +212,7 @@ class _Composer:
         self.sizes: dict[int, tuple[int, int]] = {}  # finished anchored nodes
         self.added = (0, 0)  # what aliases added so far: (nodes, characters)
         self.written = 0  # nodes the file itself holds so far
+        self.tags: dict[str, str] = {}  # the tag of each plain scalar met so far
 
     def document(self) -> yaml.Node | None:
         self.loader.get_event()  # stream start
@@ -234,39 +232,63 @@ class _Composer:
         return root
 
     def root(self) -> yaml.Node:
+        # The hot loop of a large checklist: events dispatched on their exact class, a plain
+        # scalar's tag resolved once per distinct value, a child added to its parent inline.
         y, get_event = self.y, self.loader.get_event
+        scalar_event, end_events = y.ScalarEvent, (y.SequenceEndEvent, y.MappingEndEvent)
+        alias_event, scalar_node = y.AliasEvent, y.ScalarNode
+        sizes, tags = self.sizes, self.tags
+        resolve: Any = self.loader.resolve
         stack: list[_Open] = []
+        node: Any
+        written = 0
         while True:
             event: Any = get_event()
-            if isinstance(event, y.ScalarEvent):
-                self.written += 1
-                node, size = self.scalar(event), (1, len(event.value))
+            kind = event.__class__
+            if kind is scalar_event:
+                written += 1
+                value = event.value
+                tag = event.tag
+                if tag is None or tag == "!":
+                    if not event.implicit[0]:
+                        tag = _STR
+                    else:
+                        tag = tags.get(value)
+                        if tag is None:
+                            tag = tags[value] = resolve(scalar_node, value, event.implicit)
+                # libyaml gives a plain scalar the style "", PyYAML None: keep None.
+                node = scalar_node(
+                    tag, value, event.start_mark, event.end_mark, event.style or None
+                )
+                size = (1, len(value))
                 if event.anchor is not None:
-                    self.sizes[id(self.named(event, node))] = size
-            elif isinstance(event, y.CollectionEndEvent):
+                    sizes[id(self.named(event, node))] = size
+            elif kind in end_events:
                 done = stack.pop()
                 done.node.end_mark = event.end_mark
                 node, size = done.node, done.size
                 if done.anchor is not None:
-                    self.sizes[id(node)] = size
-            elif isinstance(event, y.AliasEvent):
+                    sizes[id(node)] = size
+            elif kind is alias_event:
+                self.written = written
                 node, size = self.alias(event)
             else:
-                self.written += 1
+                written += 1
                 stack.append(_Open(self.collection(event, len(stack)), event.anchor))
                 continue
             if not stack:
+                self.written = written
                 root: yaml.Node = node
                 return root
-            stack[-1].add(node, size)
-
-    def scalar(self, event: Any) -> yaml.Node:
-        kind = self.y.ScalarNode
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = self.loader.resolve(kind, event.value, event.implicit)  # type: ignore[no-untyped-call]
-        # libyaml gives a plain scalar the style "", PyYAML None: keep None.
-        return kind(tag, event.value, event.start_mark, event.end_mark, event.style or None)
+            parent = stack[-1]
+            parent.size = (parent.size[0] + size[0], parent.size[1] + size[1])
+            if parent.sequence:
+                parent.node.value.append(node)
+            elif parent.key is None:
+                parent.key = node
+            else:
+                parent.node.value.append((parent.key, node))
+                parent.key = None
 
     def collection(self, event: Any, depth: int) -> yaml.Node:
         y = self.y
@@ -276,8 +298,8 @@ class _Composer:
         sequence = isinstance(event, y.SequenceStartEvent)
         kind: type[yaml.CollectionNode] = y.SequenceNode if sequence else y.MappingNode
         tag = event.tag
-        if tag is None or tag == "!":
-            tag = self.loader.resolve(kind, None, event.implicit)  # type: ignore[no-untyped-call]
+        if tag is None or tag == "!":  # SafeLoader has no path resolvers: the default tags
+            tag = f"{_STD}seq" if sequence else f"{_STD}map"
         node = kind(tag, [], event.start_mark, None, event.flow_style)
         return node if event.anchor is None else self.named(event, node)
 
@@ -326,10 +348,12 @@ class _Builder:
         # Composing bounds the file's depth; aliases can still stack anchors deeper.
         if depth > MAX_DEPTH:
             raise self.fail(node, f"values are nested more than {MAX_DEPTH} levels deep")
-        self.source.values.setdefault(key, _mark(node))
-        if isinstance(node, self.y.ScalarNode):
-            return self.scalar(node)
-        if isinstance(node, self.y.SequenceNode):
+        mark = node.start_mark
+        self.source.values.setdefault(key, (mark.line + 1, mark.column + 1))
+        kind = node.__class__
+        if kind is self.y.ScalarNode:
+            return node.value if node.tag == _STR else self.scalar(node)
+        if kind is self.y.SequenceNode:
             self.check_tag(node, f"{_STD}seq")
             return [self.build(item, (*key, i), depth + 1) for i, item in enumerate(node.value)]
         self.check_tag(node, f"{_STD}map")
@@ -372,34 +396,41 @@ class _Builder:
             ) from None
 
     def key_name(self, node: yaml.Node) -> Any:
+        if node.__class__ is self.y.ScalarNode and node.tag == _STR:
+            return node.value  # most keys
         name = self.scalar(node) if isinstance(node, self.y.ScalarNode) else []
         if not isinstance(name, str | int | float | bool | None):
             raise self.fail(node, "a mapping key must be a plain value")
         return name
 
     def mapping(self, node: yaml.Node, key: Key, depth: int) -> dict[Any, Any]:
-        self.flatten(node)
-        # After flattening, merged pairs come first: a key of this mapping overrides them.
-        winners = {self.key_name(k): (k, v) for k, v in node.value}
+        names = self.flatten(node)
+        if names is not None:  # no merge: each key once, in order
+            pairs: Iterable[tuple[Any, tuple[yaml.Node, yaml.Node]]] = zip(
+                names, node.value, strict=True
+            )
+        else:  # after flattening, merged pairs come first: a key of this mapping overrides them
+            pairs = {self.key_name(k): (k, v) for k, v in node.value}.items()
+        keys = self.source.keys
         result: dict[Any, Any] = {}
-        for name, (key_node, value_node) in winners.items():
+        for name, (key_node, value_node) in pairs:
             child = (*key, name)
-            self.source.keys[child] = _mark(key_node)
+            mark = key_node.start_mark
+            keys[child] = (mark.line + 1, mark.column + 1)
             result[name] = self.build(value_node, child, depth + 1)
         return result
 
-    def flatten(self, root: yaml.Node) -> None:
+    def flatten(self, root: yaml.Node) -> list[Any] | None:
         """Resolve `<<:` merges as PyYAML's flatten_mapping does, sources first, without
         recursion (a chain of merges can be long). A mapping's own keys are checked for
-        duplicates once, before merged ones join them."""
+        duplicates once, before merged ones join them. The names of ``root``'s keys when
+        it merges nothing (and was not flattened before), else None."""
         if id(root) in self.flat:
-            return
+            return None
         if not any(k.tag == _MERGE for k, _ in root.value):
-            stack = []  # most mappings merge nothing
-            self.check_duplicates(root)
-            self.flat.add(id(root))
-        else:
-            stack = [(root, False)]
+            self.flat.add(id(root))  # most mappings merge nothing
+            return self.check_duplicates(root)
+        stack = [(root, False)]
         while stack:
             node, ready = stack.pop()
             if id(node) in self.flat:
@@ -412,6 +443,7 @@ class _Builder:
             own = [(k, v) for k, v in node.value if k.tag != _MERGE]
             node.value = [pair for s in sources for pair in s.value] + own
             self.flat.add(id(node))
+        return None
 
     def merge_sources(self, node: yaml.Node) -> list[yaml.Node]:
         """The mappings merged into ``node``, each overridden by those before it."""
@@ -429,7 +461,8 @@ class _Builder:
                 raise self.fail(value, problem, _MERGE_TEXT)
         return sources
 
-    def check_duplicates(self, node: yaml.Node) -> None:
+    def check_duplicates(self, node: yaml.Node) -> list[Any]:
+        """The names of ``node``'s own keys (merge keys left out), each once."""
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == _MERGE:
@@ -443,6 +476,7 @@ class _Builder:
                     _Text(hint="YAML would silently keep only the last one; remove or rename one"),
                 )
             seen[name] = key_node
+        return list(seen)
 
 
 def _check_characters(source: Source, text: str) -> None:

@@ -64,7 +64,9 @@ def test_the_timeline_has_a_bar_per_check_and_attempt_and_the_critical_path(
         "api-health: attempt 3 of 3, fail, 140ms from +5.1s",
     ]
     critical = [n.attrs["title"] for n in dom.find(cls="critical")]
-    assert critical == ["unit-tests: pass, 8.4s from +3.1s", "release-tag: pass, 300ms from +11.5s"]
+    # the stack's bring-up (3.1 s, its own row) and the Docker-backed shutdown check after it
+    assert critical == ["graceful-shutdown: waived, 6s from +3.4s"]
+    assert "tl-stack" in dom.find(cls="critical-row")[0].classes
     assert all("tl-check" in n.classes for n in dom.find(cls="critical"))
     assert dom.find(cls="par-chart"), "the parallelism chart is missing"
     assert not [n for n in dom.walk() if "data-i" in n.attrs and n.hidden]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -185,3 +186,10 @@ def test_an_outer_run_finds_what_a_nested_run_left() -> None:
         assert [p.pid for p in find_marked(outer, first)] == [left.pid]
     finally:
         _kill_all(f"sleep {word}")
+
+
+def test_plain_words_split_as_the_shell_would_without_shlex() -> None:
+    for command in ["/usr/bin/true", "a  b\tc", "x=1 -y --z=2,3 ./p@q%+:", "", "  ", "é x"]:
+        assert split_command(command) == shlex.split(command), command
+    for command in ["echo 'a b'", 'echo "a b"', "a\\ b", "a#b $HOME", "a\x0bb"]:
+        assert split_command(command) == shlex.split(command), command

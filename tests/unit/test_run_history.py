@@ -267,3 +267,11 @@ def test_failed_and_history_through_the_cli(
     assert rows["toggles"][:3] == ["2", "50%", "pass"] and rows["toggles"][-1] == "flaky"
     assert rows["always"][:3] == ["1", "100%", "skip"]  # --failed left it out
     assert "1 flaky check (passed and failed on the same commit)" in shown.output
+
+
+def test_history_is_compact_json_that_reads_back_the_same(tmp_path: Path) -> None:
+    run = run_of(result("a", Status.PASS), result("b", Status.FAIL), commit="c1")
+    saved = history.save_run(run, tmp_path)
+    text = saved.read_text(encoding="utf-8")
+    assert text.count("\n") == 1 and ": " not in text  # one line, no indentation
+    assert RunResult.from_dict(json.loads(text)).to_dict() == run.to_dict()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
@@ -81,7 +80,7 @@ def prepare(options: dict[str, Any]) -> Prepared:
     if not isinstance(run_, str) or not run_.strip() or shell:
         return Prepared(options)  # validation reports an empty command as written
     try:
-        argv = shlex.split(run_)
+        argv = split_command(run_)
     except ValueError as exc:
         raise OptionProblem(
             "run",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from jobcheck.durations import format_duration
 from jobcheck.reports.timeline import (
+    STACK_UP,
     Step,
     critical_path,
     extent,
@@ -36,11 +37,11 @@ def render_timeline(run: RunResult, index: Mapping[str, int], esc: Esc) -> str:
             "(report schema 1, without each check's start).</p></section>"
         )
     total = extent(run)
-    path = critical_path(run.checks)
+    path = critical_path(run.checks, run.stack_up)
     on_path = set(path)
     rows = [_axis(total)]
     if run.stack_up is not None:
-        rows.append(_stack_row(run.stack_up, total))
+        rows.append(_stack_row(run.stack_up, total, STACK_UP in on_path))
     for check in _by_start(run.checks):
         rows.append(_row(check, index[check.id], total, check.id in on_path, esc))
     rows.append(_parallel_row(parallelism(run.checks), total))
@@ -69,6 +70,8 @@ def _path_line(path: list[str], run: RunResult, total: float, esc: Esc) -> str:
     if not path:
         return '<p class="muted">No critical path: no check took any time.</p>'
     durations = {c.id: c.duration_s for c in run.checks}
+    if run.stack_up is not None:
+        durations[STACK_UP] = run.stack_up.duration_s
     length = sum(durations[i] for i in path)
     chain = ' <span class="arrow">→</span> '.join(f"<code>{esc(i)}</code>" for i in path)
     return (
@@ -102,13 +105,15 @@ def _clock(seconds: float) -> str:
     return "0" if seconds == 0 else format_duration(seconds)
 
 
-def _stack_row(span: AttemptDetail, total: float) -> str:
+def _stack_row(span: AttemptDetail, total: float, critical: bool) -> str:
     status = span.status.value
     hint = f"staging stack up: {status}, {format_duration(span.duration_s)}"
     bar = _bar("tl-attempt", status, span.start_s, span.duration_s, total, hint)
+    mark = '<span class="cp-mark" title="on the critical path">◆</span>' if critical else ""
+    row = "tl-row tl-stack critical-row" if critical else "tl-row tl-stack"
     return (
-        '<div class="tl-row tl-stack"><div class="tl-label"><span class="tl-id">'
-        "staging stack up</span></div>"
+        f'<div class="{row}"><div class="tl-label"><span class="tl-id">'
+        f"{STACK_UP}</span>{mark}</div>"
         f'<div class="tl-track">{bar}'
         f'</div><div class="tl-dur">{format_duration(span.duration_s)}</div></div>'
     )

@@ -10,7 +10,18 @@ from jobcheck.results import RunResult
 
 
 def render_json(run: RunResult) -> str:
-    return json.dumps(run.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    """Indented, but one line per check: JSON's C encoder writes only compact text, and
+    indenting 10,000 checks in Python cost more than running them. Still one value per key
+    at the top, a check per line for grep and diff."""
+    parts = []
+    for key, value in run.to_dict().items():
+        if key == "checks" and value:
+            lines = (f"    {json.dumps(check, ensure_ascii=False)}" for check in value)
+            text = "[\n" + ",\n".join(lines) + "\n  ]"
+        else:  # JSON text holds no raw line break: each one here is the indentation's
+            text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        parts.append(f"  {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def write_json(run: RunResult, path: Path) -> Path:

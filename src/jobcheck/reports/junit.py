@@ -1,4 +1,5 @@
-"""JUnit XML: one testcase per check, with owner and rollback where CI tools show them.
+"""JUnit XML: one testcase per check, with owner and rollback where CI tools show them; the
+staging stack's bring-up, when the run did one, as properties of the suite.
 
 A warning that failed or errored does not fail the gate, so it must not turn a CI test widget
 red either: it is a ``<skipped type="warning" message="warning: ...">`` (GitLab, Jenkins,
@@ -16,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from jobcheck.fsutil import atomic_write_text
-from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.results import AttemptDetail, CheckResult, RunResult, Status
 from jobcheck.textsafe import xml_text
 
 
@@ -83,6 +84,19 @@ def _testcase(suite: ET.Element, check: CheckResult, classname: str) -> None:
         ET.SubElement(case, "system-out").text = check.output
 
 
+def _stack_properties(suite: ET.Element, span: AttemptDetail) -> None:
+    """The stack bring-up as properties of the suite, not a testcase: ``tests`` and the
+    testcases stay one per check (the contract readers count on). Its failure shows in the
+    checks that waited for it, which end with its cause."""
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("stack_up", span.status.value),
+        ("stack_up_duration_s", f"{span.duration_s:.3f}"),
+        ("stack_up_start_s", f"{span.start_s:.3f}"),
+    ):
+        ET.SubElement(props, "property", name=name, value=value)
+
+
 def render_junit(run: RunResult) -> str:
     summary = run.summary
     suites = ET.Element("testsuites", name="jobcheck")
@@ -97,6 +111,8 @@ def render_junit(run: RunResult) -> str:
         time=f"{run.duration_s:.3f}",
         timestamp=run.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
     )
+    if run.stack_up is not None:
+        _stack_properties(suite, run.stack_up)
     for check in run.checks:
         _testcase(suite, check, classname=f"jobcheck.{check.kind}")
     _well_formed(suites)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jobcheck.durations import format_duration
 from jobcheck.reports.text import counts_phrase, output_tail, problems_first, shown_source
-from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.results import AttemptDetail, CheckResult, RunResult, Status
 from jobcheck.waiver_status import (
     EXPIRED,
     EXPIRING,
@@ -30,6 +30,8 @@ _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 def render_markdown(run: RunResult, *, today: dt.date, root: Path | None = None) -> str:
     """``root``: checklist paths under it are shown relative to it (the repository, say)."""
     sections = [f"# Readiness report: {_inline(run.checklist)}", _summary(run)]
+    if run.stack_up is not None:
+        sections.append(_stack(run.stack_up))
     sections.extend(_expiry_alert(run.checks, today))
     sections.extend(_failures(run.checks, root))
     sections.extend(_waivers(run.checks, today))
@@ -54,6 +56,16 @@ def _summary(run: RunResult) -> str:
     if run.commit:
         facts.append(f"commit `{run.commit[:12]}`")
     return f"{verdict} · " + " · ".join(facts)
+
+
+def _stack(span: AttemptDetail) -> str:
+    """The bring-up, like a check: its status and its own duration."""
+    icon = {Status.PASS: "✅", Status.SKIP: "⏭️"}.get(span.status, "❌")
+    began = f"from +{format_duration(span.start_s)}, " if span.start_s >= 0.05 else ""
+    return (
+        f"{icon} Staging stack: bring-up **{span.status.value}** in "
+        f"{format_duration(span.duration_s)} ({began}beside the checks that do not use it)"
+    )
 
 
 def _expiry_alert(checks: Sequence[CheckResult], today: dt.date) -> list[str]:

@@ -7,10 +7,11 @@ run from an old report (schema 1, no ``started_s``) simply has no spans.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from jobcheck.results import CheckResult, RunResult
+from jobcheck import kinds
+from jobcheck.results import AttemptDetail, CheckResult, RunResult
 
 # Axis steps a person reads easily, in seconds; the first that gives at most MAX_TICKS wins.
 _STEPS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60)
@@ -40,20 +41,51 @@ def extent(run: RunResult) -> float:
     return max(max(ends), 0.001)
 
 
-def critical_path(checks: Sequence[CheckResult]) -> list[str]:
+# The critical path's name for the stack bring-up: not a check id (ids have no spaces).
+STACK_UP = "staging stack up"
+
+
+def waits_for_stack(kind_name: str) -> bool:
+    """Whether checks of this kind wait for the stack bring-up when the run brings it up (the
+    runner's rule, ``runner.uses_stack``, read from the kind registry: a Docker-backed kind
+    or one that declares ``uses_stack``). A kind this install does not know counts as not
+    waiting; so does a check whose options name a stack port, which a report cannot tell."""
+    try:
+        kind = kinds.get_kind(kind_name)
+    except (kinds.UnknownKind, ImportError):
+        return False
+    return bool(kind.docker or kind.uses_stack)
+
+
+def critical_path(
+    checks: Sequence[CheckResult],
+    stack_up: AttemptDetail | None = None,
+    waits: Callable[[str], bool] = waits_for_stack,
+) -> list[str]:
     """The chain of ``needs`` with the longest total duration, first check first.
 
-    It bounds the run's wall time however many jobs run beside it. Ties go to the check that
-    comes first in the report; a run where nothing took any time has no critical path."""
+    It bounds the run's wall time however many jobs run beside it. When the run brought the
+    stack up (``stack_up``), the bring-up is one node of the graph (named STACK_UP) that
+    every check of a kind that ``waits`` for it depends on. Ties go to the check that comes
+    first in the report; a run where nothing took any time has no critical path."""
     by_id = {c.id: c for c in checks}
     length: dict[str, float] = {}
     via: dict[str, str | None] = {}
+    if stack_up is not None:
+        length[STACK_UP], via[STACK_UP] = stack_up.duration_s, None
+    waited: dict[str, bool] = {}  # per kind: the registry is asked once
     for check in _needs_first(checks):
         needs = [n for n in check.needs if n in by_id]
+        if stack_up is not None:
+            if check.kind not in waited:
+                waited[check.kind] = waits(check.kind)
+            if waited[check.kind]:
+                needs.append(STACK_UP)
         before = max(needs, key=lambda n: length[n], default=None)
         length[check.id] = check.duration_s + (length[before] if before else 0.0)
         via[check.id] = before
-    end = max(by_id, key=lambda i: length.get(i, 0.0), default=None)
+    ends = ([STACK_UP] if stack_up is not None else []) + list(by_id)  # report order
+    end = max(ends, key=lambda i: length.get(i, 0.0), default=None)
     if end is None or length.get(end, 0.0) <= 0:
         return []
     path: list[str] = []
@@ -62,6 +94,15 @@ def critical_path(checks: Sequence[CheckResult]) -> list[str]:
         path.append(node)
         node = via[node]
     return path[::-1]
+
+
+def critical_path_s(run: RunResult) -> float:
+    """The length of the run's critical path, the stack bring-up counted as one node: the
+    least wall time any scheduler could take for this run."""
+    durations = {c.id: c.duration_s for c in run.checks}
+    if run.stack_up is not None:
+        durations[STACK_UP] = run.stack_up.duration_s
+    return sum(durations[i] for i in critical_path(run.checks, run.stack_up))
 
 
 def _needs_first(checks: Sequence[CheckResult]) -> list[CheckResult]:

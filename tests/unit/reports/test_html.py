@@ -59,8 +59,13 @@ def test_timeline_bars_one_per_check_and_attempt_and_the_critical_path() -> None
     # one bar per attempt, and one for the staging stack's bring-up
     attempts = sum(len(c.attempts_detail) for c in run.checks)
     assert sum("tl-attempt" in c for c in classes) == attempts + 1 == 12
+    # the bring-up (3.1 s) is a node that the Docker-backed shutdown check (6 s) waits for:
+    # 9.1 s beats unit-tests -> release-tag (8.7 s)
     critical = [a for t, a in page.tags if "critical" in (a.get("class") or "").split()]
-    assert len(critical) == 2 and all("s-pass" in (a.get("class") or "") for a in critical)
+    assert [a.get("title") for a in critical] == ["graceful-shutdown: waived, 6s from +3.4s"]
+    rows = [c for c in classes if "critical-row" in c]
+    assert len(rows) == 2 and "tl-stack" in rows[0]
+    assert "Critical path (9.1s of the run's 12.3s): staging stack up" in "".join(page.text)
     titles = [a.get("title") or "" for _, a in page.tags if "tl-attempt" in (a.get("class") or "")]
     assert "api-health: attempt 2 of 3, fail, 140ms from +4s" in titles
 

@@ -106,3 +106,21 @@ def test_a_failed_warning_does_not_fail_a_passing_gate_in_junit() -> None:
     assert skipped is not None and skipped.get("type") == "warning"
     assert skipped.get("message", "").startswith("warning: fail: compose: 1 finding")
     assert "expected: every service sets mem_limit" in (case.findtext("system-out") or "")
+
+
+def test_the_stack_bring_up_is_a_property_of_the_suite_and_not_a_testcase() -> None:
+    run = read_json(RUNS / "timeline.json")  # its stack came up in 3.1 s
+    root = ET.fromstring(render_junit(run).split("\n", 1)[1])
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert [c.get("name") for c in root.findall("testsuite/testcase")] == [c.id for c in run.checks]
+    assert suite.get("tests") == str(len(run.checks))
+    props = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
+    assert props == {
+        "stack_up": "pass",
+        "stack_up_duration_s": "3.100",
+        "stack_up_start_s": "0.000",
+    }
+    assert suite[0].tag == "properties"  # before the testcases, as the JUnit schema wants
+    plain = ET.fromstring(render_junit(read_json(RUNS / "mixed.json")).split("\n", 1)[1])
+    assert plain.find("testsuite/properties") is None

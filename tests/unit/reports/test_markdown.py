@@ -7,7 +7,7 @@ from pathlib import Path
 from golden_runs import Golden, fixture_run
 
 from jobcheck.reports.markdown import render_markdown
-from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.results import AttemptDetail, CheckResult, RunResult, Status
 
 TODAY = dt.date(2026, 11, 27)
 
@@ -91,3 +91,17 @@ def test_interrupted_run_and_missing_fields() -> None:
     assert "- **Expected:** _not stated_" in text
     assert "- **Rollback:** _none given_" in text
     assert "**Runbook:**" not in text
+
+
+def test_the_stack_bring_up_shows_with_its_status_and_duration() -> None:
+    run = fixture_run("timeline.json")  # its stack came up in 3.1 s
+    text = render_markdown(run, today=TODAY)
+    line = "✅ Staging stack: bring-up **pass** in 3.1s (beside the checks that do not use it)"
+    assert line in text
+    assert text.index(line) < text.index("## ")  # under the verdict, before the checks
+    failed = dataclasses.replace(
+        run, stack_up=AttemptDetail(start_s=1.5, duration_s=42.0, status=Status.FAIL)
+    )
+    shown = render_markdown(failed, today=TODAY)
+    assert "❌ Staging stack: bring-up **fail** in 42s (from +1.5s, beside" in shown
+    assert "Staging stack" not in render_markdown(fixture_run("mixed.json"), today=TODAY)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from golden_runs import fixture_run
 
 from jobcheck.reports.timeline import (
+    STACK_UP,
     Step,
     critical_path,
+    critical_path_s,
     extent,
     has_timeline,
     parallelism,
@@ -14,16 +16,20 @@ from jobcheck.reports.timeline import (
     percent,
     ticks,
 )
-from jobcheck.results import AttemptDetail, CheckResult, Status
+from jobcheck.results import AttemptDetail, CheckResult, RunResult, Status
 
 
 def check(
-    check_id: str, duration: float, needs: list[str] | None = None, *spans: tuple[float, float]
+    check_id: str,
+    duration: float,
+    needs: list[str] | None = None,
+    *spans: tuple[float, float],
+    kind: str = "command",
 ) -> CheckResult:
     return CheckResult(
         id=check_id,
         title=check_id,
-        kind="command",
+        kind=kind,
         status=Status.PASS,
         message="",
         duration_s=duration,
@@ -102,4 +108,38 @@ def test_the_fixture_run_has_a_timeline_and_old_reports_do_not() -> None:
     assert has_timeline(run)
     assert extent(run) == 12.3
     assert critical_path(run.checks) == ["unit-tests", "release-tag"]
+    assert critical_path(run.checks, run.stack_up) == [STACK_UP, "graceful-shutdown"]
+    assert round(critical_path_s(run), 3) == 9.1
     assert not has_timeline(fixture_run("mixed.json"))
+
+
+def test_the_stack_bring_up_is_one_node_that_docker_and_stack_checks_depend_on() -> None:
+    # `service` is Docker-backed and `http` talks to the stack's ports: both wait for the
+    # bring-up; `command` does not, so a long local check can still be the critical path.
+    stack = AttemptDetail(0.0, 30.0, Status.PASS)
+    checks = [
+        check("lint", 20.0),
+        check("api-up", 5.0, kind="service"),
+        check("health", 2.0, ["api-up"], kind="http"),
+    ]
+    assert critical_path(checks, stack) == [STACK_UP, "api-up", "health"]
+    assert critical_path(checks) == ["lint"]  # no bring-up in this run: as before
+    checks[0] = check("lint", 40.0)
+    assert critical_path(checks, stack) == ["lint"]
+
+
+def test_the_critical_path_length_counts_the_bring_up() -> None:
+    run = RunResult(
+        checklist="x",
+        started_at=fixture_run("timeline.json").started_at,
+        duration_s=40.0,
+        checks=[check("lint", 20.0), check("api-up", 5.0, kind="service")],
+        stack_up=AttemptDetail(0.0, 30.0, Status.PASS),
+    )
+    assert critical_path_s(run) == 35.0
+
+
+def test_a_kind_this_install_does_not_know_does_not_wait_for_the_stack() -> None:
+    stack = AttemptDetail(0.0, 30.0, Status.PASS)
+    checks = [check("plugin", 5.0, kind="no-such-kind"), check("lint", 1.0)]
+    assert critical_path(checks, stack) == [STACK_UP]
