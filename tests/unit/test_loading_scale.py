@@ -16,7 +16,7 @@ import pytest
 from jobcheck.loading import checklist_masker, load_checklist, paused_gc
 
 _spec = importlib.util.spec_from_file_location(
-    "bench_scale", Path(__file__).resolve().parents[2] / "bench" / "scale.py"
+    "bench_make_scale", Path(__file__).resolve().parents[2] / "bench" / "make_scale.py"
 )
 assert _spec is not None and _spec.loader is not None
 scale = importlib.util.module_from_spec(_spec)
