@@ -327,11 +327,19 @@ def checklist_masker(checklist: Checklist, environ: Mapping[str, str]) -> Masker
     return masker
 
 
+# Options of jobcheck's own kinds whose names look secret but hold file paths or key names
+# (`env: {same_keys_as: .env.example}`, `service: {env_keys: [API_KEY]}`): masking them would
+# hide which file or key a finding is about, and reveal nothing.
+NAMES_NOT_SECRETS = frozenset({"same_keys_as", "secrets_from", "env_keys"})
+
+
 def _option_secret_values(checks: list[Check]) -> list[str]:
     """The literals under secret-looking keys of every check's options, each once."""
     found: dict[str, None] = {}
     for check in checks:
         given = check.options.model_dump(mode="json", exclude_unset=True)  # what the user wrote
+        for name in NAMES_NOT_SECRETS.intersection(given):
+            del given[name]
         found.update(dict.fromkeys(values_under_secret_keys(given)))
     return list(found)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import string
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +192,22 @@ def test_one_mb_line_with_fifty_secrets_masks_in_well_under_a_second() -> None:
 def test_forty_kb_without_separators_is_linear(text: str) -> None:
     elapsed, _ = _elapsed(Masker(["aaab", "b:c@"]), text * 25)  # 1 MB
     assert elapsed < 1.0
+
+
+def test_option_names_that_only_look_secret_are_not_masked(tmp_path: Path) -> None:
+    """`same_keys_as` holds a file name and `env_keys` key names: not secrets (a real user's
+    first run showed `env ***` and "restore the previous ***")."""
+    from jobcheck.loading import checklist_masker, load_checklist
+
+    (tmp_path / ".env.example").write_text("A=\n")
+    (tmp_path / "jobcheck.yaml").write_text(
+        "version: 1\nname: t\nchecks:\n"
+        "  - {id: e, kind: env, owner: '@o', expect: x, rollback: y,\n"
+        "     with: {file: .env.example, same_keys_as: .env.example, secrets: false}}\n"
+        "  - {id: s, kind: service, owner: '@o', expect: x, rollback: y,\n"
+        "     with: {service: api, env_keys: [API_TOKEN_NAME], secrets_from: [prod.env]}}\n"
+    )
+    masker = checklist_masker(load_checklist(tmp_path / "jobcheck.yaml"), {})
+    assert masker("diff against .env.example; API_TOKEN_NAME; prod.env") == (
+        "diff against .env.example; API_TOKEN_NAME; prod.env"
+    )
