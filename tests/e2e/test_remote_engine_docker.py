@@ -152,7 +152,9 @@ def test_a_docker_context_wins_over_a_dead_docker_host(
     logins = accepted_logins(sshd)
     done = jobcheck(["run", "--json", "out.json", "--no-color"], env, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"stack: engine {sshd.url} (context jc-remote (stack.context))" in done.stdout + done.stderr
+    assert (
+        f"stack: engine {sshd.url} (context jc-remote (stack.context))" in done.stdout + done.stderr
+    )
     checks = report(tmp_path / "out.json")["checks"]
     assert {c["status"] for c in checks} == {"pass"}
     assert all(c["message"].endswith(f" on {sshd.url}") for c in checks)

@@ -238,6 +238,27 @@ def start_again(containers: list[Container], log: Log) -> str:
 # --- the drill ----------------------------------------------------------------------------------
 
 
+# A broker (or its published port) that was just started or replaced can drop the first
+# connections it accepts ("Connection closed by server", a broken pipe): the drill starts only
+# once a fresh connection answers, trying for this long; it never retries during the drill.
+SETTLE_S = 10.0
+
+
+def broker_answers(options: Options, ctx: KindContext) -> str:
+    """'' once a fresh connection to the broker answers (the queue's depth); else the last
+    reason it did not, after SETTLE_S."""
+    until = time.monotonic() + min(SETTLE_S, max(ctx.remaining(), 0.0))
+    while True:
+        try:
+            with _adapter(options) as adapter:
+                adapter.depth(options.queue_name)
+            return ""
+        except CheckFailed as exc:
+            if time.monotonic() + 0.5 >= until:
+                return exc.message
+        ctx.sleep(0.5)
+
+
 def _adapter(options: Options) -> Adapter:
     assert options.url is not None
     return adapter_for(
@@ -252,6 +273,12 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
         raise CheckError(
             f"service {options.service!r} of project {project!r} has no running container "
             "to restart (is it the broker's service? set service)"
+        )
+    silent = broker_answers(options, ctx)
+    if silent:
+        return Outcome.failed(
+            f"drill not run: the broker does not answer before the restart "
+            f"({format_duration(SETTLE_S)} of tries): {silent}"
         )
     with _adapter(options) as adapter:
         kept = persistence_of(adapter, options)
