@@ -36,7 +36,7 @@ demo: setup images
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml
 
 test: setup images host-services browser
-	$(PY) -m pytest
+	PY=$(PY) bash scripts/test.sh
 
 unit: setup host-services browser
 	$(PY) -m pytest tests/unit tests/e2e -m "not docker"
@@ -47,7 +47,7 @@ lint: setup
 
 gate: setup images
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml \
-		--json .jobcheck/gate.json --junit .jobcheck/gate.xml --markdown .jobcheck/gate.md
+		--json .jobcheck/gate.json --junit .jobcheck/gate.xml --markdown .jobcheck/gate.md $(GATE_ARGS)
 
 stack-up: setup images
 	$(JOBCHECK) stack up -c checklists/release.yaml

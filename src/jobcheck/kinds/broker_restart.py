@@ -252,6 +252,7 @@ def broker_answers(options: Options, ctx: KindContext) -> str:
         try:
             with _adapter(options) as adapter:
                 adapter.depth(options.queue_name)
+                adapter.live_workers(options.queue_name)  # Celery: through kombu's connection
             return ""
         except CheckFailed as exc:
             if time.monotonic() + 0.5 >= until:
