@@ -8,6 +8,7 @@ counts come from the registries' keys directly (ZCOUNT, EXISTS) instead.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import framework as fw
 from jobcheck.probes.broker_url import BrokerURL
+
+# The id prefix of the jobs jobcheck enqueues itself through RQ (canaries, drills): readers of
+# the service's own jobs (worker_limits) leave them out.
+OWN_JOB_PREFIX: Final = "jobcheck-"
 
 # RQ's statuses, normalised; an unknown (newer) word counts as not started yet, and ``raw``
 # keeps it for the message.
@@ -203,7 +208,11 @@ class RQAdapter:
         timeout = max(1, round(job_timeout_s)) if job_timeout_s else None
         with self._errors():
             job = Queue(queue, connection=self.client).enqueue_call(
-                task, args=tuple(args), kwargs=dict(kwargs or {}), timeout=timeout
+                task,
+                args=tuple(args),
+                kwargs=dict(kwargs or {}),
+                timeout=timeout,
+                job_id=f"{OWN_JOB_PREFIX}{uuid.uuid4()}",
             )
         return str(job.id)
 
@@ -285,7 +294,9 @@ class RQAdapter:
             for key in registries:
                 entries: list[bytes] = self.client.zrevrange(key, 0, sample - 1)  # type: ignore[assignment]
                 ids += [parse_job_id(_text(e)) for e in entries]
-            unique = list(dict.fromkeys(ids))
+            # The jobs jobcheck enqueued itself (canaries, drills) carry its limits, not the
+            # service's: only the service's own jobs say what the service sets.
+            unique = [i for i in dict.fromkeys(ids) if not i.startswith(OWN_JOB_PREFIX)]
             with self.client.pipeline(transaction=False) as pipe:
                 for job_id in unique:
                     pipe.hmget(Job.key_for(job_id), list(LIMIT_FIELDS))

@@ -53,6 +53,19 @@ def test_rq_job_limits_are_read_from_the_job_hashes(scratch: redis.Redis, scratc
     )
 
 
+def test_rq_job_limits_leave_out_the_jobs_jobcheck_enqueued(
+    scratch: redis.Redis, scratch_url: str
+) -> None:
+    """A canary or drill job of jobcheck's own carries jobcheck's limits, not the service's:
+    in a gate, the drills' jobs made `job-limits` fail on TTLs the service does set."""
+    Queue("own", connection=scratch).enqueue_call("os.getpid", timeout=30, result_ttl=60)
+    with RQAdapter(scratch_url) as rq:
+        own = rq.enqueue("os.getcwd", queue="own")
+        jobs = rq.job_limits("own", 10)
+    assert own.startswith("jobcheck-")
+    assert [(j.function, j.timeout, j.result_ttl) for j in jobs] == [("os.getpid", 30.0, 60.0)]
+
+
 def test_rq_scheduler_locks_name_their_holder(scratch: redis.Redis, scratch_url: str) -> None:
     scheduler = RQScheduler(["alpha", "beta"], connection=scratch)
     assert scheduler.acquire_locks() == {"alpha", "beta"}
