@@ -8,7 +8,6 @@ counts come from the registries' keys directly (ZCOUNT, EXISTS) instead.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,9 +26,9 @@ from jobcheck.outcomes import CheckError
 from jobcheck.probes import framework as fw
 from jobcheck.probes.broker_url import BrokerURL
 
-# The id prefix of the jobs jobcheck enqueues itself through RQ (canaries, drills): readers of
-# the service's own jobs (worker_limits) leave them out.
-OWN_JOB_PREFIX: Final = "jobcheck-"
+# The description of the jobs jobcheck enqueues itself through RQ (canaries, drills), before
+# the function's name: readers of the service's own jobs (worker_limits) leave them out.
+OWN_DESCRIPTION: Final = "jobcheck canary: "
 
 # RQ's statuses, normalised; an unknown (newer) word counts as not started yet, and ``raw``
 # keeps it for the message.
@@ -212,7 +211,7 @@ class RQAdapter:
                 args=tuple(args),
                 kwargs=dict(kwargs or {}),
                 timeout=timeout,
-                job_id=f"{OWN_JOB_PREFIX}{uuid.uuid4()}",
+                description=f"{OWN_DESCRIPTION}{task}",
             )
         return str(job.id)
 
@@ -294,9 +293,7 @@ class RQAdapter:
             for key in registries:
                 entries: list[bytes] = self.client.zrevrange(key, 0, sample - 1)  # type: ignore[assignment]
                 ids += [parse_job_id(_text(e)) for e in entries]
-            # The jobs jobcheck enqueued itself (canaries, drills) carry its limits, not the
-            # service's: only the service's own jobs say what the service sets.
-            unique = [i for i in dict.fromkeys(ids) if not i.startswith(OWN_JOB_PREFIX)]
+            unique = list(dict.fromkeys(ids))
             with self.client.pipeline(transaction=False) as pipe:
                 for job_id in unique:
                     pipe.hmget(Job.key_for(job_id), list(LIMIT_FIELDS))
@@ -310,7 +307,7 @@ class RQAdapter:
                 _number(row[3]),
             )
             for job_id, row in zip(unique, rows, strict=True)
-            if any(v is not None for v in row)
+            if any(v is not None for v in row) and not own_job(row[0])
         ]
         return found[:sample]
 
@@ -354,3 +351,9 @@ def _number(value: bytes | str | None) -> float | None:
         return float(_text(value))
     except ValueError:
         return None
+
+
+def own_job(description: bytes | str | None) -> bool:
+    """A job jobcheck enqueued itself (a canary, a drill's job): it carries jobcheck's limits,
+    not the service's, so it says nothing about what the service sets."""
+    return description is not None and _text(description).startswith(OWN_DESCRIPTION)

@@ -62,7 +62,7 @@ def test_rq_job_limits_leave_out_the_jobs_jobcheck_enqueued(
     with RQAdapter(scratch_url) as rq:
         own = rq.enqueue("os.getcwd", queue="own")
         jobs = rq.job_limits("own", 10)
-    assert own.startswith("jobcheck-")
+    assert scratch.hget(f"rq:job:{own}", "description") == b"jobcheck canary: os.getcwd"
     assert [(j.function, j.timeout, j.result_ttl) for j in jobs] == [("os.getpid", 30.0, 60.0)]
 
 
