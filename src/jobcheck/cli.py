@@ -490,11 +490,19 @@ def init(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing jobcheck.yaml")
     ] = False,
+    here: Annotated[
+        bool,
+        typer.Option(
+            "--here",
+            help="Write at the nearest folder with .git or pyproject.toml, not at the "
+            "repository's root",
+        ),
+    ] = False,
 ) -> None:
     """Write a starting jobcheck.yaml for the repository in the current folder."""
     from jobcheck.commands.init import init as init_command
 
-    _finish(lambda: init_command(Path.cwd(), force=force))
+    _finish(lambda: init_command(Path.cwd(), force=force, here=here))
 
 
 @stack_app.command(

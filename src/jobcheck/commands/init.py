@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 
-def init(project_dir: Path, *, force: bool) -> int:
+def init(project_dir: Path, *, force: bool, here: bool = False) -> int:
     from jobcheck.scaffold import init_command
 
-    sys.stdout.write(init_command(project_dir, force=force))
+    sys.stdout.write(init_command(project_dir, force=force, here=here))
     return 0

@@ -36,17 +36,21 @@ class ChecklistExists(JobcheckError):
     exit_code = 1
 
 
-def find_root(start: Path, home: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` with ``.git`` or ``pyproject.toml``; ``start``
-    itself when there is none below the home folder (a dotfiles repository in ``~`` is not
-    the project)."""
+def find_root(start: Path, home: Path | None = None, *, here: bool = False) -> Path:
+    """The repository's root as git finds it: the nearest folder at or above ``start`` with
+    ``.git`` (a folder, or a file in a worktree or submodule). With none, or with ``here``, the
+    nearest with ``.git`` or ``pyproject.toml``. Never the home folder or above it when
+    ``start`` is below it (a dotfiles repository in ``~`` is not the project); ``start``
+    itself when nothing is found."""
     start = start.resolve()
     stop = (home or Path.home()).resolve()
-    for folder in (start, *start.parents):
-        if folder == stop and folder != start:
-            break
-        if any((folder / marker).exists() for marker in ROOT_MARKERS):
-            return folder
+    markers = ROOT_MARKERS if here else (".git",)
+    for wanted in (markers, ROOT_MARKERS):
+        for folder in (start, *start.parents):
+            if folder == stop and folder != start:
+                break
+            if any((folder / marker).exists() for marker in wanted):
+                return folder
     return start
 
 
@@ -72,10 +76,12 @@ def init_checklist(
     environ: Mapping[str, str] | None = None,
     compose_cli: toolchain.ComposeProbe | None = None,
     kinds: Capabilities | None = None,
+    start: Path | None = None,
 ) -> Path:
     """Write ``jobcheck.yaml`` (and the schema) in ``project_dir`` exactly; refuse to
-    overwrite a checklist unless ``force``. ``compose_cli`` says which Compose command the
-    rollback notes use (default: ask this machine).
+    overwrite a checklist unless ``force``. ``start``: the folder init was run from (the
+    service of a monorepo, whose tests and virtualenv are preferred). ``compose_cli`` says
+    which Compose command the rollback notes use (default: ask this machine).
 
     The text is loaded by the real loader (kinds' options included) before it replaces
     anything, so what is written always validates.
@@ -86,7 +92,7 @@ def init_checklist(
             f"{target} already exists; not overwriting it",
             hint="pass --force to replace it, or edit it",
         )
-    project = detect(project_dir, os.environ if environ is None else environ)
+    project = detect(project_dir, os.environ if environ is None else environ, start)
     cli = (compose_cli or toolchain.compose_cli)() if project.compose_files else "docker compose"
     setting = Setting(project, capabilities() if kinds is None else kinds, cli)
     text = render(setting)
@@ -182,13 +188,27 @@ def missing_extras(
     return notes
 
 
-def init_command(project_dir: Path, *, force: bool) -> str:
-    """``jobcheck init``: write at the project's root (the nearest folder up from
-    ``project_dir`` with .git or pyproject.toml) and say where, what, and what to do next."""
+def _tool_notes(checks: list[dict[str, Any]], root: Path) -> list[str]:
+    """Said now, not found at the first run: the project's virtualenv lacks the linter."""
+    from jobcheck.scaffold.codechecks import missing_ruff
+
+    lint = next((c for c in checks if c.get("kind") == "lint"), None)
+    if lint is None or lint["with"].get("tool"):
+        return []
+    for venv in toolchain.VENV_DIRS:
+        bin_dir = root / venv / "bin"
+        if (bin_dir / "python").exists() and not (bin_dir / "ruff").exists():
+            return [f"  note: {missing_ruff(venv + '/')}"]
+    return []
+
+
+def init_command(project_dir: Path, *, force: bool, here: bool = False) -> str:
+    """``jobcheck init``: write at the repository's root (as git finds it; with ``here``, the
+    nearest folder with .git or pyproject.toml) and say where, what, and what to do next."""
     import yaml
 
-    root = find_root(project_dir)
-    path = init_checklist(root, force=force)
+    root = find_root(project_dir, here=here)
+    path = init_checklist(root, force=force, start=project_dir)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     ids = ", ".join(check["id"] for check in data["checks"])
     lines = [f"wrote {path} with {len(data['checks'])} checks: {ids}"]
@@ -196,6 +216,7 @@ def init_command(project_dir: Path, *, force: bool) -> str:
         marker = next(m for m in ROOT_MARKERS if (root / m).exists())
         lines.append(f"  at the project root ({marker} is there), above {project_dir}")
     lines += missing_extras(data["checks"])
+    lines += _tool_notes(data["checks"], root)
     lines += [
         f"  schema for editors: {root / SCHEMA_FILE}",
         f"next: replace each {OWNER} and TODO note, then `jobcheck validate --strict` and "

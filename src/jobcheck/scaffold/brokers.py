@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from jobcheck.scaffold.codeconf import Value
 from jobcheck.scaffold.draft import REF as _REF
 from jobcheck.scaffold.draft import soft_refs
 from jobcheck.scaffold.topology import Service
 
 DEFAULT_PORTS = {"redis": "6379", "rediss": "6379", "amqp": "5672", "amqps": "5671"}
+DEFAULT_PORTS |= {"pyamqp": "5672"}
 PASSWORD_NAMES = {"redis": "REDIS_PASSWORD", "amqp": "RABBITMQ_PASSWORD"}
 _URL = re.compile(
     r"^(?P<scheme>[a-z][a-z0-9+.-]*)://"
@@ -49,6 +51,7 @@ class Lookup:
     services: list[Service]
     environments: Mapping[str, Mapping[str, str]]  # service -> its variables
     values: Mapping[str, str]  # every variable of every env file, for references
+    code: Mapping[str, Value] = field(default_factory=dict)  # broker/backend set in the code
 
     def service(self, host: str) -> Service | None:
         return next((s for s in self.services if s.name == host), None)
@@ -64,7 +67,7 @@ def find(purpose: str, worker: Service, lookup: Lookup) -> HostURL | str:
             return found
         reasons.append(found)
     if purpose in ("redis", "broker"):
-        fallback = _from_datastore(lookup)
+        fallback = _from_datastore(lookup, purpose)
         if fallback is not None:
             return fallback
     return reasons[0] if reasons else f"no {purpose} URL found"
@@ -74,6 +77,9 @@ def _candidates(purpose: str, worker: Service, lookup: Lookup) -> Iterable[tuple
     if purpose != "backend" and worker.broker_url:
         yield worker.broker_url, f"the {worker.name} service's command"
     others = [s.name for s in lookup.services if s.name != worker.name]
+    code = lookup.code.get(purpose)
+    if code is not None:
+        yield from _from_code(code, [worker.name, *others], lookup)
     pattern = _KEYS[purpose]
     for name in [worker.name, *others]:
         for key, value in lookup.environments.get(name, {}).items():
@@ -82,6 +88,22 @@ def _candidates(purpose: str, worker: Service, lookup: Lookup) -> Iterable[tuple
     for key, value in lookup.values.items():
         if pattern.match(key) and value:
             yield value, f"{key} in the env files"
+
+
+def _from_code(code: Value, services: list[str], lookup: Lookup) -> Iterable[tuple[str, str]]:
+    """What the code sets: a literal; else its variable as the stack sets it, then the
+    default the code gives it."""
+    if not code.env:
+        yield code.text, code.where
+        return
+    for name in services:
+        value = lookup.environments.get(name, {}).get(code.env)
+        if value:
+            yield value, f"{code.env} of the {name} service (read at {code.where})"
+    if lookup.values.get(code.env):
+        yield lookup.values[code.env], f"{code.env} in the env files (read at {code.where})"
+    if code.text:
+        yield code.text, f"the default of {code.env} at {code.where}"
 
 
 def host_url(raw: str, source: str, lookup: Lookup, depth: int = 0) -> HostURL | str:
@@ -108,19 +130,21 @@ def host_url(raw: str, source: str, lookup: Lookup, depth: int = 0) -> HostURL |
 
 
 def _host_port(host: str, port: str, lookup: Lookup) -> str:
-    """``${stack.SERVICE.PORT}`` for a compose service that publishes that port on 127.0.0.1
-    (the port this stack's container got, read when the check runs), else
-    ``127.0.0.1:PUBLISHED``; ``!reason`` when the host cannot reach it."""
+    """``${stack.SERVICE.PORT}`` for a compose service: the port of this stack's own container,
+    published or not (jobcheck reaches an unpublished one through the engine). A localhost URL
+    (an app run on the host) names the service that publishes that port, else stays
+    ``127.0.0.1:PORT``; ``!reason`` when the host is none of these."""
     if host in ("localhost", "127.0.0.1"):
+        by_port = next((s for s in lookup.services if port in (s.published, s.target)), None)
+        if by_port is not None and by_port.target.isdigit():
+            return f"${{stack.{by_port.name}.{by_port.target}}}"
         return f"127.0.0.1:{soft_refs(port)}"
     service = lookup.service(host)
     if service is None:
         return f"!its host {host!r} is not a service of the compose file"
-    if not service.published:
-        return f"!the {host} service publishes no port for the host to reach"
-    if service.loopback and service.target == port:
-        return f"${{stack.{service.name}.{port}}}"
-    return f"127.0.0.1:{soft_refs(service.published, lookup.values)}"
+    if not port.isdigit():
+        return f"!its port {port!r} is not a number"
+    return f"${{stack.{service.name}.{port}}}"
 
 
 def _auth(
@@ -158,15 +182,35 @@ def _required_password(service: Service | None) -> str:
     return found.group(1) if found else ""
 
 
-def _from_datastore(lookup: Lookup) -> HostURL | None:
-    """``redis://[:${REDIS_PASSWORD:-}@]127.0.0.1:PORT/0`` from the Redis service itself."""
-    for service in lookup.services:
-        if service.datastore and service.is_a("redis|valkey") and service.published:
-            password = _required_password(service) or _known_password("redis", lookup)
-            auth = f":${{{password}:-}}@" if password else ""
-            if service.loopback:
-                where = f"${{stack.{service.name}.{service.target}}}"
-            else:
-                where = f"127.0.0.1:{soft_refs(service.published, lookup.values)}"
-            return HostURL(f"redis://{auth}{where}/0", f"the {service.name} service")
+def _from_datastore(lookup: Lookup, purpose: str) -> HostURL | None:
+    """``redis://[:${REDIS_PASSWORD:-}@]${stack.redis.6379}/0`` from the Redis service itself
+    (a Celery broker: the RabbitMQ service first, with its default user's variables)."""
+    kinds = ("rabbitmq", "redis|valkey") if purpose == "broker" else ("redis|valkey",)
+    for kind in kinds:
+        for service in lookup.services:
+            if service.datastore and service.is_a(kind):
+                return _datastore_url(service, kind, lookup)
     return None
+
+
+def _datastore_url(service: Service, kind: str, lookup: Lookup) -> HostURL:
+    source = f"the {service.name} service (no URL found in the commands, code or env files)"
+    if kind == "rabbitmq":
+        env = lookup.environments.get(service.name, {})
+        user = soft_refs(env.get("RABBITMQ_DEFAULT_USER", ""), lookup.values)
+        password = _variable(env.get("RABBITMQ_DEFAULT_PASS", ""), "RABBITMQ_DEFAULT_PASS")
+        auth = f"{user}:{password}@" if user else ""
+        return HostURL(f"amqp://{auth}${{stack.{service.name}.5672}}/", source)
+    password_name = _required_password(service) or _known_password("redis", lookup)
+    auth = f":${{{password_name}:-}}@" if password_name else ""
+    port = service.target if service.target.isdigit() else "6379"
+    return HostURL(f"redis://{auth}${{stack.{service.name}.{port}}}/0", source)
+
+
+def _variable(value: str, name: str) -> str:
+    """A user or password as the checklist writes it: its own ``${NAME}`` reference, never a
+    literal password."""
+    reference = _REF.fullmatch(value.strip())
+    if reference:
+        return f"${{{reference.group(1) or reference.group(3)}:-}}"
+    return f"${{{name}:-}}" if value else ""

@@ -6,6 +6,7 @@ from typing import Any
 
 from jobcheck.scaffold.draft import Draft, check, lit
 from jobcheck.scaffold.setting import Setting
+from jobcheck.scaffold.testpaths import DEFAULT_FILES
 
 
 def code_checks(setting: Setting) -> list[Draft]:
@@ -20,6 +21,8 @@ def code_checks(setting: Setting) -> list[Draft]:
 
 def _lint(setting: Setting) -> Draft:
     project = setting.project
+    if project.flake8 and not project.ruff_config:
+        return _flake8(setting)
     tool = f"ruff ({project.ruff_config})" if project.ruff_config else "ruff (default rules)"
     options: dict[str, Any] = {"paths": ["."]}
     notes = []
@@ -28,10 +31,7 @@ def _lint(setting: Setting) -> Draft:
         if own_ruff:
             options["tool"] = lit(own_ruff)
         else:
-            notes.append(
-                f"The lint kind has no `python` option and {project.python.venv} has no ruff: "
-                "this runs jobcheck's own ruff (set `tool:` to use another)."
-            )
+            notes.append(missing_ruff(project.python.venv) + ".")
     return check(
         "lint", f"Lint is clean: {tool}", "lint", options,
         expect="ruff reports no findings",
@@ -40,18 +40,50 @@ def _lint(setting: Setting) -> Draft:
     )  # fmt: skip
 
 
+def missing_ruff(venv: str) -> str:
+    return (
+        f"{venv} has no ruff: the lint check runs jobcheck's own ruff (add ruff to the "
+        "project's dev dependencies, or set the check's `tool:`)"
+    )
+
+
+def _flake8(setting: Setting) -> Draft:
+    """The project lints with flake8 (its configuration says so): the lint kind runs it as
+    ``tool``, the project's own when its virtualenv has one."""
+    project = setting.project
+    own = project.python.tool(project.root, "flake8") if project.python is not None else ""
+    options: dict[str, Any] = {"tool": lit(own or "flake8"), "paths": ["."]}
+    notes = [f"The project configures flake8 ({project.flake8}) and not ruff: flake8 is run."]
+    if not own:
+        notes.append("No flake8 in the project's virtualenv: the one on PATH is used.")
+    return check(
+        "lint", f"Lint is clean: flake8 ({project.flake8})", "lint", options,
+        expect="flake8 reports no findings",
+        rollback="nothing to roll back: a finding blocks the merge; fix it and push again",
+        tags=["code"], notes=notes,
+    )  # fmt: skip
+
+
 def _imports(setting: Setting) -> Draft:
     project = setting.project
-    python = project.python.python if project.python is not None else "python3"
+    python = project.python.python if project.python is not None else ".venv/bin/python"
     options: dict[str, Any] = {"run": [lit(python), "-c", f"import {project.module}"]}
     if (project.root / "src" / project.module).is_dir():
         options["env"] = {"PYTHONPATH": "src"}
-    return check(
+    draft = check(
         "imports", f"The {project.module} package imports", "command", options,
         expect=f"`import {project.module}` succeeds (no missing dependency, no import-time crash)",
         rollback="pin the dependency back to the last released version and redeploy",
         tags=["code"],
     )  # fmt: skip
+    if project.python is None:
+        draft.commented = True
+        draft.notes = [
+            "No virtualenv found (.venv/ or venv/ at the root or in the service's folder, or "
+            "VIRTUAL_ENV): the system python3 lacks the project's dependencies. Point `run` at "
+            "the project's interpreter, then uncomment."
+        ]
+    return draft
 
 
 def _tests(setting: Setting) -> Draft:
@@ -65,14 +97,29 @@ def _tests(setting: Setting) -> Draft:
     if project.python is not None:
         options["python"] = lit(project.python.python_from(layout.cwd))
         notes.append(f"The project's interpreter: {project.python.source}.")
+    if layout.others:
+        notes.append(
+            "Other pytest configurations, not run by this check (copy it for each): "
+            + ", ".join(layout.others)
+            + "."
+        )
     options["min_tests"] = 1
     where = " ".join(f"{layout.cwd}/{p}" if layout.cwd else p for p in layout.paths)
-    return check(
+    where = where or (f"{layout.cwd}/" if layout.cwd else "the repository")
+    draft = check(
         "tests", "The test suite passes", "pytest", options,
         expect=f"every test in {where} passes, and at least one runs",
         rollback="revert the change that broke the tests (`git revert <sha>`)",
         tags=["code"], notes=notes,
     )  # fmt: skip
+    if not layout.files:
+        draft.commented = True
+        folders = ", ".join(layout.conftest_only) or "the test folders"
+        draft.notes.append(
+            f"{folders} holds only conftest.py: no test file ({', '.join(DEFAULT_FILES)}) to "
+            "run, so `min_tests: 1` would fail. Uncomment once there are tests."
+        )
+    return draft
 
 
 def release_check(setting: Setting) -> Draft:

@@ -115,6 +115,21 @@ def _celery_queues(tokens: list[str]) -> list[str]:
     return [q for q in found.split(",") if q]
 
 
+def shell_wrapped(command: str) -> str:
+    """``sh``/``bash`` when the command runs through ``SHELL -c`` without ``exec`` in front of
+    its last program; '' otherwise."""
+    tokens = words(command)
+    for i, token in enumerate(tokens[:-1]):
+        if _base(token) in ("sh", "bash", "ash", "dash") and tokens[i + 1] == "-c":
+            return "" if re.search(r"(^|[;&|]\s*|\s)exec\s", command) else _base(token)
+    return ""
+
+
+def names_queues(command: str) -> bool:
+    """The command chooses its queues (``-Q``/``--queues``)."""
+    return any(t == "--queues" or t.startswith(("-Q", "--queues=")) for t in words(command))
+
+
 def _rq(tokens: list[str]) -> Reading | None:
     for i, token in enumerate(tokens):
         base = _base(token)
@@ -176,6 +191,22 @@ def _server(tokens: list[str]) -> bool:
     return any(
         _base(a) in _SERVERS or b in _SERVER_SUBCOMMANDS.get(_base(a), set()) for a, b in pairs
     )
+
+
+def server_port(command: str) -> str:
+    """The port a web server command listens on (``--port 8000``, ``-b 0.0.0.0:8000``,
+    ``runserver 0.0.0.0:8000``); '' when it does not say."""
+    tokens = words(command)
+    for i, token in enumerate(tokens):
+        name, eq, value = token.partition("=")
+        if name in ("--port", "-p", "--bind", "-b") and not eq and i + 1 < len(tokens):
+            value = tokens[i + 1]
+        elif not (eq and name in ("--port", "--bind")):
+            value = token if re.fullmatch(r"[\w.]+:\d+", token) and _server(tokens) else ""
+        port = value.rsplit(":", 1)[-1]
+        if port.isdigit():
+            return port
+    return ""
 
 
 def _oneshot(tokens: list[str]) -> str:

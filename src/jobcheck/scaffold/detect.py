@@ -19,6 +19,7 @@ from typing import Any
 
 from jobcheck.scaffold import (
     celerytasks,
+    codeconf,
     commandline,
     envfiles,
     headers,
@@ -54,7 +55,9 @@ class Project:
     changelog: str = ""
     routes: routes.Routes = field(default_factory=lambda: routes.Routes([]))
     tasks: list[celerytasks.Task] = field(default_factory=list)
+    code: codeconf.CodeConf = field(default_factory=codeconf.CodeConf)  # settings in the code
     nosniff: str = ""  # where the code sets X-Content-Type-Options ('' when nowhere)
+    flake8: str = ""  # where the project configures flake8 ('' when it does not)
 
     def with_role(self, *roles: str) -> list[Service]:
         return [s for s in self.services if s.role in roles]
@@ -77,8 +80,14 @@ class Project:
         return merged
 
 
-def detect(root: Path, environ: Mapping[str, str] | None = None) -> Project:
+def detect(
+    root: Path, environ: Mapping[str, str] | None = None, start: Path | None = None
+) -> Project:
+    """``start``: the folder init ran from, when below ``root`` (a monorepo's service): its
+    tests and virtualenv are preferred."""
+    environ = os.environ if environ is None else environ
     pyproject = _read_toml(root / "pyproject.toml")
+    service = _below(root, start)
     meta = pyproject.get("project", {}) if isinstance(pyproject.get("project"), dict) else {}
     project = Project(
         root=root,
@@ -86,13 +95,16 @@ def detect(root: Path, environ: Mapping[str, str] | None = None) -> Project:
         version=str(meta.get("version") or ""),
         pyproject=(root / "pyproject.toml").is_file(),
         ruff_config=_ruff_config(root, pyproject),
-        tests=testpaths.find(root),
-        python=toolchain.interpreter(root, os.environ if environ is None else environ),
+        flake8=_flake8_config(root),
+        tests=testpaths.find(root, service),
         changelog=_first_file(root, CHANGELOGS),
     )
+    above = [*_chain(service), *([project.tests.cwd] if project.tests else [])]
+    venv_folders = list(dict.fromkeys(f for f in above if f))
+    project.python = toolchain.interpreter(root, environ, venv_folders)
     project.module = _module(root, project.name)
-    project.compose_files = topology.compose_files(root)
-    project.services = [s for f in project.compose_files for s in topology.services(root, f)]
+    project.compose_files = topology.compose_files(root, environ)
+    project.services = topology.services(root, project.compose_files)
     referenced = [name for s in project.services for name in s.env_files]
     folders = {".", project.compose_dir}
     project.env_files = envfiles.find(root, folders, referenced, project.compose_dir)
@@ -101,9 +113,40 @@ def detect(root: Path, environ: Mapping[str, str] | None = None) -> Project:
     project.routes = routes.find(root)
     if project.routes.routes:
         project.nosniff = headers.nosniff_source(root)
+    project.code = codeconf.find(root)
     if project.job_library == "celery":
         project.tasks = celerytasks.find(root, (s.build for s in project.with_role("worker")))
+        _celery_queues(project)
     return project
+
+
+def _celery_queues(project: Project) -> None:
+    """A worker started without ``-Q`` consumes ``task_default_queue`` (``celery`` unless the
+    code says otherwise); queues ``task_routes`` sends tasks to are checked too: a routed queue
+    no worker consumes is a lost job."""
+    default = project.code.default_queue
+    for service in project.with_role("worker"):
+        if service.framework != "celery":
+            continue
+        if not commandline.names_queues(service.command) and default is not None:
+            service.queues = [default.text]
+        service.queues += [q for q in project.code.routed_queues if q not in service.queues]
+
+
+def _below(root: Path, start: Path | None) -> str:
+    if start is None:
+        return ""
+    try:
+        found = start.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return ""
+    return "" if found == "." else found
+
+
+def _chain(folder: str) -> list[str]:
+    """``services/backend/app`` -> itself, ``services/backend``, ``services``."""
+    parts = PurePosixPath(folder).parts if folder else ()
+    return ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -118,6 +161,20 @@ def _ruff_config(root: Path, pyproject: dict[str, Any]) -> str:
     if found:
         return found
     return "pyproject.toml" if "ruff" in pyproject.get("tool", {}) else ""
+
+
+def _flake8_config(root: Path) -> str:
+    """``.flake8``, or a ``[flake8]`` section in setup.cfg or tox.ini."""
+    if (root / ".flake8").is_file():
+        return ".flake8"
+    for name in ("setup.cfg", "tox.ini"):
+        try:
+            text = (root / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if re.search(r"^\[flake8\]", text, re.MULTILINE):
+            return f"{name} [flake8]"
+    return ""
 
 
 def _first_file(root: Path, names: Iterable[str]) -> str:

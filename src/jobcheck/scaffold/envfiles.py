@@ -77,13 +77,17 @@ def _role(name: str, compose_dir: str) -> str:
     return "real"
 
 
-def _values(path: Path) -> dict[str, str]:
+def read_values(path: Path) -> dict[str, str]:
+    """A dotenv file's values; {} when it is absent or unreadable."""
     from jobcheck.dotenv_files import read_dotenv
 
     try:
         return read_dotenv(path).values()
     except (OSError, UnicodeDecodeError):
         return {}
+
+
+_values = read_values
 
 
 def _template_for(env: EnvFile, files: list[EnvFile]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobcheck.scaffold import brokers, routechoice
+from jobcheck.scaffold import brokers, commandline, routechoice
 from jobcheck.scaffold.draft import Draft, check, lit, note, slug
 from jobcheck.scaffold.setting import Setting
 from jobcheck.scaffold.stackchecks import host_address
@@ -24,11 +24,12 @@ RQ_CANARY = "os.getpid"  # importable by every RQ worker: no job of the project'
 RQ_SLEEP = "time.sleep"
 CELERY_CANARY = "celery.accumulate"  # built into every Celery app; returns its arguments
 CELERY_OPTIONS = ("broker_url", "task")
+SCHEDULER_PATTERNS = {"dramatiq": r"\bperiodiq\b"}  # the scheduler kind knows RQ's and Celery's
 
 
 def job_checks(setting: Setting) -> list[Draft]:
     workers = setting.project.with_role("worker")
-    drafts: list[Draft] = []
+    drafts: list[Draft] = [*_schedulers(setting), *_stop_configs(setting, workers)]
     for framework in dict.fromkeys(w.framework for w in workers):
         mine = [w for w in workers if w.framework == framework]
         if framework == "rq":
@@ -47,10 +48,73 @@ def job_checks(setting: Setting) -> list[Draft]:
     return drafts
 
 
+def _schedulers(setting: Setting) -> list[Draft]:
+    """Exactly one beat/scheduler: two send every periodic job twice."""
+    schedulers = setting.project.with_role("scheduler")
+    if not schedulers or not setting.has("scheduler"):
+        return []
+    frameworks = {s.framework for s in schedulers}
+    options: dict[str, Any] = {"framework": frameworks.pop() if len(frameworks) == 1 else "any"}
+    if options["framework"] not in ("rq", "celery", "any"):
+        patterns = [SCHEDULER_PATTERNS.get(s.framework, "") for s in schedulers]
+        if not all(patterns):
+            return [
+                note(
+                    f"No scheduler check: the scheduler kind counts RQ, Celery and "
+                    f"periodiq schedulers, and {schedulers[0].name} runs "
+                    f"{schedulers[0].framework or 'something else'}."
+                )
+            ]
+        options = {"framework": "any", "patterns": sorted(set(patterns))}
+    options |= {"min": 1, "max": 1}
+    names = ", ".join(s.name for s in schedulers)
+    first = schedulers[0].name
+    scale = setting.compose("up", "-d", "--no-deps", "--scale", f"{first}=1", first)
+    draft = check(
+        "scheduler-single", "Exactly one scheduler runs", "scheduler", options,
+        expect=f"one scheduler process in the stack ({names}): periodic jobs are sent once",
+        rollback=f"scale the scheduler back to one (`{scale}`)",
+        tags=["integration"],
+    )  # fmt: skip
+    draft.notes = [f"{s.name} is a scheduler ({s.why})." for s in schedulers]
+    return [draft]
+
+
+def _stop_configs(setting: Setting, workers: list[Service]) -> list[Draft]:
+    """A worker started through ``sh -c "... && celery worker"`` has a shell as PID 1, which
+    does not pass ``docker stop``'s SIGTERM on: the worker is killed mid-job at the end of the
+    grace period. ``exec`` in the command (or ``init: true``) fixes it."""
+    if not setting.has("stop_config"):
+        return []
+    drafts = []
+    for worker in workers:
+        shell = commandline.shell_wrapped(worker.command)
+        if not shell:
+            continue
+        restart = setting.compose("up", "-d", "--no-deps", worker.name)
+        draft = check(
+            f"{slug(worker.name)}-stop-config", f"docker stop reaches the {worker.name} worker",
+            "stop_config", {"service": lit(worker.name)},
+            expect=f"{worker.name}'s worker gets SIGTERM from `docker stop` (it is PID 1 or an "
+            "init's child) and has a grace period to finish its job",
+            rollback=f"start the worker with `exec` in its command (`{shell} \"... && exec "
+            f"...\"`) or set `init: true`, then `{restart}`",
+            tags=["integration", "drill"],
+        )  # fmt: skip
+        draft.notes = [
+            f"{worker.name} starts through `{shell} -c`: its PID 1 is the shell, which does not "
+            "pass SIGTERM on unless the command uses `exec`."
+        ]
+        drafts.append(draft)
+    return drafts
+
+
 def _lookup(setting: Setting) -> brokers.Lookup:
     project = setting.project
     environments = {s.name: project.environment(s) for s in project.services}
-    return brokers.Lookup(project.services, environments, project.env_values())
+    code = {"broker": project.code.broker, "backend": project.code.backend}
+    found = {purpose: value for purpose, value in code.items() if value is not None}
+    return brokers.Lookup(project.services, environments, project.env_values(), found)
 
 
 def _queues(workers: list[Service]) -> list[str]:
@@ -59,9 +123,9 @@ def _queues(workers: list[Service]) -> list[str]:
 
 def _unreachable(framework: str, why: str) -> Draft:
     return note(
-        f"No {framework} queue checks: {why}.",
-        'Publish the broker on 127.0.0.1 (`ports: ["127.0.0.1:6379:6379"]`) and run '
-        "`jobcheck init --force` again.",
+        f"No {framework} queue, canary or drill checks: {why}. Looked in the worker's "
+        "command (--url, -b), the code (Celery(...), conf, settings modules), the services' "
+        "environment and the env files, then for a broker service in the compose files.",
     )
 
 
@@ -71,7 +135,7 @@ def _unreachable(framework: str, why: str) -> Draft:
 def _rq(setting: Setting, workers: list[Service]) -> list[Draft]:
     found = brokers.find("redis", workers[0], _lookup(setting))
     if isinstance(found, str):
-        return [_unreachable("RQ", found)]
+        return [_unreachable("RQ", found), *_http_canary(setting, {})]
     queues = _queues(workers) or ["default"]
     notes = [f"Redis: {found.source}." + (f" {found.note}." if found.note else "")]
     drafts = []
@@ -204,7 +268,7 @@ def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
     lookup = _lookup(setting)
     broker = brokers.find("broker", workers[0], lookup)
     if isinstance(broker, str):
-        return [_unreachable("Celery", broker)]
+        return [_unreachable("Celery", broker), *_http_canary(setting, {})]
     backend = brokers.find("backend", workers[0], lookup)
     queues = _queues(workers) or ["celery"]
     notes = [
@@ -221,15 +285,13 @@ def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
     follow: dict[str, Any] = {"via": "celery", "broker_url": broker.url}
     if isinstance(backend, brokers.HostURL):
         follow["backend_url"] = backend.url
-    else:
-        notes.append(f"No result backend found ({backend}): the canary needs one to be followed.")
     follow["queue"] = lit(queues[0])
     if setting.has("job", *CELERY_OPTIONS):
         options = {**follow, "task": CELERY_CANARY, "args": ["jobcheck-canary"], "deadline": "30s"}
-        drafts.append(_canary(options, queues[0], "Celery"))
+        drafts.append(_no_backend(_canary(options, queues[0], "Celery"), backend))
         drafts += _http_canary(setting, {})
     if setting.has("shutdown", *CELERY_OPTIONS):
-        drafts.append(_celery_drill(setting, workers[0], follow))
+        drafts.append(_no_backend(_celery_drill(setting, workers[0], follow), backend))
     kinds = (("queue", "framework", "broker_url"), ("job", *CELERY_OPTIONS))
     if not all(setting.has(*k) for k in (*kinds, ("shutdown", *CELERY_OPTIONS))):
         notes.append(
@@ -240,6 +302,20 @@ def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
         drafts[0].notes[:0] = notes
         return _drill_last(drafts)
     return [note(*notes)]
+
+
+def _no_backend(draft: Draft, backend: brokers.HostURL | str) -> Draft:
+    """A Celery canary is followed through its result backend: with none, the check is an
+    example saying so, never a check the job kind would refuse."""
+    if isinstance(backend, brokers.HostURL):
+        return draft
+    draft.commented = True
+    draft.notes.append(
+        f"Not written: no Celery result backend found ({backend}; looked for backend= and "
+        "result_backend in the code and CELERY_RESULT_BACKEND in the environment), and the "
+        "canary is followed through it. Set backend_url, then uncomment."
+    )
+    return draft
 
 
 def _celery_drill(setting: Setting, worker: Service, follow: dict[str, Any]) -> Draft:

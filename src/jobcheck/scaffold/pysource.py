@@ -157,3 +157,34 @@ def argument_text(call: ast.Call, position: int, names: tuple[str, ...]) -> str 
     if isinstance(value, ast.Constant) and isinstance(value.value, str):
         return value.value
     return None
+
+
+def assignments(module: Module) -> dict[str, ast.expr]:
+    """``NAME = value`` and ``NAME: T = value`` at the module's top level (the first of each)."""
+    return _assigned(module.tree.body)
+
+
+def class_attributes(module: Module) -> dict[str, ast.expr]:
+    """Class-level ``NAME: T = value`` of the module's classes (a pydantic ``Settings``)."""
+    found: dict[str, ast.expr] = {}
+    for node in module.tree.body:
+        if isinstance(node, ast.ClassDef):
+            for name, value in _assigned(node.body).items():
+                found.setdefault(name, value)
+    return found
+
+
+def _assigned(body: list[ast.stmt]) -> dict[str, ast.expr]:
+    found: dict[str, ast.expr] = {}
+    for node in body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found.setdefault(target.id, node.value)
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and node.value is not None
+            and isinstance(node.target, ast.Name)
+        ):
+            found.setdefault(node.target.id, node.value)
+    return found

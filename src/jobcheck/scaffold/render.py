@@ -68,14 +68,21 @@ def found(project: Project) -> list[str]:
         items.append(f"tests: {project.tests.shown()}")
     if project.python is not None:
         items.append(f"interpreter: {project.python.python} ({project.python.source})")
-    for compose in project.compose_files:
+    if project.compose_files:
         roles = "; ".join(f"{role}: {names}" for role, names in _roles(project))
-        items.append(f"compose file {compose}: {roles or 'no services'}")
+        files = ", ".join(project.compose_files)
+        plural = "s" if len(project.compose_files) > 1 else ""
+        items.append(f"compose file{plural} {files}: {roles or 'no services'}")
     if project.env_files:
         items.append(f"env files: {', '.join(_env_label(f) for f in project.env_files)}")
     if project.routes.routes:
-        shown = ", ".join(sorted({r.path for r in project.routes.get()})[:8])
+        resolved = [r for r in project.routes.get() if not r.unresolved]
+        shown = ", ".join(sorted({r.path for r in resolved})[:8])
         items.append(f"routes (GET): {shown or 'none'}")
+    unresolved = project.routes.unresolved
+    if unresolved:
+        shown = ", ".join(f"{r.path} ({r.where})" for r in unresolved[:5])
+        items.append(f"routes under a prefix init could not resolve (not probed): {shown}")
     if project.job_library:
         items.append(f"job library: {project.job_library}")
     if project.changelog:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobcheck.scaffold import handlers, pysource
+from jobcheck.scaffold import codeconf, handlers, pysource
 
 _VERBS = {"get", "post", "put", "patch", "delete", "head", "options"}
 _CONSTRUCTORS = {
@@ -28,6 +28,7 @@ _INCLUDES = {"include_router": "prefix", "register_blueprint": "url_prefix"}
 _DJANGO_ROUTES = {"path", "re_path", "url"}
 _PARAM = re.compile(r"[{<(\[\\*+?]")
 _MARKERS = ("FastAPI", "APIRouter", "Flask", "Blueprint", "urlpatterns", ".route(")
+UNRESOLVED = "{?"  # a prefix init could not resolve: ``{?settings.API_PREFIX}``
 
 Node = tuple[str, str]  # (module, variable)
 
@@ -45,6 +46,11 @@ class Route:
     @property
     def has_params(self) -> bool:
         return bool(_PARAM.search(self.path))
+
+    @property
+    def unresolved(self) -> bool:
+        """Under a prefix the code computes in a way init cannot follow: ``{?expr}``."""
+        return UNRESOLVED in self.path
 
 
 @dataclass
@@ -74,13 +80,18 @@ class Routes:
     def get(self) -> list[Route]:
         return [r for r in self.routes if "GET" in r.methods]
 
+    @property
+    def unresolved(self) -> list[Route]:
+        return [r for r in self.routes if r.unresolved]
+
 
 def find(root: Path) -> Routes:
     modules = list(pysource.modules(root, markers=_MARKERS))
     index = pysource.ModuleIndex(m.name for m in modules)
     graph = _Graph()
+    names = codeconf.Names(modules, root)
     for module in modules:
-        _Scanner(module, index, graph).scan()
+        _Scanner(module, index, graph, names).scan()
     routes = [
         Route(_join(prefix, d.path), d.methods, d.framework, d.where, d.form, d.answers, d.body)
         for d in graph.declared
@@ -91,8 +102,11 @@ def find(root: Path) -> Routes:
 
 
 class _Scanner:
-    def __init__(self, module: pysource.Module, index: pysource.ModuleIndex, graph: _Graph):
-        self.module, self.index, self.graph = module, index, graph
+    def __init__(
+        self, module: pysource.Module, index: pysource.ModuleIndex, graph: _Graph,
+        names: codeconf.Names,
+    ) -> None:  # fmt: skip
+        self.module, self.index, self.graph, self.names = module, index, graph, names
         self.imports = pysource.imports(module)
         self.frameworks = {m.split(".")[0] for m, _ in self.imports.values()}
 
@@ -108,6 +122,18 @@ class _Scanner:
 
     def where(self, node: ast.AST) -> str:
         return f"{self.module.path}:{getattr(node, 'lineno', 0)}"
+
+    def prefix(self, call: ast.Call, keyword: str) -> str:
+        """The prefix a keyword gives: a literal, a constant, a settings attribute or an
+        environment lookup with a literal default, an f-string of those; ``{?expr}`` when
+        the code computes it some other way."""
+        expr = next((k.value for k in call.keywords if k.arg == keyword), None)
+        if expr is None:
+            return ""
+        found = self.names.value(self.module, expr)
+        if found is None or (found.env and not found.text) or "${" in found.text:
+            return f"{UNRESOLVED}{ast.unparse(expr)}}}"
+        return found.text
 
     def ref(self, expr: ast.expr) -> Node | None:
         """The (module, variable) an expression names, followed through imports."""
@@ -129,7 +155,7 @@ class _Scanner:
         if found is None:
             return
         framework, prefix_kw = found
-        prefix = pysource.keyword_text(call, prefix_kw) if prefix_kw else ""
+        prefix = self.prefix(call, prefix_kw) if prefix_kw else ""
         docs = pysource.callee(call) == "FastAPI" and not any(
             k.arg == "docs_url" and isinstance(k.value, ast.Constant) and k.value.value is None
             for k in call.keywords
@@ -167,7 +193,7 @@ class _Scanner:
         parent = self.ref(call.func.value)
         child = self.ref(call.args[0]) if call.args else None
         if parent is not None and child is not None:
-            prefix = pysource.keyword_text(call, _INCLUDES[call.func.attr])
+            prefix = self.prefix(call, _INCLUDES[call.func.attr])
             self.graph.includes.append((parent, child, prefix))
 
     def _urlpatterns(self, value: ast.expr) -> None:
@@ -195,6 +221,8 @@ class _Scanner:
         if not call.args:
             return None
         first = call.args[0]
+        if isinstance(first, ast.Tuple) and first.elts:  # include(("app.urls", "app"))
+            first = first.elts[0]
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
             module = self.index.lookup(first.value)
             return (module, "urlpatterns") if module else None

@@ -79,4 +79,11 @@ def _no_debug(setting: Setting, service: Service, url: str, health: str) -> Draf
             "severity line, or, if the API documents itself on purpose, list the other paths "
             "in `debug_paths: [/console, /__debug__/]`."
         ]
+    debug = setting.project.code.debug
+    if debug is not None:
+        draft.notes.append(
+            f"The settings turn DEBUG on ({debug.describe()}): Django then answers an unknown "
+            "path or an error with its debug page (settings, URL patterns, tracebacks). Set "
+            "DEBUG off in staging's environment."
+        )
     return draft

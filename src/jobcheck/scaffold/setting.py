@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 
 from jobcheck.scaffold.detect import Project
 from jobcheck.scaffold.draft import slug
+from jobcheck.scaffold.topology import COMPOSE_NAMES
 
 Capabilities = Mapping[str, frozenset[str]]  # kind -> the option names it accepts
 
@@ -31,9 +32,18 @@ class Setting:
 
     def compose(self, *args: str) -> str:
         """A Compose command line for the notes: ``docker compose -p shop-staging restart
-        worker``, with ``-f`` when the compose file is not the one Compose finds itself."""
+        worker``, with ``-f`` for each file when they are not the ones Compose finds itself
+        (a file at the root and its ``.override`` file)."""
         words = [self.compose_cli, "-p", self.stack_project]
         files = self.project.compose_files
-        if files and PurePosixPath(files[0]).parent != PurePosixPath("."):
-            words += ["-f", files[0]]
+        if files and not _found_by_compose(files):
+            words += [part for f in files for part in ("-f", f)]
         return " ".join([*words, *args])
+
+
+def _found_by_compose(files: list[str]) -> bool:
+    first = PurePosixPath(files[0])
+    if first.parent != PurePosixPath(".") or first.name not in COMPOSE_NAMES:
+        return False
+    override = first.name.replace(".y", ".override.y", 1)
+    return files[1:] in ([], [override])

@@ -60,11 +60,11 @@ def host_port(service: Service, values: dict[str, str]) -> str:
 
 
 def host_address(service: Service, values: dict[str, str]) -> str:
-    """Where the host reaches a service: ``${stack.web.5000}`` when it publishes on 127.0.0.1
-    (the run reads the port this stack's own container got, so a check never answers through
-    another project's service on the same port), else ``127.0.0.1:PORT`` as Compose would
-    publish it."""
-    if service.loopback:
+    """Where the host reaches a service: ``${stack.web.5000}``, the port of this stack's own
+    container, read when the check runs (forwarded through the engine when it is not
+    published), so a check never answers through another project's service on the same port;
+    ``127.0.0.1:PORT`` as Compose would publish it when the container port is not known."""
+    if service.target.isdigit():
         return f"${{stack.{service.name}.{service.target}}}"
     return f"127.0.0.1:{host_port(service, values)}"
 
@@ -91,4 +91,12 @@ def _http(setting: Setting, service: Service, probe: routechoice.Probe | None) -
         draft.notes = [f"{probe.why}. A /health that checks Redis and the database would say more."]
     else:
         draft.notes = [f"{probe.why}."]
+    unresolved = [r for r in setting.project.routes.unresolved if "GET" in r.methods]
+    if unresolved:
+        draft.notes.append(
+            "Not probed: "
+            + ", ".join(f"{r.path} ({r.where})" for r in unresolved[:3])
+            + " — under a prefix init could not resolve ({?...}); put the real path in `url` "
+            "if one of them is the health route."
+        )
     return draft

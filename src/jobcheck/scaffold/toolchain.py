@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +36,16 @@ class Interpreter:
         return os.path.relpath(self.python, cwd)
 
 
-def interpreter(root: Path, environ: Mapping[str, str]) -> Interpreter | None:
-    """The project's ``.venv`` or ``venv``, else the activated one (``VIRTUAL_ENV``)."""
-    for name in VENV_DIRS:
-        if (root / name / "bin" / "python").exists():
-            return Interpreter(name, f"the project's {name}/")
+def interpreter(
+    root: Path, environ: Mapping[str, str], folders: Iterable[str] = ()
+) -> Interpreter | None:
+    """The project's ``.venv`` or ``venv`` (at the root, else in ``folders``: the service's,
+    relative to the root), else the activated one (``VIRTUAL_ENV``)."""
+    for folder in (".", *folders):
+        for name in VENV_DIRS:
+            venv = name if folder in ("", ".") else f"{folder}/{name}"
+            if (root / venv / "bin" / "python").exists():
+                return Interpreter(venv, f"the project's {venv}/")
     active = environ.get("VIRTUAL_ENV", "")
     if not active or not (Path(active) / "bin" / "python").exists():
         return None

@@ -12,13 +12,12 @@ for it (``condition: service_completed_successfully``), never from its name alon
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-import yaml
 
 from jobcheck.scaffold import commandline
 
@@ -32,6 +31,9 @@ _DASHBOARD_IMAGES = re.compile(r"flower|rq-dashboard|redis-commander|redisinsigh
 _SETUP_NAME = re.compile(
     r"init|migrat|setup|seed|bootstrap|prestart|provision|create[-_]?(db|bucket)"
 )
+_COMPOSE_COMMAND = re.compile(r"\bdocker[- ]compose\b|\$\(COMPOSE\)|\$\{COMPOSE\}")
+_COMPOSE_F = re.compile(r"(?:^|\s)(?:-f|--file)[=\s]+[\"']?([^\s\"';&|]+)")
+_APPENDED = {"ports", "expose", "env_file", "volumes", "dns", "extra_hosts", "secrets"}
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
 
@@ -66,38 +68,109 @@ class Service:
 
     @property
     def web(self) -> bool:
-        return self.role == "web" and bool(self.published)
+        """A web service whose container port is known (published or not: jobcheck reaches
+        an unpublished one through the engine)."""
+        return self.role == "web" and self.target.isdigit()
 
     def is_a(self, pattern: str) -> bool:
         return bool(re.search(pattern, f"{self.name} {self.image}".lower()))
 
 
-def compose_files(root: Path) -> list[str]:
-    """The compose file of the first folder that has one (the project root first)."""
+def compose_files(root: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The compose files as ``docker compose`` reads them from the root: ``COMPOSE_FILE``
+    (from the environment, else the root's ``.env``); else the ``-f`` list of the first
+    Compose command in the Makefile or a script that gives one; else the first compose file
+    of the first folder that has one, with its ``.override`` file."""
+    listed = _compose_file_variable(root, environ or {})
+    if listed:
+        return listed
+    scripted = _scripted_files(root)
+    if scripted:
+        return scripted
     for folder in COMPOSE_DIRS:
-        found = [
-            str(PurePosixPath(folder) / n) for n in COMPOSE_NAMES if (root / folder / n).is_file()
-        ]
+        found = [n for n in COMPOSE_NAMES if (root / folder / n).is_file()]
         if found:
-            return found[:1]
+            first = PurePosixPath(folder) / found[0]
+            override = PurePosixPath(folder) / found[0].replace(".y", ".override.y", 1)
+            extra = [str(override)] if (root / override).is_file() else []
+            return [str(first), *extra]
     return []
 
 
-def services(root: Path, compose_file: str) -> list[Service]:
-    path = root / compose_file
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+def _compose_file_variable(root: Path, environ: Mapping[str, str]) -> list[str]:
+    from jobcheck.scaffold.envfiles import read_values
+
+    dotenv = read_values(root / ".env")
+    value = environ.get("COMPOSE_FILE") or dotenv.get("COMPOSE_FILE", "")
+    separator = environ.get("COMPOSE_PATH_SEPARATOR") or dotenv.get("COMPOSE_PATH_SEPARATOR")
+    names = [n.strip() for n in value.split(separator or os.pathsep) if n.strip()]
+    return [_join(PurePosixPath("."), n) for n in names if (root / n).is_file()]
+
+
+def _scripted_files(root: Path) -> list[str]:
+    """``docker compose -f a.yml -f b.yml ...`` in the Makefile or a root script."""
+    candidates = [root / "Makefile", *sorted(root.glob("*.sh")), *sorted(root.glob("scripts/*.sh"))]
+    for path in candidates[:20]:
+        try:
+            text = path.read_text(encoding="utf-8")[:200_000]
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in text.splitlines():
+            if not _COMPOSE_COMMAND.search(line):
+                continue
+            names = _COMPOSE_F.findall(line)
+            if names and all((root / n).is_file() for n in names):
+                return [_join(PurePosixPath("."), n) for n in names]
+    return []
+
+
+def services(root: Path, compose_files: list[str] | str) -> list[Service]:
+    """The services of the compose files merged as Compose merges them (mappings merged,
+    ``ports`` and the like appended, anything else replaced by the later file); relative paths
+    are resolved from the first file's folder."""
+    files = [compose_files] if isinstance(compose_files, str) else compose_files
+    merged: dict[str, Any] = {}
+    for name in files:
+        specs = _specs(root / name)
+        for service, spec in specs.items():
+            merged[service] = _merge(merged.get(service, {}), spec)
+    if not files:
         return []
+    folder = PurePosixPath(files[0]).parent
+    found = [_service(str(n), s, folder) for n, s in merged.items()]
+    awaited = {dep for s in found for dep in s.waits_for_completion}
+    for each in found:
+        _assign_role(each, awaited)
+    return found
+
+
+def _specs(path: Path) -> dict[str, dict[str, Any]]:
+    from jobcheck.errors import ChecklistError
+    from jobcheck.yamlsrc import parse
+
+    try:
+        data = parse(path).data
+    except ChecklistError:
+        return {}
     specs = data.get("services") if isinstance(data, dict) else None
     if not isinstance(specs, dict):
-        return []
-    folder = PurePosixPath(compose_file).parent
-    found = [_service(str(n), s, folder) for n, s in specs.items() if isinstance(s, dict)]
-    awaited = {dep for s in found for dep in s.waits_for_completion}
-    for service in found:
-        _assign_role(service, awaited)
-    return found
+        return {}
+    return {str(n): s for n, s in specs.items() if isinstance(s, dict)}
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        before = merged.get(key)
+        if key in ("environment", "labels") and before is not None:
+            merged[key] = {**_environment(before), **_environment(value)}
+        elif isinstance(before, dict) and isinstance(value, dict):
+            merged[key] = _merge(before, value)
+        elif key in _APPENDED and isinstance(before, list) and isinstance(value, list):
+            merged[key] = [*before, *(v for v in value if v not in before)]
+        else:
+            merged[key] = value
+    return merged
 
 
 def _service(name: str, spec: dict[str, Any], folder: PurePosixPath) -> Service:
@@ -106,6 +179,8 @@ def _service(name: str, spec: dict[str, Any], folder: PurePosixPath) -> Service:
         command = " ".join(str(part) for part in command)
     restart = spec.get("restart")
     published, target, host_ip = _published_port(spec.get("ports"))
+    if not target:
+        target = _exposed(spec.get("expose")) or commandline.server_port(str(command))
     return Service(
         name=name,
         image=str(spec.get("image", "")),
@@ -175,6 +250,11 @@ def _published_port(ports: Any) -> tuple[str, str, str]:
     host, target = parts[-2], parts[-1]
     address = parts[0] if len(parts) == 3 else ""
     return (host if "$" in host else host.split("-")[0]), target.split("-")[0], address
+
+
+def _exposed(expose: Any) -> str:
+    first = str(expose[0]).split("/")[0] if isinstance(expose, list) and expose else ""
+    return first if first.isdigit() else ""
 
 
 def _build_context(build: Any, folder: PurePosixPath) -> str:

@@ -125,15 +125,21 @@ def test_plain_project(tmp_path: Path) -> None:
     assert text.startswith("# yaml-language-server: $schema=./checklist.schema.json\n")
     checklist = loads(path)
     checks = {c.id: c for c in checklist.checks}  # type: ignore[attr-defined]
-    assert list(checks) == ["lint", "imports", "tests", "release-tag"]
-    assert {c.kind for c in checks.values()} == {"lint", "command", "pytest", "release"}
+    # no virtualenv: the imports check is an example (the system python3 lacks the deps)
+    assert list(checks) == ["lint", "tests", "release-tag"]
+    assert "  # - id: imports\n" in text and "No virtualenv found" in text
+    assert {c.kind for c in checks.values()} == {"lint", "pytest", "release"}
     for check in checks.values():
         assert check.owner == "@TODO-owner"
         assert check.expect and check.rollback.startswith("TODO: ")
     assert checks["lint"].title == "Lint is clean: ruff (pyproject.toml)"
-    assert checks["imports"].options.env == {"PYTHONPATH": "src"}
-    assert checks["tests"].options.args == ["tests"]
+    assert checks["tests"].options.args == []  # plain pytest from the root
     assert checks["tests"].options.python is None  # no virtualenv: jobcheck's interpreter
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "python").write_text("", encoding="utf-8")
+    checks = {c.id: c for c in loads(init(root, force=True)).checks}  # type: ignore[attr-defined]
+    assert checks["imports"].options.run == [".venv/bin/python", "-c", "import plain_service"]
+    assert checks["imports"].options.env == {"PYTHONPATH": "src"}
     assert checks["release-tag"].options.tag == "v0.3.0"  # ${RELEASE_TAG:-v0.3.0}
     assert checks["release-tag"].options.changelog == "CHANGELOG.md"
     assert checklist.stack is None  # type: ignore[attr-defined]
@@ -161,7 +167,7 @@ def test_plain_project_passes_its_own_checklist(tmp_path: Path) -> None:
 
 
 RQ_EXPECTED_IDS = [
-    "lint", "imports", "tests", "env-example", "env-staging", "compose-config",
+    "lint", "tests", "env-example", "env-staging", "compose-config",
     "api-running", "worker-running", "redis-running", "queue-default", "canary-job",
     "worker-shutdown", "release-tag",
 ]  # fmt: skip
@@ -242,7 +248,10 @@ def test_header_lists_what_was_found(tmp_path: Path) -> None:
     assert "#   - job library: rq\n" in text
     assert "#   - compose file compose.yaml: web: api; worker: worker; datastore: redis\n" in text
     assert "#   - env files: .env.example (template), staging.env\n" in text
-    assert "#   - tests: tests, from the tests/ folder\n" in text
+    assert (
+        "#   - tests: plain `pytest` (its own discovery), from no pytest configuration: 1 test "
+        "file\n" in text
+    )
 
 
 def test_dollar_signs_from_the_project_are_not_interpolated(tmp_path: Path) -> None:
@@ -296,7 +305,9 @@ def test_the_project_root_is_found_upward(tmp_path: Path) -> None:
     deep.mkdir(parents=True)
     assert find_root(deep, home=tmp_path) == tmp_path / "repo"
     (tmp_path / "repo" / "services" / "pyproject.toml").write_text("", encoding="utf-8")
-    assert find_root(deep, home=tmp_path) == tmp_path / "repo" / "services"  # the nearest
+    assert find_root(deep, home=tmp_path) == tmp_path / "repo"  # as git finds it
+    here = find_root(deep, home=tmp_path, here=True)
+    assert here == tmp_path / "repo" / "services"  # --here: the nearest
     (tmp_path / ".git").mkdir()
     lone = tmp_path / "elsewhere"
     lone.mkdir()
@@ -313,7 +324,7 @@ def test_init_in_a_subfolder_writes_at_the_root_and_says_so(
     assert (root / "jobcheck.yaml").is_file()
     assert not (root / "src" / "plain_service" / "jobs" / "jobcheck.yaml").exists()
     assert said.splitlines()[:3] == [
-        f"wrote {root / 'jobcheck.yaml'} with 4 checks: lint, imports, tests, release-tag",
+        f"wrote {root / 'jobcheck.yaml'} with 3 checks: lint, tests, release-tag",
         f"  at the project root (pyproject.toml is there), above {root}/src/plain_service/jobs",
         f"  schema for editors: {root / 'checklist.schema.json'}",
     ]
@@ -340,7 +351,7 @@ def test_init_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     runner = CliRunner()
     first = runner.invoke(app, ["init"])
     assert first.exit_code == 0, first.output
-    assert f"wrote {tmp_path / 'jobcheck.yaml'} with 13 checks: lint, imports," in first.output
+    assert f"wrote {tmp_path / 'jobcheck.yaml'} with 12 checks: lint, tests," in first.output
     assert "rollback: 'TODO: roll worker back" in (tmp_path / "jobcheck.yaml").read_text()
     assert runner.invoke(app, ["validate"]).exit_code == 0
     # init said "replace each @TODO-owner and TODO note, then `jobcheck validate --strict`"

@@ -76,14 +76,17 @@ def test_fastapi_celery(sample: Sample) -> None:
     assert compose["ignore"] == {"migrate": ["healthcheck", "restart"]}
     assert "# migrate is a one-shot (others wait for it with condition:" in text
     # no /health guess: the app has /ping
-    # web publishes on every interface ("8004:8000"): a host port, not ${stack.web.8000}
-    assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:8004/ping"
+    # the port of this stack's own web container, published or not (reached through the engine)
+    assert checks["web-health"]["with"]["url"] == "http://${stack.web.8000}/ping"
     assert "/health" not in text
     # FastAPI serves /docs, which no_debug reports: a warning, and the comment says why
     assert checks["web-no-debug"]["severity"] == "warning"
     assert "  # A warning: the FastAPI app serves /docs, /redoc and /openapi.json" in text
     # tests run from project/, as its pytest.ini expects
-    assert checks["tests"]["with"] == {"args": ["tests"], "cwd": "project", "min_tests": 1}
+    assert checks["tests"]["with"] == {"args": [], "cwd": "project", "min_tests": 1}
+    assert "  # Tests: plain `pytest` (its own discovery) (run from project/), from" in text
+    # beat: exactly one scheduler
+    assert checks["scheduler-single"]["with"] == {"framework": "celery", "min": 1, "max": 1}
     # .env (read by Compose): secrets checked, no empty-value rule; the template allows empties
     dotenv = checks["env-dotenv"]["with"]
     assert "required" not in dotenv and "secrets" not in dotenv  # secrets: the default, true
@@ -183,21 +186,22 @@ def test_flask_rq(sample: Sample) -> None:
     assert checks["compose-config"]["with"]["worker_services"] == ["worker"]
     assert checks["dashboard-running"]["severity"] == "warning"
     assert checks["tests"]["with"] == {"args": ["tests"], "min_tests": 1}
-    assert "#   - tests: tests, from testpaths in setup.cfg [tool:pytest]\n" in text
+    said = "#   - tests: tests, from testpaths in the root's setup.cfg [tool:pytest]: 1 test file\n"
+    assert said in text
     # no health route: the http check asks for / (which exists) and says so
-    assert checks["web-health"]["with"]["url"] == "http://127.0.0.1:5004/"  # on every interface
+    assert checks["web-health"]["with"]["url"] == "http://${stack.web.5000}/"
     assert "  # no health route found; / is a GET route that exists" in text
     # the security checks ask the same route, after it answered; nothing in the code sets
     # nosniff, so the header check is a warning that says why; Flask has no docs pages
     headers, no_debug = checks["web-headers"], checks["web-no-debug"]
     assert headers["with"] == {
-        "url": "http://127.0.0.1:5004/", "status": 200,
+        "url": "http://${stack.web.5000}/", "status": 200,
         "headers": {"X-Content-Type-Options": "nosniff"},
     }  # fmt: skip
     assert headers["needs"] == no_debug["needs"] == ["web-health"]
     assert headers["severity"] == "warning"
     assert "  # A warning: init found no code that sets X-Content-Type-Options" in text
-    assert no_debug["with"] == {"url": "http://127.0.0.1:5004/", "no_debug": True}
+    assert no_debug["with"] == {"url": "http://${stack.web.5000}/", "no_debug": True}
     assert "severity" not in no_debug
     # queues from `rq worker ... high default`; Redis, published on 127.0.0.1, through the port
     # its own container got (${stack.redis.6379}), with a ${...} password
@@ -215,8 +219,8 @@ def test_flask_rq(sample: Sample) -> None:
     assert checks["worker-shutdown"]["with"]["function"] == "time.sleep"
     # the app's own form-encoded endpoint, as an example to fill in
     assert example(text, "canary-job-http")["with"] == {
-        "via": "http", "enqueue_url": "http://127.0.0.1:5004/tasks",
-        "status_url": "http://127.0.0.1:5004/tasks/{id}", "form": {"type": "TODO"},
+        "via": "http", "enqueue_url": "http://${stack.web.5000}/tasks",
+        "status_url": "http://${stack.web.5000}/tasks/{id}", "form": {"type": "TODO"},
         "id_field": "data.task_id", "status_field": "data.task_status", "redis_url": url,
     }  # fmt: skip
     loaded = load_checklist(root / "jobcheck.yaml", {"REDIS_PASSWORD": "s3cret"})
@@ -239,7 +243,7 @@ def test_fastapi_dramatiq(sample: Sample) -> None:
         "args": ["tests"], "python": ".venv/bin/python", "min_tests": 1,
     }  # fmt: skip
     assert "#   - interpreter: .venv/bin/python (the project's .venv/)\n" in text
-    assert "  # The lint kind has no `python` option and .venv has no ruff" in text
+    assert "  # .venv has no ruff: the lint check runs jobcheck's own ruff" in text
     assert checks["backend-health"]["with"]["url"] == (
         "http://${stack.backend.8000}/api/v1/healthz"  # whatever API_PORT .env gives Compose
     )
@@ -280,9 +284,7 @@ def test_flask_rq_healthy_every_check_is_a_blocker_on_its_own_stack(sample: Samp
     assert checks["queue-default"]["with"]["redis_url"] == (
         "redis://:${REDIS_PASSWORD:-}@${stack.redis.6379}/0"
     )
-    assert checks["tests"]["with"] == {
-        "args": ["project/tests"], "min_tests": 1,
-    }  # fmt: skip
+    assert checks["tests"]["with"] == {"args": [], "min_tests": 1}  # plain pytest: 1 file
     assert checks["lint"]["title"] == "Lint is clean: ruff (ruff.toml)"
     assert checks["release-tag"]["with"] == {
         "tag": "${RELEASE_TAG:-v0.1.0}", "match_version": False, "changelog": "CHANGELOG.md",
