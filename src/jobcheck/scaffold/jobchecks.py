@@ -24,12 +24,15 @@ RQ_CANARY = "os.getpid"  # importable by every RQ worker: no job of the project'
 RQ_SLEEP = "time.sleep"
 CELERY_CANARY = "celery.accumulate"  # built into every Celery app; returns its arguments
 CELERY_OPTIONS = ("broker_url", "task")
+HOST_WORKER = "workers outside the stack"
 SCHEDULER_PATTERNS = {"dramatiq": r"\bperiodiq\b"}  # the scheduler kind knows RQ's and Celery's
 
 
 def job_checks(setting: Setting) -> list[Draft]:
     workers = setting.project.with_role("worker")
     drafts: list[Draft] = [*_schedulers(setting), *_stop_configs(setting, workers)]
+    if not workers:
+        workers = _host_workers(setting)
     for framework in dict.fromkeys(w.framework for w in workers):
         mine = [w for w in workers if w.framework == framework]
         if framework == "rq":
@@ -46,6 +49,23 @@ def job_checks(setting: Setting) -> list[Draft]:
                 )
             )
     return drafts
+
+
+def _host_workers(setting: Setting) -> list[Service]:
+    """No worker service in the compose files, but the code configures Celery's broker: the
+    workers run elsewhere (on the host), and the queue and canary checks still tell whether
+    they serve the broker. No drill: jobcheck stops only compose services."""
+    project = setting.project
+    if project.job_library != "celery" or project.code.broker is None:
+        return []
+    default = project.code.default_queue
+    queues = [default.text if default is not None else "celery", *project.code.routed_queues]
+    return [
+        Service(
+            HOST_WORKER, role="worker", framework="celery", queues=list(dict.fromkeys(queues)),
+            why="no worker service in the compose files; the code configures Celery",
+        )
+    ]  # fmt: skip
 
 
 def _schedulers(setting: Setting) -> list[Draft]:
@@ -180,11 +200,13 @@ def _queue(
     requeue = "requeue failed jobs with `rq requeue --all`" if framework == "rq" else (
         "let them drain what waited in the broker"
     )  # fmt: skip
+    back = "start the workers again" if worker == HOST_WORKER else (
+        f"bring the workers back (`{setting.compose('up', '-d', '--no-deps', worker)}`)"
+    )  # fmt: skip
     return check(
         f"queue-{slug(queue)}", f"The {queue} queue is served", "queue", options,
         expect=", ".join(promises),
-        rollback=f"bring the workers back (`{setting.compose('up', '-d', '--no-deps', worker)}`)"
-        f" and {requeue}",
+        rollback=f"{back} and {requeue}",
         tags=["integration"],
     )  # fmt: skip
 
@@ -290,7 +312,10 @@ def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
         options = {**follow, "task": CELERY_CANARY, "args": ["jobcheck-canary"], "deadline": "30s"}
         drafts.append(_no_backend(_canary(options, queues[0], "Celery"), backend))
         drafts += _http_canary(setting, {})
-    if setting.has("shutdown", *CELERY_OPTIONS):
+    hosted = workers[0].name == HOST_WORKER
+    if hosted:
+        notes.append(f"The workers run outside the stack ({workers[0].why}): no shutdown drill.")
+    elif setting.has("shutdown", *CELERY_OPTIONS):
         drafts.append(_no_backend(_celery_drill(setting, workers[0], follow), backend))
     kinds = (("queue", "framework", "broker_url"), ("job", *CELERY_OPTIONS))
     if not all(setting.has(*k) for k in (*kinds, ("shutdown", *CELERY_OPTIONS))):

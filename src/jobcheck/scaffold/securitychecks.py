@@ -80,7 +80,8 @@ def _no_debug(setting: Setting, service: Service, url: str, health: str) -> Draf
             "in `debug_paths: [/console, /__debug__/]`."
         ]
     debug = setting.project.code.debug
-    if debug is not None:
+    stack_sets = setting.project.environment(service).get(debug.env, "") if debug else ""
+    if debug is not None and stack_sets.strip().lower() not in ("0", "false", "no", "off"):
         draft.notes.append(
             f"The settings turn DEBUG on ({debug.describe()}): Django then answers an unknown "
             "path or an error with its debug page (settings, URL patterns, tracebacks). Set "
