@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobcheck.scaffold.commandline import read
+from jobcheck.scaffold.commandline import names_queues, read, server_port, shell_wrapped
 
 CASES = [
     # command, role, framework, queues
@@ -46,3 +46,36 @@ def test_worker_broker_url_is_read_from_its_options() -> None:
         "redis://:${PW}@redis:6379/2"
     )
     assert read("celery -A app -b amqp://rabbit// worker").broker_url == "amqp://rabbit//"
+
+
+@pytest.mark.parametrize(
+    ("command", "port"),
+    [
+        ("uvicorn app.main:app --host 0.0.0.0 --port 8000", "8000"),
+        ("uvicorn main:app --port=8001", "8001"),
+        ("gunicorn -b 0.0.0.0:5000 'server:create_app()'", "5000"),
+        ("python manage.py runserver 0.0.0.0:8080", "8080"),
+        ("celery -A app worker", ""),
+        ("redis-server --port 6380", "6380"),
+    ],
+)
+def test_the_port_a_server_listens_on(command: str, port: str) -> None:
+    assert server_port(command) == port
+
+
+@pytest.mark.parametrize(
+    ("command", "shell"),
+    [
+        ('bash -c "python wait.py && celery -A app worker"', "bash"),
+        ("sh -c 'rq worker high'", "sh"),
+        ('sh -c "python wait.py && exec rq worker"', ""),  # exec: the worker replaces the shell
+        ("celery -A app worker", ""),
+    ],
+)
+def test_a_worker_behind_a_shell(command: str, shell: str) -> None:
+    assert shell_wrapped(command) == shell
+
+
+def test_whether_a_celery_command_names_its_queues() -> None:
+    assert names_queues("celery -A app worker -Q a,b") and names_queues("celery worker -Qa")
+    assert names_queues("celery worker --queues=a") and not names_queues("celery -A app worker")

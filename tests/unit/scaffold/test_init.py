@@ -380,3 +380,16 @@ def test_init_says_when_the_queue_checks_need_an_extra_jobcheck_lacks() -> None:
     assert "`jobcheck[celery]`" in missing_extras(celery, lambda name: None)[0]
     assert missing_extras(rq_checks, lambda name: name) == []  # all there: nothing said
     assert missing_extras(rq_checks[2:], lambda name: None) == []  # no queue checks
+
+
+def test_init_says_when_the_projects_virtualenv_has_no_ruff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write(tmp_path / "repo", PLAIN)
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "python").write_text("", encoding="utf-8")
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    said = init_command(root, force=False)
+    assert "  note: .venv/ has no ruff: the lint check runs jobcheck's own ruff" in said
+    (root / ".venv" / "bin" / "ruff").write_text("", encoding="utf-8")
+    assert "no ruff" not in init_command(root, force=True)

@@ -192,3 +192,62 @@ def test_choosing_the_probe(
 def test_no_route_at_all(make_project: Callable[[dict[str, str]], Path]) -> None:
     root = make_project({"worker.py": "import rq\n", "broken.py": "def (:\n"})
     assert routechoice.health_probe(routes.find(root)) is None
+
+
+def test_prefixes_from_settings_tuples_and_what_cannot_be_resolved(
+    make_project: Callable[[dict[str, str]], Path],
+) -> None:
+    root = make_project(
+        {
+            "app/core/config.py": """
+                import os
+                from pydantic_settings import BaseSettings
+
+                V2 = os.getenv("V2_PREFIX", "/v2")
+
+                class Settings(BaseSettings):
+                    API_V1_STR: str = "/backend-api/v1"
+
+                settings = Settings()
+            """,
+            "app/main.py": """
+                import os
+                from fastapi import FastAPI, APIRouter
+                from app.core.config import settings, V2
+
+                app = FastAPI()
+                v1 = APIRouter()
+                v2 = APIRouter()
+                hidden = APIRouter()
+
+                @v1.get("/healthz")
+                def healthz(): ...
+
+                @v2.get("/items")
+                def items(): ...
+
+                @hidden.get("/status")
+                def status(): ...
+
+                app.include_router(v1, prefix=settings.API_V1_STR)
+                app.include_router(v2, prefix=f"{V2}/api")
+                app.include_router(hidden, prefix=os.environ["HIDDEN"])
+            """,
+            "site/urls.py": """
+                from django.urls import include, path
+
+                urlpatterns = [path("api/", include(("site.api.urls", "api"), namespace="api"))]
+            """,
+            "site/api/urls.py": """
+                from django.urls import path
+
+                urlpatterns = [path("ping/", ping)]
+            """,
+        }
+    )
+    found = routes.find(root)
+    paths = {r.path for r in found.routes}
+    assert {"/backend-api/v1/healthz", "/v2/api/items", "/api/ping/"} <= paths
+    assert [r.path for r in found.unresolved] == ["/{?os.environ['HIDDEN']}/status"]
+    probe = routechoice.health_probe(found)
+    assert probe is not None and probe.path == "/backend-api/v1/healthz"  # never /status

@@ -111,3 +111,52 @@ def test_loopback_only_ports_are_the_ones_a_stack_reference_reads(
     root = make_project({"compose.yaml": compose})
     found = {s.name: s.loopback for s in topology.services(root, "compose.yaml")}
     assert found == {"a": True, "b": False, "c": False, "d": True, "e": False}
+
+
+def test_compose_merges_the_override_file(make_project: Callable[[dict[str, str]], Path]) -> None:
+    root = make_project(
+        {
+            "docker-compose.yml": """
+                services:
+                  api:
+                    build: .
+                    environment: [A=1, B=2]
+                  worker:
+                    command: celery -A app worker
+            """,
+            "docker-compose.override.yml": """
+                services:
+                  api:
+                    command: uvicorn app:app --port 9000
+                    ports: ["127.0.0.1:9000:9000"]
+                    environment: {B: "3"}
+            """,
+        }
+    )
+    files = topology.compose_files(root, {})
+    assert files == ["docker-compose.yml", "docker-compose.override.yml"]
+    api = topology.services(root, files)[0]
+    assert (api.role, api.target, api.loopback, api.environment) == (
+        "web", "9000", True, {"A": "1", "B": "3"},
+    )  # fmt: skip
+    # COMPOSE_FILE from the environment wins, as it does for Compose
+    assert topology.compose_files(root, {"COMPOSE_FILE": "docker-compose.yml"}) == [
+        "docker-compose.yml"
+    ]
+
+
+def test_an_unpublished_web_service_has_its_container_port(
+    make_project: Callable[[dict[str, str]], Path],
+) -> None:
+    root = make_project(
+        {
+            "compose.yaml": """
+                services:
+                  web: {command: "gunicorn -b 0.0.0.0:5000 app:app"}
+                  api: {image: shop/api:1, expose: ["8080"], command: uvicorn app:app}
+            """
+        }
+    )
+    web, api = topology.services(root, ["compose.yaml"])
+    assert (web.web, web.target, web.published) == (True, "5000", "")
+    assert (api.web, api.target) == (True, "8080")
