@@ -26,8 +26,8 @@ _KEYS = {
     "task_routes": "routes", "debug": "debug",
 }  # fmt: skip
 _MARKERS = (
-    "Celery(", "broker", "BROKER", "backend", "BACKEND", "task_default_queue",
-    "TASK_DEFAULT_QUEUE", "task_routes", "TASK_ROUTES", "DEBUG",
+    "Celery(", "broker_url", "BROKER_URL", "result_backend", "RESULT_BACKEND", ".conf.update",
+    "task_default_queue", "TASK_DEFAULT_QUEUE", "task_routes", "TASK_ROUTES", "DEBUG =", "DEBUG=",
 )  # fmt: skip
 _ENV_CALLS = {"get", "getenv", "env", "str", "config", "bool", "url"}
 _ENV_HOLDERS = {"environ", "os", "env", "config", "environs", "Env"}

@@ -113,7 +113,10 @@ def detect(
     project.routes = routes.find(root)
     if project.routes.routes:
         project.nosniff = headers.nosniff_source(root)
-    project.code = codeconf.find(root)
+    if project.job_library == "celery" or any(
+        r.framework == "django" for r in project.routes.routes
+    ):
+        project.code = codeconf.find(root)
     if project.job_library == "celery":
         project.tasks = celerytasks.find(root, (s.build for s in project.with_role("worker")))
         _celery_queues(project)
