@@ -200,7 +200,7 @@ def _datastore_url(service: Service, kind: str, lookup: Lookup) -> HostURL:
         user = soft_refs(env.get("RABBITMQ_DEFAULT_USER", ""), lookup.values)
         password = _variable(env.get("RABBITMQ_DEFAULT_PASS", ""), "RABBITMQ_DEFAULT_PASS")
         auth = f"{user}:{password}@" if user else ""
-        return HostURL(f"amqp://{auth}${{stack.{service.name}.5672}}/", source)
+        return HostURL(f"amqp://{auth}${{stack.{service.name}.5672}}//", source)
     password_name = _required_password(service) or _known_password("redis", lookup)
     auth = f":${{{password_name}:-}}@" if password_name else ""
     port = service.target if service.target.isdigit() else "6379"

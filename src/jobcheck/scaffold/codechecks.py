@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobcheck.scaffold.draft import Draft, check, lit
+from jobcheck.scaffold.draft import Draft, check, lit, note
 from jobcheck.scaffold.setting import Setting
 from jobcheck.scaffold.testpaths import DEFAULT_FILES
 
@@ -16,6 +16,13 @@ def code_checks(setting: Setting) -> list[Draft]:
         checks.append(_imports(setting))
     if project.tests is not None:
         checks.append(_tests(setting))
+    else:
+        checks.append(
+            note(
+                "No tests check: no pytest configuration (pytest.ini, pyproject.toml, tox.ini, "
+                "setup.cfg) and no test file (test_*.py, *_test.py) in the repository."
+            )
+        )
     return checks
 
 

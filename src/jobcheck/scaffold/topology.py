@@ -118,7 +118,7 @@ def _scripted_files(root: Path) -> list[str]:
         for line in text.splitlines():
             if not _COMPOSE_COMMAND.search(line):
                 continue
-            names = _COMPOSE_F.findall(line)
+            names = [n for n in _COMPOSE_F.findall(line) if n.endswith((".yml", ".yaml"))]
             if names and all((root / n).is_file() for n in names):
                 return [_join(PurePosixPath("."), n) for n in names]
     return []

@@ -160,3 +160,17 @@ def test_an_unpublished_web_service_has_its_container_port(
     web, api = topology.services(root, ["compose.yaml"])
     assert (web.web, web.target, web.published) == (True, "5000", "")
     assert (api.web, api.target) == (True, "8080")
+
+
+def test_the_makefile_compose_files_not_a_follow_flag(
+    make_project: Callable[[dict[str, str]], Path],
+) -> None:
+    root = make_project(
+        {
+            "compose.yaml": "services: {}\n",
+            "compose.prod.yaml": "services: {}\n",
+            "Makefile": "logs:\n\tdocker compose logs -f worker\n"
+            "up:\n\t$(COMPOSE) -f compose.yaml -f compose.prod.yaml up -d\n",
+        }
+    )
+    assert topology.compose_files(root, {}) == ["compose.yaml", "compose.prod.yaml"]
