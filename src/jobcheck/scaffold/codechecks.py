@@ -102,7 +102,7 @@ def _tests(setting: Setting) -> Draft:
         options["cwd"] = lit(layout.cwd)
     notes = [f"Tests: {layout.shown()}."]
     if project.python is not None:
-        options["python"] = lit(project.python.python_from(layout.cwd))
+        options["python"] = lit(project.python.python)  # the kind reads it from the root
         notes.append(f"The project's interpreter: {project.python.source}.")
     if layout.others:
         notes.append(

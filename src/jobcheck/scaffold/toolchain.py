@@ -3,7 +3,6 @@ jobcheck's) and the Compose CLI this machine has, for the rollback notes."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
@@ -28,20 +27,14 @@ class Interpreter:
         path = f"{self.venv}/bin/{name}"
         return path if (root / path).is_file() else ""
 
-    def python_from(self, cwd: str) -> str:
-        """The interpreter's path as seen from ``cwd`` (relative to the root): a relative
-        executable is looked up from the folder the check runs in."""
-        if os.path.isabs(self.venv) or not cwd:
-            return self.python
-        return os.path.relpath(self.python, cwd)
-
 
 def interpreter(
     root: Path, environ: Mapping[str, str], folders: Iterable[str] = ()
 ) -> Interpreter | None:
-    """The project's ``.venv`` or ``venv`` (at the root, else in ``folders``: the service's,
-    relative to the root), else the activated one (``VIRTUAL_ENV``)."""
-    for folder in (".", *folders):
+    """The project's ``.venv`` or ``venv`` (in ``folders``, relative to the root: the
+    service's and the tests' folders, nearest first; else at the root), else the activated one
+    (``VIRTUAL_ENV``)."""
+    for folder in (*folders, "."):
         for name in VENV_DIRS:
             venv = name if folder in ("", ".") else f"{folder}/{name}"
             if (root / venv / "bin" / "python").exists():

@@ -4,6 +4,7 @@ the placeholders are filled in."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -139,7 +140,8 @@ def test_monorepo_service_from_its_own_folder(tmp_path: Path) -> None:
     text, checks = init(root, start)
     # the service's tests, four levels down, run from where its configuration is
     assert checks["tests"]["with"] == {
-        "args": [], "cwd": "services/backend", "python": ".venv/bin/python", "min_tests": 1,
+        "args": [], "cwd": "services/backend", "python": "services/backend/.venv/bin/python",
+        "min_tests": 1,
     }  # fmt: skip
     assert "services/backend/pyproject.toml [tool.pytest.ini_options]: 3 test files" in said(text)
     # include_router(api_router, prefix=settings.API_V1_STR): the pydantic setting's default
@@ -228,3 +230,32 @@ def test_plain_validate_summarizes_what_init_left_to_fill_in(tmp_path: Path) -> 
     ]
     strict = CliRunner().invoke(app, ["validate", "--strict", str(path)])
     assert strict.exit_code == 2 and strict.output.count("is a placeholder") == 2 * checks
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "tests"),
+    [
+        ("django-celery-rabbitmq", "", 5),  # both nested tests/ folders, by python_files
+        ("monorepo-fastapi-arq", "services/backend/app", 3),  # from the service's folder
+        ("flask-rq-blueprints", "", 1),
+    ],
+)
+def test_the_tests_check_runs_every_test_file_it_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, start: str, tests: int
+) -> None:
+    """The written check through the real pytest kind: it collects what the comment counts."""
+    root = copy(tmp_path, name)
+    for folder in ("", "services/backend"):
+        if (root / folder / "pyproject.toml").is_file() or folder == "":
+            (root / folder / ".venv" / "bin").mkdir(parents=True, exist_ok=True)
+            (root / folder / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    init(root, root / start if start else None)
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        app, ["run", str(root / "jobcheck.yaml"), "--only", "tests", "--json", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    found = json.loads(report.read_text(encoding="utf-8"))["checks"]
+    check = next(c for c in found if c["id"] == "tests")
+    assert check["status"] == "pass" and f"{tests} passed" in check["message"]

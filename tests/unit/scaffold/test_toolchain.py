@@ -17,8 +17,7 @@ def test_the_projects_own_venv_first(tmp_path: Path) -> None:
     elsewhere = venv(tmp_path.parent / f"{tmp_path.name}-other")
     found = toolchain.interpreter(tmp_path, {"VIRTUAL_ENV": str(elsewhere)})
     assert found == toolchain.Interpreter("venv", "the project's venv/")
-    assert found.python_from("") == "venv/bin/python"
-    assert found.python_from("project") == "../venv/bin/python"
+    assert found.python == "venv/bin/python"  # relative to the root, as the kinds read it
 
 
 def test_virtual_env_inside_or_outside_the_project(tmp_path: Path) -> None:
