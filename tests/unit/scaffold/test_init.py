@@ -393,3 +393,22 @@ def test_init_says_when_the_projects_virtualenv_has_no_ruff(
     assert "  note: .venv/ has no ruff: the lint check runs jobcheck's own ruff" in said
     (root / ".venv" / "bin" / "ruff").write_text("", encoding="utf-8")
     assert "no ruff" not in init_command(root, force=True)
+
+
+def test_init_here_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from jobcheck.cli import app
+
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    service = write(tmp_path / "repo" / "services" / "api", PLAIN)
+    monkeypatch.chdir(service / "src")
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    runner = CliRunner()
+    here = runner.invoke(app, ["init", "--here"])
+    assert here.exit_code == 0, here.output
+    assert f"wrote {service / 'jobcheck.yaml'} with" in here.output  # its pyproject.toml
+    root = runner.invoke(app, ["init"])
+    assert root.exit_code == 0, root.output
+    assert f"wrote {tmp_path / 'repo' / 'jobcheck.yaml'} with" in root.output  # as git finds it
+    assert f"  at the project root (.git is there), above {service / 'src'}" in root.output

@@ -251,6 +251,10 @@ def test_fastapi_dramatiq(sample: Sample) -> None:
     assert running(checks) == ["db", "backend", "worker", "scheduler", "redis"]
     assert not any(c["kind"] in ("queue", "job", "shutdown") for c in checks.values())
     assert "  # dramatiq workers (worker): jobcheck's queue, job and shutdown kinds" in text
+    # periodiq: exactly one, counted by its command line
+    assert checks["scheduler-single"]["with"] == {
+        "framework": "any", "patterns": ["\\bperiodiq\\b"], "min": 1, "max": 1,
+    }  # fmt: skip
     dotenv = checks["env-dotenv"]["with"]
     assert "required" not in dotenv and "forbidden" not in dotenv and "allow_empty" in dotenv
     assert "  # .env is git-ignored: this check needs it where jobcheck runs" in text
