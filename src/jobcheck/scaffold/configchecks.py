@@ -108,7 +108,7 @@ def _compose_check(setting: Setting) -> Draft:
             ignore[lit(service.name)] = ["healthcheck", "restart"]
     if ignore:
         options["ignore"] = ignore
-    first = project.compose_files[0]
+    first = " and ".join(project.compose_files)
     return check(
         "compose-config", "The compose file is production-shaped", "compose", options,
         expect="healthchecks, restart policies, worker stop grace periods, pinned images, "

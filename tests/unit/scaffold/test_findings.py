@@ -163,6 +163,9 @@ def test_fastapi_celery_with_an_override_file(tmp_path: Path) -> None:
     files = ["docker-compose.yml", "docker-compose.override.yml"]
     assert data["stack"]["compose"] == files
     assert checks["compose-config"]["with"]["file"] == files
+    assert checks["compose-config"]["rollback"].startswith(
+        "TODO: revert docker-compose.yml and docker-compose.override.yml to the last release"
+    )
     # the override gives backend its command and port: a web service, checked
     assert checks["backend-health"]["with"]["url"] == "http://${stack.backend.8888}/api/v1/healthz"
     # conf.broker_url / conf.update(task_default_queue=..., task_routes=...)
