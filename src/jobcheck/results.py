@@ -159,6 +159,8 @@ class CheckResult(CheckInfo):
     attempts_detail: list[AttemptDetail] = field(default_factory=list)
     cached: bool = False
     cached_from: str = ""  # the report the cached result came from
+    # the check it waited for by order alone, and why: "queue-health (uses redis)"
+    waited_for: str = ""
 
     @property
     def blocks(self) -> bool:
@@ -192,6 +194,8 @@ class CheckResult(CheckInfo):
         }
         if self.waiver is not None:
             data["waiver"] = self.waiver.to_dict()
+        if self.waited_for:
+            data["waited_for"] = self.waited_for
         if self.details:
             data["details"] = self.details
         return data

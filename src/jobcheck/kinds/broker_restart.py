@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._findings import plural
 from jobcheck.kinds._tracked import Job, follow, poll
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds.base import Footprint, Kind, KindContext, KindOptions
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.probes import broker_url, engine
 from jobcheck.probes.framework import DEFAULT_QUEUE, Adapter, adapter_for
@@ -464,10 +464,17 @@ def run(options: Options, ctx: KindContext) -> Outcome:
         raise
 
 
+def footprint(options: Options) -> Footprint:
+    """It restarts the broker, and its workers lose their connection meanwhile."""
+    services = frozenset({options.service, options.worker})
+    return Footprint(uses=services, disrupts=services)
+
+
 KIND = Kind(
     name="broker_restart",
     options=Options,
     run=run,
+    footprint=footprint,
     waits=True,
     summary="broker-restart drill: restart Redis/RabbitMQ while jobs wait and one runs; the "
     "workers must reconnect and no waiting job may be lost",
