@@ -323,3 +323,22 @@ def test_report_folders_are_made_or_refused_before_any_check_runs(tmp_path: Path
     assert marker.exists() and time.monotonic() - started < 60
     assert json.loads((tmp_path / "new/deeper/r.json").read_text())["checks"][0]["id"] == "a"
     assert not list((tmp_path / "new").glob(".jobcheck-*"))  # the probe file is gone
+
+
+def test_the_reason_a_check_waited_survives_the_json_report_and_shows_in_the_html() -> None:
+    import datetime as dt
+
+    from jobcheck.reports.html import render_html
+    from jobcheck.results import RunResult
+
+    results = run(
+        [check("queue", 0.05, "fail", uses=("redis",)), check("drill", disrupts=("redis",))]
+    )
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    saved = RunResult("t", start, 1.0, list(results.values())).to_dict()
+    again = RunResult.from_dict(json.loads(json.dumps(saved)))
+    drill = next(c for c in again.checks if c.id == "drill")
+    assert drill.waited_for == "queue (uses redis)"
+    page = render_html(again, today=dt.date(2026, 1, 1))
+    assert page.count('title="waited for queue (uses redis)"') == 1
+    assert "drill: pass" in page and "; waited for queue (uses redis)" in page

@@ -124,7 +124,7 @@ def _row(check: CheckResult, i: int, total: float, critical: bool, esc: Esc) -> 
     mark = '<span class="cp-mark" title="on the critical path">◆</span>' if critical else ""
     if check.waited_for:
         why = esc(f"waited for {check.waited_for}")
-        mark += f'<span class="tl-waited" title="{why}" aria-label="{why}">⧗</span>'
+        mark += f'<span class="tl-waited muted" title="{why}" aria-label="{why}">⧗</span>'
     label = (
         f'<div class="tl-label" title="{esc(check.title)}"><span class="dot s-{status}"></span>'
         f'<span class="tl-id">{esc(check.id)}</span>{mark}'
