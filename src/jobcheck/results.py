@@ -163,6 +163,15 @@ class CheckResult(CheckInfo):
     waited_for: str = ""
 
     @property
+    def waited_on(self) -> str:
+        """The id in ``waited_for`` (``"queue (uses redis)"`` -> ``queue``): ids have no spaces."""
+        return self.waited_for.split(" ", 1)[0]
+
+    def before(self) -> list[str]:
+        """What this check waited for: its needs, and the check order alone held it back for."""
+        return [*self.needs, self.waited_on] if self.waited_for else list(self.needs)
+
+    @property
     def blocks(self) -> bool:
         """True when this result makes the run fail."""
         return self.severity == "blocker" and self.status in (Status.FAIL, Status.ERROR)

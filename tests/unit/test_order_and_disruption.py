@@ -342,3 +342,16 @@ def test_the_reason_a_check_waited_survives_the_json_report_and_shows_in_the_htm
     page = render_html(again, today=dt.date(2026, 1, 1))
     assert page.count('title="waited for queue (uses redis)"') == 1
     assert "drill: pass" in page and "; waited for queue (uses redis)" in page
+
+
+def test_the_critical_path_follows_what_a_drill_waited_for() -> None:
+    from jobcheck.reports.timeline import critical_path
+
+    results = run(
+        [
+            check("drill", 0.2, disrupts=("redis",)),
+            check("queue", 0.3, uses=("redis",)),
+            check("lint", 0.1),
+        ]
+    )
+    assert critical_path(list(results.values())) == ["queue", "drill"]
