@@ -20,18 +20,21 @@ from jobcheck.interpolate import stack_refs, walk
 from jobcheck.kinds.base import Footprint, Kind, KindOptions
 
 EVERY = "*"  # `service: "*"`: a check that uses every service of the stack
+NOTHING = Footprint()
 
 
 def footprint_of(
     kind: Kind[Any],
     options: KindOptions,
     deferred: Mapping[str, Any] | None,
-    declared: Footprint,
-    services: frozenset[str] | None,
+    declared: Footprint = NOTHING,
+    services: frozenset[str] | None = None,
     depends_on: Mapping[str, frozenset[str]] | None = None,
 ) -> Footprint:
     """The services this check uses and disrupts; ``services``: the stack's (None: unknown)."""
-    own = kind.footprint(options) if kind.footprint is not None else Footprint()
+    own = kind.footprint(options) if kind.footprint is not None else NOTHING
+    if own is NOTHING and declared is NOTHING and not deferred and not services:
+        return NOTHING  # most checks of a big checklist: nothing to read
     uses = set(own.uses) | set(declared.uses)
     uses.update(m["service"] for _, m in stack_refs(dict(deferred or {})))
     if services:

@@ -17,7 +17,7 @@ from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpec, CheckSpec
 from jobcheck.dotenv_files import interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
-from jobcheck.footprint import EVERY, footprint_of
+from jobcheck.footprint import EVERY, NOTHING, footprint_of
 from jobcheck.interpolate import (
     STACK_REF,
     BadReference,
@@ -558,7 +558,9 @@ def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
     errors.extend(_service_problems(spec, ports, source, key, label))
     if errors:
         raise ChecklistErrors(errors)
-    declared = Footprint(frozenset(spec.uses), frozenset(spec.disrupts))
+    declared = NOTHING
+    if spec.uses or spec.disrupts:
+        declared = Footprint(frozenset(spec.uses), frozenset(spec.disrupts))
     found = footprint_of(kind, options, deferred, declared, ports.services, ports.depends_on)
     check.uses, check.disrupts = found.uses, found.disrupts
     return check
@@ -569,10 +571,12 @@ def _service_problems(
 ) -> list[ChecklistError]:
     """`uses:` and `disrupts:` name services of the stack's compose files (when readable)."""
     known = ports.services
+    if known is None or not (spec.uses or spec.disrupts):
+        return []
     problems = []
     for field_name_ in ("uses", "disrupts"):
         for i, service in enumerate(getattr(spec, field_name_)):
-            if known is None or service in known or service == EVERY:
+            if service in known or service == EVERY:
                 continue
             close = difflib.get_close_matches(service, sorted(known), n=1)
             problems.append(

@@ -7,6 +7,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from jobcheck.checklist import Check
 from jobcheck.footprint import shares
@@ -38,8 +39,7 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
     return []
 
 
-@dataclass(frozen=True)
-class Wait:
+class Wait(NamedTuple):
     """An order-only edge: a check starts once ``on`` ended, whatever its status."""
 
     on: str
@@ -64,20 +64,26 @@ class Graph:
         self.needs: dict[str, list[str]] = {}
         self.waits: dict[str, list[Wait]] = {}
         self.dependants: dict[str, list[str]] = {c.id: [] for c in self.checks}
+        self._before: dict[str, list[str]] = {}
         for check in self.checks:
-            self.needs[check.id] = self._within(check.id, check.needs)
-            self.waits[check.id] = [Wait(a, "after") for a in self._within(check.id, check.after)]
-        for check in self.checks:
-            for before in self.before(check.id):
+            needs = self._within(check.id, check.needs)
+            after = [a for a in self._within(check.id, check.after) if a not in needs]
+            self.needs[check.id] = needs
+            self.waits[check.id] = [Wait(a, "after") for a in after]
+            self._before[check.id] = [*needs, *after]
+            for before in self._before[check.id]:
                 self.dependants[before].append(check.id)
         self._keep_apart()
 
     def _within(self, check_id: str, ids: Sequence[str]) -> list[str]:
+        if not ids:
+            return []
         return [i for i in dict.fromkeys(ids) if i in self.position and i != check_id]
 
     def before(self, check_id: str) -> list[str]:
-        """Every check that must end before this one starts (needs first), once each."""
-        return list(dict.fromkeys([*self.needs[check_id], *(w.on for w in self.waits[check_id])]))
+        """Every check that must end before this one starts (needs first), once each (the
+        graph's own list: read it, do not change it)."""
+        return self._before[check_id]
 
     def wait_for(self, check_id: str, before: str) -> Wait | None:
         """The order-only reason ``check_id`` waits for ``before``; None for a need."""
@@ -90,21 +96,24 @@ class Graph:
         waits for each, unless that one already comes after it (needs or after it, directly
         or not). Two that disrupt the same service go in file order. The graph stays acyclic:
         an edge is added only from a check that the disruptive one cannot reach."""
+        users = [c for c in self.checks if c.uses]
         for drill in (c for c in self.checks if c.disrupts):
             later = self._downstream(drill.id)
-            for other in self.checks:
-                if other.id == drill.id or other.id in later:
+            known = set(self._before[drill.id])
+            for other in users:
+                if other.id in later or other.id in known:
+                    continue
+                shared = shares(other.uses, drill.disrupts)
+                if not shared:
                     continue
                 if (
                     other.disrupts & drill.disrupts
                     and self.position[other.id] > self.position[drill.id]
                 ):
                     continue  # the later drill waits for this one
-                shared = shares(other.uses, drill.disrupts)
-                if not shared:
-                    continue
-                verb = "disrupts" if set(shared) & other.disrupts else "uses"
+                verb = "disrupts" if other.disrupts.intersection(shared) else "uses"
                 self.waits[drill.id].append(Wait(other.id, f"{verb} {', '.join(shared)}"))
+                self._before[drill.id].append(other.id)
                 self.dependants[other.id].append(drill.id)
 
     def _downstream(self, check_id: str) -> set[str]:
@@ -122,14 +131,14 @@ class Graph:
 
         Kahn's algorithm with the file position as priority: O(N log N + edges), so 10,000
         checks or a chain of thousands cost what they hold, not its square."""
-        waiting = {c.id: len(self.before(c.id)) for c in self.checks}
+        waiting = {c.id: len(self._before[c.id]) for c in self.checks}
         ready = [self.position[i] for i, count in waiting.items() if count == 0]
         heapq.heapify(ready)
         result: list[Check] = []
         while ready:
             check = self.checks[heapq.heappop(ready)]
             result.append(check)
-            for dependant in dict.fromkeys(self.dependants[check.id]):
+            for dependant in self.dependants[check.id]:
                 waiting[dependant] -= 1
                 if waiting[dependant] == 0:
                     heapq.heappush(ready, self.position[dependant])

@@ -167,7 +167,7 @@ class Runner:
             self._rank[check.id] = rank
             self._needs[check.id] = graph.needs[check.id]
             self._unresolved[check.id] = len(graph.before(check.id))
-            self._dependants[check.id] = list(dict.fromkeys(graph.dependants[check.id]))
+            self._dependants[check.id] = graph.dependants[check.id]
 
     # -- the run -----------------------------------------------------------------------
 
