@@ -106,6 +106,20 @@ class CheckSpec(Envelope):
         "there is none)",
     )
     needs: list[str] = Field(default_factory=list, description="Ids that must pass first")
+    after: list[str] = Field(
+        default_factory=list,
+        description="Order only: start once these checks ended, whatever their status",
+    )
+    uses: list[str] = Field(
+        default_factory=list,
+        description="Stack services this check uses where jobcheck cannot tell (a `command` "
+        "talking to Redis): it never runs while a check that disrupts one of them runs",
+    )
+    disrupts: list[str] = Field(
+        default_factory=list,
+        description="Stack services this check stops or restarts (a `command` drill): it starts "
+        "once every check using them ended, and nothing using them runs beside it",
+    )
     waiver: Waiver | None = None
     cache: CacheSpec | None = Field(
         None,
@@ -174,6 +188,11 @@ class Check(CheckInfo):
     # placeholders at load time.
     deferred: dict[str, Any] | None = None
     cache: CacheSpec | None = None  # `cache:`: its last pass may be replayed (see result_cache.py)
+    after: list[str] = field(default_factory=list)  # order only (see plan.Graph)
+    # The stack services it uses and those it disrupts: declared, and inferred from its kind
+    # and options (``footprint``); the runner keeps the two apart (DESIGN.md section 8).
+    uses: frozenset[str] = frozenset()
+    disrupts: frozenset[str] = frozenset()
 
     def matches(self, selector: str) -> bool:
         """An id or tag, or a glob (``fast-*``, ``api-?``) over ids and tags."""

@@ -233,6 +233,15 @@ def run(
         str | None,
         typer.Option("--shard", metavar="K/N", help="Run only the K-th of N shards (for CI)"),
     ] = None,
+    durations: Annotated[
+        str | None,
+        typer.Option(
+            "--durations",
+            metavar="FILE",
+            help="Balance --shard by this file's seconds per check (`jobcheck durations "
+            "--write FILE`); `history` for this machine's saved runs. Default: by count",
+        ),
+    ] = None,
     no_cache: Annotated[
         bool,
         typer.Option("--no-cache", help="Run every check, even one whose cached pass still holds"),
@@ -260,6 +269,7 @@ def run(
             extra_env=_pairs(var),
             stack_up=stack_up,
             shard=shard,
+            durations=durations,
             cache=not no_cache,
             argv=["jobcheck", *sys.argv[1:]],
         )
@@ -400,6 +410,29 @@ def history(checklist: ChecklistArg = None, checklist_opt: ChecklistOpt = None) 
     from jobcheck.commands.history import history as history_command
 
     _finish(lambda: history_command(_checklist(checklist, checklist_opt)))
+
+
+@app.command(
+    epilog=examples(
+        "jobcheck durations --write .jobcheck-durations.json",
+        "jobcheck run --shard 1/3 --durations .jobcheck-durations.json",
+    )
+)
+def durations(
+    checklist: ChecklistArg = None,
+    checklist_opt: ChecklistOpt = None,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", metavar="FILE", help="Write the file (else print it)"),
+    ] = None,
+) -> None:
+    """Each check's median duration from the saved runs: the file `run --shard K/N
+    --durations FILE` splits by, the same on every machine."""
+    from jobcheck.commands.history import durations as durations_command
+
+    _finish(
+        lambda: durations_command(_checklist(checklist, checklist_opt), write, dict(os.environ))
+    )
 
 
 @app.command(epilog=examples("jobcheck waivers", "jobcheck waivers -c checklists/release.yaml"))

@@ -17,6 +17,7 @@ from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpec, CheckSpec
 from jobcheck.dotenv_files import interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
+from jobcheck.footprint import EVERY, NOTHING, footprint_of
 from jobcheck.interpolate import (
     STACK_REF,
     BadReference,
@@ -26,7 +27,7 @@ from jobcheck.interpolate import (
     stack_refs,
     walk,
 )
-from jobcheck.kinds.base import Kind, KindOptions, OptionProblem
+from jobcheck.kinds.base import Footprint, Kind, KindOptions, OptionProblem
 from jobcheck.plan import find_cycle
 from jobcheck.results import WaiverNote
 from jobcheck.secrets import Masker, looks_secret, values_under_secret_keys
@@ -288,7 +289,11 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
     loader = _Loader(environ)
     try:
         spec = loader.load(parse(path), {}, [path])
-        ports = StackPorts(spec.stack is not None, _compose_services(spec, path.parent))
+        ports = StackPorts(
+            spec.stack is not None,
+            _compose_services(spec, path.parent),
+            _compose_depends_on(spec, path.parent),
+        )
         checks = _build_checks(loader.entries, loader.lookup, ports)
     except ChecklistError as exc:
         # A load error may quote an interpolated value: a secret must not show there either.
@@ -431,6 +436,8 @@ class StackPorts:
 
     present: bool
     services: frozenset[str] | None
+    # service -> the services its `depends_on` names (stopping one disrupts the other)
+    depends_on: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _compose_services(spec: ChecklistSpec, base: Path) -> frozenset[str] | None:
@@ -448,6 +455,24 @@ def _compose_services(spec: ChecklistSpec, base: Path) -> frozenset[str] | None:
             return None
         services.update(str(k) for k in data["services"])
     return frozenset(services)
+
+
+def _compose_depends_on(spec: ChecklistSpec, base: Path) -> dict[str, frozenset[str]]:
+    """Each compose service's ``depends_on`` (a list or a mapping); empty when unreadable."""
+    import yaml
+
+    found: dict[str, frozenset[str]] = {}
+    for name in spec.stack.compose if spec.stack else []:
+        try:
+            data = yaml.safe_load((base / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return {}
+        services = data.get("services") if isinstance(data, dict) else None
+        for service, body in (services or {}).items() if isinstance(services, dict) else ():
+            needs = body.get("depends_on") if isinstance(body, dict) else None
+            if isinstance(needs, list | dict):
+                found[str(service)] = frozenset(str(n) for n in needs)
+    return found
 
 
 def _build_checks(entries: list[_Entry], lookup: Lookup, ports: StackPorts) -> list[Check]:
@@ -529,7 +554,42 @@ def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
     check = _check(spec, merged, kind, options, source, key)
     check.deferred = deferred
     check.cache = spec.cache
+    check.after = list(spec.after)
+    errors.extend(_service_problems(spec, ports, source, key, label))
+    if errors:
+        raise ChecklistErrors(errors)
+    declared = NOTHING
+    if spec.uses or spec.disrupts:
+        declared = Footprint(frozenset(spec.uses), frozenset(spec.disrupts))
+    found = footprint_of(kind, options, deferred, declared, ports.services, ports.depends_on)
+    check.uses, check.disrupts = found.uses, found.disrupts
     return check
+
+
+def _service_problems(
+    spec: CheckSpec, ports: StackPorts, source: Source, key: Key, label: str
+) -> list[ChecklistError]:
+    """`uses:` and `disrupts:` name services of the stack's compose files (when readable)."""
+    known = ports.services
+    if known is None or not (spec.uses or spec.disrupts):
+        return []
+    problems = []
+    for field_name_ in ("uses", "disrupts"):
+        for i, service in enumerate(getattr(spec, field_name_)):
+            if service in known or service == EVERY:
+                continue
+            close = difflib.get_close_matches(service, sorted(known), n=1)
+            problems.append(
+                source.error(
+                    (*key, field_name_, i),
+                    f"{label}: `{field_name_}` names service `{service}`, which the stack's "
+                    "compose files do not define",
+                    expected="one of: " + ", ".join(sorted(known)),
+                    seen=service,
+                    hint=f"did you mean `{close[0]}`?" if close else "",
+                )
+            )
+    return problems
 
 
 def _cache_problems(
@@ -686,35 +746,44 @@ def _resolve_kind(name: Any, source: Source, key: Key, label: str) -> Kind[Any] 
 
 
 def _check_needs(checks: list[Check], where: dict[str, _Entry]) -> None:
+    """`needs` and `after` name other checks here, and no chain of them comes back."""
     ids = sorted(c.id for c in checks)
     known = set(ids)  # a set: a chain of 5,000 needs must not scan 5,000 ids for each
     errors = []
     for check in checks:
         entry = where[check.id]
-        for i, need in enumerate(check.needs):
-            if need == check.id or need not in known:
-                errors.append(_bad_need(entry, i, check.id, need, ids))
+        for field_name_ in ("needs", "after"):
+            for i, need in enumerate(getattr(check, field_name_)):
+                if need == check.id or need not in known:
+                    errors.append(_bad_need(entry, field_name_, i, check.id, need, ids))
     if errors:
         raise ChecklistErrors(errors)
-    cycle = find_cycle({c.id: c.needs for c in checks})
+    cycle = find_cycle({c.id: [*c.needs, *c.after] for c in checks})
     if cycle:
         entry = where[cycle[0]]
-        index = next(c.needs for c in checks if c.id == cycle[0]).index(cycle[1])
+        first = next(c for c in checks if c.id == cycle[0])
+        field_name_ = "needs" if cycle[1] in first.needs else "after"
+        index = getattr(first, field_name_).index(cycle[1])
         raise entry.source.error(
-            (*entry.key, "needs", index),
-            "dependency cycle: " + " -> ".join(cycle) + " (each check needs the next)",
-            hint="a check cannot (indirectly) need itself; remove one of these needs",
+            (*entry.key, field_name_, index),
+            "dependency cycle: "
+            + " -> ".join(cycle)
+            + " (each check needs, or runs after, the next)",
+            hint="a check cannot (indirectly) wait for itself; remove one of these needs or after",
         )
 
 
-def _bad_need(entry: _Entry, i: int, check_id: str, need: str, ids: list[str]) -> ChecklistError:
-    key = (*entry.key, "needs", i)
+def _bad_need(
+    entry: _Entry, field_name_: str, i: int, check_id: str, need: str, ids: list[str]
+) -> ChecklistError:
+    key = (*entry.key, field_name_, i)
+    verb = "needs" if field_name_ == "needs" else "runs after"
     if need == check_id:
-        return entry.source.error(key, f"check `{check_id}` needs itself")
+        return entry.source.error(key, f"check `{check_id}` {verb} itself")
     close = difflib.get_close_matches(need, [c for c in ids if c != check_id], n=1)
     return entry.source.error(
         key,
-        f"check `{check_id}` needs `{need}`, which is not a check here",
+        f"check `{check_id}` {verb} `{need}`, which is not a check here",
         expected="the id of another check",
         seen=need,
         hint=f"did you mean `{close[0]}`?" if close else "checks here: " + ", ".join(ids),

@@ -58,6 +58,7 @@ class GateRequest:
     history: bool = True
     stack_up: bool | None = None  # None: as the checklist's `stack.up` says
     shard: str | None = None  # "K/N": run only the K-th of N shards
+    durations: str | None = None  # --durations: a file of seconds per check, or "history"
     cache: bool = True  # replay the passes of checks with `cache:` (--no-cache: False)
 
 
@@ -84,13 +85,18 @@ def run_gate(
 ) -> GateResult:
     """Run the gate as ``request`` says; ``checklist`` when the caller loaded it already."""
     out = out or terminal_stream(request)
-    check_report_paths(request)
+    prepare_report_paths(request)
     shard = _shard(request.shard) if request.shard else None
+    if request.durations is not None and shard is None:
+        raise UsageError(
+            "--durations weighs the checks of --shard K/N; without --shard it does nothing",
+            hint="jobcheck run --shard 1/3 --durations .jobcheck-durations.json",
+        )
     checklist = checklist or load(request.checklist, environ)
     ids = _failed_ids(checklist) if request.failed else None
     plan = make_plan(checklist, request, ids)
     if shard is not None:
-        plan = shard_plan(checklist, plan, shard)
+        plan = shard_plan(checklist, plan, shard, request.durations)
     masker = make_masker(checklist, {**environ, **request.extra_env})
     # The command line is shown again (JSON report, history, "reproduce locally"): masked.
     request = dataclasses.replace(request, argv=[masker(arg) for arg in request.argv])
@@ -111,17 +117,22 @@ def _shard(text: str) -> ShardSpec:
     return ShardSpec.parse(text)
 
 
-def shard_plan(checklist: Checklist, plan: Plan, shard: ShardSpec) -> Plan:
+def shard_plan(
+    checklist: Checklist, plan: Plan, shard: ShardSpec, durations: str | None = None
+) -> Plan:
     """The plan cut to this shard's checks (whole groups of ``needs``), balanced by the
-    median durations in the run history (see ``shards``)."""
-    from jobcheck.run_history import history_table, load_runs
+    durations in a file (``--durations FILE``), this machine's run history only when asked
+    (``--durations history``), else by count: the same split on every machine."""
+    from jobcheck.run_history import history_durations
+    from jobcheck.shards import FROM_HISTORY, read_durations, shard_ids
 
-    # by name, not path: a CI machine restores the history into a checkout somewhere else
-    runs = [r for r in load_runs(checklist.base_dir) if r.checklist == checklist.name]
-    durations = {r.check_id: r.median_duration_s for r in history_table(runs) if r.runs}
-    from jobcheck.shards import shard_ids
-
-    keep = shard_ids(checklist.checks, shard, durations)
+    if durations == FROM_HISTORY:
+        weights = history_durations(checklist.base_dir, checklist.name)
+    elif durations is not None:
+        weights = read_durations(Path(durations))
+    else:
+        weights = {}
+    keep = shard_ids(checklist.checks, shard, weights)
     return Plan(
         run=[c for c in plan.run if c.id in keep],
         deselected={i: why for i, why in plan.deselected.items() if i in keep},
@@ -312,8 +323,9 @@ def terminal_stream(options: GateRequest) -> IO[str]:
     return sys.stderr if any(p == STDOUT for _, p in report_paths(options)) else sys.stdout
 
 
-def check_report_paths(options: GateRequest) -> None:
-    """A report that cannot be written is a usage error found before anything runs."""
+def prepare_report_paths(options: GateRequest) -> None:
+    """Every report's folder exists and takes a file before anything runs: created when
+    missing, else a usage error (exit 2) naming the flag, the path and why."""
     to_stdout = [flag for flag, path in report_paths(options) if path == STDOUT]
     if len(to_stdout) > 1:
         raise UsageError(
@@ -327,11 +339,24 @@ def check_report_paths(options: GateRequest) -> None:
             raise UsageError(
                 f"{flag} {path}: is a directory", hint=f"give a file, e.g. {path}/report"
             )
-        parent = path.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        if not os.access(parent, os.W_OK):
-            raise UsageError(f"{flag} {path}: cannot write into {parent}")
+        _writable_folder(flag, path)
+
+
+def _writable_folder(flag: str, path: Path) -> None:
+    """Create ``path``'s folder and write a scratch file there: the permission bits alone do
+    not tell (root may write anywhere but /proc, a read-only mount)."""
+    import tempfile
+
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".jobcheck-", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {path}: cannot write a report into {folder}: {exc.strerror or exc}",
+            hint="give a path in a folder you can write to, e.g. out/report",
+        ) from None
 
 
 def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], Any]) -> bool:

@@ -7,8 +7,10 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from jobcheck.checklist import Check
+from jobcheck.footprint import shares
 
 
 def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
@@ -37,6 +39,124 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
     return []
 
 
+class Wait(NamedTuple):
+    """An order-only edge: a check starts once ``on`` ended, whatever its status."""
+
+    on: str
+    why: str  # "after", "uses redis", "disrupts redis"
+
+    def words(self) -> str:
+        """``broker-restart (disrupts redis)``: why the check waited, for people."""
+        return f"{self.on} ({self.why})"
+
+
+class Graph:
+    """The one dependency graph of a set of checks, built once: ``needs`` (the check runs
+    only when they passed), ``after`` (order only) and the order that keeps a check which
+    disrupts a service apart from the checks using it (see ``_keep_apart``). Plan order,
+    the runner, the critical path and the load-time cycle check all ask this graph.
+
+    Edges outside the set (a deselected check, another shard's) are left out."""
+
+    def __init__(self, checks: Sequence[Check]) -> None:
+        self.checks = list(checks)
+        self.position = {c.id: i for i, c in enumerate(self.checks)}
+        self.needs: dict[str, list[str]] = {}
+        self.waits: dict[str, list[Wait]] = {}
+        self.dependants: dict[str, list[str]] = {c.id: [] for c in self.checks}
+        self._before: dict[str, list[str]] = {}
+        for check in self.checks:
+            needs = self._within(check.id, check.needs)
+            after = [a for a in self._within(check.id, check.after) if a not in needs]
+            self.needs[check.id] = needs
+            self.waits[check.id] = [Wait(a, "after") for a in after]
+            self._before[check.id] = [*needs, *after]
+            for before in self._before[check.id]:
+                self.dependants[before].append(check.id)
+        self._keep_apart()
+
+    def _within(self, check_id: str, ids: Sequence[str]) -> list[str]:
+        if not ids:
+            return []
+        return [i for i in dict.fromkeys(ids) if i in self.position and i != check_id]
+
+    def before(self, check_id: str) -> list[str]:
+        """Every check that must end before this one starts (needs first), once each (the
+        graph's own list: read it, do not change it)."""
+        return self._before[check_id]
+
+    def wait_for(self, check_id: str, before: str) -> Wait | None:
+        """The order-only reason ``check_id`` waits for ``before``; None for a need."""
+        if before in self.needs[check_id]:
+            return None
+        return next((w for w in self.waits[check_id] if w.on == before), None)
+
+    def _keep_apart(self) -> None:
+        """A check that disrupts a service starts once every check using it has ended: it
+        waits for each, unless that one already comes after it (needs or after it, directly
+        or not). Two that disrupt the same service go in file order. The graph stays acyclic:
+        an edge is added only from a check that the disruptive one cannot reach."""
+        users = [c for c in self.checks if c.uses]
+        for drill in (c for c in self.checks if c.disrupts):
+            later = self._downstream(drill.id)
+            known = set(self._before[drill.id])
+            for other in users:
+                if other.id in later or other.id in known:
+                    continue
+                shared = shares(other.uses, drill.disrupts)
+                if not shared:
+                    continue
+                if (
+                    other.disrupts & drill.disrupts
+                    and self.position[other.id] > self.position[drill.id]
+                ):
+                    continue  # the later drill waits for this one
+                verb = "disrupts" if other.disrupts.intersection(shared) else "uses"
+                self.waits[drill.id].append(Wait(other.id, f"{verb} {', '.join(shared)}"))
+                self._before[drill.id].append(other.id)
+                self.dependants[other.id].append(drill.id)
+
+    def _downstream(self, check_id: str) -> set[str]:
+        seen = {check_id}
+        todo = [check_id]
+        while todo:
+            for dependant in self.dependants[todo.pop()]:
+                if dependant not in seen:
+                    seen.add(dependant)
+                    todo.append(dependant)
+        return seen
+
+    def order(self) -> list[Check]:
+        """Topological order that keeps the file order wherever the edges allow.
+
+        Kahn's algorithm with the file position as priority: O(N log N + edges), so 10,000
+        checks or a chain of thousands cost what they hold, not its square."""
+        waiting = {c.id: len(self._before[c.id]) for c in self.checks}
+        ready = [self.position[i] for i, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        result: list[Check] = []
+        while ready:
+            check = self.checks[heapq.heappop(ready)]
+            result.append(check)
+            for dependant in self.dependants[check.id]:
+                waiting[dependant] -= 1
+                if waiting[dependant] == 0:
+                    heapq.heappush(ready, self.position[dependant])
+        if len(result) < len(self.checks):  # a cycle; the loader rejects these
+            placed = {c.id for c in result}
+            result.extend(c for c in self.checks if c.id not in placed)
+        return result
+
+    def critical_first(self) -> list[Check]:
+        """Checks with the longest chain of dependants first, so the critical path starts
+        early (dependants before the checks they wait for: iterative, chains of thousands)."""
+        height: dict[str, int] = {}
+        for check in reversed(self.order()):
+            below = (height.get(d, 0) for d in self.dependants[check.id])
+            height[check.id] = 1 + max(below, default=0)
+        return sorted(self.checks, key=lambda c: (-height[c.id], self.position[c.id]))
+
+
 @dataclass
 class Plan:
     """The checks to run in dependency order, and those left out with the reason."""
@@ -44,6 +164,11 @@ class Plan:
     run: list[Check]
     deselected: dict[str, str] = field(default_factory=dict)
     all: list[Check] = field(default_factory=list)
+
+    @cached_property
+    def graph(self) -> Graph:
+        """The graph of ``run``: what the runner asks for order and why a check waits."""
+        return Graph(self.run)
 
     @cached_property
     def ids(self) -> frozenset[str]:
@@ -85,33 +210,8 @@ def _wanted(check: Check, only: Sequence[str], ids: Sequence[str] | None) -> boo
 
 
 def order(checks: Sequence[Check]) -> list[Check]:
-    """Topological order that keeps the file order wherever the needs allow.
-
-    Kahn's algorithm with the file position as priority: O(N log N + needs), so 10,000 checks
-    or a chain of thousands cost what they hold, not its square."""
-    position = {c.id: i for i, c in enumerate(checks)}
-    waiting = [0] * len(checks)
-    dependants: list[list[int]] = [[] for _ in checks]
-    for i, check in enumerate(checks):
-        for need in set(check.needs):
-            j = position.get(need)
-            if j is not None and j != i:
-                waiting[i] += 1
-                dependants[j].append(i)
-    ready = [i for i, count in enumerate(waiting) if count == 0]
-    heapq.heapify(ready)
-    result: list[Check] = []
-    while ready:
-        i = heapq.heappop(ready)
-        result.append(checks[i])
-        for j in dependants[i]:
-            waiting[j] -= 1
-            if waiting[j] == 0:
-                heapq.heappush(ready, j)
-    if len(result) < len(checks):  # a cycle; the loader rejects these, keep the rest in file order
-        placed = {c.id for c in result}
-        result.extend(c for c in checks if c.id not in placed)
-    return result
+    """The checks in the order their graph allows, file order wherever it can."""
+    return Graph(checks).order()
 
 
 def unknown_selectors(checks: Sequence[Check], selectors: Sequence[str]) -> list[str]:

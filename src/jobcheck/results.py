@@ -159,6 +159,17 @@ class CheckResult(CheckInfo):
     attempts_detail: list[AttemptDetail] = field(default_factory=list)
     cached: bool = False
     cached_from: str = ""  # the report the cached result came from
+    # the check it waited for by order alone, and why: "queue-health (uses redis)"
+    waited_for: str = ""
+
+    @property
+    def waited_on(self) -> str:
+        """The id in ``waited_for`` (``"queue (uses redis)"`` -> ``queue``): ids have no spaces."""
+        return self.waited_for.split(" ", 1)[0]
+
+    def before(self) -> list[str]:
+        """What this check waited for: its needs, and the check order alone held it back for."""
+        return [*self.needs, self.waited_on] if self.waited_for else list(self.needs)
 
     @property
     def blocks(self) -> bool:
@@ -192,6 +203,8 @@ class CheckResult(CheckInfo):
         }
         if self.waiver is not None:
             data["waiver"] = self.waiver.to_dict()
+        if self.waited_for:
+            data["waited_for"] = self.waited_for
         if self.details:
             data["details"] = self.details
         return data

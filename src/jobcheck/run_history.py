@@ -256,3 +256,10 @@ def history_command(checklist: Path | None, *, cwd: Path | None = None) -> str:
     path = find_checklist(checklist, cwd).resolve()
     runs = load_runs(path.parent, checklist=path)
     return render_history(history_table(runs), runs)
+
+
+def history_durations(base_dir: Path, checklist_name: str) -> dict[str, float]:
+    """Each check's median duration over this machine's saved runs of the checklist (by name,
+    not path: a CI machine restores the history into a checkout somewhere else)."""
+    runs = [r for r in load_runs(base_dir) if r.checklist == checklist_name]
+    return {r.check_id: r.median_duration_s for r in history_table(runs) if r.runs}

@@ -60,7 +60,9 @@ class BaseListener:
 
     The staging stack's bring-up, a node of the plan but not a check of the checklist, has
     its own optional events: ``on_stack_start(stack)``, ``on_stack_progress(line)`` and
-    ``on_stack_done(span, message)``; a listener without them simply does not see it."""
+    ``on_stack_done(span, message)``; a listener without them simply does not see it. So is
+    ``on_check_waited(check, why)``: right before ``on_check_start`` of a check that order
+    alone held back (``after``, or a service a disruptive check shares with it)."""
 
     def on_start(self, checks: Sequence[Check]) -> None:
         pass
@@ -144,6 +146,7 @@ class Runner:
         self._needs: dict[str, list[str]] = {}  # the planned needs of each check, once each
         self._unresolved: dict[str, int] = {}  # of those, how many have no result yet
         self._dependants: dict[str, list[str]] = {}
+        self._waited: dict[str, str] = {}  # why a check waited: the order-only edge it waited on
         self._ready: tuple[list[tuple[int, str]], list[tuple[int, str]]] = ([], [])  # by slot
         self._busy = [0, 0]  # running checks by slot: [uses a CPU, mostly waits]
         self._plan_graph()
@@ -156,16 +159,15 @@ class Runner:
         self.stack_up: AttemptDetail | None = None
 
     def _plan_graph(self) -> None:
-        ids = self.plan.ids
-        for rank, check in enumerate(critical_first(self.plan.run)):
-            needs = [n for n in dict.fromkeys(check.needs) if n in ids and n != check.id]
+        """From the plan's graph: each check's needs, how many of the checks it waits for
+        (needs, ``after``, a service's users) have no result yet, and its dependants."""
+        graph = self.plan.graph
+        for rank, check in enumerate(graph.critical_first()):
             self._unfinished[check.id] = check
             self._rank[check.id] = rank
-            self._needs[check.id] = needs
-            self._unresolved[check.id] = len(needs)
-            self._dependants.setdefault(check.id, [])
-            for need in needs:
-                self._dependants.setdefault(need, []).append(check.id)
+            self._needs[check.id] = graph.needs[check.id]
+            self._unresolved[check.id] = len(graph.before(check.id))
+            self._dependants[check.id] = graph.dependants[check.id]
 
     # -- the run -----------------------------------------------------------------------
 
@@ -254,10 +256,19 @@ class Runner:
         A worklist, not recursion: a skip runs down a chain of thousands."""
         todo = list(finished)
         while todo and not self._stop_reason:
-            for dependant in self._dependants.get(todo.pop(), ()):
+            ended = todo.pop()
+            for dependant in self._dependants.get(ended, ()):
                 self._unresolved[dependant] -= 1
                 if self._unresolved[dependant] == 0:
+                    self._note_wait(dependant, ended)
                     todo += self._admit(self._unfinished[dependant])
+
+    def _note_wait(self, check_id: str, last: str) -> None:
+        """The check was held back last by ``last``: when by order alone (``after``, a
+        service it shares with a disruptive check), say so (live view, report, timeline)."""
+        wait = self.plan.graph.wait_for(check_id, last)
+        if wait is not None and self.results[last].started_s is not None:
+            self._waited[check_id] = wait.words()
 
     def _start_ready(self, pool: ThreadPoolExecutor) -> None:
         limits = (max(1, self.settings.jobs), self._wait_slots())
@@ -266,6 +277,8 @@ class Runner:
             while ready and self._busy[slot] < limits[slot] and not self._stop_reason:
                 check = self._unfinished[heapq.heappop(ready)[1]]
                 self._busy[slot] += 1
+                if check.id in self._waited:
+                    self._emit("on_check_waited", check, self._waited[check.id])
                 self._emit("on_check_start", check)
                 self._running[pool.submit(self._attempts, check)] = check
 
@@ -317,6 +330,8 @@ class Runner:
         self._record(_finalize(check, attempted, self.settings.today, self.settings.mask))
 
     def _record(self, result: CheckResult, *, emit: bool = True) -> None:
+        if result.started_s is not None:
+            result.waited_for = self._waited.get(result.id, "")
         self.results[result.id] = result
         self._unfinished.pop(result.id, None)
         if emit:
@@ -469,32 +484,6 @@ def uses_stack(check: Check) -> bool:
     it (``http``: the stack's published ports), or options naming ``${stack.SERVICE.PORT}``.
     When the run brings the stack up, such a check waits for it (and ends with its failure)."""
     return check.impl.docker or check.impl.uses_stack or check.deferred is not None
-
-
-def critical_first(checks: Sequence[Check]) -> list[Check]:
-    """Checks with the longest chain of dependants first, so the critical path starts early.
-
-    Iterative (dependants before the checks they need), so a chain of thousands is fine."""
-    ids = {c.id for c in checks}
-    dependants: dict[str, list[str]] = {c.id: [] for c in checks}
-    waiting = {c.id: 0 for c in checks}
-    for check in checks:
-        for need in check.needs:
-            if need in ids:
-                dependants[need].append(check.id)
-                waiting[need] += 1
-    height: dict[str, int] = {}
-    needs = {c.id: [n for n in c.needs if n in ids] for c in checks}
-    ready = [c.id for c in checks if waiting[c.id] == 0]
-    while ready:
-        check_id = ready.pop()
-        height[check_id] = 1 + max((height[d] for d in dependants[check_id]), default=0)
-        for need in needs[check_id]:
-            waiting[need] -= 1
-            if waiting[need] == 0:
-                ready.append(need)
-    position = {c.id: i for i, c in enumerate(checks)}
-    return sorted(checks, key=lambda c: (-height.get(c.id, 1), position[c.id]))
 
 
 def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:

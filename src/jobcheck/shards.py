@@ -2,15 +2,22 @@
 shards' reports into one report and one verdict.
 
 A shard is a set of whole groups: checks joined by ``needs`` (in either direction) never split,
-so every shard can run on its own. Groups go to shards longest first, each to the shard with
-the least work so far (LPT), weighed by their checks' median durations in the run history; with
-no history every check weighs 1, an even split by count. The split is a pure function of the
-checklist and the durations, so every machine that sees the same history computes the same one
-(and the merge notices when they did not: a check in two shards, or in none).
+so every shard can run on its own (``after`` and the order around disruptive checks are order
+only: a check whose `after` is in another shard does not wait for it). Groups go to shards
+longest first, each to the shard with the least work so far (LPT), weighed by durations from a
+committed file (``jobcheck durations --write FILE``, then ``run --shard K/N --durations FILE``,
+as pytest-split does); without one every check weighs 1, an even split by count, ties broken by
+checklist order. The split is a pure function of the checklist and that file, so every machine
+computes the same one; the machine's own run history is used only when asked
+(``--durations history``): shards run one after another in one workspace would otherwise plan
+from each other's saved runs (and the merge notices when shards disagree: a check in two
+shards, or in none).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import statistics
 from collections.abc import Mapping, Sequence
@@ -21,6 +28,7 @@ from typing import Protocol
 from jobcheck.errors import UsageError
 from jobcheck.results import AttemptDetail, CheckResult, RunResult, ShardInfo, Status
 
+FROM_HISTORY = "history"  # `--durations history`: this machine's saved runs, asked for
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 MAX_SHARDS = 1000
 
@@ -52,6 +60,41 @@ class ShardSpec:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+def read_durations(path: Path) -> dict[str, float]:
+    """A durations file: a JSON object of check id to seconds (``jobcheck durations --write``);
+    a usage error (exit 2) when it cannot be read or is not that."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(
+            f"--durations {path}: cannot read it: {exc.strerror or exc}",
+            hint="write it with `jobcheck durations --write FILE` and commit it",
+        ) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"--durations {path}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"--durations {path}: expected a JSON object of check id to seconds, "
+            f"got {type(data).__name__}",
+            hint='e.g. {"lint": 12.5, "unit-tests": 95.0}',
+        )
+    durations = {}
+    for key, value in data.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
+            raise UsageError(
+                f"--durations {path}: `{key}` has {value!r}, expected a number of seconds"
+            )
+        durations[str(key)] = max(float(value), 0.0)
+    return durations
+
+
+def durations_text(durations: Mapping[str, float]) -> str:
+    """A durations file's text: sorted ids, so a re-written file diffs by the changes only."""
+    rounded = {k: round(durations[k], 3) for k in sorted(durations)}
+    return json.dumps(rounded, indent=2) + "\n"
 
 
 def groups(checks: Sequence[_Needs]) -> list[list[str]]:
@@ -141,7 +184,7 @@ def merge_runs(reports: Sequence[tuple[Path, RunResult]]) -> tuple[RunResult, li
         problems.append(
             f"{len(absent)} check{'s' if len(absent) != 1 else ''} in no shard's report: "
             f"{', '.join(absent[:5])}{', ...' if len(absent) > 5 else ''} (were the shards "
-            "planned from different run histories?); they count as errors"
+            "planned from different --durations files?); they count as errors"
         )
     for check_id in absent:
         results[check_id] = _missing(check_id, missing, info.count)
@@ -179,8 +222,8 @@ def _results(shards: Sequence[tuple[Path, RunResult, ShardInfo]]) -> dict[str, C
                 raise UsageError(
                     f"report merge: check `{check.id}` is in two shards: {where[check.id]} "
                     f"and {path}",
-                    hint="every shard must be planned from the same run history: restore the "
-                    "same .jobcheck/runs/ on every shard machine (or none)",
+                    hint="every shard must be planned from the same inputs: the same checklist "
+                    "and the same --durations file (never each machine's own history)",
                 )
             results[check.id] = _shifted(check, offset)
             where[check.id] = path
@@ -205,7 +248,7 @@ def _missing(check_id: str, missing: Sequence[int], count: int) -> CheckResult:
     message = (
         f"not run: its shard's report is missing (shard {which}); merge every shard"
         if missing
-        else "not run: no shard's report has it; plan every shard from the same run history"
+        else "not run: no shard's report has it; plan every shard from the same durations file"
     )
     return CheckResult(id=check_id, title=check_id, kind="", status=Status.ERROR, message=message)
 

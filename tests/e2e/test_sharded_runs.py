@@ -1,6 +1,7 @@
 """Sharded gates with real processes: N shards of one checklist run in parallel, each on its
-own copy of the checkout (as CI machines would, with the same restored run history), and
-`report merge` makes one report and one exit code equal to an unsharded run's."""
+own copy of the checkout (as CI machines would, with the same committed durations file), or
+one after another in one workspace, and `report merge` makes one report and one exit code
+equal to an unsharded run's."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 CHECKLIST = """
@@ -54,12 +56,15 @@ def statuses(report: Path) -> dict[str, str]:
     return {c["id"]: c["status"] for c in json.loads(report.read_text())["checks"]}
 
 
-def run_shards(root: Path, count: int, history: Path | None) -> list[Path]:
+def run_shards(
+    root: Path, count: int, history: Path | None, extra: Sequence[str] = ()
+) -> list[Path]:
     """Start every shard at once, each in its own checkout; wait for all (with a deadline)."""
     procs = []
     for k in range(1, count + 1):
         folder = checkout(root, f"shard{k}", history)
         args = ["run", "--shard", f"{k}/{count}", "--json", f"../shard{k}.json", "--jobs", "2"]
+        args += extra
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "jobcheck", *args],
@@ -84,8 +89,13 @@ def test_merged_shards_equal_an_unsharded_run(tmp_path: Path) -> None:
     expected = statuses(tmp_path / "whole.json")
     assert expected["broken"] == "fail" and expected["after-broken"] == "skip"
 
-    # every shard machine restored the same history (the unsharded run's): LPT by duration
-    reports = run_shards(tmp_path, 3, whole / ".jobcheck")
+    # the durations of the unsharded run, committed: every shard machine splits by them (LPT)
+    wrote = jobcheck("durations", "--write", "../durations.json", cwd=whole)
+    assert wrote.returncode == 0, wrote.stderr
+    weights = json.loads((tmp_path / "durations.json").read_text())
+    assert set(weights) == set(expected) - {"after-broken"}  # skipped: it never ran
+    assert weights["slow"] >= 0.9
+    reports = run_shards(tmp_path, 3, None, ["--durations", "../durations.json"])
     seen: dict[str, int] = {}
     digests = set()
     for k, report in enumerate(reports, 1):
@@ -136,3 +146,40 @@ def test_merge_refuses_shards_of_different_checklists(tmp_path: Path) -> None:
     assert "refusing to merge shards of different runs" in refused.stderr
     assert "checklist digest" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def members(reports: Sequence[Path]) -> list[set[str]]:
+    return [set(statuses(r)) for r in reports]
+
+
+def test_shards_in_sequence_in_one_workspace_cover_every_check_once(tmp_path: Path) -> None:
+    """Shard 1 saves its run in the history; shards 2 and 3 must not plan from it."""
+    parallel = members(run_shards(tmp_path, 3, None))
+    workspace = checkout(tmp_path, "workspace")
+    reports = []
+    for k in (1, 2, 3):
+        ran = jobcheck("run", "--shard", f"{k}/3", "--json", f"../seq{k}.json", cwd=workspace)
+        assert ran.returncode in (0, 1), ran.stderr
+        reports.append(tmp_path / f"seq{k}.json")
+    assert (workspace / ".jobcheck" / "runs").is_dir()  # the history that used to skew them
+    assert members(reports) == parallel
+    seen = [i for shard in members(reports) for i in shard]
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == 8
+    merged = jobcheck("report", "merge", *map(str, reports), "--json", "m.json", cwd=tmp_path)
+    assert merged.returncode == 1, merged.stderr  # `broken` fails; nothing missing or doubled
+    assert "missing" not in merged.stderr and "two shards" not in merged.stderr
+    assert len(statuses(tmp_path / "m.json")) == 8
+
+
+def test_history_only_when_asked_and_a_bad_durations_file_is_refused(tmp_path: Path) -> None:
+    workspace = checkout(tmp_path, "workspace")
+    assert jobcheck("run", cwd=workspace).returncode == 1
+    asked = jobcheck("run", "--shard", "1/2", "--durations", "history", cwd=workspace)
+    assert asked.returncode in (0, 1), asked.stderr
+    (tmp_path / "bad.json").write_text('["lint"]', encoding="utf-8")
+    bad = jobcheck("run", "--shard", "1/2", "--durations", "../bad.json", cwd=workspace)
+    assert bad.returncode == 2
+    assert "expected a JSON object of check id to seconds" in bad.stderr
+    alone = jobcheck("run", "--durations", "../bad.json", cwd=workspace)
+    assert alone.returncode == 2 and "without --shard" in alone.stderr
+    assert "Traceback" not in bad.stderr + alone.stderr

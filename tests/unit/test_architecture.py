@@ -45,6 +45,7 @@ FLOORS: dict[str, int] = {
     # 4: load and plan
     "jobcheck.loading": 4,
     "jobcheck.plan": 4,
+    "jobcheck.footprint": 4,  # which services a check uses and disrupts (plan.Graph orders them)
     "jobcheck.schema_gen": 4,
     "jobcheck.shards": 4,
     # 5: run

@@ -38,8 +38,9 @@ def as_checklist(text: str, *, as_written: bool = False) -> str:
     ids = {c.get("id") for c in data.get("checks", []) if isinstance(c, dict)}
     for check in data.get("checks", []):
         # a snippet may need checks shown elsewhere on the page
-        if isinstance(check, dict) and "needs" in check and not as_written:
-            check["needs"] = [n for n in check["needs"] if n in ids]
+        for order in ("needs", "after"):
+            if isinstance(check, dict) and order in check and not as_written:
+                check[order] = [n for n in check[order] if n in ids]
     data.setdefault("version", 1)
     data.setdefault("name", "docs example")
     if "${stack." in text:  # a snippet naming the stack's ports: the stack shown elsewhere

@@ -50,9 +50,9 @@ def test_checks_find_the_tools_installed_beside_jobcheck() -> None:
 
 
 def test_report_path_checks(tmp_path: Path) -> None:
-    pipeline.check_report_paths(pipeline.GateRequest(json_path=tmp_path / "new" / "r.json"))
+    pipeline.prepare_report_paths(pipeline.GateRequest(json_path=tmp_path / "new" / "r.json"))
     with pytest.raises(UsageError, match="is a directory"):
-        pipeline.check_report_paths(pipeline.GateRequest(junit_path=tmp_path))
+        pipeline.prepare_report_paths(pipeline.GateRequest(junit_path=tmp_path))
 
 
 def test_an_http_check_of_the_stack_brings_it_up_too(write_checklist: Callable[..., Path]) -> None:

@@ -138,8 +138,8 @@ def test_a_missing_shard_is_an_error_not_a_pass() -> None:
 def test_a_check_in_no_shard_is_an_error() -> None:
     merged, problems = merge_runs([(Path("1.json"), shard(1, 1, [result("a"), result("c")]))])
     assert problems == [
-        "2 checks in no shard's report: b, d (were the shards planned from different run "
-        "histories?); they count as errors"
+        "2 checks in no shard's report: b, d (were the shards planned from different --durations "
+        "files?); they count as errors"
     ]
     assert [(c.id, c.status) for c in merged.checks] == [
         ("a", Status.PASS),

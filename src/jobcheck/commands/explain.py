@@ -8,6 +8,7 @@ from pathlib import Path
 from jobcheck.errors import UsageError
 from jobcheck.interpolate import stack_refs
 from jobcheck.pipeline import load, make_masker
+from jobcheck.plan import Graph
 from jobcheck.stack_ports import describe
 
 
@@ -37,6 +38,9 @@ def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int
         ("expect", check.expect or "-"),
         ("rollback", check.rollback or "-"),
         ("needs", ", ".join(check.needs) or "-"),
+        ("after", ", ".join(check.after) or "-"),
+        ("uses", ", ".join(sorted(check.uses)) or "-"),
+        ("disrupts", ", ".join(sorted(check.disrupts)) or "-"),
         ("tags", ", ".join(check.tags) or "-"),
         ("timeout", f"{check.timeout_s:g}s"),
         ("retries", f"{check.retries} ({'retry safe' if check.retry_safe else 'not retry safe'})"),
@@ -53,8 +57,11 @@ def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int
     text = yaml.safe_dump(options, sort_keys=False, default_flow_style=False).rstrip()
     for line in text.splitlines():
         print(f"  {masker(line)}")
-    dependants = [c.id for c in checklist.checks if check.id in c.needs]
-    print(f"{'needed by:':<12}{', '.join(dependants) or '-'}")
+    graph = Graph(checklist.checks)
+    dependants = [c for c in graph.dependants[check.id] if check.id in graph.needs[c]]
+    print(f"{'needed by:':<12}{', '.join(dict.fromkeys(dependants)) or '-'}")
+    waits = [w.words() for w in graph.waits[check.id]]
+    print(f"{'waits for:':<12}{', '.join(waits) or '-'}")
     refs = stack_refs(check.deferred or {})
     project = checklist.stack.project if checklist.stack else "-"
     for ref in dict.fromkeys(m.group(0) for _, m in refs):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from jobcheck.errors import UsageError
-from jobcheck.pipeline import GateRequest, check_report_paths, report_paths, write_reports
+from jobcheck.pipeline import GateRequest, prepare_report_paths, report_paths, write_reports
 
 
 def report_or_merge(
@@ -48,7 +48,7 @@ def merge(paths: Sequence[Path], targets: GateRequest, out: IO[str]) -> int:
     from jobcheck.run_history import read_run
     from jobcheck.shards import merge_runs
 
-    check_report_paths(targets)
+    prepare_report_paths(targets)
     merged, problems = merge_runs([(path, read_run(path)) for path in paths])
     out.write(render_text(merged, root=Path.cwd()))
     out.flush()

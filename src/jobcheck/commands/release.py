@@ -22,9 +22,9 @@ from jobcheck.errors import UsageError
 from jobcheck.pipeline import (
     GateRequest,
     GateResult,
-    check_report_paths,
     checklist_digest,
     load,
+    prepare_report_paths,
     report_paths,
     write_reports,
 )
@@ -47,7 +47,7 @@ def release(
 ) -> int:
     """Load the checklist with ``RELEASE_TAG`` set (a checklist error is exit 2 before anything
     runs), refuse unwritable report paths before running, run the gate, then tag."""
-    check_report_paths(request)
+    prepare_report_paths(request)
     loaded = load(request.checklist, {**environ, "RELEASE_TAG": tag})
     if from_reports is not None:
         return _release_from_reports(

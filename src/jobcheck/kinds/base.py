@@ -20,6 +20,7 @@ from jobcheck.secrets import Masker
 __all__ = [
     "CheckError",
     "CheckFailed",
+    "Footprint",
     "Kind",
     "KindContext",
     "KindOptions",
@@ -145,6 +146,14 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """The compose services a check uses, and those it stops or restarts while it runs."""
+
+    uses: frozenset[str] = frozenset()
+    disrupts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Kind(Generic[OptionsT]):
     """A registered check kind. ``run`` returns an Outcome or raises CheckFailed / CheckError;
     the runner maps those (and any other exception) to a result and masks it."""
@@ -167,6 +176,12 @@ class Kind(Generic[OptionsT]):
     example: dict[str, Any] = field(default_factory=dict)
     # Called with the raw ``with:`` mapping before interpolation; plugin kinds may use it too.
     prepare: Callable[[dict[str, Any]], Prepared] | None = None
+    # The services its options name that it uses or disrupts (``service``, ``worker``); the
+    # loader adds those named by `${stack.SERVICE.PORT}` and broker URLs (``footprint.py``).
+    footprint: Callable[[OptionsT], Footprint] | None = None
+    # Reaches the workers through the broker it names (a canary, a queue's live workers): it
+    # uses the compose services that depend on that broker too (the workers, the API).
+    uses_workers: bool = False
 
 
 def process_failure(result: ProcessResult, what: str) -> None:

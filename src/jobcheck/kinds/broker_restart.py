@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._findings import plural
 from jobcheck.kinds._tracked import Job, follow, poll
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds.base import Footprint, Kind, KindContext, KindOptions
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.probes import broker_url, engine
 from jobcheck.probes.framework import DEFAULT_QUEUE, Adapter, adapter_for
@@ -46,6 +46,22 @@ class Options(KindOptions):
         "the restart (none: no job runs)",
     )
     seconds: Duration = Field(5.0, description="How long the running job sleeps")
+    args: list[Any] = Field(
+        default_factory=list,
+        description="The canary's positional arguments (and the waiting jobs')",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="The canary's keyword arguments (and the waiting jobs')"
+    )
+    sleep_args: list[Any] | None = Field(
+        None,
+        description='sleep_task\'s positional arguments; "{seconds}" is replaced by seconds '
+        "(default: [seconds] when sleep_kwargs is not given either)",
+    )
+    sleep_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description='sleep_task\'s keyword arguments; "{seconds}" is replaced by seconds',
+    )
     waiting: int = Field(3, ge=0, le=50, description="Canary jobs left waiting at the restart")
     service: str = Field("redis", description="The broker's compose service (redis, rabbitmq)")
     worker: str = Field("worker", description="The workers' compose service")
@@ -76,15 +92,42 @@ class Options(KindOptions):
             raise ValueError("framework celery needs backend_url to follow the jobs")
         if self.framework == "rq" and "." not in self.task:
             raise ValueError(f"RQ's task is a dotted function name, got {self.task!r}")
+        if (self.sleep_args is not None or self.sleep_kwargs) and not self.sleep_task:
+            raise ValueError("sleep_args and sleep_kwargs are sleep_task's: give sleep_task")
         return self
 
     @property
     def url(self) -> str | None:
         return self.broker_url or self.redis_url
 
+    def sleep_call(self) -> tuple[list[Any], dict[str, Any]]:
+        """sleep_task's arguments: ``{seconds}`` filled in where the checklist put it; with
+        none given, the number of seconds as its one argument."""
+        if self.sleep_args is None and not self.sleep_kwargs:
+            return [self.seconds], {}
+        args = [with_seconds(a, self.seconds) for a in self.sleep_args or []]
+        return args, {k: with_seconds(v, self.seconds) for k, v in self.sleep_kwargs.items()}
+
     @property
     def queue_name(self) -> str:
         return self.queue or DEFAULT_QUEUE[self.framework]
+
+
+SECONDS = "{seconds}"
+
+
+def with_seconds(value: Any, seconds: float) -> Any:
+    """``"{seconds}"`` becomes the number; inside longer text, its digits; lists and mappings
+    are walked (an app's task may take ``{"duration": "{seconds}"}``)."""
+    if value == SECONDS:
+        return seconds
+    if isinstance(value, str):
+        return value.replace(SECONDS, f"{seconds:g}")
+    if isinstance(value, list):
+        return [with_seconds(v, seconds) for v in value]
+    if isinstance(value, dict):
+        return {k: with_seconds(v, seconds) for k, v in value.items()}
+    return value
 
 
 @dataclass
@@ -178,21 +221,28 @@ def wait_started(adapter: Adapter, job: Job, ctx: KindContext, options: Options)
             return
 
 
-def send_waiting(adapter: Adapter, task: str, queue: str, delivery_mode: str = "") -> str:
+def send_waiting(adapter: Adapter, options: Options, delivery_mode: str = "") -> str:
     """Celery's enqueue asks the workers first (a second or two): the waiting jobs are sent
     straight away, so they are still waiting when the broker goes down; on AMQP with the
     app's own delivery mode, as its tasks would be."""
+    task, queue, args, kwargs = options.task, options.queue_name, options.args, options.kwargs
     send = getattr(adapter, "send", None)
     if send is not None:
-        return str(send(task, queue=queue, delivery_mode=delivery_mode or None))
-    return adapter.enqueue(task, queue=queue, job_timeout_s=30)
+        return str(send(task, args, kwargs, queue=queue, delivery_mode=delivery_mode or None))
+    return adapter.enqueue(task, args, kwargs, queue=queue, job_timeout_s=30)
 
 
 def send_canary(adapter: Adapter, options: Options, ctx: KindContext, until: float) -> str:
     """Enqueue the canary once the broker takes it (and, for Celery, a worker answers)."""
     while True:
         try:
-            return adapter.enqueue(options.task, queue=options.queue_name, job_timeout_s=30)
+            return adapter.enqueue(
+                options.task,
+                options.args,
+                options.kwargs,
+                queue=options.queue_name,
+                job_timeout_s=30,
+            )
         except CheckFailed as exc:
             if time.monotonic() >= until or not ctx.sleep(min(1.0, options.interval * 4)):
                 raise CheckFailed(
@@ -316,10 +366,12 @@ def _before(
 ) -> list[Job] | Outcome:
     jobs: list[Job] = []
     if options.sleep_task:
+        args, kwargs = options.sleep_call()
         running = Job(
             adapter.enqueue(
                 options.sleep_task,
-                [options.seconds],
+                args,
+                kwargs,
                 queue=options.queue_name,
                 job_timeout_s=options.seconds + 30,
             ),
@@ -336,7 +388,7 @@ def _before(
         log(f"{running.job_id} started")
         jobs.append(running)
     for _ in range(options.waiting):
-        jobs.append(Job(send_waiting(adapter, options.task, options.queue_name, mode), "waiting"))
+        jobs.append(Job(send_waiting(adapter, options, mode), "waiting"))
     # Not polled here: a Celery poll is a broadcast (a second each), and the running job must
     # still run when the broker goes down.
     log(f"{plural(options.waiting, 'waiting job')} enqueued")
@@ -464,10 +516,17 @@ def run(options: Options, ctx: KindContext) -> Outcome:
         raise
 
 
+def footprint(options: Options) -> Footprint:
+    """It restarts the broker, and its workers lose their connection meanwhile."""
+    services = frozenset({options.service, options.worker})
+    return Footprint(uses=services, disrupts=services)
+
+
 KIND = Kind(
     name="broker_restart",
     options=Options,
     run=run,
+    footprint=footprint,
     waits=True,
     summary="broker-restart drill: restart Redis/RabbitMQ while jobs wait and one runs; the "
     "workers must reconnect and no waiting job may be lost",

@@ -81,6 +81,7 @@ KIND = Kind(
     name="job",
     options=Options,
     run=run,
+    uses_workers=True,
     waits=True,
     summary="a canary job's round-trip through the real queue (API, RQ or Celery), in a deadline",
     docker=True,

@@ -161,6 +161,7 @@ KIND = Kind(
     name="queue",
     options=Options,
     run=run,
+    uses_workers=True,
     waits=True,
     summary="queue depth, live workers, failed jobs (RQ or Celery), Redis maxmemory-policy",
     docker=True,

@@ -190,6 +190,7 @@ KIND = Kind(
     name="scheduler",
     options=Options,
     run=run,
+    uses_workers=True,
     waits=True,
     summary="at most one beat/scheduler process across the stack (processes, RQ's locks)",
     docker=True,

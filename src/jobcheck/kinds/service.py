@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from jobcheck.dotenv_files import read_dotenv, secret_key, secret_value_problem
 from jobcheck.durations import Duration, format_duration
-from jobcheck.kinds.base import CheckError, Kind, KindContext, KindOptions
+from jobcheck.kinds.base import CheckError, Footprint, Kind, KindContext, KindOptions
 from jobcheck.probes import containers, engine
 from jobcheck.process import split_command, tail_lines
 from jobcheck.results import Outcome
@@ -326,10 +326,16 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     return engine.docker_check(ctx, lambda sdk: check(options, ctx, sdk))
 
 
+def footprint(options: Options) -> Footprint:
+    """Its compose service (``*``: every one); containers chosen by labels or name: none."""
+    return Footprint(uses=frozenset({options.service} if options.service else ()))
+
+
 KIND = Kind(
     name="service",
     options=Options,
     run=run,
+    footprint=footprint,
     waits=True,
     summary="a compose service's containers: running, healthy, restarts, OOM, non-root, env, exec",
     docker=True,

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._canary import CanaryOptions
-from jobcheck.kinds.base import Kind, KindContext
+from jobcheck.kinds.base import Footprint, Kind, KindContext
 from jobcheck.probes import canary, containers, engine, lost_jobs
 from jobcheck.probes.framework import Adapter
 from jobcheck.results import Outcome
@@ -413,10 +413,19 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     return engine.docker_check(ctx, lambda sdk: drill(options, ctx, sdk))
 
 
+def footprint(options: Options) -> Footprint:
+    """It stops (or kills) its workers' service; workers chosen by labels or a name glob are
+    no compose service this can name (declare `disrupts:` on the check)."""
+    if options.labels or options.name is not None:
+        return Footprint()
+    return Footprint(uses=frozenset({options.service}), disrupts=frozenset({options.service}))
+
+
 KIND = Kind(
     name="shutdown",
     options=Options,
     run=run,
+    footprint=footprint,
     waits=True,
     summary="graceful-stop drill: stop the worker during a slow job; the job must not be lost",
     docker=True,

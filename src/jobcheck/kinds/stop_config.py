@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._findings import Finding, findings_outcome, plural
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds.base import Footprint, Kind, KindContext, KindOptions
 from jobcheck.probes import containers, engine
 from jobcheck.results import Outcome
 
@@ -142,10 +142,15 @@ def run(options: Options, ctx: KindContext) -> Outcome:
     return engine.docker_check(ctx, lambda sdk: check(options, ctx, sdk))
 
 
+def footprint(options: Options) -> Footprint:
+    return Footprint(uses=frozenset({options.service}))
+
+
 KIND = Kind(
     name="stop_config",
     options=Options,
     run=run,
+    footprint=footprint,
     waits=True,
     summary="the worker's stop signal, grace period (>= the longest task) and PID 1, "
     "from the running containers",

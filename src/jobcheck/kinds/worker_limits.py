@@ -326,6 +326,7 @@ KIND = Kind(
     name="worker_limits",
     options=Options,
     run=run,
+    uses_workers=True,
     waits=True,
     summary="time and memory limits read from the running workers (Celery inspect conf/stats) "
     "or the jobs' own (RQ timeout, result and failure TTLs)",

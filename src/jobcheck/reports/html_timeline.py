@@ -122,6 +122,9 @@ def _stack_row(span: AttemptDetail, total: float, critical: bool) -> str:
 def _row(check: CheckResult, i: int, total: float, critical: bool, esc: Esc) -> str:
     status = check.status.value
     mark = '<span class="cp-mark" title="on the critical path">◆</span>' if critical else ""
+    if check.waited_for:
+        why = esc(f"waited for {check.waited_for}")
+        mark += f'<span class="tl-waited muted" title="{why}" aria-label="{why}">⧗</span>'
     label = (
         f'<div class="tl-label" title="{esc(check.title)}"><span class="dot s-{status}"></span>'
         f'<span class="tl-id">{esc(check.id)}</span>{mark}'
@@ -146,6 +149,8 @@ def _bars(check: CheckResult, total: float, critical: bool, esc: Esc) -> str:
     start = check.started_s or 0.0
     status = check.status.value
     whole = f"{check.id}: {status}, {format_duration(check.duration_s)} from +{_clock(start)}"
+    if check.waited_for:
+        whole += f"; waited for {check.waited_for}"
     band_class = "tl-check critical" if critical else "tl-check"
     parts = [_bar(band_class, status, start, check.duration_s, total, esc(whole))]
     count = len(check.attempts_detail)

@@ -231,6 +231,10 @@ class PlainReporter(BaseListener):
         if not self.quiet:
             self._write(result_line(result, self.width, color=self.color) + "\n")
 
+    def on_check_waited(self, check: Check, why: str) -> None:
+        if not self.quiet:
+            self._write(f"WAITED {check.id:<{self.width}} waited for {why}\n")
+
     def on_stack_progress(self, line: str) -> None:
         if not self.quiet:
             self._write(f"stack: {line}\n")
@@ -300,6 +304,11 @@ class LiveReporter(BaseListener):
     def on_check_start(self, check: Check) -> None:
         self.waiting.pop(check.id, None)
         self.running[check.id] = (check, time.monotonic())
+
+    def on_check_waited(self, check: Check, why: str) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(f"  {check.id} waited for {why}", style="dim"), highlight=False)
 
     def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None:
         self.console.print(

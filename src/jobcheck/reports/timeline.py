@@ -62,7 +62,8 @@ def critical_path(
     stack_up: AttemptDetail | None = None,
     waits: Callable[[str], bool] = waits_for_stack,
 ) -> list[str]:
-    """The chain of ``needs`` with the longest total duration, first check first.
+    """The chain of ``needs`` (and of ``waited_for``: what order alone held a check back
+    for) with the longest total duration, first check first.
 
     It bounds the run's wall time however many jobs run beside it. When the run brought the
     stack up (``stack_up``), the bring-up is one node of the graph (named STACK_UP) that
@@ -75,7 +76,7 @@ def critical_path(
         length[STACK_UP], via[STACK_UP] = stack_up.duration_s, None
     waited: dict[str, bool] = {}  # per kind: the registry is asked once
     for check in _needs_first(checks):
-        needs = [n for n in check.needs if n in by_id]
+        needs = [n for n in check.before() if n in by_id]
         if stack_up is not None:
             if check.kind not in waited:
                 waited[check.kind] = waits(check.kind)
@@ -115,7 +116,7 @@ def _needs_first(checks: Sequence[CheckResult]) -> list[CheckResult]:
     waiting = [0] * len(checks)
     dependants: list[list[int]] = [[] for _ in checks]
     for i, check in enumerate(checks):
-        for need in {n for n in check.needs if n in position and n != check.id}:
+        for need in {n for n in check.before() if n in position and n != check.id}:
             waiting[i] += 1
             dependants[position[need]].append(i)
     ready = [i for i, count in enumerate(waiting) if count == 0]

@@ -176,11 +176,16 @@ def _rq(setting: Setting, workers: list[Service]) -> list[Draft]:
 
 
 def _drill_last(drafts: list[Draft]) -> list[Draft]:
-    """The drill stops the worker: it runs after the queue and canary checks (``needs``), never
-    beside them, or they would see no live worker and fail for the drill's sake."""
+    """The drill stops the worker: it runs after the queue and canary checks (``after``: order
+    only, whatever they ended), never beside them, or they would see no live worker and fail
+    for the drill's sake; and a failing queue check does not hide the drill's result."""
     others = [d.id for d in drafts if d.data and not d.commented and d.data["kind"] != "shutdown"]
     for drill in (d for d in drafts if d.data and d.data["kind"] == "shutdown"):
-        drill.data["needs"] = list(dict.fromkeys([*drill.data.get("needs", []), *others]))
+        needs = drill.data.get("needs", [])
+        after = [
+            o for o in dict.fromkeys([*drill.data.get("after", []), *others]) if o not in needs
+        ]
+        drill.data["after"] = after
     return drafts
 
 

@@ -153,3 +153,57 @@ def test_worker_limits_options_that_cannot_work_are_load_errors(
 ) -> None:
     with pytest.raises(ValueError, match=problem):
         worker_limits.Options.model_validate(options)
+
+
+def test_broker_restart_sends_its_canary_and_sleep_job_with_their_arguments(
+    rq_worker: str, tmp_path: Path
+) -> None:
+    """A real RQ worker runs what the drill enqueues: the app's own task with its arguments,
+    and the sleep task with ``{seconds}`` filled in only where the checklist put it."""
+    from rq.job import Job as RQJob
+
+    from jobcheck.kinds.base import KindContext
+    from jobcheck.secrets import Masker
+
+    options = broker_restart.Options(
+        redis_url=rq_worker,
+        task="tests.fixtures.rq_app.jobs.add",
+        args=[2],
+        kwargs={"b": 3},
+        sleep_task="tests.fixtures.rq_app.jobs.sleep",
+        sleep_kwargs={"seconds": "{seconds}"},
+        seconds=0.2,
+    )
+    assert options.sleep_call() == ([], {"seconds": 0.2})
+    plain = broker_restart.Options(redis_url=rq_worker, task="a.b", sleep_task="a.c", seconds=4)
+    assert plain.sleep_call() == ([4.0], {})  # nothing asked: the seconds as its argument
+    ctx = KindContext(check_id="t", base_dir=Path.cwd(), env={}, timeout_s=30, mask=Masker([]))
+    with RQAdapter(rq_worker, timeout_s=2.0) as rq:
+        ids = [
+            broker_restart.send_canary(rq, options, ctx, until=0.0),
+            broker_restart.send_waiting(rq, options),
+            rq.enqueue(options.sleep_task or "", *options.sleep_call(), queue="default"),
+        ]
+        client = redis.Redis.from_url(rq_worker)
+        jobs = [RQJob.fetch(i, connection=client) for i in ids]
+        wait_until(
+            "the jobs to finish",
+            lambda: all(j.get_status(refresh=True) == "finished" for j in jobs),
+            20,
+            tmp_path / "none.log",
+        )
+    assert [j.return_value() for j in jobs] == [5, 5, 0.2]
+    assert jobs[2].kwargs == {"seconds": 0.2}
+
+
+def test_broker_restart_sleep_arguments_need_the_sleep_task() -> None:
+    with pytest.raises(ValueError, match="sleep_args and sleep_kwargs are sleep_task's"):
+        broker_restart.Options(redis_url="redis://127.0.0.1/0", task="a.b", sleep_args=[1])
+    options = broker_restart.Options(
+        redis_url="redis://127.0.0.1/0",
+        task="a.b",
+        sleep_task="a.c",
+        sleep_args=["{seconds}", "for {seconds}s", {"n": ["{seconds}"]}],
+        seconds="1.5s",
+    )
+    assert options.sleep_call() == ([1.5, "for 1.5s", {"n": [1.5]}], {})

@@ -201,7 +201,8 @@ def test_rq_project_with_compose(tmp_path: Path) -> None:
     assert (job.via, job.function, job.redis_url) == ("rq", "os.getpid", queue.redis_url)
     drill = checks["worker-shutdown"]
     assert (drill.options.service, drill.options.function) == ("worker", "time.sleep")
-    assert drill.needs == ["worker-running", "queue-default", "canary-job"]  # never beside them
+    assert drill.needs == ["worker-running"]
+    assert drill.after == ["queue-default", "canary-job"]  # never beside them, whatever they ended
     with_password = load_checklist(root / "jobcheck.yaml", {"REDIS_PASSWORD": "pw"})
     assert with_password.check("queue-default").options.redis_url == (  # type: ignore[union-attr]
         "redis://:pw@127.0.0.1:6379/0"

@@ -132,7 +132,8 @@ def test_fastapi_celery_queue_job_and_shutdown_options(sample: Sample) -> None:
         "deadline": "60s",
     }  # fmt: skip
     # after every check that needs a live worker: never beside them
-    assert drill["needs"] == ["worker-running", "queue-default", "queue-emails", "canary-job"]
+    assert drill["needs"] == ["worker-running"]
+    assert drill["after"] == ["queue-default", "queue-emails", "canary-job"]
     assert "canary-job-http" not in checks  # POST /tasks needs a value for `type`: an example
 
 
@@ -296,4 +297,5 @@ def test_flask_rq_healthy_every_check_is_a_blocker_on_its_own_stack(sample: Samp
     assert "  # - id: canary-job-http\n" in text  # the form field needs a value: an example
     # the drill stops the worker: after the checks that need one (a second run once failed
     # canary-job with "0 live workers" while the drill ran beside it)
-    assert checks["worker-shutdown"]["needs"] == ["worker-running", "queue-default", "canary-job"]
+    assert checks["worker-shutdown"]["needs"] == ["worker-running"]
+    assert checks["worker-shutdown"]["after"] == ["queue-default", "canary-job"]
