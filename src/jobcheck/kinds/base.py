@@ -52,6 +52,13 @@ class StackInfo:
     context: str | None = None  # a Docker context's name (`docker context create`)
 
 
+def _no_recheck(ids: Sequence[str]) -> list[Outcome]:
+    raise CheckError(
+        "this check runs other checks of its checklist again, which only a checklist run can "
+        f"do (asked for: {', '.join(ids)})"
+    )
+
+
 @dataclass
 class KindContext:
     """Everything a kind may use. Kinds never print, exit or touch global state."""
@@ -66,6 +73,10 @@ class KindContext:
     shared: dict[str, Any] = field(default_factory=dict)
     shared_lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.monotonic)
+    # Runs checks of the checklist again, now, one attempt each (in order; bounded by their
+    # own timeouts and by this attempt's deadline): the runner provides it for the kinds whose
+    # options name other checks (``Kind.recheck_option``).
+    recheck: Callable[[Sequence[str]], list[Outcome]] = _no_recheck
 
     @property
     def deadline(self) -> float:
@@ -167,6 +178,12 @@ class Kind(Generic[OptionsT]):
     example: dict[str, Any] = field(default_factory=dict)
     # Called with the raw ``with:`` mapping before interpolation; plugin kinds may use it too.
     prepare: Callable[[dict[str, Any]], Prepared] | None = None
+    # The option that lists ids of other checks it runs again (``ctx.recheck``): the loader
+    # checks they exist (and rerun nothing themselves).
+    recheck_option: str = ""
+    # Puts the stack back in a ``finally`` that outlives Ctrl-C (a rollback drill's redeploy):
+    # an interrupted run waits for it, up to the check's timeout, before it reports.
+    restores: bool = False
 
 
 def process_failure(result: ProcessResult, what: str) -> None:
