@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,23 +232,37 @@ def stop_workers(running: list[Container], drill: Drill) -> None:
     worker finishing its job must not take a job of the drill's)."""
     for container in running:
         grace = engine.stop_grace_s(container)
+        start = time.monotonic()
         container.stop(timeout=round(grace))
-        drill.log(f"stopped {container.name} (grace {format_duration(grace)})")
+        container.reload()
+        code = engine.state_of(container).exit_code
+        took = format_duration(time.monotonic() - start)
+        drill.log(
+            f"stopped {container.name}: exit {code} after {took} (grace {format_duration(grace)})"
+        )
 
 
-def wait_ready(sdk: DockerClient, which: containers.Selector, until: float) -> bool:
-    """Bounded; not cancelled by the run: the redeployed workers are part of the clean-up."""
+def wait_ready(
+    sdk: DockerClient,
+    which: containers.Selector,
+    until: float,
+    sleep: Callable[[float], bool] | None = None,
+) -> bool:
+    """The service's containers running and healthy (stopped ones left aside), by ``until``;
+    ``sleep`` returns False to give up early (the run's cancellation); without it, only
+    ``until`` ends the wait (the clean-up's)."""
     while True:
         states = [engine.state_of(c) for c in containers.select(sdk, which)]
-        if (
-            states
-            and all(s.ready for s in states if s.state != "exited")
-            and any(s.ready for s in states)
-        ):
+        live = [s for s in states if s.state != "exited"]
+        if live and all(s.ready for s in live):
             return True
-        if time.monotonic() >= until:
+        left = until - time.monotonic()
+        if left <= 0:
             return False
-        time.sleep(min(1.0, max(0.0, until - time.monotonic())))
+        if sleep is None:
+            time.sleep(min(1.0, left))
+        elif not sleep(min(1.0, left)):
+            return False
 
 
 def restart_stopped(stopped: list[Container], drill: Drill) -> None:
@@ -322,6 +336,14 @@ class _Run:
     def rehearse(self) -> None:
         if not self.drill.ran(run_step(self.options, self.ctx, "deploy", self.budget())):
             return
+        until = time.monotonic() + min(self.options.deadline, max(0.0, self.budget()))
+        if not wait_ready(self.sdk, self.which, until, self.ctx.sleep):
+            self.drill.problems.append(
+                f"deploy exited 0, but {self.which} is not running and healthy "
+                f"{format_duration(self.options.deadline)} later"
+            )
+            return
+        self.drill.log(f"{self.options.worker} ready at the new release")
         new_images = image_ids(_running(self.sdk, self.which))
         if self.options.inflight is not None and not self.in_flight():
             return
