@@ -41,8 +41,26 @@ class Batch:
         return state.failure if state is not None else ""
 
 
+@dataclass
+class _Published(canary.AdapterChannel):
+    """Jobs published without asking the workers first: the new release's are stopped, and
+    Celery's enqueue, which asks them, would refuse (so would a task they do not know)."""
+
+    def enqueue(self) -> str:
+        send = getattr(self.adapter, "send", None)
+        if send is None:
+            return super().enqueue()
+        kwargs = {"queue": self.queue, "time_limit_s": self.job_timeout_s}
+        return str(send(self.task, self.args, self.kwargs, **kwargs))
+
+
 def enqueue(options: Inflight, ctx: KindContext, adapter: Adapter | None) -> Batch:
     channel = options.channel(ctx, adapter)
+    if isinstance(channel, canary.AdapterChannel):
+        channel = _Published(
+            channel.adapter, channel.task, channel.args, channel.kwargs, channel.queue,
+            channel.job_timeout_s, channel.via,
+        )  # fmt: skip
     traces = []
     for _ in range(options.count):
         traces.append(canary.Trace(channel.enqueue(), time.monotonic(), channel.vocabulary))

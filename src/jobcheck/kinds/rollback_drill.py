@@ -287,7 +287,7 @@ def rechecked(ctx: KindContext, ids: list[str], drill: Drill) -> list[dict[str, 
         first = outcome.message.splitlines()[0] if outcome.message else ""
         drill.log(f"recheck {check_id}: {outcome.status}")
         if outcome.status not in (Status.PASS, Status.WAIVED):
-            word = "failed" if outcome.status == Status.FAIL else str(outcome.status)
+            word = {Status.FAIL: "failed", Status.ERROR: "errored"}.get(outcome.status, "ended")
             drill.problems.append(f"after the rollback {check_id} {word}: {first}")
         results.append({"id": check_id, "status": str(outcome.status), "message": first})
     return results
@@ -306,6 +306,7 @@ class _Run:
         self.batch: _inflight.Batch | None = None
         self.adapter: Adapter | None = None
         self.left = ""  # where the stack is left, once the redeploy said so
+        self.rolled_back = False
         self.details: dict[str, Any] = {}
         # What the redeploy, at the end, gets whatever happens before: its deadline and the
         # wait for the workers' health.
@@ -347,7 +348,10 @@ class _Run:
         new_images = image_ids(_running(self.sdk, self.which))
         if self.options.inflight is not None and not self.in_flight():
             return
-        if not self.drill.ran(run_step(self.options, self.ctx, "rollback", self.budget())):
+        self.rolled_back = self.drill.ran(
+            run_step(self.options, self.ctx, "rollback", self.budget())
+        )
+        if not self.rolled_back:
             return
         if self.batch is not None:
             self.follow()
@@ -407,8 +411,10 @@ class _Run:
     def put_back(self) -> None:
         """The new release deployed again (``left`` says where the stack is left)."""
         if self.options.redeploy is False:
+            if not self.rolled_back:  # nothing replaced the workers it stopped
+                restart_stopped(self.stopped, self.drill)
+                return
             self.drill.log("redeploy: false, the stack is left at the previous release")
-            restart_stopped(self.stopped, self.drill)
             self.left = "left at the previous release (redeploy: false)"
             return
         step = redeploy(self.options, self.ctx)
