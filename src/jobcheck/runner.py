@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import heapq
 import logging
 import queue
@@ -374,7 +375,7 @@ class Runner:
             shared_lock=self._shared_lock,
         )
         if check.impl.recheck_option:
-            ctx.recheck = lambda ids: self._recheck(ids, ctx)
+            ctx.recheck = functools.partial(self._recheck, caller=ctx)
         with self._active_lock:
             if self.cancel.is_set():
                 return Outcome.errored("not run: the run was interrupted")
@@ -395,19 +396,24 @@ class Runner:
             "within its timeout); raise `timeout:` if this is expected to take longer"
         )
 
-    def _recheck(self, ids: Sequence[str], caller: KindContext) -> list[Outcome]:
+    def _recheck(
+        self, ids: Sequence[str], *, caller: KindContext, within_s: float | None = None
+    ) -> list[Outcome]:
         """Checks of the checklist run again for another (a rollback drill's ``recheck``), one
-        attempt each in the caller's thread, within their timeouts and the caller's deadline;
-        a waiver applies as in the run. No event: they show in the caller's result."""
+        attempt each in the caller's thread, within their timeouts, the caller's deadline and
+        ``within_s``; a waiver applies as in the run. No event: they show in the caller's
+        result."""
+        until = caller.deadline if within_s is None else time.monotonic() + within_s
         outcomes = []
         for check_id in ids:
             check = self._by_id.get(check_id)
+            left = min(until, caller.deadline) - time.monotonic()
             if check is None:  # the loader refuses unknown ids; a shard may lack one
                 outcomes.append(Outcome.errored(f"`{check_id}` is not a check of this run"))
-            elif caller.expired():
+            elif caller.cancel.is_set() or left <= 0:
                 outcomes.append(Outcome.errored("not run: out of time or interrupted"))
             else:
-                outcome = self._one_attempt(check, min(check.timeout_s, caller.remaining()))
+                outcome = self._one_attempt(check, min(check.timeout_s, left))
                 outcomes.append(_apply_waiver(check, outcome, self.settings.today))
         return outcomes
 

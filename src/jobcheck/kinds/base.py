@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,6 +25,7 @@ __all__ = [
     "KindOptions",
     "OptionProblem",
     "Prepared",
+    "Recheck",
     "StackInfo",
 ]
 
@@ -52,7 +53,14 @@ class StackInfo:
     context: str | None = None  # a Docker context's name (`docker context create`)
 
 
-def _no_recheck(ids: Sequence[str]) -> list[Outcome]:
+class Recheck(Protocol):
+    """Runs checks of the checklist again, now, one attempt each, in order: each within its
+    own timeout, this attempt's deadline and ``within_s`` in all (``KindContext.recheck``)."""
+
+    def __call__(self, ids: Sequence[str], *, within_s: float | None = None) -> list[Outcome]: ...
+
+
+def _no_recheck(ids: Sequence[str], *, within_s: float | None = None) -> list[Outcome]:
     raise CheckError(
         "this check runs other checks of its checklist again, which only a checklist run can "
         f"do (asked for: {', '.join(ids)})"
@@ -73,10 +81,9 @@ class KindContext:
     shared: dict[str, Any] = field(default_factory=dict)
     shared_lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.monotonic)
-    # Runs checks of the checklist again, now, one attempt each (in order; bounded by their
-    # own timeouts and by this attempt's deadline): the runner provides it for the kinds whose
-    # options name other checks (``Kind.recheck_option``).
-    recheck: Callable[[Sequence[str]], list[Outcome]] = _no_recheck
+    # The runner provides it for the kinds whose options name other checks to run again
+    # (``Kind.recheck_option``); elsewhere it raises CheckError.
+    recheck: Recheck = _no_recheck
 
     @property
     def deadline(self) -> float:

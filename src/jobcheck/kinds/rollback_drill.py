@@ -278,12 +278,15 @@ def restart_stopped(stopped: list[Container], drill: Drill) -> None:
             continue  # gone: the redeploy replaced it
 
 
-def rechecked(ctx: KindContext, ids: list[str], drill: Drill) -> list[dict[str, Any]]:
-    """The checks named in ``recheck``, run again now; their problems join the drill's."""
+def rechecked(
+    ctx: KindContext, ids: list[str], drill: Drill, within_s: float
+) -> list[dict[str, Any]]:
+    """The checks named in ``recheck``, run again now (``within_s`` in all: the redeploy keeps
+    its time); their problems join the drill's."""
     if not ids:
         return []
     results = []
-    for check_id, outcome in zip(ids, ctx.recheck(ids), strict=True):
+    for check_id, outcome in zip(ids, ctx.recheck(ids, within_s=within_s), strict=True):
         first = outcome.message.splitlines()[0] if outcome.message else ""
         drill.log(f"recheck {check_id}: {outcome.status}")
         if outcome.status not in (Status.PASS, Status.WAIVED):
@@ -356,7 +359,9 @@ class _Run:
         if self.batch is not None:
             self.follow()
         self.check_rolled_back(new_images)
-        self.details["recheck"] = rechecked(self.ctx, self.options.recheck, self.drill)
+        self.details["recheck"] = rechecked(
+            self.ctx, self.options.recheck, self.drill, max(0.0, self.budget())
+        )
 
     def in_flight(self) -> bool:
         """Stop the new release's workers and enqueue the jobs; False when that failed."""
