@@ -103,10 +103,11 @@ def test_an_unbalanced_quote_is_a_load_error(write_checklist: Callable[..., Path
 
 class RerunOptions(KindOptions):
     ids: list[str]
+    within: float | None = None
 
 
 def _rerun(options: RerunOptions, ctx: KindContext) -> Outcome:
-    outcomes = ctx.recheck(options.ids)
+    outcomes = ctx.recheck(options.ids, within_s=options.within)
     shown = "; ".join(
         f"{i}={o.status}:{o.message}" for i, o in zip(options.ids, outcomes, strict=True)
     )
@@ -153,6 +154,23 @@ def test_the_runner_reruns_named_checks_even_when_deselected(
     assert "; broken=fail:`false` exited 1, expected 0" in again.message
     assert "; waived=waived:fail waived until 2099-01-01" in again.message
     assert counter.read_text() == "x\n"  # deselected itself, run once for the rerun
+
+
+def test_reruns_stay_within_the_time_given(
+    write_checklist: Callable[..., Path], rerun_kind: None
+) -> None:
+    text = """
+  - {id: slow, kind: command, with: {run: 'sleep 5'}}
+  - {id: again, kind: rerun, with: {ids: [slow, slow], within: 0.5}}
+"""
+    checklist = load_checklist(write_checklist(HEADER + text), dict(os.environ))
+    settings = RunSettings(base_dir=checklist.base_dir, env=dict(os.environ), mask=Masker([]))
+    start = time.monotonic()
+    result = Runner(select(checklist.checks, only=["again"]), settings).run(checklist.name)
+    assert time.monotonic() - start < 4.0
+    again = next(c for c in result.checks if c.id == "again")
+    assert again.message.startswith("slow=error:`sleep 5`: timed out after 0.5s")
+    assert again.message.endswith("; slow=error:not run: out of time or interrupted")
 
 
 def test_outside_a_run_a_recheck_is_an_error() -> None:
