@@ -259,6 +259,32 @@ def test_an_incompatible_release_fails_naming_the_error(
     assert worker_tag(engine_client, at_new) == [f"{at_new.image}:{PRIORITY}"]  # redeployed
 
 
+def test_a_recheck_failing_after_the_rollback_fails_the_drill(
+    at_new: Flavour, tmp_path: Path, engine_client: DockerClient
+) -> None:
+    path = checklist(tmp_path, at_new, {"recheck": ["api-health", "worker-image"]})
+    doc = json.loads(path.read_text())
+    project = f"label=com.docker.compose.project={at_new.stack.project}"
+    worker = "label=com.docker.compose.service=worker"
+    ps = ["docker", "ps", "--filter", project, "--filter", worker, "--format", "{{.Image}}"]
+    doc["checks"].append(
+        {
+            "id": "worker-image",
+            "kind": "command",
+            "with": {"run": ps, "stdout_contains": f":{NEW}"},
+        }
+    )
+    path.write_text(json.dumps(doc))
+    code, drill, output = finished(jobcheck(path, at_new), path)
+    assert code == 1, output
+    assert drill["status"] == "fail"
+    assert drill["message"].startswith("after the rollback worker-image failed: `docker ps ")
+    assert f"stdout does not contain ':{NEW}'" in drill["message"]
+    assert drill["message"].endswith("; the new release is deployed again")
+    assert [r["status"] for r in drill["details"]["recheck"]] == ["pass", "fail"]
+    assert worker_tag(engine_client, at_new) == [f"{at_new.image}:{NEW}"]
+
+
 def test_a_failing_rollback_is_reported_with_its_output(
     at_new: Flavour, tmp_path: Path, engine_client: DockerClient
 ) -> None:
