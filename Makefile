@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 JOBCHECK := $(VENV)/bin/jobcheck
 RELEASE_TAG ?= v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: setup engine images host-services browser demo test unit lint gate stack-up stack-down bench clean
+.PHONY: setup engine images previous-image host-services browser demo test unit lint gate stack-up stack-down bench clean
 
 setup: $(VENV)/.installed
 
@@ -32,7 +32,12 @@ host-services:
 browser:
 	bash scripts/browser.sh
 
-demo: setup images
+# The demo's previous release (jobcheck/demo-service:previous), which the release checklist's
+# rollback drill rolls back to; the stack's bring-up builds the new one (:staging).
+previous-image: images
+	APP_TAG=previous $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose) -f docker/compose.yaml build api
+
+demo: setup images previous-image
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml
 
 test: setup images host-services browser
@@ -45,7 +50,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests bench docker/app docker/celery/app docker/samples
 	$(VENV)/bin/ruff format --check src tests bench docker/app docker/celery/app docker/samples
 
-gate: setup images
+gate: setup images previous-image
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml \
 		--json .jobcheck/gate.json --junit .jobcheck/gate.xml --markdown .jobcheck/gate.md $(GATE_ARGS)
 

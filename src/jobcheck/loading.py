@@ -496,6 +496,7 @@ def _build_checks(entries: list[_Entry], lookup: Lookup, ports: StackPorts) -> l
     if errors:
         raise ChecklistErrors(errors)
     _check_needs(checks, first_seen)
+    _check_rechecks(checks, first_seen)
     return checks
 
 
@@ -771,6 +772,41 @@ def _check_needs(checks: list[Check], where: dict[str, _Entry]) -> None:
             + " (each check needs, or runs after, the next)",
             hint="a check cannot (indirectly) wait for itself; remove one of these needs or after",
         )
+
+
+def _check_rechecks(checks: list[Check], where: dict[str, _Entry]) -> None:
+    """The ids a kind runs again (``Kind.recheck_option``) name other checks here, which
+    rerun nothing themselves."""
+    by_id = {c.id: c for c in checks}
+    errors = []
+    for check in checks:
+        option = check.impl.recheck_option
+        for i, target in enumerate(getattr(check.options, option, None) or [] if option else []):
+            key = (*where[check.id].key, "with", option, i)
+            other = by_id.get(target)
+            if other is None or other is check:
+                close = difflib.get_close_matches(target, [c for c in by_id if c != check.id], n=1)
+                errors.append(
+                    where[check.id].source.error(
+                        key,
+                        f"check `{check.id}`: {option} names `{target}`, "
+                        + ("itself" if other is check else "which is not a check here"),
+                        expected="the id of another check",
+                        seen=target,
+                        hint=f"did you mean `{close[0]}`?" if close else "",
+                    )
+                )
+            elif other.impl.recheck_option:
+                errors.append(
+                    where[check.id].source.error(
+                        key,
+                        f"check `{check.id}`: {option} names `{target}`, a {other.kind} check "
+                        "that runs other checks again itself",
+                        hint="name the checks it reruns instead",
+                    )
+                )
+    if errors:
+        raise ChecklistErrors(errors)
 
 
 def _bad_need(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import heapq
 import logging
 import queue
@@ -372,21 +373,24 @@ class Runner:
             self._events.put(("on_check_retry", (check, attempts, outcome)))
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
-    def _one_attempt(self, check: Check) -> Outcome:
+    def _one_attempt(self, check: Check, timeout_s: float | None = None) -> Outcome:
         if self._stack_error and uses_stack(check):  # admitted before the stack failed
             return Outcome.errored(self._stack_error)
         cancel = threading.Event()
+        timeout_s = check.timeout_s if timeout_s is None else timeout_s
         ctx = KindContext(
             check_id=check.id,
             base_dir=self.settings.base_dir,
             env=self.settings.env,
-            timeout_s=check.timeout_s,
+            timeout_s=timeout_s,
             mask=self.settings.mask,
             cancel=cancel,
             stack=self.settings.stack,
             shared=self._shared,
             shared_lock=self._shared_lock,
         )
+        if check.impl.recheck_option:
+            ctx.recheck = functools.partial(self._recheck, caller=ctx)
         with self._active_lock:
             if self.cancel.is_set():
                 return Outcome.errored("not run: the run was interrupted")
@@ -396,16 +400,37 @@ class Runner:
             target=_call_kind, args=(check, ctx, box), name=f"check-{check.id}", daemon=True
         )
         worker.start()
-        worker.join(check.timeout_s + OVERRUN_GRACE_S)
+        worker.join(timeout_s + OVERRUN_GRACE_S)
         with self._active_lock:
             self._active.discard(cancel)
         if box:
             return box[0]
         cancel.set()
         return Outcome.errored(
-            f"timed out after {check.timeout_s:g}s (the {check.kind} check did not finish "
+            f"timed out after {timeout_s:g}s (the {check.kind} check did not finish "
             "within its timeout); raise `timeout:` if this is expected to take longer"
         )
+
+    def _recheck(
+        self, ids: Sequence[str], *, caller: KindContext, within_s: float | None = None
+    ) -> list[Outcome]:
+        """Checks of the checklist run again for another (a rollback drill's ``recheck``), one
+        attempt each in the caller's thread, within their timeouts, the caller's deadline and
+        ``within_s``; a waiver applies as in the run. No event: they show in the caller's
+        result."""
+        until = caller.deadline if within_s is None else time.monotonic() + within_s
+        outcomes = []
+        for check_id in ids:
+            check = self._by_id.get(check_id)
+            left = min(until, caller.deadline) - time.monotonic()
+            if check is None:  # the loader refuses unknown ids; a shard may lack one
+                outcomes.append(Outcome.errored(f"`{check_id}` is not a check of this run"))
+            elif caller.cancel.is_set() or left <= 0:
+                outcomes.append(Outcome.errored("not run: out of time or interrupted"))
+            else:
+                outcome = self._one_attempt(check, min(check.timeout_s, left))
+                outcomes.append(_apply_waiver(check, outcome, self.settings.today))
+        return outcomes
 
     # -- interruption ------------------------------------------------------------------
 
@@ -420,6 +445,10 @@ class Runner:
                 event.set()
         running = self._running
         deadline = time.monotonic() + INTERRUPT_WAIT_S
+        # A kind that puts the stack back (``Kind.restores``) is waited for: its report says
+        # whether it could.
+        restoring = [c.timeout_s + OVERRUN_GRACE_S for c in running.values() if c.impl.restores]
+        deadline = max([deadline, *(time.monotonic() + s for s in restoring)])
         for future, check in running.items():
             try:
                 attempted = future.result(timeout=max(0.1, deadline - time.monotonic()))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +26,7 @@ __all__ = [
     "KindOptions",
     "OptionProblem",
     "Prepared",
+    "Recheck",
     "StackInfo",
 ]
 
@@ -53,6 +54,20 @@ class StackInfo:
     context: str | None = None  # a Docker context's name (`docker context create`)
 
 
+class Recheck(Protocol):
+    """Runs checks of the checklist again, now, one attempt each, in order: each within its
+    own timeout, this attempt's deadline and ``within_s`` in all (``KindContext.recheck``)."""
+
+    def __call__(self, ids: Sequence[str], *, within_s: float | None = None) -> list[Outcome]: ...
+
+
+def _no_recheck(ids: Sequence[str], *, within_s: float | None = None) -> list[Outcome]:
+    raise CheckError(
+        "this check runs other checks of its checklist again, which only a checklist run can "
+        f"do (asked for: {', '.join(ids)})"
+    )
+
+
 @dataclass
 class KindContext:
     """Everything a kind may use. Kinds never print, exit or touch global state."""
@@ -67,6 +82,9 @@ class KindContext:
     shared: dict[str, Any] = field(default_factory=dict)
     shared_lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.monotonic)
+    # The runner provides it for the kinds whose options name other checks to run again
+    # (``Kind.recheck_option``); elsewhere it raises CheckError.
+    recheck: Recheck = _no_recheck
 
     @property
     def deadline(self) -> float:
@@ -182,6 +200,12 @@ class Kind(Generic[OptionsT]):
     # Reaches the workers through the broker it names (a canary, a queue's live workers): it
     # uses the compose services that depend on that broker too (the workers, the API).
     uses_workers: bool = False
+    # The option that lists ids of other checks it runs again (``ctx.recheck``): the loader
+    # checks they exist (and rerun nothing themselves).
+    recheck_option: str = ""
+    # Puts the stack back in a ``finally`` that outlives Ctrl-C (a rollback drill's redeploy):
+    # an interrupted run waits for it, up to the check's timeout, before it reports.
+    restores: bool = False
 
 
 def process_failure(result: ProcessResult, what: str) -> None:

@@ -13,6 +13,7 @@ from jobcheck.scaffold.detect import Project
 from jobcheck.scaffold.draft import OWNER, REF, Draft, comment, dump, lit, render_check
 from jobcheck.scaffold.envfiles import EnvFile
 from jobcheck.scaffold.jobchecks import job_checks
+from jobcheck.scaffold.rollbackdrill import rollback_drills
 from jobcheck.scaffold.setting import Setting
 from jobcheck.scaffold.stackchecks import stack_checks
 
@@ -27,6 +28,7 @@ def drafts(setting: Setting) -> list[Draft]:
     checks = code_checks(setting) + config_checks(setting)
     if setting.project.compose_files:
         checks += stack_checks(setting) + job_checks(setting)
+        checks += rollback_drills(setting, checks)
     return [*checks, release_check(setting)]
 
 
