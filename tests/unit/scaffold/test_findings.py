@@ -215,9 +215,8 @@ def test_fastapi_rq_with_an_unpublished_redis(tmp_path: Path) -> None:
         "status_url": "http://${stack.web.8004}/tasks/{id}", "id_field": "task_id",
         "status_field": "task_status", "redis_url": url,
     }  # fmt: skip
-    assert checks["worker-shutdown"]["needs"] == [
-        "worker-running", "queue-default", "canary-job", "canary-job-http",
-    ]  # fmt: skip
+    assert checks["worker-shutdown"]["needs"] == ["worker-running"]
+    assert checks["worker-shutdown"]["after"] == ["queue-default", "canary-job", "canary-job-http"]
 
 
 def test_plain_validate_summarizes_what_init_left_to_fill_in(tmp_path: Path) -> None:
