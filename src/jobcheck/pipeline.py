@@ -24,6 +24,7 @@ from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
 from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import checklist_masker, find_checklist, load_checklist
+from jobcheck.metrics import BaselineSource
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
 from jobcheck.results import RunResult, ShardInfo
 from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
@@ -59,6 +60,7 @@ class GateRequest:
     stack_up: bool | None = None  # None: as the checklist's `stack.up` says
     shard: str | None = None  # "K/N": run only the K-th of N shards
     cache: bool = True  # replay the passes of checks with `cache:` (--no-cache: False)
+    release_tag: str = ""  # the gate of `jobcheck release TAG`: its history names the tag
 
 
 @dataclass
@@ -236,6 +238,7 @@ def execute(
         wait_jobs=options.wait_jobs or DEFAULT_WAIT_JOBS,
         fail_fast=options.fail_fast,
         stack=stack_info(checklist),
+        baselines=_baselines(checklist),
     )
     if options.stack_up is not False:
         settings.prepare = stack_preparer(settings.stack, plan, env, force=bool(options.stack_up))
@@ -254,7 +257,14 @@ def execute(
 
     run.commit = git_commit(checklist.base_dir)
     run.digest = checklist_digest(checklist)
+    run.release = options.release_tag
     return run
+
+
+def _baselines(checklist: Checklist) -> BaselineSource:
+    from jobcheck.run_history import HistoryBaselines
+
+    return HistoryBaselines(checklist.base_dir, checklist.path)
 
 
 def checklist_digest(checklist: Checklist) -> str:

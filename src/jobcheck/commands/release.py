@@ -68,6 +68,7 @@ def release(
             checklist=loaded.path,
             extra_env={**request.extra_env, **extra_env},
             argv=request.argv or ["jobcheck", "release", tag],
+            release_tag=tag,
         )
         return gate(asked, environ, out, checklist=loaded)
 

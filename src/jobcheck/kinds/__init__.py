@@ -41,6 +41,7 @@ BUILTIN: dict[str, str] = {
     "broker_restart": "jobcheck.kinds.broker_restart",
     "worker_limits": "jobcheck.kinds.worker_limits",
     "scheduler": "jobcheck.kinds.scheduler",
+    "load": "jobcheck.kinds.load",
 }
 
 _cache: dict[str, Kind[Any]] = {}

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from jobcheck.metrics import BaselineSource
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.process import ProcessResult, run_process
 from jobcheck.results import Outcome
@@ -66,6 +67,8 @@ class KindContext:
     shared: dict[str, Any] = field(default_factory=dict)
     shared_lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.monotonic)
+    # Earlier runs' figures, for the checks that measure (None: no history, e.g. in tests)
+    baselines: BaselineSource | None = None
 
     @property
     def deadline(self) -> float:

@@ -73,6 +73,11 @@ class JobState:
     raw: str
     failure: str = ""  # the last line of the error, for failed jobs
     worker: str = ""  # the worker running (or that ran) it, where the framework tells
+    # The framework's own clock (epoch seconds), where it keeps one: RQ stamps all three in the
+    # job's hash; Celery's result backend keeps only ``date_done``. None: not kept, or not yet.
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
 
     @property
     def ended(self) -> bool:
@@ -254,6 +259,25 @@ def read_queue(adapter: Adapter, queue: str, *, policy: bool = False) -> QueueRe
         workers=adapter.live_workers(queue),
         policy=adapter.maxmemory_policy() if policy else None,
     )
+
+
+def job_states(adapter: Adapter, job_ids: Sequence[str]) -> list[JobState | None]:
+    """The states of many jobs: in one round trip where the adapter offers ``job_states``
+    (an optional batch method), else one ``job_state`` each."""
+    batch: Callable[[Sequence[str]], list[JobState | None]] | None = getattr(
+        adapter, "job_states", None
+    )
+    if batch is not None:
+        return batch(job_ids)
+    return [adapter.job_state(job_id) for job_id in job_ids]
+
+
+def remove_jobs(adapter: Adapter, job_ids: Sequence[str]) -> int | None:
+    """Remove jobs jobcheck enqueued (queued ones leave the queue, ended ones their results):
+    how many were removed, or None when the adapter cannot remove jobs (an optional
+    ``remove_jobs`` method)."""
+    remove: Callable[[Sequence[str]], int] | None = getattr(adapter, "remove_jobs", None)
+    return None if remove is None else remove(job_ids)
 
 
 def last_line(text: str) -> str:
