@@ -7,7 +7,7 @@ pipeline hands in through the kind's context (the run history lives floors above
 
 Which way is worse: a time or an error rate going up, a throughput going down. A change beyond
 the tolerance is a regression, unless it is smaller than the noise floor (``NOISE``): 10 ms on a
-time, one point of error rate, 0.5 jobs/s of throughput.
+time, one point of error rate, 0.05 jobs/s of throughput.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ LABELS: Final[dict[str, str]] = {
 }
 HIGHER_IS_BETTER: Final = frozenset({"throughput_per_s"})
 # Below these absolute changes a difference is noise on a shared machine, never a regression.
-NOISE: Final[dict[str, float]] = {"_s": 0.010, "error_rate": 0.01, "throughput_per_s": 0.5}
+NOISE: Final[dict[str, float]] = {"_s": 0.010, "error_rate": 0.01, "throughput_per_s": 0.05}
 
 
 def percentile(values: Sequence[float], q: float) -> float:
