@@ -13,9 +13,12 @@ time, one point of error rate, 0.05 jobs/s of throughput.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+
+if TYPE_CHECKING:
+    from jobcheck.results import CheckResult
 
 BaselineMode = Literal["release", "last", "none"]
 BASELINE_FROM: Final = "baseline_from"
@@ -172,3 +175,20 @@ def parse_tolerance(value: object) -> float:
     if not 0 <= number <= 1000 or math.isnan(number):
         raise ValueError(f"expected a percentage from 0% to 1000%, got {value!r}")
     return number / 100
+
+
+def metric_rows(checks: Iterable[CheckResult]) -> list[list[str]]:
+    """One row per metric of every check that measured: check, metric, baseline, this run,
+    change (``-`` where there is no baseline figure)."""
+    rows = []
+    for check in checks:
+        for name, value in check.metrics.items():
+            before = check.baseline.get(name)
+            if isinstance(before, int | float) and not isinstance(before, bool):
+                change = change_percent(float(before), value)
+                was = shown(name, float(before))
+                delta = "-" if change is None else f"{change:+.0f} %"
+            else:
+                was, delta = "-", "-"
+            rows.append([check.id, label(name), was, shown(name, value), delta])
+    return rows

@@ -396,8 +396,13 @@ def _render_html(run: RunResult) -> str:
     import datetime as dt
 
     from jobcheck.reports.html import render_html
+    from jobcheck.run_history import load_runs
 
-    return render_html(run, today=dt.date.today())
+    # the earlier runs of this checklist, for the metrics' plots (only when one measured)
+    checklist = Path(run.path) if run.path else None
+    measured = checklist is not None and any(c.metrics for c in run.checks)
+    history = load_runs(checklist.parent, checklist=checklist) if measured and checklist else []
+    return render_html(run, today=dt.date.today(), history=history)
 
 
 def choose_listeners(

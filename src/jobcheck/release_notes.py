@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from jobcheck.metrics import BASELINE_FROM, change_percent, label, shown
+from jobcheck.metrics import BASELINE_FROM, metric_rows
 from jobcheck.process import git
 from jobcheck.results import RunResult
 
@@ -58,22 +58,6 @@ def files_touched(repo: Path, since: str) -> str:
     return "\n".join(lines) or "(no file changed)"
 
 
-def metric_rows(run: RunResult) -> list[list[str]]:
-    """One row per metric of every check: check, metric, baseline, this run, change."""
-    rows = []
-    for check in run.checks:
-        for name, value in check.metrics.items():
-            before = check.baseline.get(name)
-            if isinstance(before, int | float) and not isinstance(before, bool):
-                change = change_percent(float(before), value)
-                was = shown(name, float(before))
-                delta = "-" if change is None else f"{change:+.0f} %"
-            else:
-                was, delta = "-", "-"
-            rows.append([check.id, label(name), was, shown(name, value), delta])
-    return rows
-
-
 def baselines_used(run: RunResult) -> list[str]:
     return sorted({str(c.baseline[BASELINE_FROM]) for c in run.checks if c.baseline})
 
@@ -106,7 +90,7 @@ def _reason(repo: Path, tag: str) -> str:
 
 
 def _metrics_table(run: RunResult) -> list[str]:
-    rows = metric_rows(run)
+    rows = metric_rows(run.checks)
     if not rows:
         return ["No check measured anything (`load`, `http` with `requests`).", ""]
     table = ["| check | metric | baseline | this release | change |", "|---|---|---|---|---|"]
