@@ -283,3 +283,116 @@ checks:
     assert check["message"].startswith(
         "20 of 20 requests failed (100.0 %, at most 0 % may); first: answered 404, expected 200"
     )
+
+
+# --- the Celery flavour (docker/celery/): its own project and ports too ---------------------------
+
+CELERY_PROJECT = os.environ.get("JOBCHECK_LOAD_CELERY_PROJECT", "jc-h24-load-celery")
+CELERY_API_PORT = os.environ.get("JOBCHECK_LOAD_CELERY_API_PORT", "27200")
+CELERY_REDIS_PORT = os.environ.get("JOBCHECK_LOAD_CELERY_REDIS_PORT", "27480")
+CELERY_ENV = ROOT / "docker" / "celery" / "staging.env"
+CELERY_OVERRIDE = f"""\
+services:
+  api: {{image: "jobcheck/celery-service:{TAG}"}}
+  worker: {{image: "jobcheck/celery-service:{TAG}"}}
+  redis: {{image: "jobcheck/demo-redis:{TAG}"}}
+"""
+
+
+def celery_env() -> dict[str, str]:
+    values = compose_cli.env_file_values(CELERY_ENV)
+    return {
+        **os.environ,
+        "API_PORT": CELERY_API_PORT,
+        "REDIS_PORT": CELERY_REDIS_PORT,
+        "REDIS_PASSWORD": values["REDIS_PASSWORD"],
+    }
+
+
+@pytest.fixture(scope="module")
+def celery_stack(
+    engine_client: DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackInfo]:
+    override = tmp_path_factory.mktemp("load-celery") / "override.yaml"
+    override.write_text(CELERY_OVERRIDE)
+    info = StackInfo(
+        compose=[ROOT / "docker" / "celery" / "compose.yaml", override],
+        project=CELERY_PROJECT,
+        env_file=CELERY_ENV,
+        wait_s=300.0,
+    )
+    compose = compose_cli.Compose.for_stack(info, celery_env())
+    compose.down(volumes=True)
+    lines: list[str] = []
+    result = lifecycle.bring_up(info, celery_env(), lines.append)
+    if not result.ok:
+        compose.down(volumes=True)
+        pytest.fail(f"the Celery stack did not come up: {result.message}\n" + "\n".join(lines))
+    try:
+        yield info
+    finally:
+        compose.down(volumes=True)
+
+
+def test_celery_load_measures_then_a_throttled_worker_regresses_against_the_last_run(
+    celery_stack: StackInfo, engine_client: DockerClient, tmp_path: Path
+) -> None:
+    broker = f"redis://:${{REDIS_PASSWORD}}@127.0.0.1:{CELERY_REDIS_PORT}"
+    (tmp_path / "jobcheck.yaml").write_text(
+        f"""\
+version: 1
+name: celery load itest
+defaults: {{owner: "@itest", timeout: 3m}}
+secrets: [REDIS_PASSWORD]
+checks:
+  - id: celery-load
+    kind: load
+    with:
+      via: celery
+      broker_url: "{broker}/0"
+      backend_url: "{broker}/1"
+      task: app.tasks.canary
+      count: {COUNT}
+      concurrency: 4
+      deadline: 150s
+      baseline: last
+"""
+    )
+    env = celery_env()
+    first = subprocess.run(
+        [sys.executable, "-m", "jobcheck", "run", "--no-color", "--json", "r1.json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stdout + first.stderr
+    load = check_of(report(tmp_path / "r1.json"), "celery-load")
+    assert load["details"]["timings"].startswith("Celery's result backend date_done")
+    assert load["details"]["cleanup"] == f"{COUNT} jobs removed through the celery adapter"
+    metrics = load["metrics"]
+    assert {"p95_total_s", "throughput_per_s", "error_rate"} <= set(metrics)
+    print(
+        f"\nCelery demo stack, {COUNT} canary tasks, 4 enqueuers: throughput "
+        f"{metrics['throughput_per_s']}/s, p95 total {metrics['p95_total_s']}s, "
+        f"jobcheck CPU {metrics['cpu_per_job_ms']} ms/job"
+    )
+
+    container_id = next(
+        c.id
+        for c in engine_client.containers.list(
+            filters={"label": [f"com.docker.compose.project={CELERY_PROJECT}"]}
+        )
+        if c.labels.get("com.docker.compose.service") == "worker"
+    )
+    cpus(container_id, THROTTLED_CPUS)
+    try:
+        slow = subprocess.run(
+            [sys.executable, "-m", "jobcheck", "run", "--no-color", "--json", "r2.json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400, check=False,
+        )  # fmt: skip
+    finally:
+        cpus(container_id, UNTHROTTLED_CPUS)
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    regressed = check_of(report(tmp_path / "r2.json"), "celery-load")
+    first_line = regressed["message"].splitlines()[0]
+    assert first_line.startswith(("p95 total", "throughput")), first_line
+    assert "tolerance 25 %) against the run of " in first_line, first_line
+    print(f"Celery worker throttled to {THROTTLED_CPUS} CPU: {first_line}")

@@ -272,6 +272,25 @@ def job_states(adapter: Adapter, job_ids: Sequence[str]) -> list[JobState | None
     return [adapter.job_state(job_id) for job_id in job_ids]
 
 
+def enqueue_known(
+    adapter: Adapter,
+    task: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    queue: str,
+    job_timeout_s: float | None = None,
+) -> str:
+    """Enqueue once more a task ``enqueue`` already accepted on this adapter (a load's later
+    jobs): the adapter's optional ``send(task, args, kwargs, *, queue, time_limit_s)`` publishes
+    without asking the workers again (Celery's asking is two broadcasts of a second each);
+    without it, ``enqueue``."""
+    send: Callable[..., str] | None = getattr(adapter, "send", None)
+    if send is None:
+        return adapter.enqueue(task, args, kwargs, queue=queue, job_timeout_s=job_timeout_s)
+    return send(task, args, kwargs, queue=queue, time_limit_s=job_timeout_s)
+
+
 def remove_jobs(adapter: Adapter, job_ids: Sequence[str]) -> int | None:
     """Remove jobs jobcheck enqueued (queued ones leave the queue, ended ones their results):
     how many were removed, or None when the adapter cannot remove jobs (an optional

@@ -196,9 +196,12 @@ def enqueuers(
         except CheckEnded as exc:
             load.stop(exc)
             return
+        went_in = False
         try:
             while time.monotonic() < until and not cancel.is_set() and load.take():
-                _enqueue_one(load, channel, max_errors)
+                # until one job went in, each asks the workers (does any know the task?)
+                went_in = _enqueue_one(load, channel, max_errors, checked=went_in) or went_in
+
         finally:
             if adapter is not None:
                 adapter.close()
@@ -212,19 +215,27 @@ def enqueuers(
     return threads
 
 
-def _enqueue_one(load: Load, channel: Channel, max_errors: int) -> None:
+def _enqueue_one(load: Load, channel: Channel, max_errors: int, *, checked: bool) -> bool:
+    """One job in: True when it went in (the next may skip the workers' check)."""
     wall = time.time()
     try:
-        job_id = channel.enqueue()
+        if checked and isinstance(channel, AdapterChannel):
+            job_id = fw.enqueue_known(
+                channel.adapter, channel.task, channel.args, channel.kwargs,
+                queue=channel.queue, job_timeout_s=channel.job_timeout_s,
+            )  # fmt: skip
+        else:
+            job_id = channel.enqueue()
     except CheckError as exc:
         load.stop(exc)
-        return
+        return False
     except CheckEnded as exc:
         load.error(exc.message)
         if len(load.enqueue_errors) > max_errors:
             load.stop(exc)
-        return
+        return False
     load.add(JobRecord(job_id, time.monotonic(), wall))
+    return True
 
 
 def follow_all(
@@ -311,8 +322,7 @@ def clean_up(load: Load, adapter: fw.Adapter | None, settle_s: float = SETTLE_S)
         load.left_running = sum(r.state == "started" for r in load.records)
         return
     ids = [r.job_id for r in load.records]
-    removed = _remove(adapter, ids)
-    if removed is None:
+    if _remove(adapter, ids) is None:
         load.left_running = sum(r.state == "started" for r in load.records)
         return
     until = time.monotonic() + settle_s
@@ -324,11 +334,11 @@ def clean_up(load: Load, adapter: fw.Adapter | None, settle_s: float = SETTLE_S)
         ended = [i for i, st in zip(left, states, strict=True) if st is not None and st.ended]
         left = [i for i, st in zip(left, states, strict=True) if st and st.state == "started"]
         if ended:
-            removed += _remove(adapter, ended) or 0
+            _remove(adapter, ended)
         if not left or time.monotonic() >= until:
             break
         time.sleep(SETTLE_POLL_S)
-    load.removed, load.left_running = removed, len(left)
+    load.removed, load.left_running = len(ids) - len(left), len(left)
 
 
 def _remove(adapter: fw.Adapter, ids: Sequence[str]) -> int | None:
