@@ -60,13 +60,13 @@ def test_notes_carry_reason_files_command_and_metrics_masked(tmp_path: Path) -> 
         started_at=dt.datetime(2026, 12, 7, tzinfo=dt.UTC),
         duration_s=3.0,
         checks=[check],
-        argv=["jobcheck", "release", "v1.4.0", "--var", "TOKEN=s3cret-token", "--notes", "n.md"],
+        argv=["jobcheck", "release", "v1.4.0", "--env", "TOKEN=s3cret-token", "--notes", "n.md"],
         commit="c" * 40,
     )
     text = notes(run, tag="v1.4.0", repo=tmp_path, mask=Masker(["s3cret-token"]))
     assert "## Why\n\n### Fixed\n- the worker no longer forks per job" in text
     assert "## Files touched since v1.3.0" in text and "worker.py | 1 +" in text
-    assert "jobcheck release v1.4.0 --var TOKEN=*** --notes n.md" in text
+    assert "jobcheck release v1.4.0 --env TOKEN=*** --notes n.md" in text
     assert "| queue-load | p95 wait | 0.42s | 0.30s | -29 % |" in text
     assert "| queue-load | throughput | - | 50.0/s | - |" in text
     assert "Baselines: v1.3.0, run 2026-11-01T10:00:00Z." in text
@@ -84,3 +84,35 @@ def test_a_first_release_says_so(tmp_path: Path) -> None:
     assert "No earlier tag: this is the first release." in text
     assert "No CHANGELOG.md in" in text
     assert "No check measured anything" in text
+
+
+def test_release_notes_through_the_cli_file_and_tag_masked(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    (tmp_path / "jobcheck.yaml").write_text(
+        "version: 1\nname: gate\ndefaults: {owner: '@t'}\nsecrets: [DEPLOY_TOKEN]\n"
+        "checks:\n  - id: ok\n    kind: command\n    with: {run: 'true'}\n"
+    )
+    (tmp_path / "CHANGELOG.md").write_text(CHANGELOG)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "gate")
+    env = {**os.environ, "DEPLOY_TOKEN": "tok-very-secret-1234"}
+    result = subprocess.run(
+        [sys.executable, "-m", "jobcheck", "release", "v1.4.0", "--yes", "--no-color",
+         "--env", "X=tok-very-secret-1234", "--notes", "notes.md"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "release notes: notes.md" in result.stdout
+    text = (tmp_path / "notes.md").read_text()
+    assert text.startswith("# Release v1.4.0\n")
+    assert "- the worker no longer forks per job" in text
+    assert "--env X=*** --notes notes.md" in text and "tok-very-secret" not in text
+    tag = subprocess.run(
+        ["git", "for-each-ref", "--format=%(contents)", "refs/tags/v1.4.0"],
+        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert "## Why" in tag and "No check measured anything" in tag
+    assert "tok-very-secret" not in tag

@@ -64,35 +64,6 @@ def release(
     return code
 
 
-class NotesWriter:
-    """``--notes PATH``: the release notes of the gate's run, masked; the tag message carries
-    the same text (``tagging.release(notes=...)``), the file is written after the tagging."""
-
-    def __init__(self, path: Path, tag: str, loaded: Checklist, environ: Mapping[str, str]) -> None:
-        self.path = path
-        self.tag = tag
-        self.repo = toplevel(loaded.base_dir)
-        self.mask = make_masker(loaded, {**environ, "RELEASE_TAG": tag})
-        self.text = ""
-
-    def __call__(self, run: RunResult) -> str:
-        from jobcheck.release_notes import notes
-
-        self.text = notes(run, tag=self.tag, repo=self.repo, mask=self.mask)
-        return self.text
-
-    def write(self, out: IO[str]) -> None:
-        if not self.text:
-            return  # the gate never ran: nothing to write about
-        try:
-            atomic_write_text(self.path, self.text)
-        except OSError as exc:
-            raise UsageError(
-                f"--notes {self.path}: cannot write the release notes: {exc}"
-            ) from None
-        out.write(f"release notes: {self.path}\n")
-
-
 def _release(
     tag: str,
     request: GateRequest,
@@ -236,3 +207,32 @@ def _release_from_reports(
         is_tty=is_tty, checklist_files=files, reports=[path for _, path in report_paths(request)]
         + ([notes.path] if notes else []), refusals=problems, notes=notes,
     )  # fmt: skip
+
+
+class NotesWriter:
+    """``--notes PATH``: the release notes of the gate's run, masked; the tag message carries
+    the same text (``tagging.release(notes=...)``), the file is written after the tagging."""
+
+    def __init__(self, path: Path, tag: str, loaded: Checklist, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.tag = tag
+        self.repo = toplevel(loaded.base_dir)
+        self.mask = make_masker(loaded, {**environ, "RELEASE_TAG": tag})
+        self.text = ""
+
+    def __call__(self, run: RunResult) -> str:
+        from jobcheck.release_notes import notes
+
+        self.text = notes(run, tag=self.tag, repo=self.repo, mask=self.mask)
+        return self.text
+
+    def write(self, out: IO[str]) -> None:
+        if not self.text:
+            return  # the gate never ran: nothing to write about
+        try:
+            atomic_write_text(self.path, self.text)
+        except OSError as exc:
+            raise UsageError(
+                f"--notes {self.path}: cannot write the release notes: {exc}"
+            ) from None
+        out.write(f"release notes: {self.path}\n")
