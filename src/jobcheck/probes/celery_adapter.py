@@ -471,15 +471,20 @@ class CeleryAdapter:
         return self._call("reading jobs' states", read, backend.where)
 
     def remove_jobs(self, job_ids: Sequence[str]) -> int:
-        """Revoke the jobs not yet run (a worker drops them) and forget every result: nothing
-        of jobcheck's stays in the result backend."""
+        """Revoke the jobs not yet ended (a worker drops them, and writes REVOKED: remove them
+        again once it did) and forget every result: nothing of jobcheck's stays in the result
+        backend. Revoking an ended job would only make a worker write REVOKED after the
+        forget."""
         backend = self.backend
 
         def remove() -> int:
-            self.app.control.revoke(list(job_ids))
+            results = [AsyncResult(job_id, app=self.app) for job_id in job_ids]
+            unfinished = [r.id for r in results if backend is None or not r.ready()]
+            if unfinished:
+                self.app.control.revoke(unfinished)
             if backend is not None:
-                for job_id in job_ids:
-                    AsyncResult(job_id, app=self.app).forget()
+                for result in results:
+                    result.forget()
             return len(job_ids)
 
         return self._call("removing jobs", remove, backend.where if backend else None)

@@ -43,7 +43,7 @@ import importlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, TypeVar
 
@@ -75,9 +75,10 @@ class JobState:
     worker: str = ""  # the worker running (or that ran) it, where the framework tells
     # The framework's own clock (epoch seconds), where it keeps one: RQ stamps all three in the
     # job's hash; Celery's result backend keeps only ``date_done``. None: not kept, or not yet.
-    enqueued_at: float | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
+    # Readings, not identity: two states of a job compare equal whatever their clocks say.
+    enqueued_at: float | None = field(default=None, compare=False)
+    started_at: float | None = field(default=None, compare=False)
+    ended_at: float | None = field(default=None, compare=False)
 
     @property
     def ended(self) -> bool:

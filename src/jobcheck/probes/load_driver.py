@@ -316,8 +316,9 @@ def _api_times(document: Any) -> dict[str, float | None]:
 def clean_up(load: Load, adapter: fw.Adapter | None, settle_s: float = SETTLE_S) -> None:
     """Remove every job of the load where the adapter can (queued ones leave the queue, ended
     ones their results), then look again for ``settle_s``: a job a worker took between the
-    last poll and its removal comes back when it ends, and is removed then. What still runs
-    after that is left to end (RQ expires it with its result TTL) and counted."""
+    last poll and its removal comes back when it ends (a revoked Celery job as REVOKED), and
+    is removed then. What still runs after that is left to end (RQ expires it with its result
+    TTL) and counted."""
     if adapter is None or not load.records:
         load.left_running = sum(r.state == "started" for r in load.records)
         return
@@ -326,19 +327,30 @@ def clean_up(load: Load, adapter: fw.Adapter | None, settle_s: float = SETTLE_S)
         load.left_running = sum(r.state == "started" for r in load.records)
         return
     until = time.monotonic() + settle_s
+    # a job not ended at the removal may come back: RQ's when its worker ends it, Celery's
+    # when a worker writes REVOKED for it; ended ones are done once their results are gone
+    watched = {r.job_id for r in load.records if not r.ended}
     left = ids
     while True:
-        # gone (None) or queued (RQ: never, once deleted; Celery: a forgotten result reads
-        # PENDING) needs nothing more; ended came back from a worker; started still runs
         states = _states(adapter, left)
         ended = [i for i, st in zip(left, states, strict=True) if st is not None and st.ended]
-        left = [i for i, st in zip(left, states, strict=True) if st and st.state == "started"]
         if ended:
             _remove(adapter, ended)
+            watched -= set(ended)
+        left = [
+            i
+            for i, st in zip(left, states, strict=True)
+            if st is not None and not st.ended and (st.state == "started" or i in watched)
+        ]
         if not left or time.monotonic() >= until:
             break
         time.sleep(SETTLE_POLL_S)
-    load.removed, load.left_running = len(ids) - len(left), len(left)
+    running = [
+        i
+        for i, st in zip(left, _states(adapter, left), strict=True)
+        if st and st.state == "started"
+    ]
+    load.removed, load.left_running = len(ids) - len(running), len(running)
 
 
 def _remove(adapter: fw.Adapter, ids: Sequence[str]) -> int | None:

@@ -4,6 +4,7 @@ nothing left behind."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,7 @@ def test_celery_load_uses_the_backends_date_done_and_forgets_its_results(
     assert outcome.status == Status.PASS, outcome.message
     assert outcome.details["timings"].startswith("Celery's result backend date_done")
     assert {"p95_total_s", "throughput_per_s"} <= set(outcome.metrics)
-    assert outcome.details["cleanup"] == "8 jobs removed through the celery adapter"
+    assert outcome.details["cleanup"] == "8 jobs removed through the celery adapter", outcome.details
     backend = redis.Redis.from_url(celery_worker.backend_url)
     try:
         assert len(load_ids) == 8
@@ -201,3 +202,25 @@ def test_load_options_are_bounded() -> None:
             load.KIND.options.model_validate({**base, **bad})
     options = load.KIND.options.model_validate({**base, "tolerance": "10 %"})
     assert options.tolerance == 0.1 and options.baseline == "release"
+
+
+def test_rq_job_states_carry_rqs_own_clock_in_one_batch(rq_worker: str) -> None:
+    from jobcheck.probes import framework as fw
+    from jobcheck.probes.rq_adapter import RQAdapter
+
+    with RQAdapter(rq_worker, timeout_s=2.0) as adapter:
+        job_id = adapter.enqueue(f"{JOBS}.add", [1, 2], queue="default")
+        states: list[fw.JobState | None] = []
+        for _ in range(100):
+            states = fw.job_states(adapter, [job_id, "no-such-job"])
+            if states[0] is not None and states[0].ended:
+                break
+            time.sleep(0.1)
+        state, missing = states
+        assert missing is None and state is not None and state.state == "finished"
+        assert state.enqueued_at is not None and state.started_at is not None
+        assert state.ended_at is not None
+        assert state.enqueued_at <= state.started_at <= state.ended_at
+        assert abs(state.enqueued_at - time.time()) < 60
+        assert fw.remove_jobs(adapter, [job_id]) == 1
+        assert adapter.job_state(job_id) is None
