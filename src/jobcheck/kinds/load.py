@@ -180,11 +180,17 @@ def _budgets(options: Options, metrics: dict[str, float]) -> list[str]:
 
 
 def _details(options: Options, load: Load) -> dict[str, object]:
-    removed = (
-        f"{load.removed} jobs removed through the {options.framework_name} adapter"
-        if load.removed is not None
-        else "not removed: give redis_url (rq) or broker_url (celery) to remove the load's jobs"
-    )
+    if load.removed is not None:
+        removed = f"{load.removed} jobs removed through the {options.framework_name} adapter"
+    elif options.broker and options.framework_name:
+        removed = (
+            f"not removed: the {options.framework_name} adapter cannot remove jobs; "
+            "they stay as long as the framework keeps ended jobs"
+        )
+    else:
+        removed = (
+            "not removed: give redis_url (rq) or broker_url (celery) to remove the load's jobs"
+        )
     return {
         "via": options.via,
         "count": options.count,

@@ -184,7 +184,8 @@ def test_celery_load_uses_the_backends_date_done_and_forgets_its_results(
     assert outcome.status == Status.PASS, outcome.message
     assert outcome.details["timings"].startswith("Celery's result backend date_done")
     assert {"p95_total_s", "throughput_per_s"} <= set(outcome.metrics)
-    assert outcome.details["cleanup"] == "8 jobs removed through the celery adapter", outcome.details
+    cleanup = outcome.details["cleanup"]
+    assert cleanup == "8 jobs removed through the celery adapter", outcome.details
     backend = redis.Redis.from_url(celery_worker.backend_url)
     try:
         assert len(load_ids) == 8
