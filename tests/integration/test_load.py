@@ -108,14 +108,18 @@ def load_stack(
         env_file=ROOT / "docker" / "staging.env",
         wait_s=240.0,
     )
-    compose = compose_cli.Compose.for_stack(info, stack_env())
+    yield from own_stack(info, stack_env())
+
+
+def own_stack(info: StackInfo, env: dict[str, str]) -> Iterator[StackInfo]:
+    """Up from a clean slate, and down with its volumes afterwards, whatever happened."""
+    compose = compose_cli.Compose.for_stack(info, env)
     compose.down(volumes=True)
     lines: list[str] = []
-    result = lifecycle.bring_up(info, stack_env(), lines.append)
-    if not result.ok:
-        compose.down(volumes=True)
-        pytest.fail(f"the load stack did not come up: {result.message}\n" + "\n".join(lines))
     try:
+        result = lifecycle.bring_up(info, env, lines.append)
+        if not result.ok:
+            pytest.fail(f"{info.project} did not come up: {result.message}\n" + "\n".join(lines))
         yield info
     finally:
         compose.down(volumes=True)
@@ -321,17 +325,7 @@ def celery_stack(
         env_file=CELERY_ENV,
         wait_s=300.0,
     )
-    compose = compose_cli.Compose.for_stack(info, celery_env())
-    compose.down(volumes=True)
-    lines: list[str] = []
-    result = lifecycle.bring_up(info, celery_env(), lines.append)
-    if not result.ok:
-        compose.down(volumes=True)
-        pytest.fail(f"the Celery stack did not come up: {result.message}\n" + "\n".join(lines))
-    try:
-        yield info
-    finally:
-        compose.down(volumes=True)
+    yield from own_stack(info, celery_env())
 
 
 def test_celery_load_measures_then_a_throttled_worker_regresses_against_the_last_run(
