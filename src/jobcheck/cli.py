@@ -489,6 +489,15 @@ def release(
             "passing, of HEAD and this checklist) instead of running the gate",
         ),
     ] = None,
+    notes: Annotated[
+        Path | None,
+        typer.Option(
+            "--notes",
+            metavar="PATH",
+            help="Write Markdown release notes (the CHANGELOG section, files touched since the "
+            "previous tag, the command, every metric against its baseline); the tag carries them",
+        ),
+    ] = None,
 ) -> None:
     """Run the release checklist with RELEASE_TAG=TAG; tag only when every blocker passed."""
     from jobcheck.commands.release import release as release_command
@@ -513,6 +522,7 @@ def release(
             dry_run=dry_run,
             yes=yes,
             from_reports=from_reports,
+            notes=notes,
         )
 
     _finish(body)

@@ -24,6 +24,7 @@ from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
 from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import checklist_masker, find_checklist, load_checklist
+from jobcheck.metrics import BaselineSource
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
 from jobcheck.results import RunResult, ShardInfo
 from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
@@ -60,6 +61,7 @@ class GateRequest:
     shard: str | None = None  # "K/N": run only the K-th of N shards
     durations: str | None = None  # --durations: a file of seconds per check, or "history"
     cache: bool = True  # replay the passes of checks with `cache:` (--no-cache: False)
+    release_tag: str = ""  # the gate of `jobcheck release TAG`: its history names the tag
 
 
 @dataclass
@@ -247,6 +249,7 @@ def execute(
         wait_jobs=options.wait_jobs or DEFAULT_WAIT_JOBS,
         fail_fast=options.fail_fast,
         stack=stack_info(checklist),
+        baselines=_baselines(checklist),
     )
     if options.stack_up is not False:
         settings.prepare = stack_preparer(settings.stack, plan, env, force=bool(options.stack_up))
@@ -265,7 +268,14 @@ def execute(
 
     run.commit = git_commit(checklist.base_dir)
     run.digest = checklist_digest(checklist)
+    run.release = options.release_tag
     return run
+
+
+def _baselines(checklist: Checklist) -> BaselineSource:
+    from jobcheck.run_history import HistoryBaselines
+
+    return HistoryBaselines(checklist.base_dir, checklist.path)
 
 
 def checklist_digest(checklist: Checklist) -> str:
@@ -323,16 +333,18 @@ def terminal_stream(options: GateRequest) -> IO[str]:
     return sys.stderr if any(p == STDOUT for _, p in report_paths(options)) else sys.stdout
 
 
-def prepare_report_paths(options: GateRequest) -> None:
+def prepare_report_paths(options: GateRequest, extra: Sequence[tuple[str, Path]] = ()) -> None:
     """Every report's folder exists and takes a file before anything runs: created when
-    missing, else a usage error (exit 2) naming the flag, the path and why."""
-    to_stdout = [flag for flag, path in report_paths(options) if path == STDOUT]
+    missing, else a usage error (exit 2) naming the flag, the path and why. ``extra``: more
+    (flag, path) pairs written by the command itself (``release --notes``)."""
+    paths = [*report_paths(options), *extra]
+    to_stdout = [flag for flag, path in paths if path == STDOUT]
     if len(to_stdout) > 1:
         raise UsageError(
             f"{' and '.join(to_stdout)} both write to stdout ('-')",
             hint="give one of them a file path",
         )
-    for flag, path in report_paths(options):
+    for flag, path in paths:
         if path == STDOUT:
             continue
         if path.is_dir():
@@ -411,8 +423,13 @@ def _render_html(run: RunResult) -> str:
     import datetime as dt
 
     from jobcheck.reports.html import render_html
+    from jobcheck.run_history import load_runs
 
-    return render_html(run, today=dt.date.today())
+    # the earlier runs of this checklist, for the metrics' plots (only when one measured)
+    checklist = Path(run.path) if run.path else None
+    measured = checklist is not None and any(c.metrics for c in run.checks)
+    history = load_runs(checklist.parent, checklist=checklist) if measured and checklist else []
+    return render_html(run, today=dt.date.today(), history=history)
 
 
 def choose_listeners(

@@ -12,7 +12,8 @@ from typing import Any
 from jobcheck import exit_codes
 
 # 2 added digest, stack_up, shard; per check needs, started_s, attempts_detail, cached
-REPORT_SCHEMA = 2
+# 3 added release (the tag a `jobcheck release` gate was for); per check metrics, baseline
+REPORT_SCHEMA = 3
 
 
 class Status(StrEnum):
@@ -34,6 +35,10 @@ class Outcome:
     message: str
     output: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    # what a measuring check measured (name -> number, the unit in the name), and the figures
+    # it was compared against (the same names, and ``baseline_from``)
+    metrics: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def passed(cls, message: str, **kw: Any) -> Outcome:
@@ -171,6 +176,9 @@ class CheckResult(CheckInfo):
         """What this check waited for: its needs, and the check order alone held it back for."""
         return [*self.needs, self.waited_on] if self.waited_for else list(self.needs)
 
+    metrics: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)
+
     @property
     def blocks(self) -> bool:
         """True when this result makes the run fail."""
@@ -207,6 +215,10 @@ class CheckResult(CheckInfo):
             data["waited_for"] = self.waited_for
         if self.details:
             data["details"] = self.details
+        if self.metrics:
+            data["metrics"] = dict(self.metrics)
+        if self.baseline:
+            data["baseline"] = dict(self.baseline)
         return data
 
     @classmethod
@@ -225,10 +237,23 @@ class CheckResult(CheckInfo):
             message=str(data.get("message", "")),
             started_s=None if started is None else float(started),
             attempts_detail=[AttemptDetail.from_dict(a) for a in data.get("attempts_detail") or []],
+            metrics=_numbers(data.get("metrics")),
+            baseline=dict(data.get("baseline") or {}),
         )
 
 
-_READ_APART = ("status", "message", "started_s", "attempts_detail")
+_READ_APART = ("status", "message", "started_s", "attempts_detail", "metrics", "baseline")
+
+
+def _numbers(value: Any) -> dict[str, float]:
+    """A report's ``metrics``: the numbers only (a hand-edited report may hold anything)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in value.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
 
 
 def _typed(annotation: Any, value: Any) -> Any:
@@ -267,6 +292,7 @@ class RunResult:
     shard: ShardInfo | None = None
     # a shard's report: the id of every check of the checklist, in order (for the merge)
     checklist_ids: list[str] = field(default_factory=list)
+    release: str = ""  # the tag, when this run was the gate of `jobcheck release TAG`
 
     def ran(self) -> RunResult:
         """This run without the checks it deselected: what a person watching it saw run."""
@@ -310,6 +336,7 @@ class RunResult:
             **({"stack_up": self.stack_up.to_dict()} if self.stack_up else {}),
             **({"shard": self.shard.to_dict()} if self.shard else {}),
             **({"checklist_ids": list(self.checklist_ids)} if self.checklist_ids else {}),
+            **({"release": self.release} if self.release else {}),
         }
 
     @classmethod
@@ -331,4 +358,5 @@ class RunResult:
             digest=str(data.get("digest", "")),
             shard=ShardInfo.from_dict(data["shard"]) if data.get("shard") else None,
             checklist_ids=[str(i) for i in data.get("checklist_ids") or []],
+            release=str(data.get("release") or ""),
         )

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import statistics
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
 from jobcheck.fsutil import atomic_write_text
+from jobcheck.metrics import Baseline, BaselineMode
 from jobcheck.process import git
 from jobcheck.results import RunResult, Status
 from jobcheck.tables import format_table
@@ -263,3 +265,41 @@ def history_durations(base_dir: Path, checklist_name: str) -> dict[str, float]:
     not path: a CI machine restores the history into a checkout somewhere else)."""
     runs = [r for r in load_runs(base_dir) if r.checklist == checklist_name]
     return {r.check_id: r.median_duration_s for r in history_table(runs) if r.runs}
+
+
+class HistoryBaselines:
+    """``metrics.BaselineSource`` over the saved runs of one checklist: ``release``, the
+    figures of the newest passing gate of ``jobcheck release``; ``last``, those of the newest
+    passing run. A run counts only when the check passed in it and measured something. The runs
+    are read once, on the first lookup (checks ask from several threads)."""
+
+    def __init__(self, root: Path, checklist: Path) -> None:
+        self.root = root
+        self.checklist = checklist
+        self._runs: list[RunResult] | None = None
+        self._lock = threading.Lock()
+
+    def runs(self) -> list[RunResult]:
+        with self._lock:
+            if self._runs is None:
+                self._runs = load_runs(self.root, checklist=self.checklist)
+            return self._runs
+
+    def lookup(self, check_id: str, mode: BaselineMode) -> Baseline | None:
+        if mode == "none":
+            return None
+        for run in reversed(self.runs()):
+            if run.status != "pass" or (mode == "release" and not run.release):
+                continue
+            check = next((c for c in run.checks if c.id == check_id), None)
+            if check is not None and check.status == Status.PASS and check.metrics:
+                return _baseline(run, check.metrics)
+        return None
+
+
+def _baseline(run: RunResult, figures: dict[str, float]) -> Baseline:
+    stamp = run.started_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    commit = f", commit {run.commit[:12]}" if run.commit else ""
+    if run.release:
+        return Baseline(figures, run.release, f"{run.release}, run {stamp}{commit}")
+    return Baseline(figures, f"the run of {stamp}", f"run {stamp}{commit}")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jobcheck.checklist import Check
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, StackInfo
+from jobcheck.metrics import BaselineSource
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.plan import Plan
 from jobcheck.results import (
@@ -110,6 +111,7 @@ class RunSettings:
     # (``uses_stack``) start when it is up, or end `error` with its reason when it is not.
     prepare: Prepare | None = None
     cache: ResultCache | None = None  # replays the passes of checks with `cache:`
+    baselines: BaselineSource | None = None  # earlier runs' figures, for checks that measure
 
 
 @dataclass
@@ -388,6 +390,7 @@ class Runner:
             stack=self.settings.stack,
             shared=self._shared,
             shared_lock=self._shared_lock,
+            baselines=self.settings.baselines,
         )
         if check.impl.recheck_option:
             ctx.recheck = functools.partial(self._recheck, caller=ctx)
@@ -571,6 +574,8 @@ def attempt(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:
         mask(outcome.message),
         mask(outcome.output),
         _mask_tree(outcome.details, mask),
+        metrics=dict(outcome.metrics),
+        baseline=_mask_tree(dict(outcome.baseline), mask),
     )
 
 
@@ -593,6 +598,8 @@ def _result(
         duration_s=duration_s,
         output=outcome.output,
         details=dict(outcome.details),
+        metrics=dict(outcome.metrics),
+        baseline=_mask_tree(dict(outcome.baseline), mask),
         started_s=started_s,
         attempts_detail=list(detail),
     )
@@ -659,6 +666,8 @@ def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:
             f"(the check itself ended {outcome.status}: {outcome.message})",
             output=outcome.output,
             details=outcome.details,
+            metrics=outcome.metrics,
+            baseline=outcome.baseline,
         )
     if outcome.status in (Status.FAIL, Status.ERROR):
         return Outcome(
@@ -666,5 +675,7 @@ def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:
             f"{outcome.status} waived until {waiver.until.isoformat()}, {label}: {outcome.message}",
             outcome.output,
             outcome.details,
+            outcome.metrics,
+            outcome.baseline,
         )
     return outcome

@@ -58,12 +58,14 @@ def release(
     checklist_files: Sequence[Path] = (),
     reports: Sequence[Path] = (),
     refusals: Sequence[str] = (),
+    notes: Callable[[RunResult], str] | None = None,
 ) -> int:
     """The whole command; returns its exit code. Never creates a tag on a failed gate.
 
     ``reports``: files the gate writes (``--markdown`` ...); they do not make the tree dirty.
     ``refusals``: reasons known before the gate why it cannot allow a tag (shard reports of
     another checklist, say); they are reported with the gate's own.
+    ``notes``: the release notes of the gate's run, appended to the tag message.
     """
     problem = _tag_name_problem(repo, tag)
     if problem:
@@ -89,6 +91,8 @@ def release(
     message = tag_message(
         run, tag=tag, commit=head, files=_checklist_files(run, checklist_files), repo=repo
     )
+    if notes is not None:  # the release notes' sections: reason, files, command, metrics
+        message += "\n" + notes(run)
     if dry_run:
         return _dry_run(echo, tag, head, message, problems)
     if problems:

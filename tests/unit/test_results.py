@@ -38,7 +38,7 @@ def sample() -> RunResult:
 
 def test_schema_two_check_entries_carry_the_timeline() -> None:
     data = sample().to_dict()
-    assert data["schema"] == REPORT_SCHEMA == 2
+    assert data["schema"] == REPORT_SCHEMA == 3
     check = data["checks"][0]
     assert check["needs"] == ["stack"]
     assert check["started_s"] == 0.25

@@ -18,18 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
+from jobcheck.fsutil import atomic_write_text
 from jobcheck.pipeline import (
     GateRequest,
     GateResult,
     checklist_digest,
     load,
+    make_masker,
     prepare_report_paths,
     report_paths,
     write_reports,
 )
 from jobcheck.results import RunResult
-from jobcheck.tagging import Confirm
+from jobcheck.tagging import Confirm, toplevel
 from jobcheck.tagging import release as tag_release
 
 
@@ -44,16 +47,43 @@ def release(
     dry_run: bool = False,
     yes: bool = False,
     from_reports: Path | None = None,
+    notes: Path | None = None,
 ) -> int:
     """Load the checklist with ``RELEASE_TAG`` set (a checklist error is exit 2 before anything
-    runs), refuse unwritable report paths before running, run the gate, then tag."""
-    prepare_report_paths(request)
+    runs), refuse unwritable report paths before running, run the gate, then tag; with
+    ``notes``, write the release notes once the gate ran (tagged or not)."""
+    prepare_report_paths(request, extra=[("--notes", notes)] if notes is not None else [])
     loaded = load(request.checklist, {**environ, "RELEASE_TAG": tag})
+    writer = NotesWriter(notes, tag, loaded, environ) if notes is not None else None
+    code = _release(
+        tag, request, loaded, environ=environ, out=out, confirm=confirm, is_tty=is_tty,
+        dry_run=dry_run, yes=yes, from_reports=from_reports, notes=writer,
+    )  # fmt: skip
+    if writer is not None:
+        writer.write(out)
+    return code
+
+
+def _release(
+    tag: str,
+    request: GateRequest,
+    loaded: Checklist,
+    *,
+    environ: Mapping[str, str],
+    out: IO[str],
+    confirm: Confirm,
+    is_tty: bool,
+    dry_run: bool,
+    yes: bool,
+    from_reports: Path | None,
+    notes: NotesWriter | None,
+) -> int:
+    written = [path for _, path in report_paths(request)] + ([notes.path] if notes else [])
     if from_reports is not None:
         return _release_from_reports(
             tag, from_reports, request, loaded_digest=checklist_digest(loaded),
             repo=loaded.base_dir, files=loaded.files, out=out, confirm=confirm,
-            is_tty=is_tty, dry_run=dry_run, yes=yes,
+            is_tty=is_tty, dry_run=dry_run, yes=yes, notes=notes,
         )  # fmt: skip
 
     def echo(text: str) -> None:
@@ -68,13 +98,14 @@ def release(
             checklist=loaded.path,
             extra_env={**request.extra_env, **extra_env},
             argv=request.argv or ["jobcheck", "release", tag],
+            release_tag=tag,
         )
         return gate(asked, environ, out, checklist=loaded)
 
     return tag_release(
         tag, repo=loaded.base_dir, run_gate=run_gate, echo=echo, confirm=confirm,
         dry_run=dry_run, yes=yes, is_tty=is_tty, checklist_files=loaded.files,
-        reports=[path for _, path in report_paths(request)],
+        reports=written, notes=notes,
     )  # fmt: skip
 
 
@@ -143,6 +174,7 @@ def _release_from_reports(
     is_tty: bool,
     dry_run: bool,
     yes: bool,
+    notes: NotesWriter | None = None,
 ) -> int:
     from jobcheck.reports.text import render_text
     from jobcheck.run_history import read_run
@@ -172,6 +204,35 @@ def _release_from_reports(
 
     return tag_release(
         tag, repo=repo, run_gate=gate, echo=echo, confirm=confirm, dry_run=dry_run, yes=yes,
-        is_tty=is_tty, checklist_files=files, reports=[path for _, path in report_paths(request)],
-        refusals=problems,
+        is_tty=is_tty, checklist_files=files, reports=[path for _, path in report_paths(request)]
+        + ([notes.path] if notes else []), refusals=problems, notes=notes,
     )  # fmt: skip
+
+
+class NotesWriter:
+    """``--notes PATH``: the release notes of the gate's run, masked; the tag message carries
+    the same text (``tagging.release(notes=...)``), the file is written after the tagging."""
+
+    def __init__(self, path: Path, tag: str, loaded: Checklist, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.tag = tag
+        self.repo = toplevel(loaded.base_dir)
+        self.mask = make_masker(loaded, {**environ, "RELEASE_TAG": tag})
+        self.text = ""
+
+    def __call__(self, run: RunResult) -> str:
+        from jobcheck.release_notes import notes
+
+        self.text = notes(run, tag=self.tag, repo=self.repo, mask=self.mask)
+        return self.text
+
+    def write(self, out: IO[str]) -> None:
+        if not self.text:
+            return  # the gate never ran: nothing to write about
+        try:
+            atomic_write_text(self.path, self.text)
+        except OSError as exc:
+            raise UsageError(
+                f"--notes {self.path}: cannot write the release notes: {exc}"
+            ) from None
+        out.write(f"release notes: {self.path}\n")

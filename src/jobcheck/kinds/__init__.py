@@ -42,6 +42,7 @@ BUILTIN: dict[str, str] = {
     "worker_limits": "jobcheck.kinds.worker_limits",
     "scheduler": "jobcheck.kinds.scheduler",
     "rollback_drill": "jobcheck.kinds.rollback_drill",
+    "load": "jobcheck.kinds.load",
 }
 
 _cache: dict[str, Kind[Any]] = {}

@@ -12,6 +12,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from jobcheck.metrics import BaselineSource
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.process import ProcessResult, run_process
 from jobcheck.results import Outcome
@@ -85,6 +86,8 @@ class KindContext:
     # The runner provides it for the kinds whose options name other checks to run again
     # (``Kind.recheck_option``); elsewhere it raises CheckError.
     recheck: Recheck = _no_recheck
+    # Earlier runs' figures, for the checks that measure (None: no history, e.g. in tests)
+    baselines: BaselineSource | None = None
 
     @property
     def deadline(self) -> float:

@@ -17,8 +17,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration, format_duration
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds._measure import BaselineOptions, CpuClock, compare, judged
+from jobcheck.kinds.base import Kind, KindContext
+from jobcheck.metrics import parse_tolerance, shown, spread
 from jobcheck.probes.http_client import Answer, excerpt, no_answer, request
+from jobcheck.probes.load_driver import Hit, hammer
 from jobcheck.probes.web_probes import (
     DEBUG_PATHS,
     MAX_UPLOAD_BYTES,
@@ -27,14 +30,17 @@ from jobcheck.probes.web_probes import (
     parse_size,
     upload,
 )
-from jobcheck.results import Outcome
+from jobcheck.results import Outcome, Status
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 OUTPUT_CHARS = 2000
 MAX_FINDINGS = 5
+MAX_REQUESTS = 10_000
+MAX_CONCURRENCY = 64
+COMPARED = ("p95_s", "error_rate")  # compared with the baseline; the rest shown beside it
 
 
-class Options(KindOptions):
+class Options(BaselineOptions):
     url: str = Field(description="http:// or https:// URL; only that host and port are contacted")
     method: str = Field("GET", description="HTTP method")
     request_headers: dict[str, str] = Field(default_factory=dict, description="Headers to send")
@@ -70,6 +76,23 @@ class Options(KindOptions):
         default_factory=lambda: list(DEBUG_PATHS),
         description="The paths no_debug probes (Werkzeug console, FastAPI docs, ...)",
     )
+    requests: int | None = Field(
+        None, ge=1, le=MAX_REQUESTS, description="Under load: send this many (at most 10,000)"
+    )
+    concurrency: int = Field(
+        1, ge=1, le=MAX_CONCURRENCY, description="Under load: requests in flight at once"
+    )
+    p95: Duration | None = Field(None, description="Under load: budget for the p95 latency")
+    max_error_rate: float = Field(
+        0.0,
+        description="Under load: the share of requests that may fail (unanswered, or not as "
+        "expected): a percentage, 1%",
+    )
+
+    @field_validator("max_error_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> float:
+        return parse_tolerance(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -357,6 +380,16 @@ def _failure(options: Options, ctx: KindContext, last: Attempt, waited: str) -> 
 
 
 def run(options: Options, ctx: KindContext) -> Outcome:
+    if options.requests is None:
+        return _single(options, ctx)
+    if options.wait:
+        ready = _single(options, ctx)
+        if ready.status != Status.PASS:
+            return ready
+    return under_load(options, ctx, options.requests)
+
+
+def _single(options: Options, ctx: KindContext) -> Outcome:
     since = time.monotonic()
     give_up = since + min(options.wait, ctx.remaining())
     tries = 0
@@ -376,6 +409,64 @@ def run(options: Options, ctx: KindContext) -> Outcome:
         f"in {format_duration(last.answer.latency_s)}{_waited(tries, since, 'ready')}",
         details={"status": last.answer.status, "latency_s": round(last.answer.latency_s, 4)},
     )
+
+
+# --- under load ---------------------------------------------------------------------------------
+
+
+def _hit(options: Options, ctx: KindContext) -> Hit:
+    timeout_s = max(0.05, min(options.timeout, ctx.remaining()))
+    start = time.monotonic()
+    try:
+        answer = _send(options, timeout_s)
+    except (OSError, http.client.HTTPException) as exc:
+        return Hit(time.monotonic() - start, no_answer(exc, options.url, timeout_s))
+    problems = judge(options, answer)
+    return Hit(answer.latency_s, problems[0] if problems else "")
+
+
+def under_load(options: Options, ctx: KindContext, requests: int) -> Outcome:
+    """``requests`` requests, ``concurrency`` at a time: latency percentiles and the error rate
+    against ``p95``, ``max_error_rate`` and the baseline; then the follow-up probes once."""
+    cpu = CpuClock()
+    hits, took = hammer(
+        lambda: _hit(options, ctx), requests, options.concurrency,
+        time.monotonic() + ctx.remaining(), ctx.cancel,
+    )  # fmt: skip
+    errors = [h for h in hits if h.problem]
+    metrics = spread("", [h.latency_s for h in hits if not h.problem])
+    metrics |= {
+        "error_rate": round(len(errors) / len(hits), 4) if hits else 1.0,
+        "throughput_per_s": round(len(hits) / took, 3) if took > 0 else 0.0,
+        "cpu_per_request_ms": cpu.per(len(hits)),
+    }
+    findings = []
+    if len(hits) < requests:
+        findings.append(f"only {len(hits)} of {requests} requests sent before the timeout")
+    if metrics["error_rate"] > options.max_error_rate:
+        rate = shown("error_rate", metrics["error_rate"])
+        first = f"; first: {errors[0].problem}" if errors else ""
+        findings.append(
+            f"{len(errors)} of {len(hits)} requests failed ({rate}, at most "
+            f"{options.max_error_rate * 100:g} % may){first}"
+        )
+    if options.p95 is not None and "p95_s" in metrics and metrics["p95_s"] > options.p95:
+        findings.append(
+            f"p95 latency {shown('p95_s', metrics['p95_s'])} is over its budget "
+            f"{format_duration(options.p95)}"
+        )
+    findings += after_problems(options, max(0.05, min(options.timeout, ctx.remaining())))
+    summary = (
+        f"{options.method} {options.url}: {len(hits)} requests ({options.concurrency} at a time)"
+    )
+    if "p95_s" in metrics:
+        summary += (
+            f": p50 {shown('p50_s', metrics['p50_s'])}, p95 {shown('p95_s', metrics['p95_s'])}"
+        )
+    summary += f", {shown('error_rate', metrics['error_rate'])} errors in {took:.1f}s"
+    comparison = compare(metrics, COMPARED, options, ctx)
+    details = {"requests": len(hits), "errors": len(errors), "concurrency": options.concurrency}
+    return judged(summary, findings, comparison, metrics, details)
 
 
 KIND = Kind(

@@ -170,6 +170,11 @@ class HttpChannel:
         self._last = document
         return word
 
+    @property
+    def document(self) -> Any:
+        """The last status answer, parsed (None before the first, or when it was not JSON)."""
+        return self._last
+
     def failure(self, job_id: str) -> str:
         """What the last status answer said besides the status (an error, a result), short."""
         if not isinstance(self._last, Mapping):

@@ -18,6 +18,7 @@ Every call runs under ``framework.bounded``: kombu retries connections in loops 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import socket
 import threading
@@ -447,6 +448,47 @@ class CeleryAdapter:
         # A custom state (a task's own update_state, e.g. PROGRESS) is reported while it runs.
         return fw.JobState(job_id, NORMAL.get(raw, "started"), raw, failure)
 
+    def job_states(self, job_ids: Sequence[str]) -> list[fw.JobState | None]:
+        """Many jobs' states from the result backend alone, with its ``date_done`` as the end:
+        unlike ``job_state`` it asks no worker which tasks run (a broadcast per job), so a
+        PENDING job counts as queued until it ends (STARTED when the app tracks it)."""
+        if self.backend is None:
+            self._backend_state("")  # the same error: a backend is needed to follow jobs
+        assert self.backend is not None
+        self._reach(self.backend)
+        backend = self.backend
+
+        def read() -> list[fw.JobState | None]:
+            states: list[fw.JobState | None] = []
+            for job_id in job_ids:
+                result = AsyncResult(job_id, app=self.app)
+                raw, failure = _state_of(result)
+                state = "queued" if raw in NOT_YET_RUN else NORMAL.get(raw, "started")
+                ended = _epoch(result.date_done) if state in ("finished", "failed") else None
+                states.append(fw.JobState(job_id, state, raw, failure, ended_at=ended))
+            return states
+
+        return self._call("reading jobs' states", read, backend.where)
+
+    def remove_jobs(self, job_ids: Sequence[str]) -> int:
+        """Revoke the jobs not yet ended (a worker drops them, and writes REVOKED: remove them
+        again once it did) and forget every result: nothing of jobcheck's stays in the result
+        backend. Revoking an ended job would only make a worker write REVOKED after the
+        forget."""
+        backend = self.backend
+
+        def remove() -> int:
+            results = [AsyncResult(job_id, app=self.app) for job_id in job_ids]
+            unfinished = [r.id for r in results if backend is None or not r.ready()]
+            if unfinished:
+                self.app.control.revoke(unfinished)
+            if backend is not None:
+                for result in results:
+                    result.forget()
+            return len(job_ids)
+
+        return self._call("removing jobs", remove, backend.where if backend else None)
+
     def was_started(self, job_id: str) -> bool:
         raw = self._backend_state(job_id)[0] if self.backend is not None else "PENDING"
         if raw not in (*NOT_YET_RUN, "REVOKED", "REJECTED"):
@@ -503,6 +545,18 @@ def _state_of(result: Any) -> tuple[str, str]:
         error = result.result
         text = f"{type(error).__name__}: {error}"
     return state, text
+
+
+def _epoch(moment: Any) -> float | None:
+    """The backend's ``date_done`` (a datetime, UTC when naive; a string in old backends)."""
+    if isinstance(moment, str):
+        try:
+            moment = dt.datetime.fromisoformat(moment)
+        except ValueError:
+            return None
+    if not isinstance(moment, dt.datetime):
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _connection(url: str, timeout_s: float) -> Any:

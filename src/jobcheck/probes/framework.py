@@ -43,7 +43,7 @@ import importlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, TypeVar
 
@@ -73,6 +73,12 @@ class JobState:
     raw: str
     failure: str = ""  # the last line of the error, for failed jobs
     worker: str = ""  # the worker running (or that ran) it, where the framework tells
+    # The framework's own clock (epoch seconds), where it keeps one: RQ stamps all three in the
+    # job's hash; Celery's result backend keeps only ``date_done``. None: not kept, or not yet.
+    # Readings, not identity: two states of a job compare equal whatever their clocks say.
+    enqueued_at: float | None = field(default=None, compare=False)
+    started_at: float | None = field(default=None, compare=False)
+    ended_at: float | None = field(default=None, compare=False)
 
     @property
     def ended(self) -> bool:
@@ -254,6 +260,44 @@ def read_queue(adapter: Adapter, queue: str, *, policy: bool = False) -> QueueRe
         workers=adapter.live_workers(queue),
         policy=adapter.maxmemory_policy() if policy else None,
     )
+
+
+def job_states(adapter: Adapter, job_ids: Sequence[str]) -> list[JobState | None]:
+    """The states of many jobs: in one round trip where the adapter offers ``job_states``
+    (an optional batch method), else one ``job_state`` each."""
+    batch: Callable[[Sequence[str]], list[JobState | None]] | None = getattr(
+        adapter, "job_states", None
+    )
+    if batch is not None:
+        return batch(job_ids)
+    return [adapter.job_state(job_id) for job_id in job_ids]
+
+
+def enqueue_known(
+    adapter: Adapter,
+    task: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    queue: str,
+    job_timeout_s: float | None = None,
+) -> str:
+    """Enqueue once more a task ``enqueue`` already accepted on this adapter (a load's later
+    jobs): the adapter's optional ``send(task, args, kwargs, *, queue, time_limit_s)`` publishes
+    without asking the workers again (Celery's asking is two broadcasts of a second each);
+    without it, ``enqueue``."""
+    send: Callable[..., str] | None = getattr(adapter, "send", None)
+    if send is None:
+        return adapter.enqueue(task, args, kwargs, queue=queue, job_timeout_s=job_timeout_s)
+    return send(task, args, kwargs, queue=queue, time_limit_s=job_timeout_s)
+
+
+def remove_jobs(adapter: Adapter, job_ids: Sequence[str]) -> int | None:
+    """Remove jobs jobcheck enqueued (queued ones leave the queue, ended ones their results):
+    how many were removed, or None when the adapter cannot remove jobs (an optional
+    ``remove_jobs`` method)."""
+    remove: Callable[[Sequence[str]], int] | None = getattr(adapter, "remove_jobs", None)
+    return None if remove is None else remove(job_ids)
 
 
 def last_line(text: str) -> str:

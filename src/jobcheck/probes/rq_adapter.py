@@ -7,6 +7,7 @@ counts come from the registries' keys directly (ZCOUNT, EXISTS) instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -230,7 +231,35 @@ class RQAdapter:
         raw = _word(job.get_status(refresh=False))
         state = NORMAL.get(raw, "queued")
         failure = self._failure(job) if state == "failed" else ""
-        return fw.JobState(job_id, state, raw, failure, job.worker_name or "")
+        return _state(job, state, raw, failure)
+
+    def job_states(self, job_ids: Sequence[str]) -> list[fw.JobState | None]:
+        """Many jobs' states in one round trip (failure texts: one more each, failed only)."""
+        with self._errors():
+            jobs = Job.fetch_many(list(job_ids), connection=self.client)
+        states: list[fw.JobState | None] = []
+        for job in jobs:
+            if job is None:
+                states.append(None)
+                continue
+            raw = _word(job.get_status(refresh=False))
+            state = NORMAL.get(raw, "queued")
+            failure = self._failure(job) if state == "failed" else ""
+            states.append(_state(job, state, raw, failure))
+        return states
+
+    def remove_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete jobs jobcheck enqueued: out of the queue and every registry, hash and results
+        gone (RQ's ``Job.delete``). A job running now is left to end (its worker would write
+        it again); RQ expires it after its result TTL."""
+        removed = 0
+        with self._errors():
+            for job in Job.fetch_many(list(job_ids), connection=self.client):
+                if job is None or _word(job.get_status(refresh=False)) == "started":
+                    continue
+                job.delete(remove_from_queue=True)
+                removed += 1
+        return removed
 
     def _failure(self, job: Job) -> str:
         """The last line of the failure: RQ 1.12+ keeps it in the job's results stream."""
@@ -338,6 +367,26 @@ class RQAdapter:
             if holder
         ]
         return sorted(found, key=lambda lock: lock.queue)
+
+
+def _state(job: Job, state: fw.State, raw: str, failure: str) -> fw.JobState:
+    return fw.JobState(
+        str(job.id),
+        state,
+        raw,
+        failure,
+        job.worker_name or "",
+        enqueued_at=_epoch(job.enqueued_at),
+        started_at=_epoch(job.started_at),
+        ended_at=_epoch(job.ended_at),
+    )
+
+
+def _epoch(moment: dt.datetime | None) -> float | None:
+    """RQ's timestamps are UTC, naive in older releases."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _text(value: bytes | str) -> str:

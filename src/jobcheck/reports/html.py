@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from jobcheck.durations import format_duration
+from jobcheck.reports.html_metrics import render_metrics
 from jobcheck.reports.html_timeline import render_timeline
 from jobcheck.reports.text import output_tail, problems_first, shown_source
 from jobcheck.results import STATUS_ORDER, CheckResult, RunResult, Status
@@ -48,8 +49,15 @@ def esc(text: str) -> str:
     return html.escape(plain_text(text), quote=True)
 
 
-def render_html(run: RunResult, *, today: dt.date, root: Path | None = None) -> str:
-    """``root``: checklist paths under it are shown relative to it (the repository, say)."""
+def render_html(
+    run: RunResult,
+    *,
+    today: dt.date,
+    root: Path | None = None,
+    history: Sequence[RunResult] = (),
+) -> str:
+    """``root``: checklist paths under it are shown relative to it (the repository, say).
+    ``history``: earlier runs of the checklist, oldest first, to plot the metrics over."""
     script = _asset("html_report.js")
     index = {c.id: i for i, c in enumerate(run.checks)}
     body = [
@@ -58,6 +66,7 @@ def render_html(run: RunResult, *, today: dt.date, root: Path | None = None) -> 
         *_expiry_alert(run.checks, today),
         _filters(run),
         render_timeline(run, index, esc),
+        *filter(None, [render_metrics(run, history, esc)]),
         *_failures(run.checks, index, root),
         *_waivers(run.checks, index, today),
         _table(run.checks),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobcheck.durations import format_duration
+from jobcheck.metrics import BASELINE_FROM, metric_rows
 from jobcheck.reports.text import counts_phrase, output_tail, problems_first, shown_source
 from jobcheck.results import AttemptDetail, CheckResult, RunResult, Status
 from jobcheck.waiver_status import (
@@ -35,6 +36,7 @@ def render_markdown(run: RunResult, *, today: dt.date, root: Path | None = None)
     sections.extend(_expiry_alert(run.checks, today))
     sections.extend(_failures(run.checks, root))
     sections.extend(_waivers(run.checks, today))
+    sections.extend(_metrics(run.checks))
     sections.extend(_passed(run.checks))
     sections.extend(_skipped(run.checks))
     return "\n\n".join(sections) + "\n"
@@ -153,6 +155,21 @@ def _waivers(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
         ]
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return [f"## Waivers ({len(waived)})", "\n".join(rows)]
+
+
+def _metrics(checks: Sequence[CheckResult]) -> list[str]:
+    """What the measuring checks measured, before → after where there is a baseline."""
+    rows = metric_rows(checks)
+    if not rows:
+        return []
+    table = ["| Check | Metric | Baseline | This run | Change |", "|---" * 5 + "|"]
+    for check_id, name, before, after, change in rows:
+        arrow = f"{before} → {after}" if before != "-" else after
+        cells = [f"`{check_id}`", name, before, arrow, change]
+        table.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    used = sorted({str(c.baseline[BASELINE_FROM]) for c in checks if c.baseline})
+    against = f"Against: {'; '.join(_inline(u) for u in used)}" if used else "No baseline yet."
+    return ["## Metrics", "\n".join(table) + "\n\n" + against]
 
 
 def _passed(checks: Sequence[CheckResult]) -> list[str]:

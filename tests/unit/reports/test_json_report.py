@@ -17,7 +17,7 @@ def test_one_line_per_check_and_the_same_data_as_indented_json() -> None:
     check_lines = [line for line in lines if line.startswith('    {"id": ')]
     assert len(check_lines) == len(run.checks) == 10
     assert all(json.loads(line.rstrip(",")).get("id") for line in check_lines)
-    assert lines[0] == "{" and lines[1] == '  "schema": 2,' and text.endswith("}\n")
+    assert lines[0] == "{" and lines[1] == '  "schema": 3,' and text.endswith("}\n")
     assert '  "summary": {' in lines  # other values keep their indentation
 
 
