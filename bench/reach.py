@@ -1,15 +1,16 @@
 """What a forward through the engine costs: one Redis call through the port Docker published on
 127.0.0.1 against the same call through `${stack.redis.6379}`'s forward (``probes.reach``).
 
-    .venv/bin/python bench/reach.py [--project jc-reach-bench] [--port 22379] [--calls 300]
+    .venv/bin/python bench/reach.py [--project jc-h19-reach-bench] [--port 22379] [--calls 1000]
 
 Brings up only the demo stack's `redis` (docker/compose.yaml, images already built: nothing is
 built or pulled), published on 127.0.0.1:PORT, and measures on the same container:
 
 - a call: the median round trip of one PING on an open connection (what a check's pooled
   redis-py client pays per command);
-- a connection: the median of connect + AUTH + PING on a new connection (a forward opens one
-  `docker exec` per connection).
+- a connection: the median of connect + AUTH + PING on a new connection, back to back (a
+  forward relays each connection through its own `docker exec`; two are kept started ahead, so
+  back to back the exec's own start shows) and 1 s apart (a started relay is waiting).
 
 Prints both medians and their ratios, then removes the stack. Needs the Docker engine.
 """
@@ -48,16 +49,17 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def timed(repeat: int, call: Callable[[], Any]) -> list[float]:
+def timed(repeat: int, call: Callable[[], Any], gap_s: float = 0.0) -> list[float]:
     samples = []
     for _ in range(repeat):
+        time.sleep(gap_s)
         start = time.perf_counter()
         call()
         samples.append(time.perf_counter() - start)
     return samples
 
 
-def measure(address: str, secret: str, calls: int, connections: int) -> tuple[float, float]:
+def measure(address: str, secret: str, calls: int, connections: int) -> list[float]:
     import redis
 
     host, port = address.split(":")
@@ -75,15 +77,16 @@ def measure(address: str, secret: str, calls: int, connections: int) -> tuple[fl
         fresh.ping()
         fresh.close()
 
-    per_connection = median_ms(timed(connections, connect_and_ping))
-    return per_call, per_connection
+    back_to_back = median_ms(timed(connections, connect_and_ping))
+    spaced = median_ms(timed(min(connections, 10), connect_and_ping, gap_s=1.0))
+    return [per_call, back_to_back, spaced]
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", default="jc-reach-bench")
+    parser.add_argument("--project", default="jc-h19-reach-bench")
     parser.add_argument("--port", type=int, default=22379)
-    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=30)
     options = parser.parse_args(argv)
 
@@ -112,7 +115,11 @@ def main(argv: list[str]) -> int:
         compose(options.project, options.port, "down", "-v")
     print(f"forward set up (lease container started): {setup_ms:.0f} ms, once per run")
     print(f"{'':<34}{'published':>12}{'forwarded':>12}{'ratio':>8}")
-    rows = [("one PING on an open connection", 0), ("connect + AUTH + PING", 1)]
+    rows = [
+        ("one PING on an open connection", 0),
+        ("new connection + AUTH + PING", 1),
+        ("the same, 1 s apart", 2),
+    ]
     for label, index in rows:
         ratio = relayed[index] / direct[index]
         print(f"{label:<34}{direct[index]:>10.2f}ms{relayed[index]:>10.2f}ms{ratio:>7.1f}x")

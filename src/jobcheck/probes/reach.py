@@ -31,6 +31,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,12 +41,16 @@ LOOPBACK = "127.0.0.1"
 LABEL = "io.jobcheck.reach"
 NOBODY = "65534:65534"
 
-# Runs inside the lease container as `python3 -I -S -c RELAY HOST PORT CONNECT IDLE MAX_BYTES`:
-# stdin -> HOST:PORT -> stdout, until the service ends it, it idles, or the bytes run out.
+# Runs inside the lease container as `python3 -I -S -c RELAY HOST PORT CONNECT IDLE MAX_BYTES`.
+# Started ahead of need (a spare: an exec takes from 50 ms to over a second on a busy engine), it
+# waits for one byte, b"G", before it connects; then stdin -> HOST:PORT -> stdout, until the
+# service ends it, it idles, or the bytes run out.
 RELAY = r"""
 import os, select, socket, sys
 host, port = sys.argv[1], int(sys.argv[2])
 connect_s, idle_s, left = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+if not select.select([0], [], [], idle_s)[0] or os.read(0, 1) != b"G":
+    sys.exit(0)  # a spare nobody took
 try:
     peer = socket.create_connection((host, port), connect_s)
 except OSError as exc:
@@ -54,34 +59,38 @@ except OSError as exc:
 peer.settimeout(None)
 peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 inputs = [0, peer]
-while True:
-    ready = select.select(inputs, [], [], idle_s)[0]
-    if not ready:
-        sys.stderr.write("idle for %gs: closed\n" % idle_s)
-        break
-    if 0 in ready:
-        data = os.read(0, 65536)
-        if not data:  # the client is done sending: so is the relay; read what is still coming
-            peer.shutdown(socket.SHUT_WR)
-            inputs = [peer]
-            continue
-        peer.sendall(data)
-    else:
-        data = peer.recv(65536)
-        if not data:
+try:
+    while True:
+        ready = select.select(inputs, [], [], idle_s)[0]
+        if not ready:
+            sys.stderr.write("idle for %gs: closed\n" % idle_s)
             break
-        view = memoryview(data)
-        while view:
-            view = view[os.write(1, view):]
-    left -= len(data)
-    if left < 0:
-        sys.stderr.write("byte limit reached: closed\n")
-        break
+        if 0 in ready:
+            data = os.read(0, 65536)
+            if not data:  # the client is done sending: so is the relay; read what still comes
+                peer.shutdown(socket.SHUT_WR)
+                inputs = [peer]
+                continue
+            peer.sendall(data)
+        else:
+            data = peer.recv(65536)
+            if not data:
+                break
+            view = memoryview(data)
+            while view:
+                view = view[os.write(1, view):]
+        left -= len(data)
+        if left < 0:
+            sys.stderr.write("byte limit reached: closed\n")
+            break
+except OSError as exc:
+    sys.stderr.write("%s:%d: %s\n" % (host, port, exc))
 """
 
 LEASE = "import signal, sys; signal.alarm(int(sys.argv[1])); sys.stdin.buffer.read()"
 
 STDOUT, STDERR = 1, 2
+SPARES = 2  # relays started ahead of need, per forward
 
 
 @dataclass(frozen=True)
@@ -136,14 +145,17 @@ class Reach:
         with self._lock:
             if self._closed:
                 raise ReachError("the run is over")
+            lease = self._leases.get(network)
+            if lease is None or not lease.alive():  # gone with its network (a redeploy)?
+                if lease is not None:
+                    lease.close()
+                lease = Lease.start(self.sdk, project, network, _images(self.sdk, target))
+                self._leases[network] = lease
             listener = self._listeners.get(key)
             if listener is None:
-                lease = self._leases.get(network)
-                if lease is None or not lease.alive():
-                    lease = Lease.start(self.sdk, project, network, _images(self.sdk, target))
-                    self._leases[network] = lease
                 listener = _Listener(self.sdk, lease, service, port, self.limits)
                 self._listeners[key] = listener
+            listener.renew(lease)
             return listener.forward
 
     def close(self) -> None:
@@ -269,7 +281,62 @@ class _Listener:
         self._active: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self._spares: list[tuple[float, ExecPipe]] = []  # (started at, relay waiting for b"G")
+        self._want = threading.Event()
         threading.Thread(target=self._accept, name=f"reach-{service}", daemon=True).start()
+        threading.Thread(target=self._keep_spares, name=f"reach-{service}+", daemon=True).start()
+
+    def renew(self, lease: Lease) -> None:
+        """Relay through ``lease`` from now on (the previous one is gone: so are its spares)."""
+        if lease is not self.lease:
+            self.lease = lease
+            self._drop_spares(everything=True)
+            self._want.set()
+
+    def _argv(self) -> list[str]:
+        limits, forward = self.limits, self.forward
+        argv = ["python3", "-I", "-S", "-c", RELAY, forward.service, str(forward.port)]
+        return [*argv, f"{limits.connect_s:g}", f"{limits.idle_s:g}", str(limits.max_bytes)]
+
+    def _keep_spares(self) -> None:
+        """Keep SPARES relays started and waiting, so a connection does not wait for an exec."""
+        from jobcheck.probes import engine
+
+        failures: tuple[type[BaseException], ...] = (*engine.api_errors(), ValueError)
+        while not self._closed.is_set():
+            self._drop_spares()
+            with self._lock:
+                missing = SPARES - len(self._spares)
+            if missing <= 0:
+                self._want.wait(1.0)
+                self._want.clear()
+                continue
+            try:
+                pipe = ExecPipe.open(self.sdk, self.lease.id, self._argv())
+            except failures as exc:
+                self._problem(f"docker exec: {' '.join(str(exc).split())[:160]}")
+                self._closed.wait(1.0)
+                continue
+            with self._lock:
+                if not self._closed.is_set():
+                    self._spares.append((time.monotonic(), pipe))
+                    continue
+            pipe.close()
+
+    def _drop_spares(self, everything: bool = False) -> None:
+        oldest = time.monotonic() - self.limits.idle_s / 2  # they wait idle_s for their b"G"
+        with self._lock:
+            stale = [p for t, p in self._spares if everything or t < oldest]
+            self._spares = [(t, p) for t, p in self._spares if p not in stale]
+        for pipe in stale:
+            pipe.close()
+
+    def _take(self) -> ExecPipe | None:
+        self._drop_spares()
+        with self._lock:
+            pipe = self._spares.pop(0)[1] if self._spares else None
+        self._want.set()
+        return pipe
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -295,13 +362,11 @@ class _Listener:
     def _relay(self, client: socket.socket) -> None:
         from jobcheck.probes import engine
 
-        limits, forward = self.limits, self.forward
-        argv = ["python3", "-I", "-S", "-c", RELAY, forward.service, str(forward.port)]
-        argv += [f"{limits.connect_s:g}", f"{limits.idle_s:g}", str(limits.max_bytes)]
         pipe: ExecPipe | None = None
         failures: tuple[type[BaseException], ...] = (*engine.api_errors(), ValueError)
         try:
-            pipe = ExecPipe.open(self.sdk, self.lease.id, argv)
+            pipe = self._take() or ExecPipe.open(self.sdk, self.lease.id, self._argv())
+            pipe.write(b"G")  # go: connect to the service now
             client.settimeout(None)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             up = threading.Thread(target=_pump_up, args=(client, pipe), daemon=True)
@@ -323,6 +388,7 @@ class _Listener:
         self._closed.set()
         with contextlib.suppress(OSError):
             self.server.close()
+        self._drop_spares(everything=True)
         with self._lock:
             active = list(self._active)
         for client in active:

@@ -48,14 +48,14 @@ def relay(port: int, idle_s: float = 5, max_bytes: int = 10**6) -> subprocess.Po
 
 def test_the_relay_copies_every_byte_both_ways_and_ends_with_its_input(echo: int) -> None:
     process = relay(echo)
-    out, err = process.communicate(EVERY_BYTE, timeout=20)
+    out, err = process.communicate(b"G" + EVERY_BYTE, timeout=20)
     assert (out, err, process.returncode) == (EVERY_BYTE, b"", 0)
 
 
 def test_the_relay_closes_an_idle_connection_and_says_so(echo: int) -> None:
     process = relay(echo, idle_s=0.3)
     assert process.stdin is not None
-    process.stdin.write(b"ping")
+    process.stdin.write(b"Gping")
     process.stdin.flush()
     assert process.wait(timeout=20) == 0
     assert process.stdout is not None and process.stderr is not None
@@ -66,7 +66,7 @@ def test_the_relay_closes_an_idle_connection_and_says_so(echo: int) -> None:
 
 def test_the_relay_stops_at_its_byte_limit(echo: int) -> None:
     process = relay(echo, max_bytes=100)
-    _, err = process.communicate(b"x" * 1000, timeout=20)
+    _, err = process.communicate(b"G" + b"x" * 1000, timeout=20)
     assert err == b"byte limit reached: closed\n"
 
 
@@ -75,9 +75,22 @@ def test_a_refused_connection_is_one_line_on_stderr() -> None:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
     process = relay(port)
-    _, err = process.communicate(b"", timeout=20)
+    _, err = process.communicate(b"G", timeout=20)
     assert process.returncode == 3
     assert err.decode().startswith(f"cannot connect to 127.0.0.1:{port}: ")
+
+
+def test_a_spare_relay_nobody_took_ends_quietly_without_connecting(echo: int) -> None:
+    """Started ahead of need, it connects only on b"G": not at all when closed or idle."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        refused = unused.getsockname()[1]
+    closed = relay(refused)
+    assert closed.communicate(b"", timeout=20) == (b"", b"")
+    idle = relay(refused, idle_s=0.2)
+    assert idle.wait(timeout=20) == 0
+    assert idle.stderr is not None and idle.stderr.read() == b""
+    assert closed.returncode == 0
 
 
 class Frames:
