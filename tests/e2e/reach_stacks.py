@@ -105,7 +105,7 @@ def assert_nothing_left(sdk: Any, ports: set[int], process_marker: str = "") -> 
         if not (left or listening or processes) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert (left, listening, processes) == ([], [], [])
+    assert (left, listening, processes) == ([], [], []), (left, listening, processes)
 
 
 def _listening(port: int) -> bool:
