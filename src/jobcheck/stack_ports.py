@@ -71,7 +71,8 @@ def host_address(
         reason = " ".join(str(exc).split())[:200]
         raise CheckError(f"`{ref}`: Docker engine error: {reason}") from None
     if via is not None:
-        via.append((forward, f"published on {published} of the engine's host" if published else ""))
+        why = f"published on {published} of the engine's host" if published else ""
+        via.append((forward, why, forward.problem_count))
     return str(forward.address)
 
 
@@ -98,10 +99,12 @@ def noted(outcome: Outcome, ctx: KindContext) -> Outcome:
     if not via:
         return outcome
     notes = []
-    for forward, why in via:
-        problems = forward.problems if outcome.status not in (Status.PASS, Status.WAIVED) else []
+    for forward, why, problems_before in via:
         label = forward.label.replace("not published", why) if why else forward.label
-        notes.append(label + (f": {problems[-1]}" if problems else ""))
+        seen = forward.problem_count > problems_before and forward.problems
+        if seen and outcome.status not in (Status.PASS, Status.WAIVED):
+            label += f": {forward.problems[-1]}"  # what the relay saw during this attempt
+        notes.append(label)
     return dataclasses.replace(outcome, message=f"{outcome.message}; {'; '.join(notes)}")
 
 

@@ -5,8 +5,10 @@ against a real engine: tests/e2e/test_stack_ports_docker.py); the HTTP servers a
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -235,6 +237,7 @@ class Forwards:
     address: str
     problem: str = ""
     asked: list[tuple[str, str, int]] = field(default_factory=list)
+    made: list[reach.Forward] = field(default_factory=list)
     closed: int = 0
 
     def __call__(self, sdk: Any) -> Forwards:
@@ -244,7 +247,10 @@ class Forwards:
         if self.problem:
             raise reach.ReachError(self.problem)
         self.asked.append((project, service, port))
-        return reach.Forward(service, port, self.address, problems=["idle for 300s: closed"])
+        forward = reach.Forward(service, port, self.address)
+        forward.problem("an earlier attempt's reset")  # before the attempt: not its news
+        self.made.append(forward)
+        return forward
 
     def close(self) -> None:
         self.closed += 1
@@ -288,17 +294,33 @@ def test_a_port_not_published_here_is_forwarded_through_the_engine_for_the_run(
     assert forwards.closed == 1  # the run ended: its forwards too
 
 
-def test_a_forward_that_failed_says_what_the_relay_saw(
+def test_a_forward_that_failed_says_what_the_relay_saw_during_the_attempt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    forwards = Forwards("127.0.0.1:1")
+    """The relay's words about this attempt end the message; an earlier attempt's do not."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    forwards = Forwards(f"127.0.0.1:{listener.getsockname()[1]}")
+
+    def relay_refused() -> None:  # as the relay does when the service refuses it
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                forwards.made[-1].problem("cannot connect to api:8000: [Errno 111] refused")
+                connection.close()
+
+    threading.Thread(target=relay_refused, daemon=True).start()
     monkeypatch.setattr(reach, "Reach", forwards)
-    run_ = run(write(tmp_path), Engine([Container("api")]), monkeypatch)
-    health = run_.checks[0]
+    try:
+        run_ = run(write(tmp_path), Engine([Container("api")]), monkeypatch)
+    finally:
+        listener.close()
+    health, by_command = run_.checks
     assert health.status == Status.FAIL
-    assert health.message.endswith("; api via the engine (not published): idle for 300s: closed"), (
-        health.message
-    )
+    assert health.message.endswith(
+        "; api via the engine (not published): cannot connect to api:8000: [Errno 111] refused"
+    ), health.message
+    assert by_command.status == Status.PASS  # `echo` connects to nothing
+    assert by_command.message.endswith("; api via the engine (not published)")
 
 
 def test_a_stack_that_cannot_be_reached_through_the_engine_is_an_error_at_once(

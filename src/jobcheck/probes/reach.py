@@ -29,6 +29,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -120,7 +121,12 @@ class Forward:
     port: int
     address: str
     connections: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the last few
+    problem_count: int = 0  # all of them: what an attempt saw is what came after its start
+
+    def problem(self, text: str) -> None:
+        self.problems = [*self.problems[-4:], text]
+        self.problem_count += 1
 
     @property
     def label(self) -> str:
@@ -356,8 +362,7 @@ class _Listener:
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
     def _problem(self, text: str) -> None:
-        if len(self.forward.problems) < 5:
-            self.forward.problems.append(text)
+        self.forward.problem(text)
 
     def _relay(self, client: socket.socket) -> None:
         from jobcheck.probes import engine
@@ -445,6 +450,9 @@ class ExecPipe:
     def close_write(self) -> None:
         if self.ssh is not None:
             self.ssh.stdin.close()
+        elif isinstance(self.sock, ssl.SSLSocket):
+            # TLS cannot half-close (shutdown drops the SSL layer): end the stream instead.
+            self.close()
         else:
             self.sock.shutdown(socket.SHUT_WR)
 
