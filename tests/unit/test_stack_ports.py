@@ -247,10 +247,11 @@ class Forwards:
         if self.problem:
             raise reach.ReachError(self.problem)
         self.asked.append((project, service, port))
-        forward = reach.Forward(service, port, self.address)
-        forward.problem("an earlier attempt's reset")  # before the attempt: not its news
-        self.made.append(forward)
-        return forward
+        if not self.made:  # one per service and port for the run, as the real one
+            forward = reach.Forward(service, port, self.address)
+            forward.problem("an earlier attempt's reset")  # before the attempt: not its news
+            self.made.append(forward)
+        return self.made[0]
 
     def close(self) -> None:
         self.closed += 1

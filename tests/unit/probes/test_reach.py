@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobcheck.probes import reach
+from jobcheck.probes import reach, reach_relay
 
 EVERY_BYTE = bytes(range(256)) * 64 + b"\x10\x11"  # ctrl-p ctrl-q: Docker's detach keys
 
@@ -37,7 +37,7 @@ def echo() -> Iterator[int]:
 
 
 def relay(port: int, idle_s: float = 5, max_bytes: int = 10**6) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-I", "-S", "-c", reach.RELAY, "127.0.0.1", str(port), "2"]
+    argv = [sys.executable, "-I", "-S", "-c", reach_relay.RELAY, "127.0.0.1", str(port), "2"]
     return subprocess.Popen(
         [*argv, f"{idle_s:g}", str(max_bytes)],
         stdin=subprocess.PIPE,
@@ -115,7 +115,7 @@ def test_stdout_frames_reach_the_client_byte_for_byte_and_stderr_is_the_reason()
     got = bytearray()
     reader = threading.Thread(target=lambda: got.extend(iter_recv(far)))
     reader.start()
-    reason = reach._pump_down(Frames(stream), near)  # type: ignore[arg-type]
+    reason = reach_relay.pump_down(Frames(stream), near)  # type: ignore[arg-type]
     reader.join(10)
     near.close()
     far.close()
