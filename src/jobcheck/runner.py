@@ -186,6 +186,8 @@ class Runner:
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt()
+        finally:
+            self._close_forwards()
         result = RunResult(
             checklist=checklist_name,
             started_at=started_at,
@@ -197,6 +199,14 @@ class Runner:
         )
         self._emit("on_finish", result)
         return result
+
+    def _close_forwards(self) -> None:
+        """Forwards through the engine (``${stack.SERVICE.PORT}`` of an unpublished port) last
+        as long as the run: listeners closed, their containers removed."""
+        from jobcheck.stack_ports import REACH_KEY, close_forwards
+
+        if REACH_KEY in self._shared:
+            close_forwards(self._shared)
 
     def _schedule(self) -> None:
         # Deselected checks (--only, --skip, --failed) end `skip` in the report, as the
@@ -524,7 +534,12 @@ def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
     except CheckEnded as exc:
         box.append(Outcome(Status.ERROR, exc.message, exc.output, exc.details))
         return
-    box.append(run_kind(check.impl, options, ctx))
+    outcome = run_kind(check.impl, options, ctx)
+    if check.deferred is not None:  # name the forwards through the engine it went through
+        from jobcheck.stack_ports import noted
+
+        outcome = noted(outcome, ctx)
+    box.append(outcome)
 
 
 def options_for(check: Check, ctx: KindContext) -> KindOptions:

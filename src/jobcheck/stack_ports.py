@@ -9,10 +9,17 @@ ends `error` at once, saying so, instead of answering through someone else's por
 
 Resolved right before each attempt (the stack may come up during the run), in the runner, for
 every kind alike: the kinds see plain addresses. The Docker SDK is imported only then.
+
+A port that is not published on 127.0.0.1 — or any port of a remote engine, whose published
+ports are on another machine's loopback — is reached through the engine instead
+(``probes.reach``): a listener on 127.0.0.1 for the rest of the run, relayed by `docker exec`
+inside the stack's network. The check's message says so (``redis via the engine (not
+published)``), and the run closes every forward when it ends (``close_forwards``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -20,37 +27,95 @@ from jobcheck.interpolate import STACK_REF, walk
 from jobcheck.kinds.base import KindContext
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import engine
+from jobcheck.results import Outcome, Status
 
 LOOPBACK = "127.0.0.1"
+REACH_KEY = "stack_ports.reach"  # the run's forwards, in the runner's shared dict
+VIA_KEY = "stack_ports.via:"  # + check id: the forwards an attempt's options named
 
 
 def resolve(data: Any, ctx: KindContext) -> Any:
     """``data`` with every ``${stack.SERVICE.PORT}`` replaced by ``127.0.0.1:HOSTPORT``; a
     CheckError (one line: which reference, what was found) when one cannot be."""
     found: dict[tuple[str, str], str] = {}
+    via: list[Any] = []
 
     def address(match: re.Match[str]) -> str:
         key = (match["service"], match["port"])
         if key not in found:
-            found[key] = host_address(ctx, match["service"], int(match["port"]), match.group(0))
+            ref, service, port = match.group(0), match["service"], int(match["port"])
+            found[key] = host_address(ctx, service, port, ref, via)
         return found[key]
 
-    return walk(data, lambda text, _: STACK_REF.sub(address, text))
+    resolved = walk(data, lambda text, _: STACK_REF.sub(address, text))
+    with ctx.shared_lock:
+        ctx.shared[VIA_KEY + ctx.check_id] = via
+    return resolved
 
 
-def host_address(ctx: KindContext, service: str, port: int, ref: str = "") -> str:
+def host_address(
+    ctx: KindContext, service: str, port: int, ref: str = "", via: list[Any] | None = None
+) -> str:
+    """The published loopback port of a local engine, else a forward through the engine
+    (appended to ``via``)."""
     ref = ref or f"${{stack.{service}.{port}}}"
     sdk = engine.shared_client(ctx)  # EngineUnreachable is a CheckError: one line
     project = engine.project_for(ctx, None)
     try:
-        containers = engine.containers(sdk, project, service)
-        return _published(containers, project, service, port, ref)
+        container = _running(engine.containers(sdk, project, service), project, service, ref)
+        published = _published(container, port)
+        if published and not engine.shared_endpoint(ctx).remote:
+            return published
+        forward = _forward(ctx, sdk, project, container, service, port, ref)
     except engine.api_errors() as exc:
         reason = " ".join(str(exc).split())[:200]
         raise CheckError(f"`{ref}`: Docker engine error: {reason}") from None
+    if via is not None:
+        why = f"published on {published} of the engine's host" if published else ""
+        via.append((forward, why, forward.problem_count))
+    return str(forward.address)
 
 
-def _published(containers: list[Any], project: str, service: str, port: int, ref: str) -> str:
+def _forward(
+    ctx: KindContext, sdk: Any, project: str, container: Any, service: str, port: int, ref: str
+) -> Any:
+    from jobcheck.probes import reach
+
+    forwards: reach.Reach = ctx.cached(REACH_KEY, lambda: reach.Reach(sdk))
+    try:
+        return forwards.forward(project, container, service, port)
+    except reach.ReachError as exc:
+        raise CheckError(
+            f"`{ref}`: port {port} of {container.name} is not published on {LOOPBACK} and "
+            f"cannot be reached through the engine: {exc}"
+        ) from None
+
+
+def noted(outcome: Outcome, ctx: KindContext) -> Outcome:
+    """``outcome`` with the forwards its attempt went through named at the end of its message
+    (and, unless it passed, what the relay itself saw: a refused connection, an idle close)."""
+    with ctx.shared_lock:
+        via = ctx.shared.pop(VIA_KEY + ctx.check_id, [])
+    if not via:
+        return outcome
+    notes = []
+    for forward, why, problems_before in via:
+        label = forward.label.replace("not published", why) if why else forward.label
+        seen = forward.problem_count > problems_before and forward.problems
+        if seen and outcome.status not in (Status.PASS, Status.WAIVED):
+            label += f": {forward.problems[-1]}"  # what the relay saw during this attempt
+        notes.append(label)
+    return dataclasses.replace(outcome, message=f"{outcome.message}; {'; '.join(notes)}")
+
+
+def close_forwards(shared: dict[str, Any]) -> None:
+    """End the run's forwards: listeners closed, lease containers removed."""
+    forwards = shared.pop(REACH_KEY, None)
+    if forwards is not None:
+        forwards.close()
+
+
+def _running(containers: list[Any], project: str, service: str, ref: str) -> Any:
     if not containers:
         raise CheckError(
             f"`{ref}`: the stack {project!r} has no container for service {service!r}: it is "
@@ -64,27 +129,25 @@ def _published(containers: list[Any], project: str, service: str, port: int, ref
             f"`{ref}`: service {service!r} of the stack {project!r} has no running container "
             f"({states})"
         )
-    container = running[0]
+    return running[0]
+
+
+def _published(container: Any, port: int) -> str:
+    """``127.0.0.1:HOSTPORT`` when Docker publishes ``port`` on the loopback, else ''."""
     ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
-    bindings = ports.get(f"{port}/tcp") or []
-    for binding in bindings:
+    for binding in ports.get(f"{port}/tcp") or []:
         if binding.get("HostIp") == LOOPBACK and binding.get("HostPort"):
             return f"{LOOPBACK}:{binding['HostPort']}"
-    if not bindings:
-        raise CheckError(
-            f"`{ref}`: port {port} of {container.name} is not published; publish it on the "
-            f'loopback interface in the compose file (`ports: ["{LOOPBACK}:HOSTPORT:{port}"]`)'
-        )
-    shown = ", ".join(f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}" for b in bindings)
-    raise CheckError(
-        f"`{ref}`: port {port} of {container.name} is published on {shown}, not on "
-        f"{LOOPBACK}; bind it to {LOOPBACK} in the compose file (`{LOOPBACK}:HOSTPORT:{port}`)"
-    )
+    return ""
 
 
 def describe(ref_service: str, port: str, project: str) -> str:
     """How `explain` says what a reference will become."""
+    from jobcheck.probes.reach import Limits
+
     return (
         f"the host port Docker publishes on {LOOPBACK} for port {port} of service "
-        f"`{ref_service}` in project `{project}`, read when the check runs"
+        f"`{ref_service}` in project `{project}`, read when the check runs; when it is not "
+        f"published there (or the engine is remote), a forward through the engine for the run "
+        f"(`{ref_service} via the engine (not published)`: {Limits().describe()})"
     )

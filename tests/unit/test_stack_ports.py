@@ -5,8 +5,10 @@ against a real engine: tests/e2e/test_stack_ports_docker.py); the HTTP servers a
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from jobcheck.errors import ChecklistError
 from jobcheck.loading import load_checklist
 from jobcheck.pipeline import stack_info
 from jobcheck.plan import select
-from jobcheck.probes import engine
+from jobcheck.probes import engine, reach
 from jobcheck.results import RunResult, Status
 from jobcheck.runner import Runner, RunSettings
 from jobcheck.secrets import Masker
@@ -168,7 +170,10 @@ def test_explain_shows_the_reference_and_what_it_becomes(
     assert "  url: http://${stack.api.8000}/health\n" in result.output
     assert (
         "stack port: ${stack.api.8000} = 127.0.0.1:HOSTPORT, the host port Docker publishes on "
-        "127.0.0.1 for port 8000 of service `api` in project `shop`, read when the check runs\n"
+        "127.0.0.1 for port 8000 of service `api` in project `shop`, read when the check runs; "
+        "when it is not published there (or the engine is remote), a forward through the engine "
+        "for the run (`api via the engine (not published)`: connect 5s, idle 300s, 256 MiB and "
+        "32 connections at most)\n"
     ) in result.output
 
 
@@ -205,18 +210,8 @@ def test_resolved_from_the_published_port_of_the_service(
             "`${stack.api.8000}`: service 'api' of the stack 'shop' has no running container "
             "(shop_api_1 is exited)",
         ),
-        (
-            [Container("api")],
-            "`${stack.api.8000}`: port 8000 of shop_api_1 is not published; publish it on the "
-            'loopback interface in the compose file (`ports: ["127.0.0.1:HOSTPORT:8000"]`)',
-        ),
-        (
-            [Container("api", {"8000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18000"}]})],
-            "`${stack.api.8000}`: port 8000 of shop_api_1 is published on 0.0.0.0:18000, not on "
-            "127.0.0.1; bind it to 127.0.0.1 in the compose file (`127.0.0.1:HOSTPORT:8000`)",
-        ),
     ],
-    ids=["no-container", "exited", "not-published", "not-loopback"],
+    ids=["no-container", "exited"],
 )
 def test_a_stack_that_cannot_answer_for_itself_is_an_error_at_once(
     containers: list[Container],
@@ -232,6 +227,113 @@ def test_a_stack_that_cannot_answer_for_itself_is_an_error_at_once(
     health = run_.checks[0]
     assert (health.status, health.message) == (Status.ERROR, message)
     assert time.monotonic() - start < 10
+
+
+@dataclass
+class Forwards:
+    """Stands in for ``probes.reach.Reach`` (the real one: tests/integration/
+    test_reach_unpublished.py): forwards to the test's server, and records what was asked."""
+
+    address: str
+    problem: str = ""
+    asked: list[tuple[str, str, int]] = field(default_factory=list)
+    made: list[reach.Forward] = field(default_factory=list)
+    closed: int = 0
+
+    def __call__(self, sdk: Any) -> Forwards:
+        return self
+
+    def forward(self, project: str, target: Any, service: str, port: int) -> reach.Forward:
+        if self.problem:
+            raise reach.ReachError(self.problem)
+        self.asked.append((project, service, port))
+        if not self.made:  # one per service and port for the run, as the real one
+            forward = reach.Forward(service, port, self.address)
+            forward.problem("an earlier attempt's reset")  # before the attempt: not its news
+            self.made.append(forward)
+        return self.made[0]
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.parametrize(
+    ("ports", "env", "why"),
+    [
+        ({}, {}, "not published"),
+        (
+            {"8000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18000"}]},
+            {},
+            "not published",
+        ),
+        (
+            loopback(18000),
+            {"DOCKER_HOST": "tcp://127.0.0.1:1"},
+            "published on 127.0.0.1:18000 of the engine's host",
+        ),
+    ],
+    ids=["not-published", "not-loopback", "remote-engine"],
+)
+def test_a_port_not_published_here_is_forwarded_through_the_engine_for_the_run(
+    ports: dict[str, list[dict[str, str]]],
+    env: dict[str, str],
+    why: str,
+    tmp_path: Path,
+    server: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forwards = Forwards(f"127.0.0.1:{server}")
+    monkeypatch.setattr(reach, "Reach", forwards)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    run_ = run(write(tmp_path), Engine([Container("api", ports)]), monkeypatch)
+    health, by_command = run_.checks
+    assert health.status == Status.PASS, health.message
+    assert health.message.endswith(f"; api via the engine ({why})"), health.message
+    assert by_command.message.endswith(f"; api via the engine ({why})"), by_command.message
+    assert forwards.asked == [("shop", "api", 8000)] * 2
+    assert forwards.closed == 1  # the run ended: its forwards too
+
+
+def test_a_forward_that_failed_says_what_the_relay_saw_during_the_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay's words about this attempt end the message; an earlier attempt's do not."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    forwards = Forwards(f"127.0.0.1:{listener.getsockname()[1]}")
+
+    def relay_refused() -> None:  # as the relay does when the service refuses it
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                forwards.made[-1].problem("cannot connect to api:8000: [Errno 111] refused")
+                connection.close()
+
+    threading.Thread(target=relay_refused, daemon=True).start()
+    monkeypatch.setattr(reach, "Reach", forwards)
+    try:
+        run_ = run(write(tmp_path), Engine([Container("api")]), monkeypatch)
+    finally:
+        listener.close()
+    health, by_command = run_.checks
+    assert health.status == Status.FAIL
+    assert health.message.endswith(
+        "; api via the engine (not published): cannot connect to api:8000: [Errno 111] refused"
+    ), health.message
+    assert by_command.status == Status.PASS  # `echo` connects to nothing
+    assert by_command.message.endswith("; api via the engine (not published)")
+
+
+def test_a_stack_that_cannot_be_reached_through_the_engine_is_an_error_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reach, "Reach", Forwards("", problem="no image of the stack has python3"))
+    run_ = run(write(tmp_path), Engine([Container("api")]), monkeypatch)
+    assert (run_.checks[0].status, run_.checks[0].message) == (
+        Status.ERROR,
+        "`${stack.api.8000}`: port 8000 of shop_api_1 is not published on 127.0.0.1 and cannot "
+        "be reached through the engine: no image of the stack has python3",
+    )
 
 
 def test_a_failed_stack_up_ends_the_checks_that_name_its_ports(
