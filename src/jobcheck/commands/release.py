@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from jobcheck.checklist import Check
 from jobcheck.errors import UsageError
 from jobcheck.pipeline import (
     GateRequest,
@@ -52,8 +53,8 @@ def release(
     if from_reports is not None:
         return _release_from_reports(
             tag, from_reports, request, loaded_digest=checklist_digest(loaded),
-            repo=loaded.base_dir, files=loaded.files, out=out, confirm=confirm,
-            is_tty=is_tty, dry_run=dry_run, yes=yes,
+            repo=loaded.base_dir, files=loaded.files, checks=loaded.checks, out=out,
+            confirm=confirm, is_tty=is_tty, dry_run=dry_run, yes=yes,
         )  # fmt: skip
 
     def echo(text: str) -> None:
@@ -74,7 +75,7 @@ def release(
     return tag_release(
         tag, repo=loaded.base_dir, run_gate=run_gate, echo=echo, confirm=confirm,
         dry_run=dry_run, yes=yes, is_tty=is_tty, checklist_files=loaded.files,
-        reports=[path for _, path in report_paths(request)],
+        reports=[path for _, path in report_paths(request)], checks=loaded.checks,
     )  # fmt: skip
 
 
@@ -138,6 +139,7 @@ def _release_from_reports(
     loaded_digest: str,
     repo: Path,
     files: Sequence[Path],
+    checks: Sequence[Check],
     out: IO[str],
     confirm: Confirm,
     is_tty: bool,
@@ -173,5 +175,5 @@ def _release_from_reports(
     return tag_release(
         tag, repo=repo, run_gate=gate, echo=echo, confirm=confirm, dry_run=dry_run, yes=yes,
         is_tty=is_tty, checklist_files=files, reports=[path for _, path in report_paths(request)],
-        refusals=problems,
+        refusals=problems, checks=checks,
     )  # fmt: skip
