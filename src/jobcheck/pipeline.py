@@ -99,7 +99,9 @@ def run_gate(
     if shard is not None:
         run.shard = ShardInfo(shard.index, shard.count, run.digest)
         run.checklist_ids = [c.id for c in checklist.checks]
-    written = write_reports(run, request, lambda text: print(text, end="", file=sys.stderr))
+    written = write_reports(
+        run, request, lambda text: print(text, end="", file=sys.stderr), mask=masker
+    )
     if request.history:
         _save_history(checklist, run)
     return GateResult(checklist, run, written)
@@ -334,9 +336,16 @@ def check_report_paths(options: GateRequest) -> None:
             raise UsageError(f"{flag} {path}: cannot write into {parent}")
 
 
-def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], Any]) -> bool:
+def write_reports(
+    run: RunResult,
+    options: GateRequest,
+    write: Callable[[str], Any],
+    *,
+    mask: Callable[[str], str] | None = None,
+) -> bool:
     """Every report asked for, each written atomically (or to stdout for `-`); False when one
-    could not be."""
+    could not be. ``mask`` runs on each rendered report: the results are masked already, but a
+    renderer escapes text (JSON, HTML, XML) and the masker knows those forms too."""
     from jobcheck.fsutil import atomic_write_text
 
     targets: list[tuple[Path | None, Callable[[RunResult], str]]] = [
@@ -350,11 +359,12 @@ def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], A
         if path is None:
             continue
         try:
+            text = render(run) if mask is None else mask(render(run))
             if path == STDOUT:
-                sys.stdout.write(render(run))
+                sys.stdout.write(text)
                 sys.stdout.flush()
             else:
-                atomic_write_text(path, render(run))
+                atomic_write_text(path, text)
         except OSError as exc:
             write(f"error: could not write {path}: {exc.strerror or exc}\n")
             written = False

@@ -34,7 +34,7 @@ from jobcheck import __version__
 from jobcheck.checklist import Check
 from jobcheck.fsutil import atomic_write_text
 from jobcheck.results import Outcome, Status
-from jobcheck.secrets import Masker
+from jobcheck.secrets import Masker, mask_data
 
 CACHE_DIR = ".jobcheck/cache"
 ENTRY_FORMAT = 1
@@ -128,7 +128,7 @@ class ResultCache:
             "status": outcome.status.value,
             "message": self.mask(outcome.message),
             "output": self.mask(outcome.output),
-            "details": _masked_tree(outcome.details, self.mask),
+            "details": mask_data(outcome.details, self.mask),
             "attempts": attempts,
             "duration_s": round(duration_s, 3),
             "cached_from": self.run_id,
@@ -376,13 +376,3 @@ def clear(base_dir: Path) -> tuple[int, int]:
         with contextlib.suppress(OSError):
             folder.rmdir()
     return count, freed
-
-
-def _masked_tree(value: Any, mask: Masker) -> Any:
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, dict):
-        return {k: _masked_tree(v, mask) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked_tree(v, mask) for v in value]
-    return value

@@ -72,6 +72,7 @@ def release(
     reports: Sequence[Path] = (),
     refusals: Sequence[str] = (),
     today: dt.date | None = None,
+    mask: Callable[[str], str] | None = None,
 ) -> int:
     """The whole command; returns its exit code. Never creates a tag on a failed gate.
 
@@ -81,6 +82,8 @@ def release(
     ``reports``: files the gate writes (``--markdown`` ...); they do not make the tree dirty.
     ``refusals``: reasons known before the gate why it cannot allow a tag (shard reports of
     another checklist, say); they are reported with the gate's own.
+    ``mask``: the run's masker, for the tag message and every line shown (the results in the
+    run are masked already; the message renders them again).
     """
     problem = _tag_name_problem(repo, tag)
     if problem:
@@ -107,6 +110,8 @@ def release(
     message = tag_message(
         run, tag=tag, commit=head, files=_checklist_files(run, checklist_files), repo=repo
     )
+    if mask is not None:
+        message = mask(message)
     if dry_run:
         return _dry_run(echo, tag, head, message, problems)
     if problems:

@@ -26,10 +26,12 @@ from jobcheck.pipeline import (
     check_report_paths,
     checklist_digest,
     load,
+    make_masker,
     report_paths,
     write_reports,
 )
 from jobcheck.results import RunResult
+from jobcheck.secrets import Masker
 from jobcheck.tagging import Confirm
 from jobcheck.tagging import release as tag_release
 
@@ -50,15 +52,16 @@ def release(
     runs), refuse unwritable report paths before running, run the gate, then tag."""
     check_report_paths(request)
     loaded = load(request.checklist, {**environ, "RELEASE_TAG": tag})
+    masker = make_masker(loaded, {**environ, **request.extra_env, "RELEASE_TAG": tag})
     if from_reports is not None:
         return _release_from_reports(
             tag, from_reports, request, loaded_digest=checklist_digest(loaded),
             repo=loaded.base_dir, files=loaded.files, checks=loaded.checks, out=out,
-            confirm=confirm, is_tty=is_tty, dry_run=dry_run, yes=yes,
+            confirm=confirm, is_tty=is_tty, dry_run=dry_run, yes=yes, mask=masker,
         )  # fmt: skip
 
     def echo(text: str) -> None:
-        out.write(text + "\n")
+        out.write(masker(text) + "\n")
         out.flush()
 
     def run_gate(extra_env: Mapping[str, str]) -> GateResult:
@@ -75,7 +78,7 @@ def release(
     return tag_release(
         tag, repo=loaded.base_dir, run_gate=run_gate, echo=echo, confirm=confirm,
         dry_run=dry_run, yes=yes, is_tty=is_tty, checklist_files=loaded.files,
-        reports=[path for _, path in report_paths(request)], checks=loaded.checks,
+        reports=[path for _, path in report_paths(request)], checks=loaded.checks, mask=masker,
     )  # fmt: skip
 
 
@@ -145,6 +148,7 @@ def _release_from_reports(
     is_tty: bool,
     dry_run: bool,
     yes: bool,
+    mask: Masker,
 ) -> int:
     from jobcheck.reports.text import render_text
     from jobcheck.run_history import read_run
@@ -162,18 +166,20 @@ def _release_from_reports(
     problems += reports_problems(merged, loaded_digest)
 
     def echo(text: str) -> None:
-        out.write(text + "\n")
+        out.write(mask(text) + "\n")
         out.flush()
 
     def gate(extra_env: Mapping[str, str]) -> ReportsGate:
         reports = f"{len(paths)} shard report{'s' if len(paths) != 1 else ''}"
         echo(f"release gate: {reports} from {folder}, merged")
-        out.write(render_text(merged, root=Path.cwd()))
-        written = write_reports(merged, request, lambda text: print(text, end="", file=sys.stderr))
+        out.write(mask(render_text(merged, root=Path.cwd())))
+        written = write_reports(
+            merged, request, lambda text: print(text, end="", file=sys.stderr), mask=mask
+        )
         return ReportsGate(merged, written)
 
     return tag_release(
         tag, repo=repo, run_gate=gate, echo=echo, confirm=confirm, dry_run=dry_run, yes=yes,
         is_tty=is_tty, checklist_files=files, reports=[path for _, path in report_paths(request)],
-        refusals=problems, checks=checks,
+        refusals=problems, checks=checks, mask=mask,
     )  # fmt: skip
