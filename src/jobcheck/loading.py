@@ -15,7 +15,7 @@ from typing import Any
 
 from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpec, CheckSpec
-from jobcheck.dotenv_files import interpolated, read_dotenv
+from jobcheck.dotenv_files import InterpolationError, interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
 from jobcheck.interpolate import (
     STACK_REF,
@@ -196,7 +196,16 @@ class _Loader:
                     f"env file `{name}` line {line}: {problem}",
                     hint="fix the env file (KEY=VALUE per line)",
                 )
-            for key, value in interpolated(dotenv, {**self.file_env, **self.env}).items():
+            try:
+                values = interpolated(dotenv, {**self.file_env, **self.env})
+            except InterpolationError as exc:
+                raise source.error(
+                    ("env_files", i),
+                    f"env file `{name}` {exc}",
+                    hint="write $$ for a literal $ in an env file value, or single-quote it "
+                    "('...') to take it as written",
+                ) from None
+            for key, value in values.items():
                 self.file_env.setdefault(key, value)
 
     def include(self, source: Source, i: int, name: str, seen: list[Path]) -> Source | None:

@@ -125,8 +125,8 @@ def test_no_rendered_form_of_a_secret_reaches_any_output(repo: Path) -> None:
         outputs[f"report {fmt}"] = done.stdout + done.stderr
 
     waived = CHECKLIST.replace(
-        "    with: {run: [\"false\"", '    waiver: {reason: r, until: 2999-12-31, by: "@c"}\n'
-        '    with: {run: ["false"'
+        '    with: {run: ["false"',
+        '    waiver: {reason: r, until: 2999-12-31, by: "@c"}\n    with: {run: ["false"',
     ).replace("; exit 1\n", "; exit 0\n", 1)
     assert waived.count("waiver:") == 2
     (repo / "jobcheck.yaml").write_text(waived, encoding="utf-8")

@@ -716,3 +716,30 @@ def test_env_files_must_be_regular_files(tmp_path: Path, special: str) -> None:
     assert time.monotonic() - started < 2
     assert "is not a regular file" in caught.value.render()
     assert "jobcheck.yaml:3" in caught.value.render()
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ("Sup3r$1Secret", "invalid interpolation format at character 6"),
+        ("Sup3r${Secret", "unclosed '${' at character 6"),
+    ],
+)
+def test_a_dollar_in_an_env_file_value_is_a_load_error_that_hides_the_value(
+    tmp_path: Path, value: str, where: str
+) -> None:
+    (tmp_path / "staging.env").write_text(f"HOST=db\nDB_PASSWORD={value}\n")
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(
+        "version: 1\nname: x\nenv_files: [staging.env]\n"
+        "checks:\n  - {id: a, kind: command, owner: '@o', with: {run: 'true'}}\n"
+    )
+    with pytest.raises(ChecklistError) as caught:
+        load_checklist(path, {})
+    text = caught.value.render()
+    assert caught.value.exit_code == 2
+    assert f"env file `staging.env` line 2: DB_PASSWORD: {where}" in text
+    assert "jobcheck.yaml:3" in text and "write $$ for a literal $" in text
+    assert "Sup3r" not in text and "Secret" not in text
+    (tmp_path / "staging.env").write_text(f"HOST=db\nDB_PASSWORD='{value}'\n")
+    assert load_checklist(path, {}).file_env["DB_PASSWORD"] == value  # single quotes: literal

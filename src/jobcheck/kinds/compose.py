@@ -151,7 +151,10 @@ def _variables(options: Options, ctx: KindContext, first: Path) -> dict[str, str
     if dotenv.problems:
         line, problem = dotenv.problems[0]
         raise ComposeError(f"env_file {name}:{line}: {problem}")
-    return {**ctx.env, **dotenv_files.interpolated(dotenv, ctx.env)}
+    try:
+        return {**ctx.env, **dotenv_files.interpolated(dotenv, ctx.env)}
+    except InterpolationError as exc:
+        raise ComposeError(f"env_file {name} {exc}") from None
 
 
 @dataclass

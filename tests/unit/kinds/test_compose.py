@@ -344,3 +344,41 @@ def test_a_service_that_is_not_a_mapping_fails(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services:\n  api: redis:7\n")
     outcome = attempt(KIND, Options.model_validate({"file": "compose.yaml"}), context(tmp_path))
     assert outcome.message == "compose: service api is not a mapping (seen str)"
+
+
+SECRET = "Sup3r$1Secret"
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        (f"DB_PASSWORD={SECRET}", "invalid interpolation format at character 6"),
+        ("DB_PASSWORD=Sup3r${Secret", "unclosed '${' at character 6"),
+        ("DB_PASSWORD=Sup3r${Se cret}", "invalid variable reference at character 6"),
+    ],
+)
+def test_a_malformed_reference_in_an_env_file_value_never_shows_the_value(
+    tmp_path: Path, line: str, where: str
+) -> None:
+    (tmp_path / "ok.yaml").write_text("services: {api: {image: 'a:1'}}\n")
+    (tmp_path / "s.env").write_text(f"A=1\n{line}\n")
+    options = Options.model_validate({"file": "ok.yaml", "env_file": "s.env"})
+    outcome = attempt(KIND, options, context(tmp_path))
+    assert outcome.status is Status.FAIL
+    assert outcome.message.startswith(f"compose: env_file s.env line 2: DB_PASSWORD: {where}")
+    assert "the value is not shown" in outcome.message
+    value = line.split("=", 1)[1]
+    assert value not in outcome.message and "Sup3r" not in outcome.message + outcome.output
+
+
+def test_env_file_values_that_double_each_line_are_refused_not_expanded(tmp_path: Path) -> None:
+    lines = ["A0=" + "x" * 1000] + [f"A{i}=${{A{i - 1}}}${{A{i - 1}}}" for i in range(1, 40)]
+    (tmp_path / "big.env").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InterpolationError, match=r"line 12: A11: the value expands to more"):
+        interpolated(read_dotenv(tmp_path / "big.env"), {})
+
+
+def test_a_nested_default_that_repeats_a_large_value_is_bounded() -> None:
+    text = "${X:-" + "${A}" * 100 + "}"
+    with pytest.raises(InterpolationError, match="expands to more than"):
+        interpolate(text, {"A": "y" * 20_000}, limit=1_000_000)
