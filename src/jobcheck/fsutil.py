@@ -8,8 +8,10 @@ whose writer is gone (docs/processes.md).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
@@ -23,12 +25,38 @@ _swept: set[Path] = set()
 _swept_lock = threading.Lock()
 
 
+_SPECIAL = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_regular(path: Path | str) -> str:
+    """What ``path`` is when it exists and is not a regular file (``a character device``;
+    a symlink counts as what it points to), else ''. A file is only ever written where
+    nothing is or a regular file is: renaming over ``/dev/null`` replaces the device."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return ""
+    if stat.S_ISREG(mode):
+        return ""
+    return next((what for test, what in _SPECIAL if test(mode)), "not a regular file")
+
+
 def atomic_write_text(path: Path | str, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, fsync it, then rename over it.
 
     The file gets the mode a plain ``open(path, "w")`` would give it (0666 less the umask),
-    or keeps the mode of the file it replaces: ``mkstemp`` alone would leave it 0600."""
+    or keeps the mode of the file it replaces: ``mkstemp`` alone would leave it 0600.
+    Never replaces anything but a regular file (OSError EINVAL: see ``not_regular``)."""
     target = Path(path)
+    what = not_regular(target)
+    if what:
+        raise OSError(errno.EINVAL, f"{target} is {what}, not a regular file")
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_once(target.parent)
     mode = _mode_for(target)

@@ -106,6 +106,7 @@ class _Loader:
     entries: list[_Entry] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
     file_env: dict[str, str] = field(default_factory=dict)
+    env_paths: list[Path] = field(default_factory=list)  # the env files read
 
     @property
     def lookup(self) -> Lookup:
@@ -180,6 +181,7 @@ class _Loader:
         for i, name in enumerate(names):
             target = source.path.parent / _interp(name, self.lookup, source, ("env_files", i), "")
             _require_small_file(source, ("env_files", i), target, f"env file `{name}`")
+            self.env_paths.append(target)
             try:
                 dotenv = read_dotenv(target)
             except (OSError, UnicodeDecodeError) as exc:
@@ -314,6 +316,7 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
         files=[s.path for s in loader.sources],
         vars=dict(loader.variables),
         file_env=dict(loader.file_env),
+        env_files=list(loader.env_paths),
     )
     checklist.option_secret_values = _option_secret_values(checks)
     masker = checklist_masker(checklist, environ)

@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from jobcheck import exit_codes
 from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
+from jobcheck.fsutil import not_regular
 from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import checklist_masker, find_checklist, load_checklist
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
@@ -87,6 +88,7 @@ def run_gate(
     check_report_paths(request)
     shard = _shard(request.shard) if request.shard else None
     checklist = checklist or load(request.checklist, environ)
+    check_report_inputs(request, run_inputs(checklist))
     ids = _failed_ids(checklist) if request.failed else None
     plan = make_plan(checklist, request, ids)
     if shard is not None:
@@ -329,11 +331,59 @@ def check_report_paths(options: GateRequest) -> None:
             raise UsageError(
                 f"{flag} {path}: is a directory", hint=f"give a file, e.g. {path}/report"
             )
+        what = not_regular(path)
+        if what:
+            raise UsageError(
+                f"{flag} {path}: is {what}; a report is written only to a regular file "
+                "(or '-' for stdout)",
+                hint="give a file path",
+            )
         parent = path.parent
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
         if not os.access(parent, os.W_OK):
             raise UsageError(f"{flag} {path}: cannot write into {parent}")
+
+
+def check_report_inputs(options: GateRequest, inputs: Sequence[Path]) -> None:
+    """A report never replaces an input of the run (the checklist, an include, an env file,
+    a compose file, a shard's report): a usage error found before anything runs."""
+    refuse_inputs_as_targets(report_paths(options), inputs)
+
+
+def refuse_inputs_as_targets(targets: Sequence[tuple[str, Path]], inputs: Sequence[Path]) -> None:
+    """UsageError when one of ``targets`` (flag, path) names one of the files ``inputs``."""
+    read = {_identity(path): path for path in inputs}
+    for flag, path in targets:
+        if path == STDOUT:
+            continue
+        source = read.get(_identity(path))
+        if source is not None:
+            raise UsageError(
+                f"{flag} {path}: is an input of this run ({source}); writing the report there "
+                "would replace it",
+                hint="give the report a path of its own, e.g. out/report.json",
+            )
+
+
+def _identity(path: Path) -> object:
+    """The file a path names: its device and inode when it exists (links and ``..`` agree),
+    else its resolved path."""
+    try:
+        info = path.stat()
+        return (info.st_dev, info.st_ino)
+    except (OSError, ValueError):
+        return path.resolve()
+
+
+def run_inputs(checklist: Checklist) -> list[Path]:
+    """The files a run of ``checklist`` reads before it starts: its files, env files, and the
+    stack's compose and env files."""
+    stack = stack_info(checklist)
+    found = [*checklist.files, *checklist.env_files]
+    if stack is not None:
+        found += [*stack.compose, *([stack.env_file] if stack.env_file else [])]
+    return found
 
 
 def write_reports(

@@ -23,11 +23,13 @@ from jobcheck.errors import UsageError
 from jobcheck.pipeline import (
     GateRequest,
     GateResult,
+    check_report_inputs,
     check_report_paths,
     checklist_digest,
     load,
     make_masker,
     report_paths,
+    run_inputs,
     write_reports,
 )
 from jobcheck.results import RunResult
@@ -52,6 +54,7 @@ def release(
     runs), refuse unwritable report paths before running, run the gate, then tag."""
     check_report_paths(request)
     loaded = load(request.checklist, {**environ, "RELEASE_TAG": tag})
+    check_report_inputs(request, run_inputs(loaded))
     masker = make_masker(loaded, {**environ, **request.extra_env, "RELEASE_TAG": tag})
     if from_reports is not None:
         return _release_from_reports(
@@ -162,6 +165,7 @@ def _release_from_reports(
             hint="give these to the shards' `jobcheck run --shard K/N`",
         )
     paths = shard_reports(folder)
+    check_report_inputs(request, paths)
     merged, problems = merge_runs([(path, read_run(path)) for path in paths])
     problems += reports_problems(merged, loaded_digest)
 
