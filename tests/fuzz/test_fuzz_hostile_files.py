@@ -1,18 +1,22 @@
 """Fuzz the files jobcheck reads besides the checklist: each case loads, or fails as a
 JobcheckError (a clear message), fast, and never shows a secret it read.
 
-Families: env files whose values hold ``$``, ``{`` and ``}`` in every arrangement.
+Families: env files whose values hold ``$``, ``{`` and ``}`` in every arrangement; tampered
+result-cache entries (a byte, a field, the MAC changed): never replayed, never a crash.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from jobcheck import result_cache
 from jobcheck.errors import JobcheckError
 from jobcheck.loading import load_checklist
 
@@ -49,3 +53,41 @@ def test_env_file_values_with_dollars_load_or_fail_clearly(tmp_path: Path, seed:
         assert not shown, f"seed {seed}: a value in {text!r}"
         assert "Zq" not in text, f"seed {seed}: part of a value in {text!r}"
     assert time.monotonic() - started < CASE_LIMIT_S
+
+
+KEY = b"fuzz-key" * 4
+
+
+def _tampered(rng: random.Random, doc: dict[str, Any]) -> str:
+    data = dict(doc["data"])
+    roll = rng.random()
+    if roll < 0.3:  # one byte of the file
+        text = json.dumps(doc)
+        at = rng.randrange(len(text))
+        return text[:at] + rng.choice('0a"{}[],:\\ \x00') + text[at + 1 :]
+    if roll < 0.6:  # one field, to another value of any type
+        field = rng.choice(sorted(data))
+        data[field] = rng.choice([None, 0, -1, 1e308, "pass", "fail", [], {}, "x" * 9, True])
+        return json.dumps({**doc, "data": data})
+    if roll < 0.8:  # the MAC
+        return json.dumps({**doc, "mac": rng.choice(["", "0" * 64, doc["mac"][::-1], None])})
+    return json.dumps({**data, "format": rng.choice([1, 2])})  # unsigned, as written by hand
+
+
+@pytest.mark.fuzz
+@pytest.mark.parametrize("seed", range(CASES))
+def test_a_tampered_cache_entry_is_never_replayed(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    entry = {
+        "key": "k" * 64, "check": "build", "status": "pass", "message": "ok", "output": "",
+        "details": {"n": 1}, "attempts": 1, "duration_s": 0.5, "cached_from": "2026-01-01",
+    }  # fmt: skip
+    doc = result_cache.signed(KEY, entry)
+    path = tmp_path / "entry.json"
+    path.write_text(json.dumps(doc))
+    assert result_cache.read_entry(path, "k" * 64, KEY) is not None  # the untouched one
+    text = _tampered(rng, doc)
+    path.write_text(text)
+    replay = result_cache.read_entry(path, "k" * 64, KEY)
+    if replay is not None:  # only a change JSON itself ignores (whitespace) may still verify
+        assert json.loads(text)["data"] == entry and json.loads(text)["mac"] == doc["mac"]
