@@ -181,3 +181,40 @@ def test_release_with_a_failing_blocker_skipped_is_refused(repo: Path) -> None:
     assert "refusing to tag v1.0.0:\n  - blocker lint did not run (deselected with --skip)" in (
         done.stdout
     )
+
+
+def test_shards_forged_to_hide_a_failed_blocker_are_refused(repo: Path, tmp_path: Path) -> None:
+    """Each report edited consistently (the check, its id, the summary, the verdict): the
+    merge cannot tell, the checklist can."""
+    import json
+
+    reports = shards(repo, tmp_path / "reports", FAIL_LINT="1")
+    for path in reports.glob("*.json"):
+        data = json.loads(path.read_text())
+        data["checks"] = [c for c in data["checks"] if c["id"] != "lint"]
+        data["checklist_ids"].remove("lint")
+        data["summary"]["fail"] = sum(c["status"] == "fail" for c in data["checks"])
+        failed = any(c["status"] == "fail" and c["severity"] == "blocker" for c in data["checks"])
+        data["status"] = "fail" if failed else "pass"
+        path.write_text(json.dumps(data))
+    done = release(repo, reports)
+    assert done.returncode == 1 and tags(repo) == []
+    assert "the shard reports do not hold the checks of this checklist; missing: lint" in (
+        done.stdout
+    )
+    assert "blocker lint is not in the gate's run (it never ran)" in done.stdout
+
+
+def test_a_shard_with_a_forged_severity_is_refused(repo: Path, tmp_path: Path) -> None:
+    import json
+
+    reports = shards(repo, tmp_path / "reports", FAIL_LINT="1")
+    for path in reports.glob("*.json"):
+        data = json.loads(path.read_text())
+        for check in data["checks"]:
+            if check["id"] == "lint":
+                check["severity"] = "Blocker"
+        path.write_text(json.dumps(data))
+    done = release(repo, reports)
+    assert done.returncode == 2 and tags(repo) == []
+    assert "severity: expected blocker or warning, seen 'Blocker'" in done.stderr

@@ -56,7 +56,7 @@ def merge(paths: Sequence[Path], targets: GateRequest, out: IO[str]) -> int:
 
     check_report_paths(targets)
     check_report_inputs(targets, paths)
-    merged, problems = merge_runs([(path, read_run(path)) for path in paths])
+    merged, problems = merge_runs([(path, read_run(path, strict=True)) for path in paths])
     out.write(render_text(merged, root=Path.cwd()))
     out.flush()
     for problem in problems:

@@ -120,10 +120,21 @@ def shard_reports(folder: Path) -> list[Path]:
     return found
 
 
-def reports_problems(merged: RunResult, digest: str) -> list[str]:
+def reports_problems(merged: RunResult, digest: str, ids: Sequence[str] | None = None) -> list[str]:
     """Why the merged reports cannot stand in for a gate of this checklist (HEAD is compared
-    by ``tagging.release``, as for every gate)."""
+    by ``tagging.release``, as for every gate): no commit, another digest, or other checks
+    than the checklist's ``ids``."""
     problems = []
+    if ids is not None and [c.id for c in merged.checks] != list(ids):
+        theirs = {c.id for c in merged.checks}
+        absent = [i for i in ids if i not in theirs]
+        extra = sorted(theirs - set(ids))
+        problems.append(
+            "the shard reports do not hold the checks of this checklist"
+            + (f"; missing: {', '.join(absent[:5])}" if absent else "")
+            + (f"; not in it: {', '.join(extra[:5])}" if extra else "")
+            + ("; in another order" if not absent and not extra else "")
+        )
     if not merged.commit:
         problems.append(
             "the shard reports name no commit (they ran outside a git checkout); a tag needs "
@@ -166,8 +177,8 @@ def _release_from_reports(
         )
     paths = shard_reports(folder)
     check_report_inputs(request, paths)
-    merged, problems = merge_runs([(path, read_run(path)) for path in paths])
-    problems += reports_problems(merged, loaded_digest)
+    merged, problems = merge_runs([(path, read_run(path, strict=True)) for path in paths])
+    problems += reports_problems(merged, loaded_digest, [c.id for c in checks])
 
     def echo(text: str) -> None:
         out.write(mask(text) + "\n")
