@@ -188,3 +188,19 @@ def test_a_pasted_value_on_its_own_line_is_not_shown(tmp_path: Path) -> None:
     assert texts(outcome) == [
         "a.env:2 a line (not shown: it may be a value) has no '=': expected KEY=VALUE"
     ]
+
+
+def test_a_catastrophic_value_pattern_ends_the_check_error_within_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from jobcheck import bounded_regex
+
+    monkeypatch.setattr(bounded_regex, "DEFAULT_TIMEOUT_S", 1.0)
+    (tmp_path / "s.env").write_text("NAME=" + "a" * 60 + "!\n")
+    started = time.monotonic()
+    outcome = check({"file": "s.env", "patterns": {"NAME": "(a|aa)+$"}}, tmp_path)
+    assert time.monotonic() - started < 3.0
+    assert outcome.status is Status.ERROR
+    assert outcome.message.startswith("patterns.NAME: the pattern '(a|aa)+$' did not finish")
