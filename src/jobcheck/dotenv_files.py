@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from jobcheck.fsutil import read_regular_text
 from jobcheck.secrets import looks_secret
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -85,9 +86,14 @@ def _named(text: str) -> str:
     return text if _SHOWN_NAME.match(text) else "a line (not shown: it may be a value)"
 
 
+MAX_DOTENV_BYTES = 1024 * 1024
+
+
 def read_dotenv(path: Path) -> Dotenv:
-    """Parse a dotenv file; OSError when it cannot be read."""
-    return parse_dotenv(path.read_text(encoding="utf-8"), path)
+    """Parse a dotenv file; OSError when it cannot be read, is not a regular file (a FIFO would
+    block, /dev/zero never ends) or holds more than MAX_DOTENV_BYTES; UnicodeDecodeError when
+    it is not UTF-8."""
+    return parse_dotenv(read_regular_text(path, MAX_DOTENV_BYTES), path)
 
 
 # A value may grow by expansion (``A2=${A1}${A1}`` doubles at each line): past this, the file

@@ -215,6 +215,13 @@ class _Loader:
         try:
             target = (source.path.parent / name).resolve()
             is_file = target.is_file()
+        except RuntimeError:  # pathlib's word for a symlink loop
+            raise source.error(
+                ("include", i),
+                f"included file `{name}` is a symlink loop",
+                expected="a path to a checklist file, relative to the including file",
+                hint="point the symlink at a file, or include the file itself",
+            ) from None
         except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the system
             raise source.error(
                 ("include", i),
@@ -446,15 +453,15 @@ class StackPorts:
 
 
 def _compose_services(spec: ChecklistSpec, base: Path) -> frozenset[str] | None:
-    import yaml
-
+    """The services of the stack's compose files, read through the checklist's bounded loader
+    (a FIFO, /dev/zero, deep nesting or a huge file: None, as for any unreadable file)."""
     if spec.stack is None:
         return None
     services: set[str] = set()
     for name in spec.stack.compose:
         try:
-            data = yaml.safe_load((base / name).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            data = parse(base / name).data
+        except ChecklistError:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
             return None

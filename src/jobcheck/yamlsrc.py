@@ -514,7 +514,7 @@ def read_text(path: Path) -> str:
         if exc.what == "a directory":
             raise ChecklistError("is a directory, not a checklist file", Location(path)) from None
         raise ChecklistError(
-            f"is {exc.what}, not a checklist file",
+            f"is {exc.what}, not a regular file",
             Location(path),
             expected="a regular file",
             hint="a FIFO or a device would block or never end: give the file itself",

@@ -743,3 +743,47 @@ def test_a_dollar_in_an_env_file_value_is_a_load_error_that_hides_the_value(
     assert "Sup3r" not in text and "Secret" not in text
     (tmp_path / "staging.env").write_text(f"HOST=db\nDB_PASSWORD='{value}'\n")
     assert load_checklist(path, {}).file_env["DB_PASSWORD"] == value  # single quotes: literal
+
+
+def test_symlink_loops_are_load_errors_not_crashes(tmp_path: Path) -> None:
+    """`include` of a symlink loop was `internal error: RuntimeError`; a checklist that is one
+    printed a raw traceback."""
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")
+    (tmp_path / "inc.yaml").symlink_to("inc.yaml")
+    main = tmp_path / "main.yaml"
+    main.write_text(
+        "version: 1\nname: x\ninclude: [inc.yaml]\n"
+        "checks:\n  - {id: a, kind: command, owner: '@o', with: {run: 'true'}}\n"
+    )
+    with pytest.raises(ChecklistError) as caught:
+        load_checklist(main, {})
+    assert "main.yaml:3:11: included file `inc.yaml` is a symlink loop" in caught.value.render()
+    with pytest.raises(ChecklistError) as caught:
+        load_checklist(tmp_path / "loop.yaml", {})
+    assert "Too many levels of symbolic links" in caught.value.render()
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "dev-zero", "deep"])
+def test_hostile_stack_compose_files_do_not_hang_or_crash_loading(
+    tmp_path: Path, hostile: str
+) -> None:
+    """`stack.compose` is read at load time (for `${stack.SERVICE.PORT}`): a FIFO hung
+    `validate`, /dev/zero grew without bound, `[` x 5000 was exit 3."""
+    import os
+    import time
+
+    compose = tmp_path / "compose.yaml"
+    if hostile == "fifo":
+        os.mkfifo(compose)
+    elif hostile == "dev-zero":
+        compose.symlink_to("/dev/zero")
+    else:
+        compose.write_text("[" * 5000 + "]" * 5000)
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(
+        "version: 1\nname: x\nstack: {compose: [compose.yaml], project: p}\n"
+        "checks:\n  - {id: a, kind: command, owner: '@o', with: {run: 'true'}}\n"
+    )
+    started = time.monotonic()
+    assert [c.id for c in load_checklist(path, {}).checks] == ["a"]
+    assert time.monotonic() - started < 3

@@ -283,7 +283,9 @@ def test_unreadable_files_fail_with_a_location(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services:\n  api: [unclosed\n")
     outcome = run(file="compose.yaml")
     assert outcome.status is Status.FAIL
-    assert outcome.message.startswith("compose: compose.yaml:3:1: not valid YAML:")
+    assert outcome.message == (
+        "compose: compose.yaml:2:8: invalid YAML: the `[` opened here is never closed"
+    )
     assert run(file="gone.yaml").message == ("compose: gone.yaml does not exist")
     (tmp_path / "list.yaml").write_text("- a\n")
     assert run(file="list.yaml").message == ("compose: list.yaml has no `services:` mapping")
@@ -382,3 +384,31 @@ def test_a_nested_default_that_repeats_a_large_value_is_bounded() -> None:
     text = "${X:-" + "${A}" * 100 + "}"
     with pytest.raises(InterpolationError, match="expands to more than"):
         interpolate(text, {"A": "y" * 20_000}, limit=1_000_000)
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "dev-zero", "deep", "huge"])
+def test_a_hostile_compose_file_fails_clearly_and_fast(tmp_path: Path, hostile: str) -> None:
+    """A FIFO once hung, /dev/zero grew without bound, `[` x 5000 was a RecursionError."""
+    import os
+    import time
+
+    path = tmp_path / "compose.yaml"
+    if hostile == "fifo":
+        os.mkfifo(path)
+    elif hostile == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif hostile == "deep":
+        path.write_text("services: " + "[" * 5000 + "]" * 5000 + "\n")
+    else:
+        path.write_text("services: {}\n# " + "x" * (5 * 1024 * 1024) + "\n")
+    started = time.monotonic()
+    outcome = attempt(KIND, Options.model_validate({"file": "compose.yaml"}), context(tmp_path))
+    assert time.monotonic() - started < 5
+    assert outcome.status is Status.FAIL
+    said = {
+        "fifo": "is a FIFO (named pipe), not a regular file",
+        "dev-zero": "is a character device",
+        "deep": "nested more than 64 levels deep",
+        "huge": "larger than",
+    }[hostile]
+    assert outcome.message.startswith("compose: ") and said in outcome.message

@@ -204,3 +204,19 @@ def test_a_catastrophic_value_pattern_ends_the_check_error_within_the_bound(
     assert time.monotonic() - started < 3.0
     assert outcome.status is Status.ERROR
     assert outcome.message.startswith("patterns.NAME: the pattern '(a|aa)+$' did not finish")
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "dev-zero"])
+def test_an_env_file_that_is_a_fifo_or_a_device_fails_at_once(tmp_path: Path, hostile: str) -> None:
+    import os
+    import time
+
+    if hostile == "fifo":
+        os.mkfifo(tmp_path / "s.env")
+    else:
+        (tmp_path / "s.env").symlink_to("/dev/zero")
+    started = time.monotonic()
+    outcome = check({"file": "s.env"}, tmp_path)
+    assert time.monotonic() - started < 3
+    assert outcome.status is not Status.PASS
+    assert "cannot be read:" in outcome.message and "not a regular file" in outcome.message
