@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import os
 import tempfile
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -55,6 +56,9 @@ Echo = Callable[[str], None]
 Confirm = Callable[[str], bool]
 
 WAIVED = Status.WAIVED
+# Unicode categories a tag name must not hold: format (zero-width, bidi controls), control,
+# private use, unassigned, line and paragraph separators.
+_UNSEEN = frozenset({"Cf", "Cc", "Co", "Cn", "Zl", "Zp"})
 
 
 def release(
@@ -356,6 +360,13 @@ def _tag_name_problem(repo: Path, tag: str) -> str:
     where = repo if repo.is_dir() else Path.cwd()
     if not tag or tag.startswith("-"):
         return f"{tag!r} is not a valid tag name"
+    hidden = [c for c in tag if unicodedata.category(c) in _UNSEEN or (c.isspace() and c != " ")]
+    if hidden:
+        codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in hidden}))
+        return (
+            f"'{tag.encode('ascii', 'backslashreplace').decode()}' holds a character that does "
+            f"not show or turns the text around ({codes}): a tag name must read as it is"
+        )
     if _git(where, "check-ref-format", f"refs/tags/{tag}").returncode != 0:
         return f"{tag!r} is not a valid git tag name (see `git check-ref-format --help`)"
     if tag in ("HEAD", "@", "FETCH_HEAD", "ORIG_HEAD") or tag.startswith("refs/"):

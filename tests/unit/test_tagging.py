@@ -500,3 +500,14 @@ def test_a_waiver_that_expired_since_the_run_no_longer_lets_a_blocker_through(
     code, out = call(repo, gate, today=dt.date(2027, 1, 1))
     assert (code, tags(repo)) == (1, [])
     assert "blocker graceful-shutdown is reported waived, but the checklist gives it no" in out
+
+
+@pytest.mark.parametrize("tag", ["v1.0.0\u200b", "v1.0.0\u202e", "v\u2066.1.0", "v1.0\u00a0"])
+def test_invisible_and_bidi_characters_in_a_tag_name_are_refused(repo: Path, tag: str) -> None:
+    """`release v1.0.0` + U+200B once created the tag `v1.0.0\\u200b`."""
+    gate = FakeGate(fixed_run(repo))
+    with pytest.raises(UsageError, match="does not show or turns the text around") as raised:
+        call(repo, gate, tag=tag)
+    assert (raised.value.exit_code, gate.calls, tags(repo)) == (2, [], [])
+    shown = str(raised.value)
+    assert "U+" in shown and ("\\u" in shown or "\\x" in shown)  # shown, not hidden
