@@ -99,6 +99,9 @@ def read_regular(path: Path | str, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+MAX_PROJECT_FILE_BYTES = 4 * 1024 * 1024  # a project file `init` reads (pyproject.toml, a .py)
+
+
 def read_regular_text(path: Path | str, limit: int) -> str:
     """``read_regular`` as UTF-8 text (UnicodeDecodeError, a ValueError, when it is not)."""
     return read_regular(path, limit).decode("utf-8")
