@@ -23,6 +23,14 @@ def write_checklist(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_state_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """jobcheck's per-machine state (the result cache's key) goes to a folder of the test run,
+    never to the home folder of whoever runs the tests (subprocesses inherit it)."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    os.environ.pop("JOBCHECK_CACHE_KEY", None)
+
+
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The environment without CI/GitHub variables, so reporters behave as on a laptop."""

@@ -208,6 +208,7 @@ class Checklist:
     secret_values: list[str]  # every secret value: secret-looking names and declared ones
     files: list[Path]
     vars: dict[str, str] = field(default_factory=dict)
+    env_files: list[Path] = field(default_factory=list)  # `env_files:` read while loading
     file_env: dict[str, str] = field(default_factory=dict)
     declared_secret_values: list[str] = field(default_factory=list)  # masked at any length
     declared_names: list[str] = field(default_factory=list)  # the names under `secrets:`

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from jobcheck.fsutil import read_regular_text
 from jobcheck.secrets import looks_secret
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -85,29 +86,47 @@ def _named(text: str) -> str:
     return text if _SHOWN_NAME.match(text) else "a line (not shown: it may be a value)"
 
 
+MAX_DOTENV_BYTES = 1024 * 1024
+
+
 def read_dotenv(path: Path) -> Dotenv:
-    """Parse a dotenv file; OSError when it cannot be read."""
-    return parse_dotenv(path.read_text(encoding="utf-8"), path)
+    """Parse a dotenv file; OSError when it cannot be read, is not a regular file (a FIFO would
+    block, /dev/zero never ends) or holds more than MAX_DOTENV_BYTES; UnicodeDecodeError when
+    it is not UTF-8."""
+    return parse_dotenv(read_regular_text(path, MAX_DOTENV_BYTES), path)
+
+
+# A value may grow by expansion (``A2=${A1}${A1}`` doubles at each line): past this, the file
+# is refused rather than read into memory without bound.
+MAX_EXPANDED = 1024 * 1024
 
 
 def interpolated(dotenv: Dotenv, env: Mapping[str, str]) -> dict[str, str]:
     """The file's values with ``${VAR}`` expanded from earlier keys, then ``env``.
 
-    Single-quoted values are taken literally, as Compose does.
+    Single-quoted values are taken literally, as Compose does. A malformed reference (``$1``,
+    an unclosed ``${``) or a value that expands past MAX_EXPANDED is an InterpolationError
+    naming the line and key, never the value (it may be a secret).
     """
     values: dict[str, str] = {}
     for entry in dotenv.entries:
         if entry.quote == "'":
             values[entry.key] = entry.value
-        else:
-            values[entry.key] = interpolate(entry.value, {**env, **values})
+            continue
+        try:
+            values[entry.key] = interpolate(entry.value, {**env, **values}, limit=MAX_EXPANDED)
+        except InterpolationError as exc:
+            raise InterpolationError(
+                f"line {entry.line}: {entry.key}: {exc} (the value is not shown: it may be a "
+                "secret)"
+            ) from None
     return values
 
 
 def interpolate_tree(value: Any, variables: Mapping[str, str], unset: set[str]) -> Any:
     """Every string inside ``value`` (a parsed YAML document) interpolated; keys are left."""
     if isinstance(value, str):
-        return interpolate(value, variables, unset)
+        return interpolate(value, variables, unset, limit=MAX_EXPANDED)
     if isinstance(value, dict):
         return {k: interpolate_tree(v, variables, unset) for k, v in value.items()}
     if isinstance(value, list):
@@ -116,42 +135,65 @@ def interpolate_tree(value: Any, variables: Mapping[str, str], unset: set[str]) 
 
 
 class InterpolationError(ValueError):
-    """A ``${VAR:?message}`` whose variable is unset, or a malformed reference."""
+    """A ``${VAR:?message}`` whose variable is unset, or a malformed reference. The message
+    says where (the character), never the text: it may be a secret."""
 
 
-def interpolate(text: str, variables: Mapping[str, str], unset: set[str] | None = None) -> str:
+LITERAL_DOLLAR = "write $$ for a literal $, or single-quote the value"
+
+
+def interpolate(
+    text: str,
+    variables: Mapping[str, str],
+    unset: set[str] | None = None,
+    *,
+    limit: int | None = None,
+) -> str:
     """Expand ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}``,
     ``${VAR?err}``, ``${VAR:+alt}``, ``${VAR+alt}`` and ``$$`` as Compose does.
 
     An unset variable without a default becomes empty and its name is added to ``unset``.
+    ``limit``: the most characters the result may have (InterpolationError past it).
     """
     out: list[str] = []
+    size = 0
     i = 0
     while i < len(text):
         char = text[i]
+        start = i
         if char != "$":
-            out.append(char)
-            i += 1
-            continue
-        nxt = text[i + 1 : i + 2]
-        if nxt == "$":
-            out.append("$")
-            i += 2
-        elif nxt == "{":
-            end = _closing_brace(text, i + 2)
-            out.append(_expand(text[i + 2 : end], variables, unset))
-            i = end + 1
-        elif match := _NAME.match(text, i + 1):
-            out.append(_lookup(match[0], variables, unset))
-            i = match.end()
+            dollar = text.find("$", i)
+            end = len(text) if dollar < 0 else dollar
+            piece = text[i:end]
+            i = end
         else:
+            nxt = text[i + 1 : i + 2]
+            if nxt == "$":
+                piece = "$"
+                i += 2
+            elif nxt == "{":
+                end = _closing_brace(text, i + 2, i)
+                piece = _expand(text[i + 2 : end], variables, unset, i, limit)
+                i = end + 1
+            elif match := _NAME.match(text, i + 1):
+                piece = _lookup(match[0], variables, unset)
+                i = match.end()
+            else:
+                raise InterpolationError(
+                    f"invalid interpolation format at character {start + 1}: a $ must start "
+                    f"$NAME, ${{NAME}} or $$ ({LITERAL_DOLLAR})"
+                )
+        size += len(piece)
+        if limit is not None and size > limit:
             raise InterpolationError(
-                f"invalid interpolation format in {text!r}: write $$ for a literal $"
+                f"the value expands to more than {limit:,} characters (does it repeat "
+                "variables that repeat others?)"
             )
+        out.append(piece)
     return "".join(out)
 
 
-def _closing_brace(text: str, start: int) -> int:
+def _closing_brace(text: str, start: int, dollar: int) -> int:
     depth = 1
     i = start
     while i < len(text):
@@ -167,7 +209,7 @@ def _closing_brace(text: str, start: int) -> int:
             if depth == 0:
                 return i
         i += 1
-    raise InterpolationError(f"unclosed '${{' in {text!r}")
+    raise InterpolationError(f"unclosed '${{' at character {dollar + 1} ({LITERAL_DOLLAR})")
 
 
 def _lookup(name: str, variables: Mapping[str, str], unset: set[str] | None) -> str:
@@ -178,23 +220,27 @@ def _lookup(name: str, variables: Mapping[str, str], unset: set[str] | None) -> 
     return ""
 
 
-def _expand(body: str, variables: Mapping[str, str], unset: set[str] | None) -> str:
+def _expand(
+    body: str, variables: Mapping[str, str], unset: set[str] | None, at: int, limit: int | None
+) -> str:
     match = _NAME.match(body)
-    if match is None:
-        raise InterpolationError(f"invalid variable reference '${{{body}}}'")
-    name, rest = match[0], body[match.end() :]
-    if not rest:
-        return _lookup(name, variables, unset)
+    rest = body[match.end() :] if match else ""
     op = next((o for o in _OPERATORS if rest.startswith(o)), None)
+    if match is None or (op is None and rest):
+        raise InterpolationError(
+            f"invalid variable reference at character {at + 1}: expected ${{NAME}}, "
+            f"${{NAME:-default}}, ${{NAME:?error}} or ${{NAME:+alternative}} ({LITERAL_DOLLAR})"
+        )
+    name = match[0]
     if op is None:
-        raise InterpolationError(f"invalid variable reference '${{{body}}}'")
+        return _lookup(name, variables, unset)
     arg = rest[len(op) :]
     value = variables.get(name)
     missing = value is None or (op.startswith(":") and value == "")
     if op.endswith("-"):
-        return interpolate(arg, variables, unset) if missing else str(value)
+        return interpolate(arg, variables, unset, limit=limit) if missing else str(value)
     if op.endswith("+"):
-        return "" if missing else interpolate(arg, variables, unset)
+        return "" if missing else interpolate(arg, variables, unset, limit=limit)
     if missing:
         raise InterpolationError(f"{name}: {arg or 'required variable is not set'}")
     return str(value)

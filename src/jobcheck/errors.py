@@ -44,7 +44,7 @@ def display_path(path: Path) -> str:
     """A path relative to the current folder when it is below it, else as it is."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
         return str(path)
 
 

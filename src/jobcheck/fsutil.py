@@ -1,4 +1,11 @@
-"""Atomic file writes: a report is either complete or absent, never half-written.
+"""Files in and out: bounded reads of untrusted files, atomic writes of reports.
+
+Every file jobcheck reads that it did not write itself in this run (checklists, includes, env
+and compose files, everything under ``.jobcheck/``, shard reports) goes through
+``read_regular``: a regular file only (a FIFO would block, ``/dev/zero`` never ends), and at
+most a given size, checked before and while reading.
+
+A report is either complete or absent, never half-written.
 
 The temporary file is ``.NAME.<pid>-<random>.tmp`` beside the target. A writer killed mid-write
 (SIGKILL, power cut) leaves it behind; the next write into the same folder removes such files
@@ -8,8 +15,10 @@ whose writer is gone (docs/processes.md).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
@@ -23,12 +32,91 @@ _swept: set[Path] = set()
 _swept_lock = threading.Lock()
 
 
+_SPECIAL = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_regular(path: Path | str) -> str:
+    """What ``path`` is when it exists and is not a regular file (``a character device``;
+    a symlink counts as what it points to), else ''. A file is only ever written where
+    nothing is or a regular file is: renaming over ``/dev/null`` replaces the device."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return ""
+    if stat.S_ISREG(mode):
+        return ""
+    return next((what for test, what in _SPECIAL if test(mode)), "not a regular file")
+
+
+class NotRegularFile(OSError):
+    """A path to read names a FIFO, a device, a socket or a folder."""
+
+    def __init__(self, path: Path | str, what: str) -> None:
+        super().__init__(errno.EINVAL, f"{path} is {what}, not a regular file")
+        self.what = what
+
+
+class FileTooLarge(OSError):
+    """A file to read is larger than its reader accepts."""
+
+    def __init__(self, path: Path | str, limit: int) -> None:
+        super().__init__(errno.EFBIG, f"{path} is larger than {limit:,} bytes")
+        self.limit = limit
+
+
+def read_regular(path: Path | str, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    NotRegularFile for a FIFO, device, socket or folder (told from ``stat`` before opening,
+    and again from the open file: the path may be swapped meanwhile); FileTooLarge past
+    ``limit`` (a file that grows while read is cut off at ``limit + 1`` bytes, not followed);
+    other OSErrors as ``open`` raises them (FileNotFoundError ...)."""
+    what = not_regular(path)
+    if what:
+        raise NotRegularFile(path, what)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(path, "not a regular file")
+        if info.st_size > limit:
+            raise FileTooLarge(path, limit)
+        chunks = []
+        left = limit + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1024 * 1024))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    if left <= 0:
+        raise FileTooLarge(path, limit)
+    return b"".join(chunks)
+
+
+MAX_PROJECT_FILE_BYTES = 4 * 1024 * 1024  # a project file `init` reads (pyproject.toml, a .py)
+
+
+def read_regular_text(path: Path | str, limit: int) -> str:
+    """``read_regular`` as UTF-8 text (UnicodeDecodeError, a ValueError, when it is not)."""
+    return read_regular(path, limit).decode("utf-8")
+
+
 def atomic_write_text(path: Path | str, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, fsync it, then rename over it.
 
     The file gets the mode a plain ``open(path, "w")`` would give it (0666 less the umask),
-    or keeps the mode of the file it replaces: ``mkstemp`` alone would leave it 0600."""
+    or keeps the mode of the file it replaces: ``mkstemp`` alone would leave it 0600.
+    Never replaces anything but a regular file (OSError EINVAL: see ``not_regular``)."""
     target = Path(path)
+    what = not_regular(target)
+    if what:
+        raise OSError(errno.EINVAL, f"{target} is {what}, not a regular file")
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_once(target.parent)
     mode = _mode_for(target)

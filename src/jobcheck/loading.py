@@ -15,7 +15,7 @@ from typing import Any
 
 from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpec, CheckSpec
-from jobcheck.dotenv_files import interpolated, read_dotenv
+from jobcheck.dotenv_files import InterpolationError, interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
 from jobcheck.footprint import EVERY, NOTHING, footprint_of
 from jobcheck.interpolate import (
@@ -107,6 +107,7 @@ class _Loader:
     entries: list[_Entry] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
     file_env: dict[str, str] = field(default_factory=dict)
+    env_paths: list[Path] = field(default_factory=list)  # the env files read
 
     @property
     def lookup(self) -> Lookup:
@@ -181,6 +182,7 @@ class _Loader:
         for i, name in enumerate(names):
             target = source.path.parent / _interp(name, self.lookup, source, ("env_files", i), "")
             _require_small_file(source, ("env_files", i), target, f"env file `{name}`")
+            self.env_paths.append(target)
             try:
                 dotenv = read_dotenv(target)
             except (OSError, UnicodeDecodeError) as exc:
@@ -197,7 +199,16 @@ class _Loader:
                     f"env file `{name}` line {line}: {problem}",
                     hint="fix the env file (KEY=VALUE per line)",
                 )
-            for key, value in interpolated(dotenv, {**self.file_env, **self.env}).items():
+            try:
+                values = interpolated(dotenv, {**self.file_env, **self.env})
+            except InterpolationError as exc:
+                raise source.error(
+                    ("env_files", i),
+                    f"env file `{name}` {exc}",
+                    hint="write $$ for a literal $ in an env file value, or single-quote it "
+                    "('...') to take it as written",
+                ) from None
+            for key, value in values.items():
                 self.file_env.setdefault(key, value)
 
     def include(self, source: Source, i: int, name: str, seen: list[Path]) -> Source | None:
@@ -205,6 +216,13 @@ class _Loader:
         try:
             target = (source.path.parent / name).resolve()
             is_file = target.is_file()
+        except RuntimeError:  # pathlib's word for a symlink loop
+            raise source.error(
+                ("include", i),
+                f"included file `{name}` is a symlink loop",
+                expected="a path to a checklist file, relative to the including file",
+                hint="point the symlink at a file, or include the file itself",
+            ) from None
         except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the system
             raise source.error(
                 ("include", i),
@@ -310,6 +328,7 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
         files=[s.path for s in loader.sources],
         vars=dict(loader.variables),
         file_env=dict(loader.file_env),
+        env_files=list(loader.env_paths),
     )
     checklist.option_secret_values = _option_secret_values(checks)
     masker = checklist_masker(checklist, environ)
@@ -441,15 +460,15 @@ class StackPorts:
 
 
 def _compose_services(spec: ChecklistSpec, base: Path) -> frozenset[str] | None:
-    import yaml
-
+    """The services of the stack's compose files, read through the checklist's bounded loader
+    (a FIFO, /dev/zero, deep nesting or a huge file: None, as for any unreadable file)."""
     if spec.stack is None:
         return None
     services: set[str] = set()
     for name in spec.stack.compose:
         try:
-            data = yaml.safe_load((base / name).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            data = parse(base / name).data
+        except ChecklistError:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
             return None

@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from jobcheck import exit_codes
 from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
+from jobcheck.fsutil import not_regular
 from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import checklist_masker, find_checklist, load_checklist
 from jobcheck.metrics import BaselineSource
@@ -95,6 +96,7 @@ def run_gate(
             hint="jobcheck run --shard 1/3 --durations .jobcheck-durations.json",
         )
     checklist = checklist or load(request.checklist, environ)
+    check_report_inputs(request, run_inputs(checklist))
     ids = _failed_ids(checklist) if request.failed else None
     plan = make_plan(checklist, request, ids)
     if shard is not None:
@@ -107,7 +109,9 @@ def run_gate(
     if shard is not None:
         run.shard = ShardInfo(shard.index, shard.count, run.digest)
         run.checklist_ids = [c.id for c in checklist.checks]
-    written = write_reports(run, request, lambda text: print(text, end="", file=sys.stderr))
+    written = write_reports(
+        run, request, lambda text: print(text, end="", file=sys.stderr), mask=masker
+    )
     if request.history:
         _save_history(checklist, run)
     return GateResult(checklist, run, written)
@@ -351,6 +355,13 @@ def prepare_report_paths(options: GateRequest, extra: Sequence[tuple[str, Path]]
             raise UsageError(
                 f"{flag} {path}: is a directory", hint=f"give a file, e.g. {path}/report"
             )
+        what = not_regular(path)
+        if what:
+            raise UsageError(
+                f"{flag} {path}: is {what}; a report is written only to a regular file "
+                "(or '-' for stdout)",
+                hint="give a file path",
+            )
         _writable_folder(flag, path)
 
 
@@ -371,9 +382,57 @@ def _writable_folder(flag: str, path: Path) -> None:
         ) from None
 
 
-def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], Any]) -> bool:
+def check_report_inputs(options: GateRequest, inputs: Sequence[Path]) -> None:
+    """A report never replaces an input of the run (the checklist, an include, an env file,
+    a compose file, a shard's report): a usage error found before anything runs."""
+    refuse_inputs_as_targets(report_paths(options), inputs)
+
+
+def refuse_inputs_as_targets(targets: Sequence[tuple[str, Path]], inputs: Sequence[Path]) -> None:
+    """UsageError when one of ``targets`` (flag, path) names one of the files ``inputs``."""
+    read = {_identity(path): path for path in inputs}
+    for flag, path in targets:
+        if path == STDOUT:
+            continue
+        source = read.get(_identity(path))
+        if source is not None:
+            raise UsageError(
+                f"{flag} {path}: is an input of this run ({source}); writing the report there "
+                "would replace it",
+                hint="give the report a path of its own, e.g. out/report.json",
+            )
+
+
+def _identity(path: Path) -> object:
+    """The file a path names: its device and inode when it exists (links and ``..`` agree),
+    else its resolved path."""
+    try:
+        info = path.stat()
+        return (info.st_dev, info.st_ino)
+    except (OSError, ValueError):
+        return path.resolve()
+
+
+def run_inputs(checklist: Checklist) -> list[Path]:
+    """The files a run of ``checklist`` reads before it starts: its files, env files, and the
+    stack's compose and env files."""
+    stack = stack_info(checklist)
+    found = [*checklist.files, *checklist.env_files]
+    if stack is not None:
+        found += [*stack.compose, *([stack.env_file] if stack.env_file else [])]
+    return found
+
+
+def write_reports(
+    run: RunResult,
+    options: GateRequest,
+    write: Callable[[str], Any],
+    *,
+    mask: Callable[[str], str] | None = None,
+) -> bool:
     """Every report asked for, each written atomically (or to stdout for `-`); False when one
-    could not be."""
+    could not be. ``mask`` runs on each rendered report: the results are masked already, but a
+    renderer escapes text (JSON, HTML, XML) and the masker knows those forms too."""
     from jobcheck.fsutil import atomic_write_text
 
     targets: list[tuple[Path | None, Callable[[RunResult], str]]] = [
@@ -387,11 +446,12 @@ def write_reports(run: RunResult, options: GateRequest, write: Callable[[str], A
         if path is None:
             continue
         try:
+            text = render(run) if mask is None else mask(render(run))
             if path == STDOUT:
-                sys.stdout.write(render(run))
+                sys.stdout.write(text)
                 sys.stdout.flush()
             else:
-                atomic_write_text(path, render(run))
+                atomic_write_text(path, text)
         except OSError as exc:
             write(f"error: could not write {path}: {exc.strerror or exc}\n")
             written = False

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
-from jobcheck.fsutil import atomic_write_text
+from jobcheck.fsutil import atomic_write_text, read_regular
 from jobcheck.metrics import Baseline, BaselineMode
 from jobcheck.process import git
 from jobcheck.results import RunResult, Status
@@ -94,21 +94,45 @@ def _order(path: Path) -> tuple[str, int]:
     return stamp, int(n) if n.isdigit() else 0
 
 
-def read_run(path: Path) -> RunResult:
-    """A saved JSON report; a clear usage error when it is missing or not a jobcheck report."""
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+
+def read_run(path: Path, *, strict: bool = False) -> RunResult:
+    """A saved JSON report; a clear usage error when it is missing, not a regular file, too
+    large, not JSON, or not a report jobcheck can believe (``report_schema``; ``strict`` for
+    the shards of a merge)."""
+    from jobcheck.report_schema import report_problems, summarized
+
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_regular(path, MAX_REPORT_BYTES)
     except FileNotFoundError:
         raise UsageError(f"no such report: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise UsageError(f"cannot read the report {path}: {exc.strerror or exc}") from None
+    try:
+        data: Any = json.loads(raw.decode("utf-8"), parse_constant=_not_a_number)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogate in any text
+    except RecursionError:
+        raise UsageError(f"{path} is not a JSON report: nested too deep") from None
+    except ValueError as exc:  # JSON, UTF-8, NaN/Infinity, a lone surrogate
         raise UsageError(f"{path} is not a JSON report: {exc}") from None
+    problems = report_problems(data, strict=strict)
+    if problems:
+        raise UsageError(
+            f"{path} is not a jobcheck run report that can be trusted:\n{summarized(problems)}",
+            hint="write reports with `jobcheck run --json PATH` and do not edit them",
+        )
     try:
         return RunResult.from_dict(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise UsageError(
             f"{path} is not a jobcheck run report (missing or bad {exc})",
             hint="write one with `jobcheck run --json PATH`",
         ) from None
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def load_runs(root: Path, *, checklist: Path | None = None) -> list[RunResult]:

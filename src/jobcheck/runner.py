@@ -34,7 +34,7 @@ from jobcheck.results import (
     Status,
     WaiverNote,
 )
-from jobcheck.secrets import Masker
+from jobcheck.secrets import Masker, mask_data
 from jobcheck.textsafe import plain_text
 
 if TYPE_CHECKING:
@@ -588,9 +588,9 @@ def attempt(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:
         outcome.status,
         mask(outcome.message),
         mask(outcome.output),
-        _mask_tree(outcome.details, mask),
+        mask_data(outcome.details, mask),
         metrics=dict(outcome.metrics),
-        baseline=_mask_tree(dict(outcome.baseline), mask),
+        baseline=mask_data(dict(outcome.baseline), mask),
     )
 
 
@@ -614,7 +614,7 @@ def _result(
         output=outcome.output,
         details=dict(outcome.details),
         metrics=dict(outcome.metrics),
-        baseline=_mask_tree(dict(outcome.baseline), mask),
+        baseline=mask_data(dict(outcome.baseline), mask),
         started_s=started_s,
         attempts_detail=list(detail),
     )
@@ -629,7 +629,7 @@ def masked(result: CheckResult, masker: Masker) -> CheckResult:
     for name in ("title", "owner", "expect", "rollback", "runbook", "message", "output"):
         setattr(result, name, mask(getattr(result, name)))
     result.tags = [mask(t) for t in result.tags]
-    result.details = _mask_tree(result.details, mask)
+    result.details = mask_data(result.details, mask)
     if result.waiver is not None:
         waiver = result.waiver
         result.waiver = WaiverNote(mask(waiver.reason), waiver.until, mask(waiver.by))
@@ -638,16 +638,6 @@ def masked(result: CheckResult, masker: Masker) -> CheckResult:
 
 def _shown(mask: Masker) -> Callable[[str], str]:
     return lambda text: plain_text(mask(text))
-
-
-def _mask_tree(value: Any, mask: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, dict):
-        return {k: _mask_tree(v, mask) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mask_tree(v, mask) for v in value]
-    return value
 
 
 def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker) -> CheckResult:

@@ -7,14 +7,26 @@ secret is found with ``str.find`` (C speed, linear per secret since CPython 3.10
 passwords with a left-to-right scan that never looks at a character twice, and the
 union of every span found is replaced in one pass. A union also masks overlapping
 secrets whole, where a left-to-right substitution would leave the tail of one showing.
+
+A secret is not always shown as it is: jobcheck itself shell-quotes a command line
+(``'It'"'"'s'``), JSON-escapes a report (``\"``, ``\u00e9``, ``\u003c``), ``repr``s a value
+in a message (``\'``), escapes HTML, XML, Markdown and GitHub workflow commands, and
+cuts long output (``[... N bytes cut ...]``), which may cut a secret in two. So the masker
+knows each secret's *derived forms* (``derived_forms``: every way jobcheck renders a string,
+and the shell and repr forms rendered again by a report) and masks the tail of a secret that
+follows a cut mark. It runs on each result and again on each rendered report.
 """
 
 from __future__ import annotations
 
 import functools
+import html
+import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+
+from jobcheck.textsafe import plain_text, xml_text
 
 SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|PASS$|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|DSN|COOKIE|SESSION)",
@@ -33,6 +45,10 @@ MIN_LINE_LENGTH = 4
 # `scheme://user:` of `scheme://user:password@host`; one scheme character is enough.
 _URL_USER = re.compile(r"(?<=[A-Za-z0-9+.-])://[^:/@\s]*:")
 _SPACE = re.compile(r"\s")
+# Where jobcheck cut text (``process._Tail``): what follows may be the tail of a secret.
+CUT_MARK = re.compile(r"(?P<head>\[\.\.\. \d+ bytes cut \.\.\.\]\n)\ufffd*")
+# The shortest tail of a secret masked after a cut mark (a single character says nothing).
+MIN_TAIL = 2
 
 Span = tuple[int, int]
 
@@ -74,8 +90,8 @@ class Masker:
     def _add(self, values: Iterable[str]) -> None:
         for value in values:
             if value:
-                self._values.add(value)
-                self._values.update(_lines_of(value))
+                for one in (value, *_lines_of(value)):
+                    self._values.update(derived_forms(one))
         self._snapshot = tuple(self._values)
 
     def add_env(self, env: Mapping[str, str], names: Iterable[str] = ()) -> None:
@@ -99,6 +115,8 @@ class Masker:
         if not text:
             return text
         spans = [*_literal_spans(text, self._snapshot), *url_password_spans(text)]
+        if "bytes cut ...]" in text:
+            spans += _cut_tail_spans(text, self._snapshot)
         return _replace(text, spans) if spans else text
 
     def __contains__(self, value: str) -> bool:
@@ -107,6 +125,62 @@ class Masker:
     def data(self, value: Any) -> Any:
         """A copy of nested dicts, lists and tuples with every string (keys too) masked."""
         return mask_data(value, self)
+
+
+def _shell(value: str) -> str:
+    """How ``shlex.quote`` shows ``value`` inside its quotes."""
+    return value.replace("'", "'\"'\"'")
+
+
+def _repr_forms(value: str) -> tuple[str, str]:
+    """``repr`` inside its quotes: alone, and within a string that holds both quotes."""
+    return repr(value)[1:-1], repr(value + "'\"")[1:-4]
+
+
+def _json(value: str, *, ascii_only: bool) -> str:
+    return json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+
+
+def _json_in_html(value: str) -> str:
+    text = _json(value, ascii_only=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _xml_attribute(value: str) -> str:
+    text = html.escape(xml_text(value), quote=False).replace('"', "&quot;")
+    return text.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#09;")
+
+
+def _markdown(value: str) -> str:
+    return value.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _github(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+# Every way a report or message of jobcheck renders a string (see the module's doc).
+_RENDERINGS: tuple[Callable[[str], str], ...] = (
+    plain_text,
+    xml_text,
+    functools.partial(_json, ascii_only=True),
+    functools.partial(_json, ascii_only=False),
+    _json_in_html,
+    html.escape,
+    functools.partial(html.escape, quote=False),
+    _xml_attribute,
+    _markdown,
+    lambda v: _markdown(v).replace("|", "\\|"),
+    _github,
+    lambda v: _github(v).replace(":", "%3A").replace(",", "%2C"),
+)
+
+
+def derived_forms(value: str) -> set[str]:
+    """``value`` and every form jobcheck may show it in: shell-quoted or ``repr``'d, each of
+    those escaped by a report (JSON, HTML, XML, Markdown, GitHub). A plain word has one."""
+    bases = {value, _shell(value), *_repr_forms(value)}
+    return {render(base) for base in bases for render in _RENDERINGS} | bases
 
 
 def _lines_of(value: str) -> list[str]:
@@ -122,6 +196,22 @@ def _literal_spans(text: str, values: Iterable[str]) -> Iterator[Span]:
         while at >= 0:
             yield at, at + size
             at = text.find(value, at + size)
+
+
+def _cut_tail_spans(text: str, values: Iterable[str]) -> Iterator[Span]:
+    """The tail of a secret right after a cut mark: the cut took its head (see CUT_MARK)."""
+    for mark in CUT_MARK.finditer(text):
+        body = mark.end()
+        if body >= len(text):
+            continue
+        for value in values:
+            # the longest tail of ``value`` the text goes on with: a tail starts with text[body]
+            at = value.find(text[body], 1)
+            while 0 < at <= len(value) - MIN_TAIL:
+                if text.startswith(value[at:], body):
+                    yield mark.end("head"), body + len(value) - at
+                    break
+                at = value.find(text[body], at + 1)
 
 
 def url_password_spans(text: str) -> Iterator[Span]:
@@ -187,7 +277,7 @@ def values_under_secret_keys(data: Any) -> Iterator[str]:
 CYCLE = "..."
 
 
-def mask_data(value: Any, mask: Masker) -> Any:
+def mask_data(value: Any, mask: Callable[[str], str]) -> Any:
     """A copy of nested dicts, lists and tuples with every string (keys too) masked, for
     reports' ``details``; other values are kept as they are, a reference back into a
     structure that holds itself becomes ``CYCLE``. Iterative, so any depth is fine."""
@@ -216,14 +306,14 @@ def _children(node: Any) -> Iterable[Any]:
     return [*node.keys(), *node.values()] if isinstance(node, Mapping) else node
 
 
-def _rebuilt(node: Any, done: dict[int, Any], mask: Masker) -> Any:
+def _rebuilt(node: Any, done: dict[int, Any], mask: Callable[[str], str]) -> Any:
     if isinstance(node, Mapping):
         return {_leaf(k, done, mask): _leaf(v, done, mask) for k, v in node.items()}
     items = [_leaf(v, done, mask) for v in node]
     return tuple(items) if isinstance(node, tuple) else items
 
 
-def _leaf(node: Any, done: dict[int, Any], mask: Masker) -> Any:
+def _leaf(node: Any, done: dict[int, Any], mask: Callable[[str], str]) -> Any:
     if isinstance(node, str):
         return mask(node)
     return done.get(id(node), CYCLE) if _is_container(node) else node

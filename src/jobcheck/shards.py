@@ -163,6 +163,8 @@ def merge_runs(reports: Sequence[tuple[Path, RunResult]]) -> tuple[RunResult, li
         _same(first_path, path, "checklist digest", info.digest, shard.digest)
         _same(first_path, path, "shard count", str(info.count), str(shard.count))
         _same(first_path, path, "commit", first.commit or "(none)", run.commit or "(none)")
+        if run.checklist_ids != first.checklist_ids:
+            _same(first_path, path, "list of check ids", _ids(first), _ids(run))
         if shard.index in seen:
             raise UsageError(
                 f"report merge: shard {shard.index}/{shard.count} is given twice: "
@@ -200,6 +202,11 @@ def _shard_of(path: Path, run: RunResult) -> ShardInfo:
             hint="write each shard's report with `jobcheck run --shard K/N --json PATH`",
         )
     return run.shard
+
+
+def _ids(run: RunResult) -> str:
+    shown = ", ".join(run.checklist_ids[:8])
+    return f"[{shown}{', ...' if len(run.checklist_ids) > 8 else ''}] ({len(run.checklist_ids)})"
 
 
 def _same(first: Path, other: Path, what: str, expected: str, seen: str) -> None:

@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import os
 import tempfile
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +29,7 @@ from jobcheck.durations import format_duration
 from jobcheck.errors import RuntimeFailure, UsageError
 from jobcheck.process import ProcessResult, git
 from jobcheck.reports.text import counts_phrase
-from jobcheck.results import CheckResult, RunResult, Status
+from jobcheck.results import CheckResult, RunResult, Status, WaiverNote
 
 
 class GateRun(Protocol):
@@ -38,11 +39,26 @@ class GateRun(Protocol):
     reports_written: bool
 
 
+class Planned(Protocol):
+    """What the tagging needs to know of each check of the checklist (``Check`` is one): the
+    checklist, not a report, says which checks are blockers and which waivers hold."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def waiver(self) -> WaiverNote | None: ...
+
+
 RunGate = Callable[[Mapping[str, str]], GateRun]
 Echo = Callable[[str], None]
 Confirm = Callable[[str], bool]
 
 WAIVED = Status.WAIVED
+# Unicode categories a tag name must not hold: format (zero-width, bidi controls), control,
+# private use, unassigned, line and paragraph separators.
+_UNSEEN = frozenset({"Cf", "Cc", "Co", "Cn", "Zl", "Zp"})
 
 
 def release(
@@ -52,6 +68,7 @@ def release(
     run_gate: RunGate,
     echo: Echo,
     confirm: Confirm,
+    checks: Sequence[Planned],
     dry_run: bool = False,
     yes: bool = False,
     is_tty: bool = False,
@@ -59,13 +76,20 @@ def release(
     reports: Sequence[Path] = (),
     refusals: Sequence[str] = (),
     notes: Callable[[RunResult], str] | None = None,
+    today: dt.date | None = None,
+    mask: Callable[[str], str] | None = None,
 ) -> int:
     """The whole command; returns its exit code. Never creates a tag on a failed gate.
+
+    ``checks``: every check of the checklist as loaded; each blocker among them must have
+    passed in the gate's run, or be covered by its waiver in the checklist, valid ``today``.
 
     ``reports``: files the gate writes (``--markdown`` ...); they do not make the tree dirty.
     ``refusals``: reasons known before the gate why it cannot allow a tag (shard reports of
     another checklist, say); they are reported with the gate's own.
     ``notes``: the release notes of the gate's run, appended to the tag message.
+    ``mask``: the run's masker, for the tag message and every line shown (the results in the
+    run are masked already; the message renders them again).
     """
     problem = _tag_name_problem(repo, tag)
     if problem:
@@ -85,7 +109,8 @@ def release(
     if run.interrupted:
         echo(f"interrupted: no tag created for {tag}")
         return exit_codes.INTERRUPTED
-    problems += gate_problems(run) + list(refusals) + commit_problems(run, head)
+    problems += gate_problems(run, checks, today=today or dt.date.today())
+    problems += list(refusals) + commit_problems(run, head)
     if not gate.reports_written:
         problems.append("a report asked for could not be written (see above)")
     message = tag_message(
@@ -93,6 +118,8 @@ def release(
     )
     if notes is not None:  # the release notes' sections: reason, files, command, metrics
         message += "\n" + notes(run)
+    if mask is not None:
+        message = mask(message)
     if dry_run:
         return _dry_run(echo, tag, head, message, problems)
     if problems:
@@ -127,16 +154,60 @@ def _dry_run(echo: Echo, tag: str, head: str, message: str, problems: list[str])
     return exit_codes.OK
 
 
-def gate_problems(run: RunResult) -> list[str]:
-    blocking = [c.id for c in run.checks if c.blocks]
-    if blocking:
-        return [
-            f"the release gate failed: {len(blocking)} blocker{'s' if len(blocking) != 1 else ''}"
-            f" did not pass ({', '.join(blocking)})"
-        ]
+LET_THROUGH = (
+    "a blocker that does not pass is let through only by a waiver on the check in the "
+    'checklist: waiver: {reason: "why, with a ticket", until: YYYY-MM-DD, by: "@who"}'
+)
+
+
+def gate_problems(run: RunResult, checks: Sequence[Planned], *, today: dt.date) -> list[str]:
+    """Why the run does not allow a tag: a blocker of the checklist that did not pass — failed,
+    errored, skipped or deselected (``--skip``, ``--only``, a shard, ``--failed``), reported
+    waived without a valid waiver, or absent from the run — and no valid waiver covers it.
+
+    Which checks are blockers, and which waivers hold, comes from the checklist (``checks``),
+    never from the run: a run may be read from reports written elsewhere."""
+    results = {c.id: c for c in run.checks}
+    shard = run.shard
+    never = f"the run was shard {shard.index}/{shard.count} only" if shard else "it never ran"
+    failed: list[str] = []
+    others: list[str] = []
+    for check in checks:
+        if check.severity == "warning" or _waived(check.waiver, today):
+            continue
+        result = results.get(check.id)
+        if result is None:
+            others.append(f"blocker {check.id} is not in the gate's run ({never})")
+        elif result.status in (Status.FAIL, Status.ERROR):
+            failed.append(check.id)
+        elif result.status == Status.SKIP:
+            why = run.deselected.get(check.id) or _first_line(result.message) or "skipped"
+            others.append(f"blocker {check.id} did not run ({why})")
+        elif result.status == Status.WAIVED:
+            others.append(
+                f"blocker {check.id} is reported waived, but the checklist gives it no valid "
+                "waiver (none, or expired)"
+            )
+    problems = []
+    if failed:
+        problems.append(
+            f"the release gate failed: {len(failed)} blocker{'s' if len(failed) != 1 else ''}"
+            f" did not pass ({', '.join(failed)})"
+        )
+    problems += others
+    if problems:
+        return [*problems, LET_THROUGH]
     if not any(c.status in (Status.PASS, Status.WAIVED) for c in run.checks):
         return ["the release gate proved nothing: no check passed (all skipped?)"]
     return []
+
+
+def _waived(waiver: WaiverNote | None, today: dt.date) -> bool:
+    return waiver is not None and waiver.until >= today
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
 
 
 def commit_problems(run: RunResult, head: str) -> list[str]:
@@ -293,6 +364,13 @@ def _tag_name_problem(repo: Path, tag: str) -> str:
     where = repo if repo.is_dir() else Path.cwd()
     if not tag or tag.startswith("-"):
         return f"{tag!r} is not a valid tag name"
+    hidden = [c for c in tag if unicodedata.category(c) in _UNSEEN or (c.isspace() and c != " ")]
+    if hidden:
+        codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in hidden}))
+        return (
+            f"'{tag.encode('ascii', 'backslashreplace').decode()}' holds a character that does "
+            f"not show or turns the text around ({codes}): a tag name must read as it is"
+        )
     if _git(where, "check-ref-format", f"refs/tags/{tag}").returncode != 0:
         return f"{tag!r} is not a valid git tag name (see `git check-ref-format --help`)"
     if tag in ("HEAD", "@", "FETCH_HEAD", "ORIG_HEAD") or tag.startswith("refs/"):

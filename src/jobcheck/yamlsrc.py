@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from jobcheck.errors import ChecklistError, Location
+from jobcheck.fsutil import FileTooLarge, NotRegularFile, read_regular
 
 if TYPE_CHECKING:  # yaml is imported when a file is parsed: not on the start-up path
     import yaml
@@ -503,7 +504,21 @@ def _check_characters(source: Source, text: str) -> None:
 
 def read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_BYTES)
+    except FileTooLarge:
+        raise ChecklistError(
+            f"file is larger than {MAX_BYTES} bytes; a checklist is at most {MAX_BYTES}",
+            Location(path),
+        ) from None
+    except NotRegularFile as exc:
+        if exc.what == "a directory":
+            raise ChecklistError("is a directory, not a checklist file", Location(path)) from None
+        raise ChecklistError(
+            f"is {exc.what}, not a regular file",
+            Location(path),
+            expected="a regular file",
+            hint="a FIFO or a device would block or never end: give the file itself",
+        ) from None
     except FileNotFoundError:
         raise ChecklistError(
             "checklist file not found",
@@ -514,10 +529,6 @@ def read_text(path: Path) -> str:
         raise ChecklistError("is a directory, not a checklist file", Location(path)) from None
     except OSError as exc:
         raise ChecklistError(f"cannot read the file: {exc.strerror}", Location(path)) from None
-    if len(raw) > MAX_BYTES:
-        raise ChecklistError(
-            f"file is {len(raw)} bytes; a checklist is at most {MAX_BYTES}", Location(path)
-        )
     if NUL in raw:
         raise ChecklistError(
             "this is a binary file, not a YAML checklist",

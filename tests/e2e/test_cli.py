@@ -60,7 +60,7 @@ def test_run_writes_json_and_junit_and_exits_1(
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     report = json.loads((tmp_path / "out.json").read_text())
-    assert report["schema"] == 2 and report["checklist"] == "e2e" and report["status"] == "fail"
+    assert report["schema"] == 3 and report["checklist"] == "e2e" and report["status"] == "fail"
     assert report["summary"] == {"pass": 1, "fail": 1, "error": 0, "skip": 1, "waived": 0}
     broken = next(c for c in report["checks"] if c["id"] == "broken")
     for key in (

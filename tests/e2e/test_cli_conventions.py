@@ -383,3 +383,19 @@ def test_strict_validate_rejects_what_init_left_to_fill_in(tmp_path: Path) -> No
     assert f"error: {path}:5: `fast-one` owner is a placeholder: '@TODO-owner'" in strict.output
     assert "`fast-one` rollback is a placeholder: 'TODO: revert the merge'" in strict.output
     assert "conventions: 3 checks, invalid (--strict)" in strict.output
+
+
+def test_run_into_a_pipe_closed_early_prints_no_traceback(tmp_path: Path) -> None:
+    """`jobcheck run | head -1`: the reader leaves; the run ends quietly with its own code."""
+    checks = "".join(
+        f"  - {{id: c{i}, kind: command, owner: '@o', with: {{run: 'true'}}}}\n" for i in range(150)
+    )
+    (tmp_path / "jobcheck.yaml").write_text(f"version: 1\nname: pipe\nchecks:\n{checks}")
+    done = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m jobcheck run --no-color --json out.json | head -1",
+        shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert done.stdout.startswith("PASS   c")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["status"] == "pass"

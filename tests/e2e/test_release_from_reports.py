@@ -65,13 +65,20 @@ def repo(tmp_path: Path) -> Path:
     return repo
 
 
-def shards(repo: Path, folder: Path, *which: int, checklist: str = "", **env: str) -> Path:
+def shards(
+    repo: Path,
+    folder: Path,
+    *which: int,
+    checklist: str = "",
+    run: tuple[str, ...] = (),
+    **env: str,
+) -> Path:
     """Each shard in its own clone of HEAD, as on its own CI machine (no shared history)."""
     folder.mkdir(exist_ok=True)
     for k in which or (1, 2):
         machine = folder.parent / f"machine-{folder.name}-{k}-{git(repo, 'rev-parse', 'HEAD')[:8]}"
         git(repo.parent, "clone", "-q", str(repo), str(machine))
-        extra = ["-c", checklist] if checklist else []
+        extra = [*(["-c", checklist] if checklist else []), *run]
         args = ["run", *extra, "--shard", f"{k}/2", "--json", str(folder / f"s{k}.json")]
         done = jobcheck(machine, *args, **env)
         assert done.returncode in (0, 1), done.stderr
@@ -158,3 +165,56 @@ def test_run_options_and_an_empty_folder_are_usage_errors(repo: Path, tmp_path: 
     done = release(repo, reports, "--skip", "lint")
     assert done.returncode == 2 and tags(repo) == []
     assert "--skip choose what a gate runs; with --from-reports nothing runs" in done.stderr
+
+
+def test_shards_that_skipped_a_failing_blocker_are_refused(repo: Path, tmp_path: Path) -> None:
+    reports = shards(repo, tmp_path / "reports", run=("--skip", "lint"), FAIL_LINT="1")
+    done = release(repo, reports)
+    assert done.returncode == 1 and tags(repo) == []
+    assert "  - blocker lint did not run (deselected with --skip)" in done.stdout
+    assert 'waiver: {reason: "why, with a ticket", until: YYYY-MM-DD, by: "@who"}' in done.stdout
+
+
+def test_release_with_a_failing_blocker_skipped_is_refused(repo: Path) -> None:
+    done = jobcheck(repo, "release", "v1.0.0", "--skip", "lint", "--yes", FAIL_LINT="1")
+    assert done.returncode == 1 and tags(repo) == []
+    assert "refusing to tag v1.0.0:\n  - blocker lint did not run (deselected with --skip)" in (
+        done.stdout
+    )
+
+
+def test_shards_forged_to_hide_a_failed_blocker_are_refused(repo: Path, tmp_path: Path) -> None:
+    """Each report edited consistently (the check, its id, the summary, the verdict): the
+    merge cannot tell, the checklist can."""
+    import json
+
+    reports = shards(repo, tmp_path / "reports", FAIL_LINT="1")
+    for path in reports.glob("*.json"):
+        data = json.loads(path.read_text())
+        data["checks"] = [c for c in data["checks"] if c["id"] != "lint"]
+        data["checklist_ids"].remove("lint")
+        data["summary"]["fail"] = sum(c["status"] == "fail" for c in data["checks"])
+        failed = any(c["status"] == "fail" and c["severity"] == "blocker" for c in data["checks"])
+        data["status"] = "fail" if failed else "pass"
+        path.write_text(json.dumps(data))
+    done = release(repo, reports)
+    assert done.returncode == 1 and tags(repo) == []
+    assert "the shard reports do not hold the checks of this checklist; missing: lint" in (
+        done.stdout
+    )
+    assert "blocker lint is not in the gate's run (it never ran)" in done.stdout
+
+
+def test_a_shard_with_a_forged_severity_is_refused(repo: Path, tmp_path: Path) -> None:
+    import json
+
+    reports = shards(repo, tmp_path / "reports", FAIL_LINT="1")
+    for path in reports.glob("*.json"):
+        data = json.loads(path.read_text())
+        for check in data["checks"]:
+            if check["id"] == "lint":
+                check["severity"] = "Blocker"
+        path.write_text(json.dumps(data))
+    done = release(repo, reports)
+    assert done.returncode == 2 and tags(repo) == []
+    assert "severity: expected blocker or warning, seen 'Blocker'" in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -51,3 +52,46 @@ def test_no_secret_survives_masking(seed: int) -> None:
     assert time.perf_counter() - start < 1.0
     leaked = [s for s in secrets if s in out] + [p for p in passwords if p in out]
     assert not leaked, f"seed {seed}: {leaked!r} in {out!r}"
+
+
+def _renderings() -> list[Callable[[str], str]]:
+    import html
+    import json
+    import shlex
+
+    return [
+        lambda t: shlex.join(["cmd", t, "--flag"]),
+        json.dumps,
+        lambda t: json.dumps(t, ensure_ascii=False),
+        repr,
+        html.escape,
+        lambda t: json.dumps({"message": f"`{shlex.join(['run', t])}` exited 1"}),
+        lambda t: html.escape(json.dumps(t)),
+    ]
+
+
+@pytest.mark.fuzz
+@pytest.mark.parametrize("seed", range(CASES // 3))
+def test_no_secret_survives_masking_in_any_rendered_form(seed: int) -> None:
+    """The text is rendered (shell-quoted, JSON, repr, HTML, one in another) before masking,
+    as jobcheck's messages and reports do; then cut at a random byte, as output is."""
+    rng = random.Random(seed)
+    secrets = ["Q" + "".join(rng.choice(ALPHABET) for _ in range(rng.randint(5, 12))) + "Z"
+               for _ in range(rng.randint(1, 4))]  # fmt: skip
+    text = _text(rng, secrets, [])
+    renderings = _renderings()
+    shown = rng.choice(renderings)(text)
+    masker = Masker(declared=secrets)
+    out = masker(shown)
+    forms = {f"{r(s)}" for s in secrets for r in renderings} | set(secrets)
+    inner = {f[1:-1] for f in forms if len(f) > 8 and f[0] in "\"'" and f[-1] == f[0]}
+    leaked = [f for f in forms | inner if f in out]
+    assert not leaked, f"seed {seed}: {leaked!r} in {out!r}"
+    raw = shown.encode()
+    cut = rng.randint(0, len(raw))
+    tail = raw[cut:].decode("utf-8", errors="replace")
+    out = masker(f"[... {cut} bytes cut ...]\n{tail}")
+    body = out.split("\n", 1)[1]
+    for secret in secrets:
+        for size in range(3, len(secret) + 1):
+            assert not body.startswith(secret[-size:]), f"seed {seed}: tail of {secret!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
@@ -9,13 +10,13 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from jobcheck.bounded_regex import Found, RegexCancelled, RegexTimeout, search
 
-CATASTROPHIC = (r"(a+)+$", "a" * 34 + "!")
+# (a+)+$ on 34 a's runs for hours under `re`; `regex` sees through that one, not this one
+CATASTROPHIC = (r"(a|aa)+$", "a" * 60 + "!")
 
 
 def test_a_match_reports_what_it_found() -> None:
@@ -66,60 +67,59 @@ def test_cancel_stops_a_match_at_once() -> None:
     assert time.monotonic() - start < 1.5
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(p) for p in (task / "children").read_text().split()]
-    return found
+def test_other_threads_run_while_a_match_backtracks() -> None:
+    """The match holds no GIL: other checks keep running and do not time out falsely."""
+    ticks = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    with pytest.raises(RegexTimeout):
+        search(*CATASTROPHIC, timeout_s=1.0)
+    stop.set()
+    counter.join()
+    assert ticks > 100
 
 
-def _script(body: str) -> subprocess.Popen[str]:
+def test_sigint_interrupts_the_main_thread_at_once() -> None:
     code = textwrap.dedent(
         f"""
-        import os, sys
+        import time
         from jobcheck.bounded_regex import search
         print("ready", flush=True)
-        {body}
+        start = time.monotonic()
+        try:
+            search({CATASTROPHIC[0]!r}, {CATASTROPHIC[1]!r}, timeout_s=60)
+        except KeyboardInterrupt:
+            print("interrupted", time.monotonic() - start < 5)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-    time.sleep(0.5)  # the worker is running the match now
-    return proc
-
-
-def test_sigint_interrupts_the_main_thread_and_kills_the_worker() -> None:
-    proc = _script(
-        """
-        try:
-            search(r"(a+)+$", "a" * 34 + "!", timeout_s=60)
-        except KeyboardInterrupt:
-            kids = open(f"/proc/self/task/{os.getpid()}/children").read().split()
-            print("interrupted", kids)
-        """
-    )
-    assert len(_children(proc.pid)) == 1
+    time.sleep(0.5)  # the match is running now
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=10)
     assert time.monotonic() - start < 2.0
-    assert out == "interrupted []\n"
+    assert out == "interrupted True\n"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, awaiting its reaper
-
-
-def test_the_worker_cannot_outlive_a_killed_parent() -> None:
-    proc = _script('search(r"(a+)+$", "a" * 34 + "!", timeout_s=1.5)')
-    (worker,) = _children(proc.pid)
-    proc.kill()  # no chance to kill its worker
-    proc.wait()
-    deadline = time.monotonic() + 1.5 + 3.0  # its own limit is the timeout and a second
-    while _alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(worker)
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        (r"(a|aa)+$", "a" * 60 + "!"),
+        (r"^(\w+\s?)*x$", "ab " * 30 + "!"),
+        (r"(a+)+$", "a" * 40 + "!"),
+    ],
+)
+def test_the_probes_patterns_end_within_the_limit(pattern: str, text: str) -> None:
+    start = time.monotonic()
+    with contextlib.suppress(RegexTimeout):
+        assert search(pattern, text, timeout_s=1.0) is None
+    assert time.monotonic() - start < 3.0

@@ -120,3 +120,22 @@ def test_an_old_style_temp_file_goes_only_when_old(tmp_path: Path) -> None:
     os.utime(old, (two_hours_ago, two_hours_ago))
     assert remove_stale_temp_files(tmp_path) == [old]
     assert fresh.exists()
+
+
+def test_atomic_write_never_replaces_a_fifo_a_device_or_a_folder(tmp_path: Path) -> None:
+    """Renaming over a device node replaces it: as root, `--json /dev/null` once did."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    targets = [fifo, tmp_path]
+    try:
+        device = tmp_path / "null"
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        targets.append(device)
+    except PermissionError:
+        pass  # not root: the FIFO and the folder still stand for every special file
+    for target in targets:
+        with pytest.raises(OSError, match="not a regular file"):
+            atomic_write_text(target, "report\n")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert all(not stat.S_ISREG(os.stat(t).st_mode) for t in targets)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

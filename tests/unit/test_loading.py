@@ -716,3 +716,74 @@ def test_env_files_must_be_regular_files(tmp_path: Path, special: str) -> None:
     assert time.monotonic() - started < 2
     assert "is not a regular file" in caught.value.render()
     assert "jobcheck.yaml:3" in caught.value.render()
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ("Sup3r$1Secret", "invalid interpolation format at character 6"),
+        ("Sup3r${Secret", "unclosed '${' at character 6"),
+    ],
+)
+def test_a_dollar_in_an_env_file_value_is_a_load_error_that_hides_the_value(
+    tmp_path: Path, value: str, where: str
+) -> None:
+    (tmp_path / "staging.env").write_text(f"HOST=db\nDB_PASSWORD={value}\n")
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(
+        "version: 1\nname: x\nenv_files: [staging.env]\n"
+        "checks:\n  - {id: a, kind: command, owner: '@o', with: {run: 'true'}}\n"
+    )
+    with pytest.raises(ChecklistError) as caught:
+        load_checklist(path, {})
+    text = caught.value.render()
+    assert caught.value.exit_code == 2
+    assert f"env file `staging.env` line 2: DB_PASSWORD: {where}" in text
+    assert "jobcheck.yaml:3" in text and "write $$ for a literal $" in text
+    assert "Sup3r" not in text and "Secret" not in text
+    (tmp_path / "staging.env").write_text(f"HOST=db\nDB_PASSWORD='{value}'\n")
+    assert load_checklist(path, {}).file_env["DB_PASSWORD"] == value  # single quotes: literal
+
+
+def test_symlink_loops_are_load_errors_not_crashes(tmp_path: Path) -> None:
+    """`include` of a symlink loop was `internal error: RuntimeError`; a checklist that is one
+    printed a raw traceback."""
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")
+    (tmp_path / "inc.yaml").symlink_to("inc.yaml")
+    main = tmp_path / "main.yaml"
+    main.write_text(
+        "version: 1\nname: x\ninclude: [inc.yaml]\n"
+        "checks:\n  - {id: a, kind: command, owner: '@o', with: {run: 'true'}}\n"
+    )
+    with pytest.raises(ChecklistError) as caught:
+        load_checklist(main, {})
+    assert "main.yaml:3:11: included file `inc.yaml` is a symlink loop" in caught.value.render()
+    with pytest.raises(ChecklistError) as caught:
+        load_checklist(tmp_path / "loop.yaml", {})
+    assert "Too many levels of symbolic links" in caught.value.render()
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "dev-zero", "deep"])
+def test_hostile_stack_compose_files_do_not_hang_or_crash_loading(
+    tmp_path: Path, hostile: str
+) -> None:
+    """`stack.compose` is read at load time (for `${stack.SERVICE.PORT}`): a FIFO hung
+    `validate`, /dev/zero grew without bound, `[` x 5000 was exit 3."""
+    import os
+    import time
+
+    compose = tmp_path / "compose.yaml"
+    if hostile == "fifo":
+        os.mkfifo(compose)
+    elif hostile == "dev-zero":
+        compose.symlink_to("/dev/zero")
+    else:
+        compose.write_text("[" * 5000 + "]" * 5000)
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text(
+        "version: 1\nname: x\nstack: {compose: [compose.yaml], project: p}\n"
+        "checks:\n  - {id: a, kind: command, owner: '@o', with: {run: 'true'}}\n"
+    )
+    started = time.monotonic()
+    assert [c.id for c in load_checklist(path, {}).checks] == ["a"]
+    assert time.monotonic() - started < 3

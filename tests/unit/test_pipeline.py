@@ -108,3 +108,72 @@ def test_the_cli_takes_wait_jobs_and_refuses_zero(write_checklist: Callable[...,
             cwd=path.parent,
         )
         assert done.returncode == code, done.stderr
+
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    """A special file inside tmp_path (never the machine's own /dev/null)."""
+    import stat
+
+    path = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        try:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # as /dev/null is
+        except PermissionError:
+            pytest.skip("mknod needs root")
+    elif kind == "link-to-device":
+        target = _special(tmp_path, "device")
+        path.symlink_to(target)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "link-to-device"])
+def test_a_report_over_a_special_file_is_refused_before_anything_runs(
+    tmp_path: Path, write_checklist: Callable[..., Path], kind: str
+) -> None:
+    import stat
+
+    target = _special(tmp_path, kind)
+    marker = tmp_path / "ran"
+    checklist = write_checklist(f"""
+        version: 1
+        name: x
+        checks:
+          - {{id: a, kind: command, owner: "@o", with: {{run: "touch {marker}"}}}}
+    """)
+    request = pipeline.GateRequest(checklist=checklist, json_path=target, history=False)
+    with pytest.raises(UsageError, match="a report is written only to a regular file") as raised:
+        pipeline.run_gate(request, {"PATH": os.environ["PATH"]})
+    assert raised.value.exit_code == 2
+    assert not marker.exists()
+    mode = os.stat(target).st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
+
+
+@pytest.mark.parametrize("which", ["checklist", "include", "env file", "compose file"])
+def test_a_report_over_an_input_of_the_run_is_refused_before_anything_runs(
+    tmp_path: Path, write_checklist: Callable[..., Path], which: str
+) -> None:
+    marker = tmp_path / "ran"
+    write_checklist("checks: []\n", "more.yaml")
+    (tmp_path / "staging.env").write_text("A=1\n")
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    checklist = write_checklist(f"""
+        version: 1
+        name: x
+        include: [more.yaml]
+        env_files: [staging.env]
+        stack: {{compose: [compose.yaml], project: p}}
+        checks:
+          - {{id: a, kind: command, owner: "@o", with: {{run: "touch {marker}"}}}}
+    """)
+    files = {"checklist": "jobcheck.yaml", "include": "more.yaml", "env file": "staging.env"}
+    (tmp_path / "sub").mkdir()
+    target = tmp_path / "sub" / ".." / files.get(which, "compose.yaml")
+    before = target.read_text()
+    request = pipeline.GateRequest(checklist=checklist, markdown_path=target, history=False)
+    with pytest.raises(UsageError, match="is an input of this run") as raised:
+        pipeline.run_gate(request, {"PATH": os.environ["PATH"]})
+    assert raised.value.exit_code == 2
+    assert (marker.exists(), target.read_text()) == (False, before)

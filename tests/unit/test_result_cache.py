@@ -6,7 +6,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,8 @@ from jobcheck.loading import load_checklist
 from jobcheck.pipeline import GateRequest, run_gate
 from jobcheck.results import CheckResult, RunResult, Status
 from jobcheck.secrets import Masker
+
+KEY = b"k" * 32
 
 # The check appends a line to ran.log (outside its inputs) each time it really runs.
 CHECKLIST = """
@@ -157,8 +159,9 @@ def test_a_corrupt_entry_or_index_is_a_miss_not_a_crash(project: Path) -> None:
     assert build(gate(project)).cached is True
     (cache / "index.json").write_bytes(b"\xff\xfe")
     assert build(gate(project)).cached is True
-    data = json.loads(entry.read_text())
-    entry.write_text(json.dumps({**data, "key": "another"}), encoding="utf-8")
+    doc = json.loads(entry.read_text())
+    doc["data"]["key"] = "another"
+    entry.write_text(json.dumps(doc), encoding="utf-8")
     assert build(gate(project)).cached is False
 
 
@@ -317,11 +320,11 @@ def test_the_stat_index_hashes_only_what_changed(tmp_path: Path) -> None:
     for path in files:
         path.write_text(f"x = {path.name!r}\n", encoding="utf-8")
         os.utime(path, (old, old))
-    cache = result_cache.ResultCache(tmp_path, {}, Masker())
+    cache = result_cache.ResultCache(tmp_path, {}, Masker(), secret=KEY)
     first = cache.inputs_digest(["src/**/*.py"])
     assert cache.index.hashed == 50
     cache.index.save()
-    again = result_cache.ResultCache(tmp_path, {}, Masker())
+    again = result_cache.ResultCache(tmp_path, {}, Masker(), secret=KEY)
     assert again.inputs_digest(["src/**/*.py"]) == first and again.index.hashed == 0
     os.utime(files[3])  # touched, same content: read again, same digest
     assert again.inputs_digest(["src/**/*.py"]) == first and again.index.hashed == 1
@@ -352,3 +355,149 @@ def test_hidden_bytecode_and_special_files_are_not_inputs(tmp_path: Path) -> Non
     assert found == [str(tmp_path / "src" / "a.py")]
     assert result_cache.expand(tmp_path, "src/*") == found
     assert result_cache.expand(tmp_path, "../nothing/**") == []
+
+
+FOLDER_CHECKLIST = CHECKLIST.replace('"src/**/*.py", "pyproject.toml"', '"src"')
+
+
+def git_repo(folder: Path) -> None:
+    from jobcheck.process import git
+
+    git(folder, "init", "-q")
+
+
+def test_a_symlinked_folder_inside_an_input_folder_counts(
+    tmp_path: Path, write_checklist: Callable[..., Path]
+) -> None:
+    """`inputs: [src]`, `src/linked -> ../outside`: an edit of outside/b.txt once replayed."""
+    git_repo(tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "src" / "a.py").write_text("A = 1\n")
+    (tmp_path / "outside" / "b.txt").write_text("one\n")
+    (tmp_path / "src" / "linked").symlink_to("../outside")
+    (tmp_path / "src" / "file-link.txt").symlink_to("../outside/b.txt")
+    (tmp_path / "src" / "loop").symlink_to("../src")  # a loop: walked once, not forever
+    path = write_checklist(FOLDER_CHECKLIST)
+    assert build(gate(path)).cached is False
+    assert build(gate(path)).cached is True
+    (tmp_path / "outside" / "b.txt").write_text("two\n")
+    assert build(gate(path)).cached is False
+    assert str(tmp_path / "src" / "linked" / "b.txt") in result_cache.expand(tmp_path, "src")
+
+
+def test_a_symlink_out_of_the_repository_makes_the_check_run_uncached(
+    tmp_path: Path, write_checklist: Callable[..., Path]
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    git_repo(repo)
+    (repo / "src" / "linked").symlink_to(tmp_path / "elsewhere")
+    path = repo / "jobcheck.yaml"
+    path.write_text(FOLDER_CHECKLIST)
+    assert [build(gate(path)).cached for _ in range(2)] == [False, False]
+    assert runs(path) == 2
+    with pytest.raises(result_cache.OutsideRepository, match="leads out of the repository"):
+        result_cache.expand(repo, "src")
+
+
+def test_an_edit_with_its_mtime_put_back_is_a_miss(project: Path) -> None:
+    """Same size, same inode, mtime restored (`touch -r`): only the ctime moved."""
+    source = project.parent / "src" / "pkg" / "a.py"
+    old = time.time() - 3600  # long before it is hashed: the stat alone is trusted
+    os.utime(source, (old, old))
+    gate(project)
+    assert build(gate(project)).cached is True
+    stamp = source.stat()
+    with open(source, "r+", encoding="utf-8") as handle:  # in place: the inode stays
+        handle.write("A = 2\n")
+    os.utime(source, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert (source.stat().st_size, source.stat().st_ino) == (stamp.st_size, stamp.st_ino)
+    assert source.stat().st_mtime_ns == stamp.st_mtime_ns
+    assert build(gate(project)).cached is False
+
+
+def _forged(project: Path, status: str = "pass") -> Iterator[Path]:
+    """An entry written by hand under the key the check has now (the key is computable by
+    anyone: a hash of the definition and the inputs)."""
+    checklist = load_checklist(project, {})
+    check = checklist.check("build")
+    assert check is not None
+    cache = result_cache.ResultCache(project.parent, {}, Masker())
+    key = cache.key(check)
+    assert key is not None
+    entry = {
+        "format": 2, "key": key, "check": "build", "status": status, "message": "forged pass",
+        "output": "", "details": {}, "attempts": 1, "duration_s": 0.1, "cached_from": "x",
+    }  # fmt: skip
+    target = project.parent / ".jobcheck" / "cache" / "entries" / f"{key}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for doc in (entry, {**entry, "format": 1}, {"format": 2, "data": entry, "mac": "0" * 64}):
+        target.write_text(json.dumps(doc))
+        yield target
+
+
+def test_a_hand_written_pass_is_never_replayed(project: Path) -> None:
+    failing = project.read_text().replace("echo built ${WHAT:-x}", "exit 4")
+    project.write_text(failing)
+    for _ in _forged(project):
+        result = build(gate(project))
+        assert (result.status, result.cached) == (Status.FAIL, False)
+        assert "forged" not in result.message
+
+
+def test_the_key_is_created_once_private_and_a_shared_key_makes_entries_portable(
+    project: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    gate(project, {"XDG_STATE_HOME": str(state)})
+    key = state / "jobcheck" / "cache-key"
+    assert (key.stat().st_mode & 0o777, (key.parent.stat().st_mode & 0o777)) == (0o600, 0o700)
+    assert build(gate(project, {"XDG_STATE_HOME": str(state)})).cached is True
+    # another machine (another key) verifies nothing this one stored
+    assert build(gate(project, {"XDG_STATE_HOME": str(tmp_path / "other")})).cached is False
+    # a key readable by others is not used: nothing is replayed
+    key.chmod(0o644)
+    assert build(gate(project, {"XDG_STATE_HOME": str(state)})).cached is False
+    # JOBCHECK_CACHE_KEY (a CI secret) signs the same on every machine
+    shared = {"JOBCHECK_CACHE_KEY": "ci-secret-for-the-cache-0123456789"}
+    gate(project, {**shared, "XDG_STATE_HOME": str(tmp_path / "ci1")})
+    assert build(gate(project, {**shared, "XDG_STATE_HOME": str(tmp_path / "ci2")})).cached
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "dev-zero", "deep", "nan", "surrogate", "huge"])
+def test_a_hostile_entry_or_index_is_a_miss_never_a_hang_or_a_crash(
+    project: Path, hostile: str
+) -> None:
+    gate(project)
+    cache = project.parent / ".jobcheck" / "cache"
+    [entry] = (cache / "entries").glob("*.json")
+    doc = json.loads(entry.read_text())
+    for target in (entry, cache / "index.json"):
+        target.unlink()
+        if hostile == "fifo":
+            os.mkfifo(target)
+        elif hostile == "dev-zero":
+            target.symlink_to("/dev/zero")
+        elif hostile == "deep":
+            target.write_text("[" * 100_000 + "]" * 100_000)
+        elif hostile == "nan":
+            target.write_text(json.dumps({**doc, "data": {**doc["data"], "duration_s": "x"}})
+                              .replace('"x"', "NaN"))  # fmt: skip
+        elif hostile == "surrogate":
+            target.write_text(json.dumps(doc).replace('"built x"', '"\\ud800"'))
+        else:
+            target.write_text(" " * (70 * 1024 * 1024))
+    started = time.monotonic()
+    result = build(gate(project))
+    assert (result.status, result.cached) == (Status.PASS, False)
+    assert time.monotonic() - started < 10
+
+
+def test_every_folder_of_a_tree_is_walked(tmp_path: Path) -> None:
+    for folder in ("a", "a/b", "c", "c/d/e"):
+        (tmp_path / "src" / folder).mkdir(parents=True)
+        (tmp_path / "src" / folder / "f.txt").write_text(folder)
+    found = [os.path.relpath(p, tmp_path / "src") for p in result_cache.expand(tmp_path, "src")]
+    assert found == ["a/b/f.txt", "a/f.txt", "c/d/e/f.txt", "c/f.txt"]

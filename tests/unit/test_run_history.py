@@ -275,3 +275,34 @@ def test_history_is_compact_json_that_reads_back_the_same(tmp_path: Path) -> Non
     text = saved.read_text(encoding="utf-8")
     assert text.count("\n") == 1 and ": " not in text  # one line, no indentation
     assert RunResult.from_dict(json.loads(text)).to_dict() == run.to_dict()
+
+
+def test_hostile_files_under_the_history_are_misses_never_a_hang_or_a_crash(
+    tmp_path: Path,
+) -> None:
+    """A FIFO, a symlink to /dev/zero, deep JSON, a lone surrogate, null ids and infinite
+    durations under .jobcheck/runs/ once hung or crashed `history`, `run --failed`, `--shard`."""
+    import time
+
+    saved = history.save_run(run_of(result("a", Status.FAIL)), tmp_path)
+    folder = saved.parent
+    os.mkfifo(folder / "20261127T100001.000000Z.json")
+    (folder / "20261127T100002.000000Z.json").symlink_to("/dev/zero")
+    (folder / "20261127T100003.000000Z.json").write_text("[" * 100_000 + "]" * 100_000)
+    good = json.loads(saved.read_text())
+    for n, edit in enumerate(
+        [
+            lambda d: d["checks"][0].update(id=None),
+            lambda d: d["checks"][0].update(duration_s=1e308),
+            lambda d: d.update(checklist="\ud800"),
+        ],
+        start=4,
+    ):
+        data = json.loads(json.dumps(good))
+        edit(data)
+        (folder / f"20261127T10000{n}.000000Z.json").write_text(json.dumps(data))
+    started = time.monotonic()
+    runs = history.load_runs(tmp_path)
+    assert [r.checks[0].id for r in runs] == ["a"]
+    assert history.failed_ids(tmp_path) == ["a"]
+    assert time.monotonic() - started < 5

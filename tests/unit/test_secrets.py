@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import json
 import random
+import shlex
 import string
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +215,63 @@ def test_option_names_that_only_look_secret_are_not_masked(tmp_path: Path) -> No
     assert masker("diff against .env.example; API_TOKEN_NAME; prod.env") == (
         "diff against .env.example; API_TOKEN_NAME; prod.env"
     )
+
+
+QUOTED = "It's-Juliet-77"
+
+
+@pytest.mark.parametrize(
+    ("render", "seen"),
+    [
+        (lambda s: shlex.join(["false", s]), "false '***'"),
+        (lambda s: json.dumps({"m": s}), '{"m": "***"}'),
+        (lambda s: json.dumps({"m": f"`{shlex.join(['x', s])}`"}), '{"m": "`x \'***\'`"}'),
+        (lambda s: repr(f'say "{s}"'), "'say \"***\"'"),
+        (lambda s: html.escape(shlex.join([s])), "&#x27;***&#x27;"),
+        (lambda s: f"::error::{s}%", "::error::***%"),
+    ],
+)
+def test_the_forms_jobcheck_renders_a_secret_in_are_masked(
+    render: Callable[[str], str], seen: str
+) -> None:
+    assert Masker(declared=[QUOTED])(render(QUOTED)) == seen
+
+
+@pytest.mark.parametrize(
+    "secret", ['tök-"q"\\Zeta', "<k&y>|x", "tab\there", "ctl\x1bseq", "a:b,c%d\ne"]
+)
+def test_escaped_forms_of_awkward_secrets_are_masked(secret: str) -> None:
+    masker = Masker(declared=[secret])
+    renderings = [
+        json.dumps(secret),
+        json.dumps(secret, ensure_ascii=False),
+        repr(secret),
+        repr(secret + "'\""),
+        html.escape(secret),
+        secret.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|"),
+        secret.replace("%", "%25").replace("\n", "%0A").replace(":", "%3A").replace(",", "%2C"),
+    ]
+    for text in renderings:
+        shown = masker(f"before {text} after")
+        assert "***" in shown, (text, shown)
+        assert "Zeta" not in shown and "k&" not in shown and "here" not in shown
+
+
+@pytest.mark.parametrize("kept", [2, 5, 13])
+def test_the_tail_of_a_secret_cut_by_the_output_limit_is_masked(kept: int) -> None:
+    secret = "Straddle-Secret-4242"
+    text = f"[... 100 bytes cut ...]\n{secret[-kept:]}yyy\nlater {secret}"
+    assert Masker(declared=[secret])(text) == "[... 100 bytes cut ...]\n***yyy\nlater ***"
+
+
+def test_a_cut_inside_a_multibyte_character_is_masked_with_its_tail() -> None:
+    secret = "pässwörd-77"
+    raw = secret.encode()[-8:]  # starts inside the "ö"
+    text = "[... 9 bytes cut ...]\n" + raw.decode("utf-8", errors="replace") + " end"
+    assert Masker(declared=[secret])(text) == "[... 9 bytes cut ...]\n*** end"
+
+
+def test_text_after_a_cut_that_only_shares_one_character_is_kept() -> None:
+    masker = Masker(declared=["Straddle-Secret-4242"])
+    assert masker("[... 1 bytes cut ...]\n2 of 3") == "[... 1 bytes cut ...]\n2 of 3"
+    assert masker("no cut here: 4242 and cret-4242") == "no cut here: 4242 and cret-4242"

@@ -188,7 +188,8 @@ def test_report_takes_one_run_or_merge_and_shards(tmp_path: Path) -> None:
 
     runner = CliRunner()
     run = tmp_path / "run.json"
-    run.write_text(json.dumps(shard(1, 1, [result("a")], ids=("a",)).to_dict()), encoding="utf-8")
+    one = shard(1, 1, [result("a")], ids=("a",), digest="d1" * 32, commit="c1" * 20)
+    run.write_text(json.dumps(one.to_dict()), encoding="utf-8")
     two = runner.invoke(app, ["report", str(run), str(run)])
     assert two.exit_code == 2 and "give one RUN.json to re-render" in two.output
     flags = runner.invoke(app, ["report", str(run), "--html", str(tmp_path / "x.html")])

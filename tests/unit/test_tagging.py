@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import subprocess
@@ -71,7 +72,12 @@ def fixed_run(repo: Path, name: str = "passing.json") -> RunResult:
 
 def call(repo: Path, gate: FakeGate, **kw: object) -> tuple[int, str]:
     out: list[str] = []
-    options: dict[str, object] = {"yes": True, "confirm": lambda _: False} | kw
+    options: dict[str, object] = {
+        "yes": True,
+        "confirm": lambda _: False,
+        "checks": gate.run.checks,  # the checklist as the gate ran it
+        "today": dt.date(2026, 11, 27),  # the day of the fixtures' runs
+    } | kw
     code = release(
         str(options.pop("tag", "v1.4.0")),
         repo=repo,
@@ -126,7 +132,10 @@ def test_gate_fails_no_tag_and_exit_1(repo: Path) -> None:
     assert tags(repo) == []
     assert out == (
         "refusing to tag v1.4.0:\n"
-        "  - the release gate failed: 2 blockers did not pass (api-health, canary-job)"
+        "  - the release gate failed: 2 blockers did not pass (api-health, canary-job)\n"
+        "  - blocker queue-depth did not run (skipped: needs canary-job, which did not pass)\n"
+        "  - a blocker that does not pass is let through only by a waiver on the check in the "
+        'checklist: waiver: {reason: "why, with a ticket", until: YYYY-MM-DD, by: "@who"}'
     )
 
 
@@ -210,7 +219,10 @@ def test_a_gate_that_changes_the_tree_is_refused(repo: Path) -> None:
 
 def test_a_gate_where_nothing_passed_is_refused(repo: Path) -> None:
     run = fixed_run(repo)
-    run.checks = [dataclasses.replace(c, status=Status.SKIP) for c in run.checks]
+    run.checks = [
+        dataclasses.replace(c, status=Status.SKIP, severity="warning", waiver=None)
+        for c in run.checks
+    ]
     code, out = call(repo, FakeGate(run))
     assert (code, tags(repo)) == (1, [])
     assert "the release gate proved nothing: no check passed (all skipped?)" in out
@@ -247,7 +259,9 @@ def test_warnings_skips_and_several_checklist_files_are_recorded(repo: Path) -> 
     run.checks[0] = dataclasses.replace(
         run.checks[0], status=Status.FAIL, severity="warning", message="2 findings\nmore"
     )
-    run.checks[1] = dataclasses.replace(run.checks[1], status=Status.SKIP, source=str(other))
+    run.checks[1] = dataclasses.replace(
+        run.checks[1], status=Status.SKIP, severity="warning", source=str(other)
+    )
     code, _ = call(repo, FakeGate(run))
     assert code == 0
     message = tag_message(repo, "v1.4.0")
@@ -299,9 +313,8 @@ def run_command(path: Path, tag: str = "v2.0.0", **kw: object) -> tuple[int, str
 
     out = io.StringIO()
     environ = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
-    reports = {
-        k: kw.pop(k) for k in ("json_path", "junit_path", "markdown_path", "jobs") if k in kw
-    }
+    asked = ("json_path", "junit_path", "markdown_path", "jobs", "only", "skip", "shard")
+    reports = {k: kw.pop(k) for k in asked if k in kw}
     request = GateRequest(checklist=path, **reports)  # type: ignore[arg-type]
     options: dict[str, object] = {"yes": True, "is_tty": False, "confirm": lambda _: False} | kw
     code = release_command(tag, request, environ=environ, out=out, **options)  # type: ignore[arg-type]
@@ -412,3 +425,89 @@ def test_a_gate_of_another_commit_is_refused(repo: Path) -> None:
         f"  - the gate checked commit {run.commit[:12]}, but HEAD is {head[:12]}: check out "
         f"{run.commit[:12]} to tag what was checked, or run the gate on HEAD"
     )
+
+
+FAILING_SMOKE = SAMPLE_CHECKLIST.replace("test -f ../README.md", "false")
+LET_THROUGH = 'waiver: {reason: "why, with a ticket", until: YYYY-MM-DD, by: "@who"}'
+
+
+@pytest.mark.parametrize(
+    ("selection", "why"),
+    [
+        ({"skip": ["smoke"]}, "blocker smoke did not run (deselected with --skip)"),
+        ({"only": ["tag-format"]}, "blocker smoke did not run (not selected (--only))"),
+    ],
+)
+def test_a_deselected_failing_blocker_is_never_tagged(
+    repo: Path, selection: dict[str, list[str]], why: str
+) -> None:
+    path = sample_repo(repo, FAILING_SMOKE)
+    code, out = run_command(path, **selection)
+    assert (code, tags(repo)) == (1, [])
+    assert f"  - {why}\n" in out
+    assert LET_THROUGH in out
+
+
+def test_a_shard_without_the_failing_blocker_is_never_tagged(repo: Path) -> None:
+    path = sample_repo(repo, FAILING_SMOKE)
+    for shard in ("1/3", "2/3", "3/3"):
+        code, out = run_command(path, shard=shard)
+        assert (code, tags(repo)) == (1, []), out
+        refusal = out[out.index("refusing to tag") :]
+        assert (
+            f"blocker smoke is not in the gate's run (the run was shard {shard} only)" in refusal
+            or "did not pass (smoke)" in refusal
+        )
+
+
+def test_a_skipped_blocker_with_a_valid_waiver_is_let_through(repo: Path) -> None:
+    path = sample_repo(repo)
+    code, out = run_command(path, skip=["flaky"])
+    assert code == 0, out
+    assert "Skipped:\n- flaky\n" in tag_message(repo, "v2.0.0")
+
+
+def test_a_skipped_blocker_with_an_expired_waiver_is_refused(repo: Path) -> None:
+    path = sample_repo(repo, SAMPLE_CHECKLIST.replace("2999-12-31", "2001-01-01"))
+    code, out = run_command(path, skip=["flaky"])
+    assert (code, tags(repo)) == (1, [])
+    assert "  - blocker flaky did not run (deselected with --skip)\n" in out
+
+
+def test_the_checklist_not_the_run_says_what_a_blocker_is(repo: Path) -> None:
+    """A run (a report read back) that calls a failed blocker a warning, says it was waived,
+    or leaves it out, does not make it pass."""
+    run = fixed_run(repo, "mixed.json")
+    checks = fixed_run(repo, "mixed.json").checks
+    run.checks = [dataclasses.replace(c, severity="warning") for c in run.checks]
+    code, out = call(repo, FakeGate(run), checks=checks)
+    assert (code, tags(repo)) == (1, [])
+    assert "2 blockers did not pass (api-health, canary-job)" in out
+    run.checks = [dataclasses.replace(c, status=Status.WAIVED) for c in checks]
+    code, out = call(repo, FakeGate(run), checks=checks)
+    assert (code, tags(repo)) == (1, [])
+    assert "blocker api-health is reported waived, but the checklist gives it no valid" in out
+    run.checks = [c for c in checks if c.id != "api-health"]
+    code, out = call(repo, FakeGate(run), checks=checks)
+    assert (code, tags(repo)) == (1, [])
+    assert "blocker api-health is not in the gate's run (it never ran)" in out
+
+
+def test_a_waiver_that_expired_since_the_run_no_longer_lets_a_blocker_through(
+    repo: Path,
+) -> None:
+    gate = FakeGate(fixed_run(repo))  # graceful-shutdown waived until 2026-12-31
+    code, out = call(repo, gate, today=dt.date(2027, 1, 1))
+    assert (code, tags(repo)) == (1, [])
+    assert "blocker graceful-shutdown is reported waived, but the checklist gives it no" in out
+
+
+@pytest.mark.parametrize("tag", ["v1.0.0\u200b", "v1.0.0\u202e", "v\u2066.1.0", "v1.0\u00a0"])
+def test_invisible_and_bidi_characters_in_a_tag_name_are_refused(repo: Path, tag: str) -> None:
+    """`release v1.0.0` + U+200B once created the tag `v1.0.0\\u200b`."""
+    gate = FakeGate(fixed_run(repo))
+    with pytest.raises(UsageError, match="does not show or turns the text around") as raised:
+        call(repo, gate, tag=tag)
+    assert (raised.value.exit_code, gate.calls, tags(repo)) == (2, [], [])
+    shown = str(raised.value)
+    assert "U+" in shown and ("\\u" in shown or "\\x" in shown)  # shown, not hidden

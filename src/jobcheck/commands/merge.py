@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import IO
 
 from jobcheck.errors import UsageError
-from jobcheck.pipeline import GateRequest, prepare_report_paths, report_paths, write_reports
+from jobcheck.pipeline import (
+    GateRequest,
+    check_report_inputs,
+    prepare_report_paths,
+    report_paths,
+    write_reports,
+)
 
 
 def report_or_merge(
@@ -49,7 +55,8 @@ def merge(paths: Sequence[Path], targets: GateRequest, out: IO[str]) -> int:
     from jobcheck.shards import merge_runs
 
     prepare_report_paths(targets)
-    merged, problems = merge_runs([(path, read_run(path)) for path in paths])
+    check_report_inputs(targets, paths)
+    merged, problems = merge_runs([(path, read_run(path, strict=True)) for path in paths])
     out.write(render_text(merged, root=Path.cwd()))
     out.flush()
     for problem in problems:

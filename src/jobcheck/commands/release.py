@@ -18,20 +18,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from jobcheck.checklist import Checklist
+from jobcheck.checklist import Check, Checklist
 from jobcheck.errors import UsageError
 from jobcheck.fsutil import atomic_write_text
 from jobcheck.pipeline import (
     GateRequest,
     GateResult,
+    check_report_inputs,
     checklist_digest,
     load,
     make_masker,
     prepare_report_paths,
+    refuse_inputs_as_targets,
     report_paths,
+    run_inputs,
     write_reports,
 )
 from jobcheck.results import RunResult
+from jobcheck.secrets import Masker
 from jobcheck.tagging import Confirm, toplevel
 from jobcheck.tagging import release as tag_release
 
@@ -54,10 +58,14 @@ def release(
     ``notes``, write the release notes once the gate ran (tagged or not)."""
     prepare_report_paths(request, extra=[("--notes", notes)] if notes is not None else [])
     loaded = load(request.checklist, {**environ, "RELEASE_TAG": tag})
-    writer = NotesWriter(notes, tag, loaded, environ) if notes is not None else None
+    check_report_inputs(request, run_inputs(loaded))
+    if notes is not None:
+        refuse_inputs_as_targets([("--notes", notes)], run_inputs(loaded))
+    masker = make_masker(loaded, {**environ, **request.extra_env, "RELEASE_TAG": tag})
+    writer = NotesWriter(notes, tag, loaded, masker) if notes is not None else None
     code = _release(
         tag, request, loaded, environ=environ, out=out, confirm=confirm, is_tty=is_tty,
-        dry_run=dry_run, yes=yes, from_reports=from_reports, notes=writer,
+        dry_run=dry_run, yes=yes, from_reports=from_reports, notes=writer, masker=masker,
     )  # fmt: skip
     if writer is not None:
         writer.write(out)
@@ -77,17 +85,18 @@ def _release(
     yes: bool,
     from_reports: Path | None,
     notes: NotesWriter | None,
+    masker: Masker,
 ) -> int:
     written = [path for _, path in report_paths(request)] + ([notes.path] if notes else [])
     if from_reports is not None:
         return _release_from_reports(
             tag, from_reports, request, loaded_digest=checklist_digest(loaded),
-            repo=loaded.base_dir, files=loaded.files, out=out, confirm=confirm,
-            is_tty=is_tty, dry_run=dry_run, yes=yes, notes=notes,
+            repo=loaded.base_dir, files=loaded.files, checks=loaded.checks, out=out,
+            confirm=confirm, is_tty=is_tty, dry_run=dry_run, yes=yes, mask=masker, notes=notes,
         )  # fmt: skip
 
     def echo(text: str) -> None:
-        out.write(text + "\n")
+        out.write(masker(text) + "\n")
         out.flush()
 
     def run_gate(extra_env: Mapping[str, str]) -> GateResult:
@@ -105,7 +114,7 @@ def _release(
     return tag_release(
         tag, repo=loaded.base_dir, run_gate=run_gate, echo=echo, confirm=confirm,
         dry_run=dry_run, yes=yes, is_tty=is_tty, checklist_files=loaded.files,
-        reports=written, notes=notes,
+        reports=written, notes=notes, checks=loaded.checks, mask=masker,
     )  # fmt: skip
 
 
@@ -144,10 +153,21 @@ def shard_reports(folder: Path) -> list[Path]:
     return found
 
 
-def reports_problems(merged: RunResult, digest: str) -> list[str]:
+def reports_problems(merged: RunResult, digest: str, ids: Sequence[str] | None = None) -> list[str]:
     """Why the merged reports cannot stand in for a gate of this checklist (HEAD is compared
-    by ``tagging.release``, as for every gate)."""
+    by ``tagging.release``, as for every gate): no commit, another digest, or other checks
+    than the checklist's ``ids``."""
     problems = []
+    if ids is not None and [c.id for c in merged.checks] != list(ids):
+        theirs = {c.id for c in merged.checks}
+        absent = [i for i in ids if i not in theirs]
+        extra = sorted(theirs - set(ids))
+        problems.append(
+            "the shard reports do not hold the checks of this checklist"
+            + (f"; missing: {', '.join(absent[:5])}" if absent else "")
+            + (f"; not in it: {', '.join(extra[:5])}" if extra else "")
+            + ("; in another order" if not absent and not extra else "")
+        )
     if not merged.commit:
         problems.append(
             "the shard reports name no commit (they ran outside a git checkout); a tag needs "
@@ -169,11 +189,13 @@ def _release_from_reports(
     loaded_digest: str,
     repo: Path,
     files: Sequence[Path],
+    checks: Sequence[Check],
     out: IO[str],
     confirm: Confirm,
     is_tty: bool,
     dry_run: bool,
     yes: bool,
+    mask: Masker,
     notes: NotesWriter | None = None,
 ) -> int:
     from jobcheck.reports.text import render_text
@@ -188,24 +210,28 @@ def _release_from_reports(
             hint="give these to the shards' `jobcheck run --shard K/N`",
         )
     paths = shard_reports(folder)
-    merged, problems = merge_runs([(path, read_run(path)) for path in paths])
-    problems += reports_problems(merged, loaded_digest)
+    check_report_inputs(request, paths)
+    merged, problems = merge_runs([(path, read_run(path, strict=True)) for path in paths])
+    problems += reports_problems(merged, loaded_digest, [c.id for c in checks])
 
     def echo(text: str) -> None:
-        out.write(text + "\n")
+        out.write(mask(text) + "\n")
         out.flush()
 
     def gate(extra_env: Mapping[str, str]) -> ReportsGate:
         reports = f"{len(paths)} shard report{'s' if len(paths) != 1 else ''}"
         echo(f"release gate: {reports} from {folder}, merged")
-        out.write(render_text(merged, root=Path.cwd()))
-        written = write_reports(merged, request, lambda text: print(text, end="", file=sys.stderr))
+        out.write(mask(render_text(merged, root=Path.cwd())))
+        written = write_reports(
+            merged, request, lambda text: print(text, end="", file=sys.stderr), mask=mask
+        )
         return ReportsGate(merged, written)
 
     return tag_release(
         tag, repo=repo, run_gate=gate, echo=echo, confirm=confirm, dry_run=dry_run, yes=yes,
         is_tty=is_tty, checklist_files=files, reports=[path for _, path in report_paths(request)]
-        + ([notes.path] if notes else []), refusals=problems, notes=notes,
+        + ([notes.path] if notes else []), refusals=problems, notes=notes, checks=checks,
+        mask=mask,
     )  # fmt: skip
 
 
@@ -213,11 +239,11 @@ class NotesWriter:
     """``--notes PATH``: the release notes of the gate's run, masked; the tag message carries
     the same text (``tagging.release(notes=...)``), the file is written after the tagging."""
 
-    def __init__(self, path: Path, tag: str, loaded: Checklist, environ: Mapping[str, str]) -> None:
+    def __init__(self, path: Path, tag: str, loaded: Checklist, mask: Masker) -> None:
         self.path = path
         self.tag = tag
         self.repo = toplevel(loaded.base_dir)
-        self.mask = make_masker(loaded, {**environ, "RELEASE_TAG": tag})
+        self.mask = mask
         self.text = ""
 
     def __call__(self, run: RunResult) -> str:

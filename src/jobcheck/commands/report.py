@@ -19,6 +19,8 @@ def report(path: Path, fmt: str, output: Path | None) -> int:
 
     if fmt not in REPORT_FORMATS:
         raise UsageError(f"--format {fmt}: expected one of {', '.join(REPORT_FORMATS)}")
+    if output is not None:
+        _check_output(output, path)
     run = read_run(path)
     if fmt == "markdown":
         from jobcheck.reports.markdown import render_markdown
@@ -41,3 +43,17 @@ def report(path: Path, fmt: str, output: Path | None) -> int:
     else:
         atomic_write_text(output, text)
     return 0
+
+
+def _check_output(output: Path, source: Path) -> None:
+    """The re-rendered report goes to a regular file, never over the report it reads."""
+    from jobcheck.fsutil import not_regular
+    from jobcheck.pipeline import refuse_inputs_as_targets
+
+    what = not_regular(output)
+    if what:
+        raise UsageError(
+            f"--output {output}: is {what}; a report is written only to a regular file",
+            hint="give a file path, or leave out -o to print the report",
+        )
+    refuse_inputs_as_targets([("--output", output)], [source])

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobcheck import bounded_regex
 from jobcheck.results import Outcome
 from jobcheck.secrets import Masker
 
@@ -94,7 +95,7 @@ def as_list(value: str | Sequence[str] | None) -> list[str]:
 def valid_regex(value: str) -> str:
     """For option validators: a regular expression that compiles, else a clear ValueError."""
     try:
-        re.compile(value)
+        bounded_regex.check_pattern(value)
     except re.error as exc:
         raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
     return value

@@ -61,7 +61,7 @@ class Options(KindOptions):
     def _valid_regex(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
+                bounded_regex.check_pattern(value)
             except re.error as exc:
                 raise ValueError(f"not a valid regular expression: {exc}") from None
         return value

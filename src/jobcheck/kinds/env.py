@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from jobcheck import bounded_regex
 from jobcheck.dotenv_files import Dotenv, read_dotenv, secret_key, secret_value_problem
 from jobcheck.kinds._findings import Finding, findings_outcome, masking, shown_path, valid_regex
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds.base import CheckError, Kind, KindContext, KindOptions
 from jobcheck.results import Outcome
 
 
@@ -92,6 +92,13 @@ def _required(options: Options, dotenv: Dotenv, ctx: KindContext) -> list[Findin
     ]
 
 
+def _fullmatch(pattern: str, value: str, key: str) -> bool:
+    try:
+        return bounded_regex.fullmatch(pattern, value) is not None
+    except bounded_regex.RegexFailed as exc:
+        raise CheckError(f"patterns.{key}: {exc}") from None
+
+
 def _value_problems(options: Options, key: str, value: str) -> Iterator[tuple[str, str]]:
     """(rule, what is wrong) for one key; the value is shown only for keys that are not secret."""
     if not value.strip():
@@ -103,7 +110,7 @@ def _value_problems(options: Options, key: str, value: str) -> Iterator[tuple[st
     if value.strip().lower() in {v.lower() for v in forbidden}:
         yield "forbidden", f"forbidden value {shown} (must not be one of {', '.join(forbidden)})"
     pattern = options.patterns.get(key)
-    if pattern is not None and not re.fullmatch(pattern, value):
+    if pattern is not None and not _fullmatch(pattern, value, key):
         yield "pattern", f"value {shown} does not match /{pattern}/"
     if options.secrets and secret_key(key) and (why := secret_value_problem(value)):
         yield "secrets", f"{why} for a secret-looking key (expected a real secret or a ${{...}})"

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from jobcheck import bounded_regex
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._measure import BaselineOptions, CpuClock, compare, judged
-from jobcheck.kinds.base import Kind, KindContext
+from jobcheck.kinds.base import CheckError, Kind, KindContext
 from jobcheck.metrics import parse_tolerance, shown, spread
 from jobcheck.probes.http_client import Answer, excerpt, no_answer, request
 from jobcheck.probes.load_driver import Hit, hammer
@@ -151,7 +152,7 @@ class Options(BaselineOptions):
             for name, wanted in value.items():
                 if _is_regex(wanted):
                     try:
-                        re.compile(wanted[1:-1])
+                        bounded_regex.check_pattern(wanted[1:-1])
                     except re.error as exc:
                         raise ValueError(f"header {name}: bad regular expression: {exc}") from None
         return value
@@ -264,7 +265,10 @@ def _header_problems(options: Options, answer: Answer) -> list[str]:
 
 def _header_value_ok(wanted: str, seen: str) -> bool:
     if _is_regex(wanted):
-        return re.search(wanted[1:-1], seen) is not None
+        try:
+            return bounded_regex.search(wanted[1:-1], seen) is not None
+        except bounded_regex.RegexFailed as exc:
+            raise CheckError(f"headers: {exc}") from None
     return wanted.strip() == seen.strip()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from jobcheck import bounded_regex
 from jobcheck.kinds._findings import Finding, as_list, findings_outcome, plural, valid_regex
 from jobcheck.kinds.base import (
     CheckError,
@@ -93,7 +94,11 @@ def _branch(options: Options, ctx: KindContext, repo: Path) -> Iterator[str]:
 
 
 def _tag_pattern(options: Options) -> Iterator[str]:
-    if not re.fullmatch(options.tag_pattern, options.tag):
+    try:
+        matched = bounded_regex.fullmatch(options.tag_pattern, options.tag) is not None
+    except bounded_regex.RegexFailed as exc:
+        raise CheckError(f"tag_pattern: {exc}") from None
+    if not matched:
         default = options.tag_pattern == SEMVER
         expected = "semver such as v1.4.0" if default else f"/{options.tag_pattern}/"
         yield f"tag: {options.tag!r} is not {expected}"

@@ -11,13 +11,13 @@ scheduler. Celery beat keeps no lock, so processes are all there is to count.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from jobcheck import bounded_regex
 from jobcheck.durations import Duration
 from jobcheck.kinds._findings import plural, valid_regex
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
@@ -78,10 +78,10 @@ class Options(KindOptions):
             raise ValueError("redis_url reads RQ's scheduler locks: Celery beat keeps none")
         return self
 
-    def regexes(self) -> list[re.Pattern[str]]:
+    def regexes(self) -> list[str]:
         chosen = ("rq", "celery") if self.framework == "any" else (self.framework,)
         builtin = [p for name in chosen for p in BUILTIN_PATTERNS[name]]
-        return [re.compile(p) for p in (*builtin, *self.patterns)]
+        return [*builtin, *self.patterns]
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,18 @@ class Found:
     args: str
 
 
-def schedulers_in(container: Container, regexes: Sequence[re.Pattern[str]]) -> list[Found]:
+def schedulers_in(container: Container, regexes: Sequence[str]) -> list[Found]:
     """The scheduler processes of one container, each counted once: a forked child (Celery's
-    pool, RQ's work horse and scheduler process) shares its parent's command line."""
+    pool, RQ's work horse and scheduler process) shares its parent's command line. The
+    patterns go through the bounded matcher: a user's pattern that backtracks forever ends the
+    check ``error`` instead of freezing the run."""
     procs = containers.processes(container)
-    matching = {p.pid: p for p in procs if any(r.search(p.args) for r in regexes)}
+    try:
+        matching = {
+            p.pid: p for p in procs if any(bounded_regex.search(r, p.args) for r in regexes)
+        }
+    except bounded_regex.RegexFailed as exc:
+        raise CheckError(f"patterns: {exc}") from None
     name = container.name or container.short_id
     return [
         Found(name, hostname(container), p.args)

@@ -101,7 +101,7 @@ def _failure(check: CheckResult, root: Path | None) -> str:
     lines.extend(_seen(check.message))
     lines.append(f"- **Rollback:** {_inline(check.rollback) or '_none given_'}")
     if check.runbook:
-        lines.append(f"- **Runbook:** <{check.runbook}>")
+        lines.append(f"- **Runbook:** {_runbook(check.runbook)}")
     lines.append(f"- **Status:** {_status_facts(check, root)}")
     block = "\n".join(lines)
     if check.output.strip():
@@ -215,6 +215,22 @@ def _inline(text: str) -> str:
         last = match.end()
     out.append(_escape_html(text[last:]))
     return "".join(out)
+
+
+# An autolink only for a plain http(s) URL: anything CommonMark would end the autolink at
+# (`<`, `>`, a space, a quote) could start raw HTML after it, and `javascript:` must not link.
+_LINKABLE = re.compile(r"^https?://[^\s<>\"'`\\]+$", re.IGNORECASE)
+
+
+def _runbook(runbook: str) -> str:
+    """A runbook as a link when it is a plain http(s) URL, else as text in a code span
+    (no raw HTML, no `javascript:` link), as the HTML report shows it."""
+    text = " ".join(runbook.split())
+    if _LINKABLE.match(text):
+        return f"<{text}>"
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence} (not a link)"
 
 
 def _escape_html(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -202,6 +203,17 @@ def stack_summary(span: AttemptDetail) -> str:
     )
 
 
+def _quiet(stream: IO[str]) -> None:
+    """Point the stream's descriptor at /dev/null, so the interpreter's last flush at exit
+    raises no BrokenPipeError either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
+        pass
+
+
 class PlainReporter(BaseListener):
     """One line per finished check as it happens; the full report at the end."""
 
@@ -212,10 +224,19 @@ class PlainReporter(BaseListener):
         self.quiet = quiet
         self.color = color
         self.width = 24
+        self.reader_left = False
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        """Write, until the reader of a pipe leaves (`jobcheck run | head`): then the run goes
+        on quietly (its reports and exit code are still what they are), with no traceback."""
+        if self.reader_left:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            self.reader_left = True
+            _quiet(self.stream)
 
     def on_start(self, checks: Sequence[Check]) -> None:
         self.width = max([len(c.id) for c in checks] + [8]) + 1

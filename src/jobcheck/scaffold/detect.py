@@ -153,9 +153,13 @@ def _chain(folder: str) -> list[str]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """A project's TOML file through the bounded reader (a FIFO, /dev/zero or a huge file is
+    no file); unreadable, invalid or nested too deep: empty."""
+    from jobcheck.fsutil import MAX_PROJECT_FILE_BYTES, read_regular_text
+
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return tomllib.loads(read_regular_text(path, MAX_PROJECT_FILE_BYTES))
+    except (OSError, ValueError, RecursionError):  # ValueError: TOML and UTF-8 errors
         return {}
 
 

@@ -29,17 +29,19 @@ class Module:
 
 def modules(root: Path, *, markers: Iterable[str]) -> Iterator[Module]:
     """Parsed modules whose text contains one of ``markers`` (cheap before parsing)."""
+    from jobcheck.fsutil import MAX_PROJECT_FILE_BYTES, read_regular_text
+
     wanted = tuple(markers)
     for path in _python_files(root):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular_text(path, MAX_PROJECT_FILE_BYTES)  # no FIFO, no /dev/zero
         except (OSError, UnicodeDecodeError):
             continue
         if not any(marker in text for marker in wanted):
             continue
         try:
             tree = ast.parse(text, filename=str(path))
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # too deep to parse
             continue
         relative = path.relative_to(root)
         yield Module(module_name(relative), relative.as_posix(), tree, path.name == "__init__.py")

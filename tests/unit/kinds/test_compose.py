@@ -283,7 +283,9 @@ def test_unreadable_files_fail_with_a_location(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services:\n  api: [unclosed\n")
     outcome = run(file="compose.yaml")
     assert outcome.status is Status.FAIL
-    assert outcome.message.startswith("compose: compose.yaml:3:1: not valid YAML:")
+    assert outcome.message == (
+        "compose: compose.yaml:2:8: invalid YAML: the `[` opened here is never closed"
+    )
     assert run(file="gone.yaml").message == ("compose: gone.yaml does not exist")
     (tmp_path / "list.yaml").write_text("- a\n")
     assert run(file="list.yaml").message == ("compose: list.yaml has no `services:` mapping")
@@ -344,3 +346,69 @@ def test_a_service_that_is_not_a_mapping_fails(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services:\n  api: redis:7\n")
     outcome = attempt(KIND, Options.model_validate({"file": "compose.yaml"}), context(tmp_path))
     assert outcome.message == "compose: service api is not a mapping (seen str)"
+
+
+SECRET = "Sup3r$1Secret"
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        (f"DB_PASSWORD={SECRET}", "invalid interpolation format at character 6"),
+        ("DB_PASSWORD=Sup3r${Secret", "unclosed '${' at character 6"),
+        ("DB_PASSWORD=Sup3r${Se cret}", "invalid variable reference at character 6"),
+    ],
+)
+def test_a_malformed_reference_in_an_env_file_value_never_shows_the_value(
+    tmp_path: Path, line: str, where: str
+) -> None:
+    (tmp_path / "ok.yaml").write_text("services: {api: {image: 'a:1'}}\n")
+    (tmp_path / "s.env").write_text(f"A=1\n{line}\n")
+    options = Options.model_validate({"file": "ok.yaml", "env_file": "s.env"})
+    outcome = attempt(KIND, options, context(tmp_path))
+    assert outcome.status is Status.FAIL
+    assert outcome.message.startswith(f"compose: env_file s.env line 2: DB_PASSWORD: {where}")
+    assert "the value is not shown" in outcome.message
+    value = line.split("=", 1)[1]
+    assert value not in outcome.message and "Sup3r" not in outcome.message + outcome.output
+
+
+def test_env_file_values_that_double_each_line_are_refused_not_expanded(tmp_path: Path) -> None:
+    lines = ["A0=" + "x" * 1000] + [f"A{i}=${{A{i - 1}}}${{A{i - 1}}}" for i in range(1, 40)]
+    (tmp_path / "big.env").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InterpolationError, match=r"line 12: A11: the value expands to more"):
+        interpolated(read_dotenv(tmp_path / "big.env"), {})
+
+
+def test_a_nested_default_that_repeats_a_large_value_is_bounded() -> None:
+    text = "${X:-" + "${A}" * 100 + "}"
+    with pytest.raises(InterpolationError, match="expands to more than"):
+        interpolate(text, {"A": "y" * 20_000}, limit=1_000_000)
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "dev-zero", "deep", "huge"])
+def test_a_hostile_compose_file_fails_clearly_and_fast(tmp_path: Path, hostile: str) -> None:
+    """A FIFO once hung, /dev/zero grew without bound, `[` x 5000 was a RecursionError."""
+    import os
+    import time
+
+    path = tmp_path / "compose.yaml"
+    if hostile == "fifo":
+        os.mkfifo(path)
+    elif hostile == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif hostile == "deep":
+        path.write_text("services: " + "[" * 5000 + "]" * 5000 + "\n")
+    else:
+        path.write_text("services: {}\n# " + "x" * (5 * 1024 * 1024) + "\n")
+    started = time.monotonic()
+    outcome = attempt(KIND, Options.model_validate({"file": "compose.yaml"}), context(tmp_path))
+    assert time.monotonic() - started < 5
+    assert outcome.status is Status.FAIL
+    said = {
+        "fifo": "is a FIFO (named pipe), not a regular file",
+        "dev-zero": "is a character device",
+        "deep": "nested more than 64 levels deep",
+        "huge": "larger than",
+    }[hostile]
+    assert outcome.message.startswith("compose: ") and said in outcome.message

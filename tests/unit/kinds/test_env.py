@@ -188,3 +188,35 @@ def test_a_pasted_value_on_its_own_line_is_not_shown(tmp_path: Path) -> None:
     assert texts(outcome) == [
         "a.env:2 a line (not shown: it may be a value) has no '=': expected KEY=VALUE"
     ]
+
+
+def test_a_catastrophic_value_pattern_ends_the_check_error_within_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from jobcheck import bounded_regex
+
+    monkeypatch.setattr(bounded_regex, "DEFAULT_TIMEOUT_S", 1.0)
+    (tmp_path / "s.env").write_text("NAME=" + "a" * 60 + "!\n")
+    started = time.monotonic()
+    outcome = check({"file": "s.env", "patterns": {"NAME": "(a|aa)+$"}}, tmp_path)
+    assert time.monotonic() - started < 3.0
+    assert outcome.status is Status.ERROR
+    assert outcome.message.startswith("patterns.NAME: the pattern '(a|aa)+$' did not finish")
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "dev-zero"])
+def test_an_env_file_that_is_a_fifo_or_a_device_fails_at_once(tmp_path: Path, hostile: str) -> None:
+    import os
+    import time
+
+    if hostile == "fifo":
+        os.mkfifo(tmp_path / "s.env")
+    else:
+        (tmp_path / "s.env").symlink_to("/dev/zero")
+    started = time.monotonic()
+    outcome = check({"file": "s.env"}, tmp_path)
+    assert time.monotonic() - started < 3
+    assert outcome.status is not Status.PASS
+    assert "cannot be read:" in outcome.message and "not a regular file" in outcome.message

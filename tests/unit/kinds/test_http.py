@@ -59,6 +59,7 @@ class Handler(BaseHTTPRequestHandler):
             headers = {
                 "X-Content-Type-Options": "nosniff",
                 "Strict-Transport-Security": "max-age=63072000",
+                "X-Long": "a" * 60 + "!",  # for a pattern that backtracks
             }
             if self.path == "/redirect":
                 headers["Location"] = "http://10.255.255.1/elsewhere"
@@ -295,3 +296,16 @@ def test_json_subset_rules() -> None:
     assert json_mismatches([{"x": {"y": [3]}}], [{"x": {"y": [1, 3]}}]) == []
     assert json_mismatches({"a": {"b": 1}}, {"a": [1]}) == ["$.a: expected an object, saw [1]"]
     assert json_mismatches(None, None) == []
+
+
+def test_a_catastrophic_header_pattern_ends_the_check_error_within_the_bound(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobcheck import bounded_regex
+
+    monkeypatch.setattr(bounded_regex, "DEFAULT_TIMEOUT_S", 1.0)
+    started = time.monotonic()
+    outcome = check({"url": f"{server}/health", "headers": {"X-Long": "/(a|aa)+$/"}}, tmp_path)
+    assert time.monotonic() - started < 4.0
+    assert outcome.status is Status.ERROR, outcome.message
+    assert "headers: the pattern '(a|aa)+$' did not finish within 1s" in outcome.message

@@ -232,3 +232,20 @@ def test_no_repository_or_no_tag(tmp_path: Path) -> None:
 
 def test_the_registered_example_is_valid() -> None:
     assert KIND.options.model_validate(KIND.example)
+
+
+def test_a_catastrophic_tag_pattern_ends_the_check_error_within_the_bound(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tag_pattern: (a|aa)+$` once ran past 60 s holding the GIL."""
+    import time
+
+    from jobcheck import bounded_regex
+
+    monkeypatch.setattr(bounded_regex, "DEFAULT_TIMEOUT_S", 1.0)
+    options = {"tag": "a" * 60 + "!", "tag_pattern": "(a|aa)+$", "changelog": None}
+    started = time.monotonic()
+    outcome = check(repo, {**options, "match_version": False})
+    assert time.monotonic() - started < 3.0
+    assert outcome.status is Status.ERROR
+    assert "tag_pattern: the pattern '(a|aa)+$' did not finish within 1s" in outcome.message

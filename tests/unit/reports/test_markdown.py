@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
 from golden_runs import Golden, fixture_run
@@ -105,3 +106,22 @@ def test_the_stack_bring_up_shows_with_its_status_and_duration() -> None:
     shown = render_markdown(failed, today=TODAY)
     assert "❌ Staging stack: bring-up **fail** in 42s (from +1.5s, beside" in shown
     assert "Staging stack" not in render_markdown(fixture_run("mixed.json"), today=TODAY)
+
+
+def test_a_runbook_is_a_link_only_when_it_is_a_plain_http_url() -> None:
+    """`runbook: 'https://x/"><script>...'` rendered a <script> element under CommonMark, and
+    `javascript:` runbooks became links (the HTML report keeps them as text)."""
+    run = fixture_run("mixed.json")
+    failed = next(c for c in run.checks if c.status == Status.FAIL)
+    for runbook, shown in [
+        ("https://wiki.example/runbooks/api", "<https://wiki.example/runbooks/api>"),
+        ('https://x/"><script>alert(1)</script>', '` https://x/"><script>alert(1)</script> `'),
+        ("javascript:alert(1)", "` javascript:alert(1) ` (not a link)"),
+        ("[click](javascript:alert(1))", "` [click](javascript:alert(1)) ` (not a link)"),
+    ]:
+        checks = [dataclasses.replace(c, runbook=runbook) if c is failed else c for c in run.checks]
+        text = render_markdown(dataclasses.replace(run, checks=checks), today=dt.date(2026, 11, 27))
+        line = next(x for x in text.splitlines() if x.startswith("- **Runbook:**"))
+        assert shown in line, line
+        outside_code = re.sub(r"`[^`]*`", "", line)
+        assert "<script" not in outside_code and "javascript" not in outside_code
