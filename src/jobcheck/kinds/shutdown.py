@@ -43,13 +43,15 @@ FRAMEWORK_WORDS = {
     "dramatiq": (
         "to fix: Dramatiq acks a message only once the actor returned (acks late), so a "
         "stopped worker's message is requeued by the broker (RabbitMQ at once; Redis once the "
-        "worker's heartbeat is older than heartbeat_timeout, 60s); it was lost here: give "
+        "worker's heartbeat is older than heartbeat_timeout, 60s, at its next maintenance); "
+        "it was lost here: give "
         "a stop_grace_period longer than the longest actor (the worker waits for running "
         "actors on SIGTERM), keep max_retries above 0 and don't ack before the work is done",
         "to fix: Dramatiq requeues an unacked message of a killed worker: RabbitMQ when the "
         "channel closes, the Redis broker once the worker's heartbeat is older than "
-        "heartbeat_timeout (60s by default; RedisBroker(heartbeat_timeout=...)): set the "
-        "drill's deadline above it, and keep max_retries above 0 for actors that fail",
+        "heartbeat_timeout (60s by default) and a broker call does maintenance "
+        "(maintenance_chance, 1000 calls in a million): RedisBroker(heartbeat_timeout=..., "
+        "maintenance_chance=...), or a drill deadline above it; keep max_retries above 0",
     ),
 }
 

@@ -35,6 +35,7 @@ from jobcheck.probes.broker_url import BrokerURL
 
 HEARTBEATS: Final = f"{key_shapes.DRAMATIQ_NAMESPACE}:__heartbeats__"
 LIVE_WINDOW_S: Final = 10.0  # a heartbeat this recent is a live process
+OWN_PREFIX: Final = "jobcheck-"  # the broker id jobcheck heartbeats with
 SCAN_LIMIT: Final = 5000  # message bodies looked at when finding a message by its id
 
 
@@ -106,7 +107,11 @@ class DramatiqAdapter:
         """Dramatiq's own broker, without middleware: jobcheck only enqueues through it."""
         if self._broker is None:
             if self.is_redis:
-                self._broker = RedisBroker(client=self.client, middleware=[])  # type: ignore[no-untyped-call]
+                broker = RedisBroker(client=self.client, middleware=[])  # type: ignore[no-untyped-call]
+                # Every call heartbeats the broker's id: jobcheck's own is told by its prefix
+                # and never counted as a worker (this run's or an earlier check's).
+                broker.broker_id = f"{OWN_PREFIX}{broker.broker_id}"
+                self._broker = broker
             else:
                 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
@@ -192,8 +197,7 @@ class DramatiqAdapter:
         with self._redis():
             found: list[bytes] = self.client.zrangebyscore(HEARTBEATS, since, "+inf")  # type: ignore[assignment]
             ids = [_text(i) for i in found]
-        own = self._broker.broker_id if isinstance(self._broker, RedisBroker) else ""
-        return tuple(f"broker {i}" for i in ids if i != own)
+        return tuple(f"broker {i}" for i in ids if not i.startswith(OWN_PREFIX))
 
     def _declare(self, queue: str) -> tuple[int, int]:
         """(messages, consumers) of an AMQP queue, by a passive declare (creates nothing)."""
@@ -293,12 +297,13 @@ class DramatiqAdapter:
         if found is not None and found.state != "finished":
             return found
         if not self.is_redis:
-            if found is None:
+            if self.backend_url is None:
                 raise CheckError(
                     "following a Dramatiq message on RabbitMQ needs backend_url: the Results "
                     "middleware's Redis backend (and store_results=True on the actor)"
                 )
-            return found
+            # RabbitMQ shows no message by id: until its result is stored, it is not done.
+            return found or fw.JobState(job_id, "queued", "no result yet")
         broker = self._broker_state(message)
         if found is not None and broker.state in ("queued", "started"):
             return broker  # an old result of a re-sent message: the broker knows better
@@ -377,7 +382,8 @@ class DramatiqAdapter:
         if state.raw == "delivered, not acked":
             return (
                 "delivered to the killed worker and not acked: the Redis broker requeues it once "
-                "that worker's heartbeat is older than heartbeat_timeout (60s by default)",
+                "that worker's heartbeat is older than heartbeat_timeout (60s by default), at a "
+                "maintenance (maintenance_chance: 1000 broker calls in a million by default)",
                 False,
             )
         if state.state == "queued":
