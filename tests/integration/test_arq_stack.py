@@ -1,5 +1,5 @@
 """arq on a real engine: the FastAPI + arq sample (docker/samples/fastapi-arq) as compose
-project ``jc-arq-itest`` on 127.0.0.1:25080 (API) and :25379 (Redis), and jobcheck's kinds with
+project ``jc-h23-arq-itest`` on 127.0.0.1:25080 (API) and :25379 (Redis), and jobcheck's kinds with
 ``framework: arq`` / ``via: arq`` against it, each pass and fail.
 
 Ports and project come from JOBCHECK_ITEST_ARQ_{PROJECT,API_PORT,REDIS_PORT}; the image is
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from jobcheck.kinds import job, queue, shutdown
+from jobcheck.kinds import broker_restart, job, queue, shutdown
 from jobcheck.probes.framework import adapter_for
 
 from ._compose import Stack, env_file_values, wait_for
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SAMPLE = sample("fastapi-arq")
-PROJECT = os.environ.get("JOBCHECK_ITEST_ARQ_PROJECT", "jc-arq-itest")
+PROJECT = os.environ.get("JOBCHECK_ITEST_ARQ_PROJECT", "jc-h23-arq-itest")
 API_PORT = os.environ.get("JOBCHECK_ITEST_ARQ_API_PORT", "25080")
 REDIS_PORT = os.environ.get("JOBCHECK_ITEST_ARQ_REDIS_PORT", "25379")
 IMAGE = os.environ.get("JOBCHECK_ITEST_ARQ_IMAGE", "jobcheck/sample-fastapi-arq:staging")
@@ -204,3 +204,21 @@ def test_kill_drill_job_run_again_after_job_timeout(
     finally:
         recreate(engine_client, arq_stack, "worker")
         worker_live()
+
+
+def test_broker_restart_loses_no_arq_job(arq_stack: Stack) -> None:
+    outcome = check(
+        broker_restart.KIND,
+        {
+            "framework": "arq",
+            "redis_url": REDIS,
+            "task": "canary",
+            "sleep_task": "sleep",
+            "seconds": 3,
+            "waiting": 2,
+            "project": PROJECT,
+            "deadline": "60s",
+        },
+    )
+    assert outcome.status == "pass", f"{outcome.message}\n{outcome.output}"
+    assert "appendonly yes" in outcome.message

@@ -1,6 +1,6 @@
 """Dramatiq on a real engine: the Flask + Dramatiq sample (docker/samples/flask-dramatiq) as
-compose project ``jc-dramatiq-itest`` on 127.0.0.1:25180 (API) and :25479 (Redis: broker and
-Results backend), and on RabbitMQ (overrides/rabbitmq.yaml) as ``jc-dramatiq-amqp-itest`` on
+compose project ``jc-h23-dramatiq-itest`` on 127.0.0.1:25180 (API) and :25479 (Redis: broker and
+Results backend), and on RabbitMQ (overrides/rabbitmq.yaml) as ``jc-h23-dramatiq-amqp-itest`` on
 :25181, :25480 and :25672 (AMQP); jobcheck's kinds with ``framework: dramatiq`` /
 ``via: dramatiq`` against them, each pass and fail.
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from jobcheck.kinds import job, queue, shutdown
+from jobcheck.kinds import broker_restart, job, queue, shutdown
 from jobcheck.probes.framework import adapter_for
 
 from ._compose import Stack, env_file_values, wait_for
@@ -30,8 +30,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SAMPLE = sample("flask-dramatiq")
 ENV = os.environ.get
-PROJECT = ENV("JOBCHECK_ITEST_DRAMATIQ_PROJECT", "jc-dramatiq-itest")
-AMQP_PROJECT = ENV("JOBCHECK_ITEST_DRAMATIQ_AMQP_PROJECT", "jc-dramatiq-amqp-itest")
+PROJECT = ENV("JOBCHECK_ITEST_DRAMATIQ_PROJECT", "jc-h23-dramatiq-itest")
+AMQP_PROJECT = ENV("JOBCHECK_ITEST_DRAMATIQ_AMQP_PROJECT", "jc-h23-dramatiq-amqp-itest")
 API_PORT = ENV("JOBCHECK_ITEST_DRAMATIQ_API_PORT", "25180")
 REDIS_PORT = ENV("JOBCHECK_ITEST_DRAMATIQ_REDIS_PORT", "25479")
 AMQP_API_PORT = ENV("JOBCHECK_ITEST_DRAMATIQ_AMQP_API_PORT", "25181")
@@ -230,6 +230,25 @@ def test_shutdown_drill_loses_the_message_of_an_actor_told_to_shut_down(
     finally:
         recreate(engine_client, dramatiq_stack, "worker")
         worker_live()
+
+
+def test_broker_restart_loses_no_dramatiq_message(dramatiq_stack: Stack) -> None:
+    outcome = check(
+        broker_restart.KIND,
+        {
+            "framework": "dramatiq",
+            "broker_url": BROKER,
+            "backend_url": RESULTS,
+            "task": "canary",
+            "sleep_task": "sleep",
+            "seconds": 3,
+            "waiting": 2,
+            "project": PROJECT,
+            "deadline": "60s",
+        },
+    )
+    assert outcome.status == "pass", f"{outcome.message}\n{outcome.output}"
+    assert "appendonly yes" in outcome.message
 
 
 # --- on RabbitMQ ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -37,6 +38,31 @@ HEARTBEATS: Final = f"{key_shapes.DRAMATIQ_NAMESPACE}:__heartbeats__"
 LIVE_WINDOW_S: Final = 10.0  # a heartbeat this recent is a live process
 OWN_PREFIX: Final = "jobcheck-"  # the broker id jobcheck heartbeats with
 SCAN_LIMIT: Final = 5000  # message bodies looked at when finding a message by its id
+
+
+class Sent:
+    """The messages this process sent, by id: a Dramatiq message is followed by its queue and
+    actor (the Results key, the broker's hashes), which its id alone does not say. Shared by
+    every adapter of the run (a drill enqueues with one and follows with another); bounded."""
+
+    LIMIT: Final = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[str, dramatiq.Message[Any]] = {}
+
+    def __setitem__(self, job_id: str, message: dramatiq.Message[Any]) -> None:
+        with self._lock:
+            self._by_id[job_id] = message
+            while len(self._by_id) > self.LIMIT:
+                del self._by_id[next(iter(self._by_id))]
+
+    def get(self, job_id: str) -> dramatiq.Message[Any] | None:
+        with self._lock:
+            return self._by_id.get(job_id)
+
+
+SENT: Final = Sent()
 
 
 def _parse(url: str) -> BrokerURL:
@@ -85,7 +111,7 @@ class DramatiqAdapter:
         self._client: redis.Redis | None = None
         self._backend_client: redis.Redis | None = None
         self._broker: dramatiq.Broker | None = None
-        self._messages: dict[str, dramatiq.Message[Any]] = {}
+        self._messages = SENT
         self._checked: set[str] = set()
 
     # --- connections -------------------------------------------------------------------------
@@ -290,8 +316,8 @@ class DramatiqAdapter:
         message = self._messages.get(job_id)
         if message is None:
             raise CheckError(
-                f"Dramatiq message {job_id} was not sent by this check: only messages it sent "
-                "can be followed"
+                f"Dramatiq message {job_id} was not sent by this run: only messages jobcheck "
+                "sent can be followed (their queue and actor name the result)"
             )
         found = self._result(message)
         if found is not None and found.state != "finished":
