@@ -246,7 +246,7 @@ def test_fastapi_dramatiq(sample: Sample) -> None:
     assert "db-init" not in running(checks)  # restart: no and a setup name: a one-shot
     assert running(checks) == ["db", "backend", "worker", "scheduler", "redis"]
     assert not any(c["kind"] in ("queue", "job", "shutdown") for c in checks.values())
-    assert "  # dramatiq workers (worker): jobcheck's queue, job and shutdown kinds" in text
+    assert "  # No Dramatiq queue checks: REDIS_URL of the worker service" in text
     dotenv = checks["env-dotenv"]["with"]
     assert "required" not in dotenv and "forbidden" not in dotenv and "allow_empty" in dotenv
     assert "  # .env is git-ignored: this check needs it where jobcheck runs" in text
