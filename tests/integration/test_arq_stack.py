@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from jobcheck.kinds import broker_restart, job, queue, shutdown
+from jobcheck.kinds import broker_restart, job, queue, scheduler, shutdown, worker_limits
 from jobcheck.probes.framework import adapter_for
 
 from ._compose import Stack, env_file_values, wait_for
@@ -222,3 +222,67 @@ def test_broker_restart_loses_no_arq_job(arq_stack: Stack) -> None:
     )
     assert outcome.status == "pass", f"{outcome.message}\n{outcome.output}"
     assert "appendonly yes" in outcome.message
+
+
+LIMITS = {"framework": "arq", "redis_url": REDIS, "task": "sleep", "args": [2]}
+
+
+def test_worker_limits_read_from_a_job_arq_ran(arq_stack: Stack) -> None:
+    outcome = check(worker_limits.KIND, {**LIMITS, "time_limit": "10m", "result_ttl": "2h"})
+    assert outcome.status == "pass", outcome.message
+    assert "job_timeout 5m" in outcome.message and "keep_result 60m" in outcome.message
+
+
+def test_worker_limits_too_long_a_job_timeout_fails(arq_stack: Stack) -> None:
+    outcome = check(worker_limits.KIND, {**LIMITS, "time_limit": "1m"})
+    assert outcome.status == "fail", outcome.message
+    assert "job_timeout 5m, expected at most 60s" in outcome.message
+
+
+def _cron_workers(engine_client: DockerClient, stack: Stack, unique: str) -> Stack:
+    """Two workers that both run the sample's cron job (every 10 s)."""
+    with adapter_for("arq", REDIS) as arq:  # a clean slate: no earlier cron results
+        keys = list(arq.client.scan_iter(match="arq:result:*"))
+        if keys:
+            arq.client.delete(*keys)
+    changed = Stack(stack.project, stack.files, {**stack.variables, "ARQ_CRON": "1"})
+    changed.variables["ARQ_CRON_UNIQUE"] = unique
+    changed.compose("up", "-d", "--no-build", "--scale", "worker=2", "worker")
+    changed.wait_ready(engine_client)
+    return changed
+
+
+def _scheduler_verdict(want: str) -> Any:
+    options = {"framework": "arq", "redis_url": REDIS}
+
+    def settled() -> Any:
+        outcome = check(scheduler.KIND, options)
+        runs = outcome.message.split(" cron run")[0]
+        return outcome if outcome.status == want and runs.isdigit() and int(runs) >= 2 else None
+
+    return wait_for(f"scheduler {want}", settled, 45.0, interval_s=2.0)
+
+
+def test_scheduler_arq_unique_cron_runs_once_per_tick(
+    engine_client: DockerClient, arq_stack: Stack
+) -> None:
+    _cron_workers(engine_client, arq_stack, unique="1")
+    try:
+        outcome = _scheduler_verdict("pass")
+        assert "of cron:report: each tick ran once" in outcome.message
+    finally:
+        arq_stack.compose("up", "-d", "--no-build", "--scale", "worker=1", "worker")
+        worker_live()
+
+
+def test_scheduler_arq_cron_without_unique_runs_twice(
+    engine_client: DockerClient, arq_stack: Stack
+) -> None:
+    _cron_workers(engine_client, arq_stack, unique="0")
+    try:
+        outcome = _scheduler_verdict("fail")
+        assert "cron:report ran 2 times" in outcome.message
+        assert "unique=True" in outcome.message
+    finally:
+        arq_stack.compose("up", "-d", "--no-build", "--scale", "worker=1", "worker")
+        worker_live()

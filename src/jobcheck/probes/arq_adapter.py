@@ -34,7 +34,7 @@ from arq.constants import (
     result_key_prefix,
     retry_key_prefix,
 )
-from arq.jobs import Job, JobStatus, deserialize_job
+from arq.jobs import DeserializationError, Job, JobStatus, deserialize_job, deserialize_result
 from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -56,6 +56,20 @@ NORMAL: Final[dict[JobStatus, fw.State]] = {
 }
 # arq's own words when a worker has no such function (arq/worker.py, JobExecutionFailed).
 UNKNOWN_FUNCTION: Final = "not found"
+# arq/worker.py: in_progress_timeout_s = (max_timeout or 0) + 10
+IN_PROGRESS_EXTRA_S: Final = 10.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one probe job revealed of the worker's settings (None: not seen)."""
+
+    job_id: str
+    task: str
+    job_timeout: float | None  # the longest job_timeout of the worker's functions
+    keep_result: float | None  # the function's keep_result (None with keep_result_forever)
+    keep_forever: bool
+    failure: str = ""
 
 
 @dataclass(frozen=True)
@@ -356,7 +370,50 @@ class ArqAdapter:
             return "out of the queue, its job or result record still there", False
         return "gone: not in arq's queue, no job and no result record", True
 
+    def cron_runs(self) -> list[CronRun]:
+        with fw.redis_errors(self.where, self.timeout_s):
+            return cron_runs_in(self.client)
+
     # --- limits (worker_limits) ----------------------------------------------------------------
+
+    def probe_limits(
+        self,
+        task: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        *,
+        queue: str,
+        deadline_s: float,
+        interval_s: float = 0.1,
+    ) -> Limits:
+        """Run ``task`` once and read the limits arq put on it: the in-progress key's TTL at
+        the start is the longest ``job_timeout`` of the worker's functions + 10 s, the result's
+        TTL at the end the function's ``keep_result``. Fields the job did not reveal (it ended
+        between two polls, its result is not kept) stay None."""
+        job_id = self.enqueue(task, args, kwargs, queue=queue)
+        until = time.monotonic() + deadline_s
+        in_progress: float | None = None
+        state: fw.JobState | None = None
+        while time.monotonic() < until:
+            with fw.redis_errors(self.where, self.timeout_s):
+                ttl = self.client.pttl(in_progress_key_prefix + job_id)
+            if in_progress is None and ttl and ttl > 0:
+                in_progress = ttl / 1000
+            state = self.job_state(job_id)
+            if state is not None and state.ended:
+                break
+            time.sleep(interval_s)
+        else:
+            raise CheckFailed(
+                f"arq job {job_id} ({task}) did not end within {fw.seconds(deadline_s)} "
+                f"(last seen {state.raw if state else 'gone'}): no worker ran it"
+            )
+        with fw.redis_errors(self.where, self.timeout_s):
+            kept = self.client.pttl(result_key_prefix + job_id)
+        keep: float | None = kept / 1000 if kept and kept > 0 else None
+        forever = kept == -1
+        timeout = round(in_progress - IN_PROGRESS_EXTRA_S) if in_progress is not None else None
+        return Limits(job_id, task, timeout, keep, forever, state.failure if state else "")
 
     def job_records(self, queue: str, sample: int) -> list[tuple[str, str, int]]:
         """(job id, function, job_try) of up to ``sample`` waiting or running jobs of the
@@ -408,6 +465,62 @@ class ArqAdapter:
             (k.removeprefix(result_key_prefix), t / 1000 if t and t > 0 else None)
             for k, t in zip(keys, ttls, strict=True)
         ]
+
+
+@dataclass(frozen=True)
+class CronRun:
+    """One kept result of a cron job: arq names cron functions ``cron:NAME``."""
+
+    function: str
+    job_id: str
+    enqueued: datetime
+
+
+def cron_runs_in(client: redis.Redis, limit: int = SCAN_LIMIT) -> list[CronRun]:
+    """The cron jobs' results kept in Redis (``keep_result``), oldest first; at most ``limit``
+    result keys are read."""
+    keys = []
+    for key in client.scan_iter(match=result_key_prefix + "*", count=SCAN_LIMIT):
+        keys.append(_text(key))
+        if len(keys) >= limit:
+            break
+    with client.pipeline(False) as pipe:
+        for key in keys:
+            pipe.get(key)
+        values = pipe.execute()
+    runs = []
+    for key, value in zip(keys, values, strict=True):
+        if value is None:
+            continue
+        try:
+            result = deserialize_result(value)
+        except DeserializationError:
+            continue
+        if result.function.startswith("cron:"):
+            job_id = key.removeprefix(result_key_prefix)
+            runs.append(CronRun(result.function, job_id, result.enqueue_time))
+    return sorted(runs, key=lambda run: run.enqueued)
+
+
+def duplicates(runs: Sequence[CronRun], window_s: float = 1.0) -> list[list[CronRun]]:
+    """Runs of the same cron job enqueued within ``window_s`` of each other: one tick run
+    more than once (several workers each enqueue it when ``unique=False``)."""
+    groups: list[list[CronRun]] = []
+    for run in runs:
+        group = next(
+            (
+                g
+                for g in groups
+                if g[0].function == run.function
+                and abs((run.enqueued - g[0].enqueued).total_seconds()) <= window_s
+            ),
+            None,
+        )
+        if group is None:
+            groups.append([run])
+        else:
+            group.append(run)
+    return [g for g in groups if len(g) > 1]
 
 
 def _text(value: bytes | str) -> str:

@@ -45,7 +45,14 @@ async def report(ctx: Context) -> str:
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [send_email, sleep, canary, fail, report]
     cron_jobs: ClassVar[list[Any]] = (
-        [cron(report, second={0, 10, 20, 30, 40, 50}, unique=flag("ARQ_CRON_UNIQUE", True))]
+        [
+            cron(
+                report,
+                second={0, 10, 20, 30, 40, 50},
+                unique=flag("ARQ_CRON_UNIQUE", True),
+                keep_result=3600,  # arq keeps no cron result by default
+            )
+        ]
         if flag("ARQ_CRON", False)
         else []
     )
