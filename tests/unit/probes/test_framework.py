@@ -49,6 +49,8 @@ def test_missing_library_says_what_to_install(
     # None in sys.modules makes `import library` fail as if it were not installed; the adapter
     # module is dropped so the factory imports it afresh.
     monkeypatch.setitem(sys.modules, library, None)
+    for name in [n for n in sys.modules if n.startswith(f"{library}.")]:  # from arq.jobs import
+        monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(CheckError) as caught:
         fw.adapter_for(framework, "redis://127.0.0.1/0")
