@@ -25,13 +25,14 @@ from jobcheck.probes.canary import (
 )
 from jobcheck.probes.framework import DEFAULT_QUEUE, Adapter, adapter_for
 
-Via = Literal["http", "rq", "celery"]
-Framework = Literal["rq", "celery"]
+Via = Literal["http", "rq", "celery", "arq", "dramatiq"]
+Framework = Literal["rq", "celery", "arq", "dramatiq"]
+REDIS_ONLY = ("rq", "arq")  # frameworks whose broker option is redis_url
 FormValue = str | int | float | bool
 
 
 class CanaryOptions(KindOptions):
-    via: Via = Field("http", description="Enqueue through the API, RQ or Celery")
+    via: Via = Field("http", description="Enqueue through the API, RQ, Celery, arq or Dramatiq")
     framework: Framework | None = Field(
         None,
         description="via http: the framework behind the API, to count its workers when a job "
@@ -61,12 +62,22 @@ class CanaryOptions(KindOptions):
     broker_url: str | None = Field(
         None, description="Celery's broker, redis:// or amqp:// (via celery; via http: to count)"
     )
-    backend_url: str | None = Field(None, description="via celery: the result backend")
-    task: str | None = Field(None, description="The task: RQ's dotted function, Celery's name")
+    backend_url: str | None = Field(
+        None, description="via celery: the result backend; via dramatiq: the Results backend"
+    )
+    task: str | None = Field(
+        None,
+        description="The task: RQ's dotted function, Celery's name, arq's function name, "
+        "Dramatiq's actor name",
+    )
     function: str | None = Field(None, description="via rq: the dotted function (as task)")
     args: list[Any] = Field(default_factory=list, description="Positional arguments")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments")
-    queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
+    queue: str | None = Field(
+        None,
+        description="The queue (default: rq default, celery celery, arq arq:queue, "
+        "dramatiq default)",
+    )
     interval: Duration = Field(0.25, description="Pause between status polls")
     request_timeout: Duration = Field(5.0, description="Per HTTP request or broker call")
 
@@ -94,7 +105,7 @@ class CanaryOptions(KindOptions):
         if self.via == "http":
             self._http_complete()
         elif self.broker is None:
-            wanted = "redis_url" if self.via == "rq" else "broker_url"
+            wanted = "redis_url" if self.via in REDIS_ONLY else "broker_url"
             raise ValueError(f"via {self.via} needs {wanted} and task")
         elif self.task_name is None:
             raise ValueError(f"via {self.via} needs a task (e.g. app.tasks.canary)")

@@ -34,7 +34,9 @@ SETTLE_S = 10.0  # once the canary finished, how long the waiting jobs still get
 
 
 class Options(KindOptions):
-    framework: Literal["rq", "celery"] = Field("rq", description="Whose workers: rq or celery")
+    framework: Literal["rq", "celery", "arq", "dramatiq"] = Field(
+        "rq", description="Whose workers: rq, celery, arq or dramatiq"
+    )
     redis_url: str | None = Field(None, description="RQ: the queue's Redis")
     broker_url: str | None = Field(None, description="Celery: the broker (redis:// or amqp://)")
     backend_url: str | None = Field(None, description="Celery: the result backend")
@@ -86,7 +88,9 @@ class Options(KindOptions):
     @model_validator(mode="after")
     def _complete(self) -> Options:
         if self.url is None:
-            wanted = "redis_url" if self.framework == "rq" else "broker_url and backend_url"
+            wanted = {"rq": "redis_url", "arq": "redis_url", "dramatiq": "broker_url"}.get(
+                self.framework, "broker_url and backend_url"
+            )
             raise ValueError(f"framework {self.framework} needs {wanted}")
         if self.framework == "celery" and self.backend_url is None:
             raise ValueError("framework celery needs backend_url to follow the jobs")

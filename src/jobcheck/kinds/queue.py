@@ -1,8 +1,9 @@
 """``queue``: a queue's depth, live workers and failed jobs, and the broker's eviction policy.
 
-RQ (``framework: rq``, ``redis_url``) or Celery (``framework: celery``, ``broker_url``: Redis
-or AMQP), read through the framework's adapter. A queue that looks like the other framework's
-is an error saying so: never a silent ``depth 0``.
+RQ (``framework: rq``, ``redis_url``), Celery (``framework: celery``, ``broker_url``: Redis
+or AMQP), arq (``framework: arq``, ``redis_url``) or Dramatiq (``framework: dramatiq``,
+``broker_url``: Redis or AMQP), read through the framework's adapter. A queue that looks like
+another framework's is an error saying which: never a silent ``depth 0``.
 """
 
 from __future__ import annotations
@@ -18,22 +19,34 @@ from jobcheck.probes import broker_url, engine
 from jobcheck.probes.framework import DEFAULT_QUEUE, QueueReading, adapter_for, read_queue
 from jobcheck.results import Outcome
 
+NO_FAILED_LIST = {"celery": "Celery", "arq": "arq"}
+
 
 class Options(KindOptions):
-    framework: Literal["rq", "celery"] = Field("rq", description="Whose queue: rq or celery")
+    framework: Literal["rq", "celery", "arq", "dramatiq"] = Field(
+        "rq", description="Whose queue: rq, celery, arq or dramatiq"
+    )
     redis_url: str | None = Field(
         None, description="RQ: redis://[:PASSWORD@]HOST[:PORT][/DB] of the queue"
     )
     broker_url: str | None = Field(
         None, description="Celery: the broker, redis://... or amqp://... (RQ: as redis_url)"
     )
-    queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
+    queue: str | None = Field(
+        None,
+        description="The queue (default: rq default, celery celery, arq arq:queue, "
+        "dramatiq default)",
+    )
     max_depth: int | None = Field(None, ge=0, description="At most this many jobs waiting")
     max_failed: int | None = Field(
-        None, ge=0, description="RQ: at most this many in the failed registry"
+        None,
+        ge=0,
+        description="RQ: at most this many in the failed registry (Dramatiq: dead-lettered)",
     )
     failed_not_grown: bool = Field(
-        False, description="RQ: the failed registry did not grow since the run's first look"
+        False,
+        description="RQ, Dramatiq: the failed registry (dead letters) did not grow since the "
+        "run's first look",
     )
     min_workers: int | None = Field(None, ge=0, description="At least this many live workers")
     maxmemory_policy: str | None = Field(
@@ -49,7 +62,7 @@ class Options(KindOptions):
     @model_validator(mode="after")
     def _complete(self) -> Options:
         if self.url is None:
-            wanted = "redis_url" if self.framework == "rq" else "broker_url"
+            wanted = "redis_url" if self.framework in ("rq", "arq") else "broker_url"
             raise ValueError(f"framework {self.framework} needs {wanted}")
         if self.redis_url and self.broker_url and self.redis_url != self.broker_url:
             raise ValueError("redis_url and broker_url name the same broker: give one")
@@ -59,10 +72,13 @@ class Options(KindOptions):
                 "nothing to check: set max_depth, max_failed, failed_not_grown, "
                 "min_workers or maxmemory_policy"
             )
-        if self.framework == "celery" and (self.max_failed is not None or self.failed_not_grown):
+        if self.framework in NO_FAILED_LIST and (
+            self.max_failed is not None or self.failed_not_grown
+        ):
             raise ValueError(
-                "Celery keeps no failed-job list: max_failed and failed_not_grown are RQ's "
-                "(watch failures in the result backend or Flower instead)"
+                f"{NO_FAILED_LIST[self.framework]} keeps no failed-job list: max_failed and "
+                "failed_not_grown are RQ's and Dramatiq's (watch failures in the result "
+                "backend instead)"
             )
         return self
 
@@ -163,7 +179,8 @@ KIND = Kind(
     run=run,
     uses_workers=True,
     waits=True,
-    summary="queue depth, live workers, failed jobs (RQ or Celery), Redis maxmemory-policy",
+    summary="queue depth, live workers, failed jobs (RQ, Celery, arq, Dramatiq), Redis "
+    "maxmemory-policy",
     docker=True,
     example={
         "framework": "rq",

@@ -4,9 +4,14 @@ scheduled jobs.
 
 Counted from the running containers of the compose project (their processes, through the
 engine: Celery ``beat`` and ``worker -B``, ``rq worker --with-scheduler``, ``rqscheduler``,
-and any ``patterns`` of your own), and, for RQ with ``redis_url``, from RQ's own scheduler
-locks (``rq:scheduler-lock:QUEUE``): a lock held from a host outside the stack is one more
-scheduler. Celery beat keeps no lock, so processes are all there is to count.
+Dramatiq's ``periodiq``, and any ``patterns`` of your own), and, for RQ with ``redis_url``,
+from RQ's own scheduler locks (``rq:scheduler-lock:QUEUE``): a lock held from a host outside
+the stack is one more scheduler. Celery beat keeps no lock, so processes are all there is to
+count.
+
+arq runs cron jobs inside every worker (``cron_jobs``): ``framework: arq`` with ``redis_url``
+reads the cron jobs' kept results instead, and fails when one tick ran more than ``max`` times
+(several workers each enqueue it when ``unique=False``).
 """
 
 from __future__ import annotations
@@ -40,12 +45,15 @@ BUILTIN_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\brqscheduler\b",
         r"\brq-scheduler\b",
     ),
+    "dramatiq": (r"\bperiodiq\b",),
 }
 
 
 class Options(KindOptions):
-    framework: Literal["rq", "celery", "any"] = Field(
-        "any", description="Whose schedulers to count: rq, celery, or any (both)"
+    framework: Literal["rq", "celery", "dramatiq", "arq", "any"] = Field(
+        "any",
+        description="Whose schedulers to count: rq, celery, dramatiq (periodiq), any (all "
+        "three), or arq (its cron jobs' runs, from redis_url)",
     )
     project: str | None = Field(None, description="Compose project (default: the stack's)")
     max: int = Field(1, ge=0, description="At most this many scheduler processes")
@@ -74,12 +82,14 @@ class Options(KindOptions):
     def _consistent(self) -> Options:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) is more than max ({self.max})")
-        if self.redis_url and self.framework == "celery":
-            raise ValueError("redis_url reads RQ's scheduler locks: Celery beat keeps none")
+        if self.redis_url and self.framework in ("celery", "dramatiq"):
+            raise ValueError("redis_url reads RQ's scheduler locks (or arq's cron runs)")
+        if self.framework == "arq" and not self.redis_url:
+            raise ValueError("framework arq needs redis_url: arq's cron runs are read there")
         return self
 
     def regexes(self) -> list[str]:
-        chosen = ("rq", "celery") if self.framework == "any" else (self.framework,)
+        chosen = ("rq", "celery", "dramatiq") if self.framework == "any" else (self.framework,)
         builtin = [p for name in chosen for p in BUILTIN_PATTERNS[name]]
         return [*builtin, *self.patterns]
 
@@ -117,7 +127,7 @@ def hostname(container: Container) -> str:
 
 
 def read_locks(options: Options) -> list[SchedulerLock]:
-    if options.redis_url is None:
+    if options.redis_url is None or options.framework == "arq":
         return []
     with adapter_for("rq", options.redis_url, timeout_s=options.timeout) as adapter:
         return adapter.scheduler_locks()  # type: ignore[attr-defined, no-any-return]
@@ -189,7 +199,37 @@ def check(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     return Outcome.passed(ctx.mask(f"{facts} (at most {options.max})"), details=details)
 
 
+def check_arq(options: Options, ctx: KindContext) -> Outcome:
+    """Each cron tick ran at most ``max`` times, from the kept results of arq's cron jobs."""
+    assert options.redis_url is not None
+    from jobcheck.probes.arq_adapter import duplicates
+
+    with adapter_for("arq", options.redis_url, timeout_s=options.timeout) as adapter:
+        runs = adapter.cron_runs()  # type: ignore[attr-defined]
+    if not runs:
+        raise CheckError(
+            "no arq cron job result in Redis: no cron job ran yet, or its results are not "
+            "kept (arq's cron() keeps none by default: give it keep_result=3600); run this "
+            "after the cron jobs' first ticks"
+        )
+    functions = sorted({run.function for run in runs})
+    seen = f"{plural(len(runs), 'cron run')} of {', '.join(functions)}"
+    doubled = [g for g in duplicates(runs) if len(g) > options.max]
+    if doubled:
+        worst = max(doubled, key=len)
+        return Outcome.failed(
+            f"{seen}: {worst[0].function} ran {len(worst)} times at "
+            f"{worst[0].enqueued:%H:%M:%S} ({plural(len(doubled), 'tick')} ran more than "
+            f"{options.max}): several workers each enqueue it; give the cron job unique=True "
+            "(arq's default), or run cron_jobs in one worker only",
+            details={"duplicates": [[r.job_id for r in g] for g in doubled]},
+        )
+    return Outcome.passed(f"{seen}: each tick ran once (at most {options.max})")
+
+
 def run(options: Options, ctx: KindContext) -> Outcome:
+    if options.framework == "arq":
+        return check_arq(options, ctx)
     return engine.docker_check(ctx, lambda sdk: check(options, ctx, sdk))
 
 

@@ -28,6 +28,32 @@ Container = engine.Container
 
 SIGKILL_EXIT = 137
 READY_S = 60.0
+# framework -> (after a graceful stop lost the job, after a kill): in the framework's words.
+FRAMEWORK_WORDS = {
+    "arq": (
+        "to fix: arq cancels a running job on SIGTERM and runs it again only with "
+        "retry_jobs=True (the default) while job_try < max_tries; a job cancelled through "
+        "allow_abort_jobs (Job.abort) is not run again. Keep retry_jobs=True, make jobs "
+        "idempotent, or let them finish: job_completion_wait (arq >= 0.26) shorter than the "
+        "stop_grace_period",
+        "to fix: arq runs a killed worker's job again only once its arq:in-progress key "
+        "expires, the worker's job_timeout + 10s after the job started: lower job_timeout, or "
+        "set the drill's deadline above it; with retry_jobs=False or max_tries reached it fails",
+    ),
+    "dramatiq": (
+        "to fix: Dramatiq acks a message only once the actor returned (acks late), so a "
+        "stopped worker's message is requeued by the broker (RabbitMQ at once; Redis once the "
+        "worker's heartbeat is older than heartbeat_timeout, 60s, at its next maintenance); "
+        "it was lost here: give "
+        "a stop_grace_period longer than the longest actor (the worker waits for running "
+        "actors on SIGTERM), keep max_retries above 0 and don't ack before the work is done",
+        "to fix: Dramatiq requeues an unacked message of a killed worker: RabbitMQ when the "
+        "channel closes, the Redis broker once the worker's heartbeat is older than "
+        "heartbeat_timeout (60s by default) and a broker call does maintenance "
+        "(maintenance_chance, 1000 calls in a million): RedisBroker(heartbeat_timeout=..., "
+        "maintenance_chance=...), or a drill deadline above it; keep max_retries above 0",
+    ),
+}
 
 
 class Options(CanaryOptions):
@@ -232,6 +258,8 @@ def kill_remedy(framework: str | None) -> str:
             "to fix: enqueue with Retry so the abandoned job is re-queued, and a worker "
             "maintenance_interval short enough for the bound (RQ sweeps after >= 60s)"
         )
+    if framework in FRAMEWORK_WORDS:
+        return FRAMEWORK_WORDS[framework][1]
     return "to fix: let the framework redeliver, or visibly fail, jobs of a killed worker"
 
 
@@ -302,6 +330,8 @@ def remedy(framework: str | None, stopped: list[Stopped]) -> str:
         return f"to fix: {fix}, or {longer}" if killed else f"to fix: {fix}"
     if framework == "rq":
         return f"to fix: {longer}; make jobs idempotent and retried (Retry) for cold stops"
+    if framework in FRAMEWORK_WORDS:
+        return FRAMEWORK_WORDS[framework][0]
     return f"to fix: {longer}, and let the framework redeliver unfinished jobs"
 
 

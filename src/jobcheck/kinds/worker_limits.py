@@ -8,6 +8,11 @@ expectation an option (``time_limit: required``, ``max_prefetch: 1``, ...).
   else the queue's default of 180 s; -1 is none), ``result_ttl`` and ``failure_ttl``. They are
   read from the hashes of the queue's newest jobs (waiting, running, finished, failed).
 
+- arq keeps its limits in the worker's settings: jobcheck runs one ``task`` (e.g. the worker's
+  sleep, a few seconds) and reads what arq put on it: the in-progress key's TTL at the start is
+  the longest ``job_timeout`` of the worker's functions + 10 s, the result's TTL the function's
+  ``keep_result``.
+
 A worker that does not answer, or a queue with no job to read, ends ``error``: never a pass
 on limits nobody could see.
 """
@@ -15,7 +20,7 @@ on limits nobody could see.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -33,7 +38,9 @@ RQ_ONLY = ("result_ttl", "failure_ttl")
 
 
 class Options(KindOptions):
-    framework: Literal["rq", "celery"] = Field("rq", description="Whose workers: rq or celery")
+    framework: Literal["rq", "celery", "arq"] = Field(
+        "rq", description="Whose workers: rq, celery or arq"
+    )
     redis_url: str | None = Field(None, description="RQ: the queue's Redis")
     broker_url: str | None = Field(None, description="Celery: the broker (redis:// or amqp://)")
     queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
@@ -61,6 +68,12 @@ class Options(KindOptions):
         None, description="RQ: jobs carry a failure_ttl (required), at most this long"
     )
     sample: int = Field(20, ge=1, le=500, description="RQ: how many of the newest jobs to read")
+    task: str | None = Field(
+        None, description="arq: a function of the worker to run once and read the limits from"
+    )
+    args: list[Any] = Field(default_factory=list, description="arq: the task's arguments")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="arq: keyword arguments")
+    deadline: Duration = Field(30.0, description="arq: the task must end within this")
     timeout: Duration = Field(5.0, description="Per broker call")
 
     @field_validator("redis_url", "broker_url")
@@ -78,8 +91,10 @@ class Options(KindOptions):
     @model_validator(mode="after")
     def _complete(self) -> Options:
         if self.url is None:
-            wanted = "redis_url" if self.framework == "rq" else "broker_url"
+            wanted = "redis_url" if self.framework in ("rq", "arq") else "broker_url"
             raise ValueError(f"framework {self.framework} needs {wanted}")
+        if self.framework == "arq":
+            return self._arq_complete()
         other = CELERY_ONLY if self.framework == "rq" else RQ_ONLY
         given = [name for name in other if getattr(self, name) is not None]
         if given:
@@ -91,6 +106,22 @@ class Options(KindOptions):
         asked = ("time_limit", *(RQ_ONLY if self.framework == "rq" else CELERY_ONLY))
         if all(getattr(self, name) is None for name in asked):
             raise ValueError(f"nothing to check: set {', '.join(asked)}")
+        return self
+
+    def _arq_complete(self) -> Options:
+        given = [n for n in (*CELERY_ONLY, "failure_ttl") if getattr(self, n) is not None]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: not arq's settings (arq has job_timeout: time_limit, and "
+                "keep_result: result_ttl)"
+            )
+        if self.time_limit is None and self.result_ttl is None:
+            raise ValueError("nothing to check: set time_limit (job_timeout), result_ttl")
+        if not self.task:
+            raise ValueError(
+                "framework arq needs task: a function of the worker that runs a second or two "
+                "(e.g. sleep, args [2]); arq shows its limits only on a job it runs"
+            )
         return self
 
     @property
@@ -311,9 +342,61 @@ def check_rq(options: Options, ctx: KindContext) -> Outcome:
     )
 
 
+# --- arq --------------------------------------------------------------------------------------
+
+
+def check_arq(options: Options, ctx: KindContext) -> Outcome:
+    assert options.url is not None and options.task is not None
+    with adapter_for("arq", options.url, timeout_s=options.timeout) as adapter:
+        seen = adapter.probe_limits(  # type: ignore[attr-defined]
+            options.task,
+            options.args,
+            options.kwargs,
+            queue=options.queue_name,
+            deadline_s=min(options.deadline, ctx.remaining()),
+        )
+    if seen.failure:
+        raise CheckError(f"arq job {seen.job_id} ({seen.task}) failed: {seen.failure}")
+    if options.time_limit is not None and seen.job_timeout is None:
+        raise CheckError(
+            f"arq job {seen.job_id} ({seen.task}) ended before its in-progress key was read: "
+            "give a task that runs a second or two (e.g. sleep with args [2])"
+        )
+    keep = None if seen.keep_forever else seen.keep_result
+    if options.result_ttl is not None and keep is None and not seen.keep_forever:
+        raise CheckError(
+            f"arq job {seen.job_id} ({seen.task}) left no result: its keep_result is 0 "
+            "(nothing kept), so result_ttl cannot be read"
+        )
+    checks = (
+        ("time_limit", "job_timeout", options.time_limit, seen.job_timeout),
+        ("result_ttl", "keep_result", options.result_ttl, keep),
+    )
+    findings = []
+    for rule, name, wanted, value in checks:
+        missing = "none (keep_result_forever)" if name == "keep_result" else "none"
+        problem = _judge(name, wanted, value, _seconds, missing)
+        if problem:
+            findings.append(Finding(rule, problem))
+    summary = (
+        f"arq job {seen.task} on {options.queue_name!r}: job_timeout "
+        f"{_seconds(seen.job_timeout)} (the longest of the worker's functions), keep_result "
+        f"{'forever' if seen.keep_forever else _seconds(keep)}"
+    )
+    return findings_outcome(
+        f"limits of the arq worker on {options.queue_name!r}",
+        findings,
+        mask=ctx.mask,
+        passed=summary,
+        output=summary,
+    )
+
+
 def run(options: Options, ctx: KindContext) -> Outcome:
     engine.require_engine_for_stack(ctx)
     try:
+        if options.framework == "arq":
+            return check_arq(options, ctx)
         if options.framework == "celery":
             return check_celery(options, ctx)
         return check_rq(options, ctx)

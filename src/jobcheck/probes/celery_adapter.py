@@ -33,6 +33,7 @@ from kombu.exceptions import ChannelError, ContentDisallowed, OperationalError
 
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.probes import framework as fw
+from jobcheck.probes import key_shapes
 from jobcheck.probes.broker_url import BrokerURL
 
 T = TypeVar("T")
@@ -220,15 +221,9 @@ class CeleryAdapter:
             return ""  # RQ lives in Redis only: an AMQP queue cannot be RQ's
         self._reach(self.broker)
         with fw.redis_errors(self.where, self.timeout_s):
-            if fw.celery_traces(self.redis, queue):
-                return ""
-            rq = fw.rq_traces(self.redis, queue)
-        if not rq:
-            return ""
-        return (
-            f"queue {queue!r} on {self.where} has no Celery list or binding but RQ keys ({rq}): "
-            "this looks like an RQ queue, set framework: rq"
-        )
+            return key_shapes.mismatch(
+                self.redis, queue, "celery", self.where, "Celery list or binding"
+            )
 
     def _require_celery(self, queue: str) -> None:
         if queue in self._checked_queues:

@@ -1,4 +1,4 @@
-"""Framework adapters: one interface over RQ, Celery (and later Dramatiq, arq) for the
+"""Framework adapters: one interface over RQ, Celery, arq and Dramatiq for the
 ``queue``, ``job`` and ``shutdown`` kinds.
 
 A kind never reads a framework's keys itself: it asks an ``Adapter`` built by
@@ -54,8 +54,13 @@ if TYPE_CHECKING:
 
 State = Literal["queued", "started", "finished", "failed"]
 STATES: Final = ("queued", "started", "finished", "failed")
-FRAMEWORKS: Final = ("rq", "celery")
-DEFAULT_QUEUE: Final = {"rq": "default", "celery": "celery"}
+FRAMEWORKS: Final = ("rq", "celery", "arq", "dramatiq")
+DEFAULT_QUEUE: Final = {
+    "rq": "default",
+    "celery": "celery",
+    "arq": "arq:queue",
+    "dramatiq": "default",
+}
 DEFAULT_TIMEOUT_S: Final = 5.0
 # Celery's control commands are broadcasts that wait the whole timeout for replies: one second
 # is what `celery inspect` uses and keeps a poll loop responsive.
@@ -205,6 +210,13 @@ class Adapter(Protocol):
 _ADAPTERS: Final = {
     "rq": ("jobcheck.probes.rq_adapter", "RQAdapter", ("redis", "rq"), "rq"),
     "celery": ("jobcheck.probes.celery_adapter", "CeleryAdapter", ("celery", "kombu"), "celery"),
+    "arq": ("jobcheck.probes.arq_adapter", "ArqAdapter", ("arq", "redis"), "arq"),
+    "dramatiq": (
+        "jobcheck.probes.dramatiq_adapter",
+        "DramatiqAdapter",
+        ("dramatiq", "redis", "pika"),
+        "dramatiq",
+    ),
 }
 
 

@@ -3,7 +3,8 @@ is still coming (waiting, unacknowledged), visible to an operator (failed regist
 (claimed by a dead worker) or silently gone (nowhere at all).
 
 Asks what each framework can tell: RQ's queue list and registries (``RQAdapter.placement``),
-Celery's Redis broker lists and unacked hash (``CeleryAdapter.broker_holds``).
+Celery's Redis broker lists and unacked hash (``CeleryAdapter.broker_holds``); arq and
+Dramatiq say it themselves (``whereabouts``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def whereabouts(adapter: Adapter | None, job_id: str, queue: str | None) -> tupl
     if adapter is None or queue is None:
         return "", False
     try:
+        told = getattr(adapter, "whereabouts", None)  # arq, Dramatiq: in their own words
+        if told is not None:
+            where: tuple[str, bool] = told(job_id, queue)
+            return where
         placement = getattr(adapter, "placement", None)
         if placement is not None:
             return _rq_words(placement(job_id, queue))

@@ -25,6 +25,7 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import framework as fw
+from jobcheck.probes import key_shapes
 from jobcheck.probes.broker_url import BrokerURL
 
 # The description of the jobs jobcheck enqueues itself through RQ (canaries, drills), before
@@ -129,15 +130,9 @@ class RQAdapter:
 
     def framework_mismatch(self, queue: str) -> str:
         with self._errors():
-            if fw.rq_traces(self.client, queue):
-                return ""
-            celery = fw.celery_traces(self.client, queue)
-        if not celery:
-            return ""
-        return (
-            f"queue {queue!r} on {self.where} has no RQ keys ({fw.RQ_PREFIX}:queue:{queue}) but "
-            f"{celery}: this looks like a Celery queue, set framework: celery"
-        )
+            return key_shapes.mismatch(
+                self.client, queue, "rq", self.where, f"RQ keys ({fw.RQ_PREFIX}:queue:{queue})"
+            )
 
     def _require_rq(self, queue: str) -> None:
         """No silent wrong answer: refuse to read (or fill) another framework's queue."""

@@ -162,7 +162,12 @@ def _write_schema(target: Path) -> bool:
     return True
 
 
-_EXTRAS = {"rq": ("redis", "rq"), "celery": ("celery", "redis")}
+_EXTRAS = {
+    "rq": ("redis", "rq"),
+    "celery": ("celery", "redis"),
+    "arq": ("arq", "redis"),
+    "dramatiq": ("dramatiq", "redis"),
+}
 
 
 def missing_extras(
@@ -172,7 +177,7 @@ def missing_extras(
     lacks (an install without the ``rq``/``celery`` extra): said now, not as three errors in
     the first run."""
     frameworks = {
-        "celery" if "celery" in (c["with"].get("framework"), c["with"].get("via")) else "rq"
+        next((c["with"][k] for k in ("framework", "via") if c["with"].get(k) in _EXTRAS), "rq")
         for c in checks
         if c.get("kind") in ("queue", "job", "shutdown")
     }

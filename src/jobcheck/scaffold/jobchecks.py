@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobcheck.scaffold import brokers, commandline, routechoice
+from jobcheck.scaffold import asyncjobs, brokers, commandline, routechoice
 from jobcheck.scaffold.draft import Draft, check, lit, note, slug
 from jobcheck.scaffold.setting import Setting
 from jobcheck.scaffold.stackchecks import host_address
@@ -39,13 +39,15 @@ def job_checks(setting: Setting) -> list[Draft]:
             drafts += _rq(setting, mine)
         elif framework == "celery":
             drafts += _celery(setting, mine)
+        elif framework in asyncjobs.FRAMEWORKS:
+            drafts += asyncjobs.checks(setting, mine, framework)
         else:
             names = ", ".join(w.name for w in mine)
             what = f"{framework} workers" if framework else "workers of an unknown framework"
             drafts.append(
                 note(
-                    f"{what} ({names}): jobcheck's queue, job and shutdown kinds read RQ and "
-                    "Celery, so these get the running and compose checks only."
+                    f"{what} ({names}): jobcheck's queue, job and shutdown kinds read RQ, "
+                    "Celery, arq and Dramatiq, so these get the running and compose checks only."
                 )
             )
     return drafts

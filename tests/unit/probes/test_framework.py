@@ -28,9 +28,9 @@ def test_factory_builds_each_framework_without_connecting() -> None:
 
 def test_unknown_framework_is_an_error() -> None:
     with pytest.raises(
-        CheckError, match="unknown framework 'dramatiq': expected one of rq, celery"
+        CheckError, match="unknown framework 'huey': expected one of rq, celery, arq, dramatiq"
     ):
-        fw.adapter_for("dramatiq", "redis://127.0.0.1/0")
+        fw.adapter_for("huey", "redis://127.0.0.1/0")
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,8 @@ def test_unknown_framework_is_an_error() -> None:
         ("celery", "celery", "jobcheck.probes.celery_adapter", "celery"),
         ("rq", "rq", "jobcheck.probes.rq_adapter", "rq"),
         ("rq", "redis", "jobcheck.probes.rq_adapter", "rq"),
+        ("arq", "arq", "jobcheck.probes.arq_adapter", "arq"),
+        ("dramatiq", "dramatiq", "jobcheck.probes.dramatiq_adapter", "dramatiq"),
     ],
 )
 def test_missing_library_says_what_to_install(
@@ -47,7 +49,9 @@ def test_missing_library_says_what_to_install(
     # None in sys.modules makes `import library` fail as if it were not installed; the adapter
     # module is dropped so the factory imports it afresh.
     monkeypatch.setitem(sys.modules, library, None)
-    monkeypatch.delitem(sys.modules, module)
+    for name in [n for n in sys.modules if n.startswith(f"{library}.")]:  # from arq.jobs import
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(CheckError) as caught:
         fw.adapter_for(framework, "redis://127.0.0.1/0")
     message = str(caught.value)

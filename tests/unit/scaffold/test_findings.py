@@ -149,9 +149,11 @@ def test_monorepo_service_from_its_own_folder(tmp_path: Path) -> None:
     assert checks["backend-health"]["with"]["url"] == url
     # the compose file at the repository's root is read
     assert yaml.safe_load(text)["stack"]["compose"] == ["compose.yaml"]
-    # arq: no queue/job/shutdown check claimed
-    assert not {c["kind"] for c in checks.values()} & {"queue", "job", "shutdown"}
-    assert "arq workers (worker): jobcheck's queue, job and shutdown kinds" in said(text)
+    # arq (scaffold/asyncjobs.py): the queue through the engine, Redis unpublished
+    assert checks["queue-arq"]["with"] == {
+        "framework": "arq", "redis_url": "redis://${stack.redis.6379}/0", "queue": "arq:queue",
+        "min_workers": 1, "maxmemory_policy": "noeviction",
+    }  # fmt: skip
 
 
 # -- (5) FastAPI + Celery + beat, docker-compose.override.yml, routers under an API prefix -----

@@ -43,7 +43,7 @@ API = "http://127.0.0.1:8000"
             "Celery keeps no failed-job list",
         ),
         ("job", {"via": "rq", "redis_url": "http://x", "function": "a.b"}, "expected redis://"),
-        ("job", {"via": "amqp"}, "Input should be 'http', 'rq' or 'celery'"),
+        ("job", {"via": "amqp"}, "Input should be 'http', 'rq', 'celery', 'arq' or 'dramatiq'"),
         ("queue", {"redis_url": REDIS}, "nothing to check"),
         ("queue", {"redis_url": REDIS, "max_depth": -1}, "greater than or equal to 0"),
         ("queue", {"redis_url": REDIS, "min_workers": 1, "maxdepth": 3}, "Extra inputs"),
