@@ -307,11 +307,8 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
     loader = _Loader(environ)
     try:
         spec = loader.load(parse(path), {}, [path])
-        ports = StackPorts(
-            spec.stack is not None,
-            _compose_services(spec, path.parent),
-            _compose_depends_on(spec, path.parent),
-        )
+        compose = _compose_data(spec, path.parent)
+        ports = StackPorts(spec.stack is not None, _services(compose), _depends_on(compose))
         checks = _build_checks(loader.entries, loader.lookup, ports)
     except ChecklistError as exc:
         # A load error may quote an interpolated value: a secret must not show there either.
@@ -459,12 +456,13 @@ class StackPorts:
     depends_on: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
-def _compose_services(spec: ChecklistSpec, base: Path) -> frozenset[str] | None:
-    """The services of the stack's compose files, read through the checklist's bounded loader
-    (a FIFO, /dev/zero, deep nesting or a huge file: None, as for any unreadable file)."""
+def _compose_data(spec: ChecklistSpec, base: Path) -> list[dict[str, Any]] | None:
+    """The ``services`` mapping of each of the stack's compose files, read through the
+    checklist's bounded loader (a FIFO, /dev/zero, deep nesting or a huge file: None, as for
+    any unreadable file)."""
     if spec.stack is None:
         return None
-    services: set[str] = set()
+    found: list[dict[str, Any]] = []
     for name in spec.stack.compose:
         try:
             data = parse(base / name).data
@@ -472,22 +470,20 @@ def _compose_services(spec: ChecklistSpec, base: Path) -> frozenset[str] | None:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
             return None
-        services.update(str(k) for k in data["services"])
-    return frozenset(services)
+        found.append(data["services"])
+    return found
 
 
-def _compose_depends_on(spec: ChecklistSpec, base: Path) -> dict[str, frozenset[str]]:
+def _services(files: list[dict[str, Any]] | None) -> frozenset[str] | None:
+    """The services of the stack's compose files (None: unreadable or no stack)."""
+    return None if files is None else frozenset(str(k) for f in files for k in f)
+
+
+def _depends_on(files: list[dict[str, Any]] | None) -> dict[str, frozenset[str]]:
     """Each compose service's ``depends_on`` (a list or a mapping); empty when unreadable."""
-    import yaml
-
     found: dict[str, frozenset[str]] = {}
-    for name in spec.stack.compose if spec.stack else []:
-        try:
-            data = yaml.safe_load((base / name).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            return {}
-        services = data.get("services") if isinstance(data, dict) else None
-        for service, body in (services or {}).items() if isinstance(services, dict) else ():
+    for services in files or []:
+        for service, body in services.items():
             needs = body.get("depends_on") if isinstance(body, dict) else None
             if isinstance(needs, list | dict):
                 found[str(service)] = frozenset(str(n) for n in needs)
