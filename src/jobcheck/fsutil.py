@@ -13,6 +13,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # mkstemp's random part: 8 characters of [a-z0-9_]
@@ -23,11 +24,15 @@ _swept: set[Path] = set()
 _swept_lock = threading.Lock()
 
 
-def atomic_write_text(path: Path | str, text: str) -> Path:
+def atomic_write_text(
+    path: Path | str, text: str, *, check: Callable[[Path], None] | None = None
+) -> Path:
     """Write ``text`` to a temporary file beside ``path``, fsync it, then rename over it.
 
     The file gets the mode a plain ``open(path, "w")`` would give it (0666 less the umask),
-    or keeps the mode of the file it replaces: ``mkstemp`` alone would leave it 0600."""
+    or keeps the mode of the file it replaces: ``mkstemp`` alone would leave it 0600.
+    ``check`` reads the written temporary file before it replaces anything; whatever it
+    raises leaves ``path`` untouched. Every file jobcheck writes goes through here."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_once(target.parent)
@@ -40,6 +45,8 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
+        if check is not None:
+            check(Path(tmp))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
