@@ -1,8 +1,8 @@
 """`python -m build` makes an sdist and a wheel; the wheel installed into a fresh venv gives a
 working `jobcheck` (the one from the wheel, not this checkout). Offline: the build runs without
 isolation, and the fresh venv finds jobcheck's dependencies through a .pth to this environment's
-site-packages (a plain path: the editable install's hook there does not run). Each extra alone, in a
-venv that sees nothing of this one, with real brokers: test_extras.py."""
+site-packages (a plain path: the editable install's hook there does not run). Each extra alone,
+in a venv that sees nothing of this one, with real brokers: test_extras.py."""
 
 from __future__ import annotations
 
