@@ -6,6 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 JOBCHECK := $(VENV)/bin/jobcheck
 RELEASE_TAG ?= v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# The scripts download wheels and the Compose plugin with this pip (a fresh Debian has no
+# system pip; the venv has one).
+export PIP ?= $(abspath $(PY)) -m pip
 
 .PHONY: setup engine images host-services browser demo test unit lint gate stack-up stack-down bench clean
 
@@ -18,7 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-engine:
+# The engine, Compose v2 (the plugin) and v1 with paramiko: scripts/engine.sh.
+engine: setup
 	bash scripts/engine.sh
 
 images: engine
@@ -32,7 +36,8 @@ host-services:
 browser:
 	bash scripts/browser.sh
 
-demo: setup images
+# The release checklist runs the unit tests too: they need the host services and the browser.
+demo: setup images host-services browser
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml
 
 test: setup images host-services browser
@@ -45,7 +50,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests bench docker/app docker/celery/app docker/samples
 	$(VENV)/bin/ruff format --check src tests bench docker/app docker/celery/app docker/samples
 
-gate: setup images
+gate: setup images host-services browser
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml \
 		--json .jobcheck/gate.json --junit .jobcheck/gate.xml --markdown .jobcheck/gate.md $(GATE_ARGS)
 
