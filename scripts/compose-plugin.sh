@@ -14,7 +14,7 @@
 #
 # Env: COMPOSE_PLUGIN_DIR  (default: see above)  where the plugin goes
 #      JOBCHECK_CACHE      (default /var/cache/jobcheck, ~/.cache/jobcheck when not root)
-#      PIP                 (default: python3 -m pip)  the pip that downloads the sdist
+#      PIP                 (default: python3 -m pip, else .venv's)  the pip that downloads the sdist
 set -euo pipefail
 
 COMPOSE_VERSION=2.40.3
@@ -27,6 +27,12 @@ if [ "$(id -u)" -eq 0 ]; then
 else
     PLUGIN_DIR="${COMPOSE_PLUGIN_DIR:-${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins}"
     CACHE="${JOBCHECK_CACHE:-$HOME/.cache/jobcheck}/compose"
+fi
+# A fresh Debian has no system pip: then the project's venv (`make setup`) lends its own.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -z "${PIP:-}" ] && ! python3 -m pip --version >/dev/null 2>&1 && [ -x "$ROOT/.venv/bin/python" ]
+then
+    PIP="$ROOT/.venv/bin/python -m pip"
 fi
 read -r -a PIP_CMD <<<"${PIP:-python3 -m pip}"
 
