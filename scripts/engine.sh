@@ -62,7 +62,12 @@ install_missing() {
         needed+=(docker.io)
     fi
     command -v docker-compose >/dev/null 2>&1 || wanted+=(docker-compose)
-    has_paramiko || wanted+=(python3-paramiko)
+    if ! has_paramiko; then
+        case "$(compose_v1_python)" in
+            /usr/bin/python3*) wanted+=(python3-paramiko) ;;
+            *) log "warning: $(compose_v1_python) (docker-compose's) has no paramiko, which ssh:// engines need: pip install paramiko into it" ;;
+        esac
+    fi
     [ "$((${#needed[@]} + ${#wanted[@]}))" -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         [ "${#needed[@]}" -eq 0 ] \
@@ -74,7 +79,9 @@ apt-get install -y ${wanted[*]}"
     fi
     log "installing ${needed[*]} ${wanted[*]} through apt"
     apt_install "${needed[@]}" "${wanted[@]}"
-    has_paramiko || die "docker-compose's Python ($(compose_v1_python)) still has no paramiko"
+    if [[ " ${wanted[*]} " == *" python3-paramiko "* ]] && ! has_paramiko; then
+        die "docker-compose's Python ($(compose_v1_python)) still has no paramiko"
+    fi
 }
 
 # The pidfile names a live process called $2: not a stale file left by a killed daemon, not
