@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 from clean_install import (
     ROOT,
-    build_wheel,
     clean_env,
     fresh_venv,
     importable,
@@ -62,8 +61,8 @@ def canary():
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_wheel(tmp_path_factory.mktemp("wheel"))
+def wheel(jobcheck_wheel: Path) -> Path:
+    return jobcheck_wheel
 
 
 @pytest.fixture(scope="module")

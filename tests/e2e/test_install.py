@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from clean_install import build_wheel, sh
+from clean_install import sh
 
 from jobcheck import __version__
 
@@ -27,9 +27,11 @@ checks:
 
 
 @pytest.mark.slow
-def test_build_then_install_the_wheel_into_a_fresh_venv(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path)
-    (sdist,) = (tmp_path / "dist").glob("jobcheck-*.tar.gz")
+def test_build_then_install_the_wheel_into_a_fresh_venv(
+    tmp_path: Path, jobcheck_wheel: Path
+) -> None:
+    wheel = jobcheck_wheel
+    (sdist,) = wheel.parent.glob("jobcheck-*.tar.gz")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read(f"jobcheck-{__version__}.dist-info/entry_points.txt").decode()
