@@ -159,9 +159,14 @@ class Stack:
         """Every container runs, and those with a healthcheck report healthy."""
 
         def states() -> dict[str, str]:
+            from docker.errors import NotFound
+
             found = {}
             for c in self.containers(sdk):
-                c.reload()
+                try:
+                    c.reload()
+                except NotFound:
+                    continue  # removed since it was listed: a recreate finishing
                 state = c.attrs["State"]
                 found[c.name] = state.get("Health", {}).get("Status", state["Status"])
             return found
