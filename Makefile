@@ -6,6 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 JOBCHECK := $(VENV)/bin/jobcheck
 RELEASE_TAG ?= v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# The scripts download wheels and the Compose plugin with this pip (a fresh Debian has no
+# system pip; the venv has one).
+export PIP ?= $(abspath $(PY)) -m pip
 
 .PHONY: setup engine images previous-image host-services browser demo test unit lint gate stack-up stack-down bench clean
 
@@ -16,9 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	@python3 -c 'import venv, ensurepip' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# arq pins redis<6, which Celery's kombu refuses: its adapter runs on the redis-py above.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'arq>=0.26'
 	@touch $@
 
-engine:
+# The engine, Compose v2 (the plugin) and v1 with paramiko: scripts/engine.sh.
+engine: setup
 	bash scripts/engine.sh
 
 images: engine
@@ -37,7 +43,8 @@ browser:
 previous-image: images
 	APP_TAG=previous $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose) -f docker/compose.yaml build api
 
-demo: setup images previous-image
+# The release checklist runs the unit tests too: they need the host services and the browser.
+demo: setup images previous-image host-services browser
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml
 
 test: setup images host-services browser
@@ -50,7 +57,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests bench docker/app docker/celery/app docker/samples
 	$(VENV)/bin/ruff format --check src tests bench docker/app docker/celery/app docker/samples
 
-gate: setup images previous-image
+gate: setup images previous-image host-services browser
 	RELEASE_TAG=$(RELEASE_TAG) $(JOBCHECK) run checklists/release.yaml \
 		--json .jobcheck/gate.json --junit .jobcheck/gate.xml --markdown .jobcheck/gate.md $(GATE_ARGS)
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Make sure a Docker engine answers `docker info`: install docker.io + docker-compose through
-# apt when missing, start dockerd in the background, wait for it with a deadline.
-# Idempotent: exits 0 at once when the engine already answers.
+# Make sure a Docker engine answers `docker info` and both Compose CLIs are there: install
+# through apt what is missing (docker.io; docker-compose, Compose v1, with python3-paramiko,
+# which v1 needs for DOCKER_HOST=ssh://), the Compose v2 plugin (scripts/compose-plugin.sh),
+# start dockerd in the background, wait for it with a deadline.
+# Idempotent and quick when everything is there and the engine answers.
 #
 # Env: ENGINE_WAIT_S  (default 60)   how long to wait for `docker info`
 #      DOCKERD_LOG    (default /var/log/jobcheck-dockerd.log)
@@ -27,24 +29,59 @@ apt_install() {
     if ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null; then
         apt-get update -qq
     fi
-    apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+    # Another install running (a second script, unattended upgrades): wait for its lock.
+    local wait=(-o DPkg::Lock::Timeout=300)
+    apt-get install "${wait[@]}" -y -qq --no-install-recommends "$@" >/dev/null \
+        || { apt-get update -qq \
+            && apt-get install "${wait[@]}" -y -qq --no-install-recommends "$@" >/dev/null; }
 }
 
+# The interpreter docker-compose v1 runs on (Debian's: /usr/bin/python3), from its #! line.
+compose_v1_python() {
+    local v1 shebang
+    v1="$(command -v docker-compose 2>/dev/null)" || { echo /usr/bin/python3; return; }
+    shebang="$(head -n1 "$v1" 2>/dev/null)"
+    case "$shebang" in
+        '#!'*python*) echo "${shebang#\#!}" ;;
+        *) echo "" ;;  # a binary (a v2 symlinked as docker-compose): no paramiko needed
+    esac
+}
+
+has_paramiko() {
+    local python
+    python="$(compose_v1_python)"
+    [ -z "$python" ] || $python -c 'import paramiko' >/dev/null 2>&1
+}
+
+# Needed: the engine and its client. Wanted: Compose v1 and paramiko (the v1 tests, and
+# ssh:// engines through v1); without root they are only reported.
 install_missing() {
-    local missing=()
-    if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
-        missing+=(docker.io)
-    fi
-    if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1
+    local needed=() wanted=()
+    if ! engine_up && { ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; }
     then
-        missing+=(docker-compose)
+        needed+=(docker.io)
     fi
-    [ "${#missing[@]}" -eq 0 ] && return 0
-    [ "$(id -u)" -eq 0 ] \
-        || die "missing ${missing[*]}; install as root: apt-get install -y docker.io docker-compose"
-    log "installing ${missing[*]} through apt"
-    apt_install "${missing[@]}"
+    command -v docker-compose >/dev/null 2>&1 || wanted+=(docker-compose)
+    if ! has_paramiko; then
+        case "$(compose_v1_python)" in
+            /usr/bin/python3*) wanted+=(python3-paramiko) ;;
+            *) log "warning: $(compose_v1_python) (docker-compose's) has no paramiko, which ssh:// engines need: pip install paramiko into it" ;;
+        esac
+    fi
+    [ "$((${#needed[@]} + ${#wanted[@]}))" -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        [ "${#needed[@]}" -eq 0 ] \
+            || die "missing ${needed[*]} ${wanted[*]}; install as root: apt-get install -y \
+docker.io docker-compose python3-paramiko"
+        log "warning: missing ${wanted[*]} (Compose v1 / ssh:// through v1); install as root: \
+apt-get install -y ${wanted[*]}"
+        return 0
+    fi
+    log "installing ${needed[*]} ${wanted[*]} through apt"
+    apt_install "${needed[@]}" "${wanted[@]}"
+    if [[ " ${wanted[*]} " == *" python3-paramiko "* ]] && ! has_paramiko; then
+        die "docker-compose's Python ($(compose_v1_python)) still has no paramiko"
+    fi
 }
 
 # The pidfile names a live process called $2: not a stale file left by a killed daemon, not
@@ -88,11 +125,12 @@ wait_for_engine() {
 }
 
 main() {
+    install_missing
+    bash "$(dirname "${BASH_SOURCE[0]}")/compose-plugin.sh"
     if engine_up; then
         log "engine already answering"
         return 0
     fi
-    install_missing
     start_dockerd
     wait_for_engine
     log "engine ready ($(docker info --format '{{.ServerVersion}} {{.Driver}}' 2>/dev/null))"

@@ -9,7 +9,7 @@
 # builds never need the network. Skipped when docker/wheels/ already matches every
 # requirements file (stamp file).
 #
-# Env: PIP (default: python3 -m pip)   the host pip used to download
+# Env: PIP (default: python3 -m pip, else .venv's)   the host pip used to download
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +17,11 @@ WHEELS="$ROOT/docker/wheels"
 STAMP="$WHEELS/.complete"
 PLATFORM_ARGS=(--only-binary=:all: --python-version 3.11 --implementation cp --abi cp311
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64)
+# A fresh Debian has no system pip: then the project's venv (`make setup`) lends its own.
+if [ -z "${PIP:-}" ] && ! python3 -m pip --version >/dev/null 2>&1 && [ -x "$ROOT/.venv/bin/python" ]
+then
+    PIP="$ROOT/.venv/bin/python -m pip"
+fi
 read -r -a PIP_CMD <<<"${PIP:-python3 -m pip}"
 
 log() { printf 'wheels: %s\n' "$*" >&2; }

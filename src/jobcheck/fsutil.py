@@ -22,6 +22,7 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # mkstemp's random part: 8 characters of [a-z0-9_]
@@ -107,12 +108,16 @@ def read_regular_text(path: Path | str, limit: int) -> str:
     return read_regular(path, limit).decode("utf-8")
 
 
-def atomic_write_text(path: Path | str, text: str) -> Path:
+def atomic_write_text(
+    path: Path | str, text: str, *, check: Callable[[Path], None] | None = None
+) -> Path:
     """Write ``text`` to a temporary file beside ``path``, fsync it, then rename over it.
 
     The file gets the mode a plain ``open(path, "w")`` would give it (0666 less the umask),
     or keeps the mode of the file it replaces: ``mkstemp`` alone would leave it 0600.
-    Never replaces anything but a regular file (OSError EINVAL: see ``not_regular``)."""
+    Never replaces anything but a regular file (OSError EINVAL: see ``not_regular``).
+    ``check`` reads the written temporary file before it replaces anything; whatever it
+    raises leaves ``path`` untouched. Every file jobcheck writes goes through here."""
     target = Path(path)
     what = not_regular(target)
     if what:
@@ -128,6 +133,8 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
+        if check is not None:
+            check(Path(tmp))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -29,6 +29,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from jobcheck.staging import compose_cli
+
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,8 +83,8 @@ def ok(*argv: str | Path, cwd: Path, **options: object) -> str:
 
 
 def compose_command() -> list[str]:
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    return ["docker", "compose"] if probe.returncode == 0 else ["docker-compose"]
+    """The CLI jobcheck uses: `docker compose` when there (JOBCHECK_COMPOSE=v1|v2 chooses)."""
+    return list(compose_cli.detect().argv)
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,11 @@
 """`python -m build` makes an sdist and a wheel; the wheel installed into a fresh venv gives a
 working `jobcheck` (the one from the wheel, not this checkout). Offline: the build runs without
 isolation, and the fresh venv finds jobcheck's dependencies through a .pth to this environment's
-site-packages (a plain path: the editable install's hook there does not run)."""
+site-packages (a plain path: the editable install's hook there does not run). Each extra alone,
+in a venv that sees nothing of this one, with real brokers: test_extras.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 import sysconfig
 import tarfile
@@ -15,10 +13,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from clean_install import sh
 
 from jobcheck import __version__
 
-ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = """\
 version: 1
 name: sample service
@@ -28,25 +26,12 @@ checks:
 """
 
 
-def sh(*argv: str | Path, cwd: Path | None = None) -> str:
-    # Without PYTHONPATH: the fresh venv must run the wheel's jobcheck, not a checkout's.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run(
-        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
-    )
-    assert result.returncode == 0, f"{argv}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 @pytest.mark.slow
-def test_build_then_install_the_wheel_into_a_fresh_venv(tmp_path: Path) -> None:
-    source = tmp_path / "source"  # a copy: the build writes egg-info beside the sources
-    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    sh(sys.executable, "-m", "build", "--no-isolation", "--outdir", tmp_path / "dist", cwd=source)
-    (wheel,) = (tmp_path / "dist").glob("jobcheck-*-py3-none-any.whl")
-    (sdist,) = (tmp_path / "dist").glob("jobcheck-*.tar.gz")
+def test_build_then_install_the_wheel_into_a_fresh_venv(
+    tmp_path: Path, jobcheck_wheel: Path
+) -> None:
+    wheel = jobcheck_wheel
+    (sdist,) = wheel.parent.glob("jobcheck-*.tar.gz")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read(f"jobcheck-{__version__}.dist-info/entry_points.txt").decode()

@@ -1,8 +1,14 @@
 """A staging engine on another host, for real: OpenSSH's sshd on 127.0.0.1 (throwaway keys, key
 auth only) forwards ``ssh://root@127.0.0.1:PORT`` to this machine's own engine, and
-`jobcheck run` brings the demo stack up through it (docker-compose over ssh) and checks it
-(the Docker SDK over ssh) — chosen by DOCKER_HOST, then by a Docker context. With sshd stopped,
-every Docker check is one fast `error` line naming the engine.
+`jobcheck run` brings the demo stack up through it and checks it (the Docker SDK over ssh) —
+chosen by DOCKER_HOST, then by a Docker context. With sshd stopped, every Docker check is one
+fast `error` line naming the engine.
+
+Both Compose CLIs, for real, where they differ: v2 (`docker compose`, the default) reaches
+ssh:// through the docker CLI's connection helper and names containers `p-s-1`; v1
+(`docker-compose`, on the system Python) goes through docker-py's SSH adapter, which cannot load
+without paramiko even when it runs the system's ssh (Debian's python3-paramiko, installed by
+scripts/engine.sh), and names them `p_s_1`.
 
 Own compose project (jc-remote-ssh), ports 18801/16801, sshd on 2222 and 2223.
 """
@@ -84,26 +90,40 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def remote_stack() -> Iterator[None]:
-    """Tear the project down (through the local socket) when the module is done."""
-    env = {**os.environ, **PORTS}
-    env.pop("DOCKER_HOST", None)
+def down_locally() -> None:
+    """Remove the project through the local socket (with v2 when there: it removes what
+    either CLI created)."""
+    env = {k: v for k, v in {**os.environ, **PORTS}.items() if k != "DOCKER_HOST"}
+    has_v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
     down = [
-        "docker-compose", "-f", str(ROOT / "docker" / "compose.yaml"), "-p", PROJECT,
+        *(["docker", "compose"] if has_v2.returncode == 0 else ["docker-compose"]),
+        "-f", str(ROOT / "docker" / "compose.yaml"), "-p", PROJECT,
         "--env-file", str(ROOT / "docker" / "staging.env"), "down", "-v", "--remove-orphans",
     ]  # fmt: skip
     subprocess.run(down, env=env, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def remote_stack() -> Iterator[None]:
+    """Tear the project down (through the local socket) when the module is done."""
+    down_locally()
     yield
-    subprocess.run(down, env=env, capture_output=True, timeout=180)
+    down_locally()
 
 
+# JOBCHECK_COMPOSE -> the name that CLI gives the api container
+API_CONTAINER = {"v2": f"{PROJECT}-api-1", "v1": f"{PROJECT}_api_1"}
+
+
+@pytest.mark.parametrize("compose", list(API_CONTAINER))
 def test_docker_host_over_ssh_brings_the_stack_up_and_checks_it(
-    sshd: SshServer, remote_stack: None, tmp_path: Path
+    sshd: SshServer, remote_stack: None, tmp_path: Path, compose: str
 ) -> None:
+    down_locally()  # each CLI creates the stack itself
     (tmp_path / "jobcheck.yaml").write_text(checklist())
     env = sshd.client_env({**os.environ, **PORTS, "DOCKER_HOST": sshd.url})
     env.pop("DOCKER_CONTEXT", None)
+    env["JOBCHECK_COMPOSE"] = compose
     sshd.close_master()
     logins = accepted_logins(sshd)
     done = jobcheck(["run", "--json", "out.json", "--no-color"], env, tmp_path)
@@ -121,11 +141,9 @@ def test_docker_host_over_ssh_brings_the_stack_up_and_checks_it(
     assert accepted_logins(sshd) > logins
     sdk = engine.client({k: v for k, v in os.environ.items() if k != "DOCKER_HOST"})
     try:
-        assert {c.labels[engine.SERVICE_LABEL] for c in engine.containers(sdk, PROJECT)} == {
-            "api",
-            "worker",
-            "redis",
-        }
+        containers = engine.containers(sdk, PROJECT)
+        assert {c.labels[engine.SERVICE_LABEL] for c in containers} == {"api", "worker", "redis"}
+        assert API_CONTAINER[compose] in {c.name for c in containers}, containers
     finally:
         sdk.close()
 

@@ -3,7 +3,7 @@ the stack comes up; the Docker checks start once it is healthy; a stack that can
 ends its dependants at once with its cause while the local checks run on.
 
 Own compose projects (jc-sched, jc-sched-fail), no published ports; each is taken down with
-`docker-compose -p P down -v` when its test ends.
+`docker compose -p P down -v` (or v1, whichever jobcheck uses) when its test ends.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from jobcheck.staging import compose_cli
 
 pytestmark = pytest.mark.docker
 
@@ -59,8 +61,9 @@ checks:
 
 
 def compose_down(folder: Path, project: str) -> None:
+    cli = compose_cli.detect()  # the CLI jobcheck used: v2 when there (JOBCHECK_COMPOSE wins)
     subprocess.run(
-        ["docker-compose", "-p", project, "-f", str(folder / "compose.yaml"), "down", "-v"],
+        [*cli.argv, "-p", project, "-f", str(folder / "compose.yaml"), "down", "-v"],
         capture_output=True,
         timeout=120,
         check=False,

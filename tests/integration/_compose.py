@@ -51,10 +51,12 @@ def env_file_values(path: Path) -> dict[str, str]:
 
 
 def compose_command() -> list[str]:
-    """`docker compose` where the plugin answers, else `docker-compose` (JOBCHECK_COMPOSE wins)."""
-    chosen = os.environ.get("JOBCHECK_COMPOSE")
+    """`docker compose` where the plugin answers, else `docker-compose` (JOBCHECK_COMPOSE wins:
+    v2, v1 or a command line, as for jobcheck itself)."""
+    chosen = os.environ.get("JOBCHECK_COMPOSE", "").strip()
     if chosen:
-        return shlex.split(chosen)
+        aliases = {"v2": ["docker", "compose"], "v1": ["docker-compose"]}
+        return aliases.get(chosen.lower(), shlex.split(chosen))
     try:
         probe = subprocess.run(
             ["docker", "compose", "version"], capture_output=True, timeout=20, check=False
@@ -157,9 +159,14 @@ class Stack:
         """Every container runs, and those with a healthcheck report healthy."""
 
         def states() -> dict[str, str]:
+            from docker.errors import NotFound
+
             found = {}
             for c in self.containers(sdk):
-                c.reload()
+                try:
+                    c.reload()
+                except NotFound:
+                    continue  # removed since it was listed: a recreate finishing
                 state = c.attrs["State"]
                 found[c.name] = state.get("Health", {}).get("Status", state["Status"])
             return found

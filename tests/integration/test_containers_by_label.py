@@ -21,7 +21,7 @@ from jobcheck.results import Outcome, Status
 from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
-from ._compose import DOCKER, env_file_values
+from ._compose import DOCKER, Stack, env_file_values, prepare_images
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -37,6 +37,16 @@ STAGING = env_file_values(DOCKER / "staging.env")
 PASSWORD = STAGING["REDIS_PASSWORD"]
 REDIS = f"redis://:{PASSWORD}@127.0.0.1:{REDIS_PORT}/0"
 WORKER_LABELS = {"app": "jc-remote-worker", "tier": "staging"}
+
+
+def has_image(sdk: DockerClient, image: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        sdk.images.get(image)
+    except ImageNotFound:
+        return False
+    return True
 
 
 def remove_ours(sdk: DockerClient) -> None:
@@ -61,11 +71,10 @@ def wait_healthy(sdk: DockerClient, names: list[str], deadline_s: float = 90) ->
 @pytest.fixture(scope="module")
 def plain_containers(engine_client: DockerClient) -> Iterator[list[str]]:
     sdk = engine_client
-    for image in (APP_IMAGE, REDIS_IMAGE):
-        try:
-            sdk.images.get(image)
-        except Exception:
-            pytest.fail(f"{image} is missing: run `make images`", pytrace=False)
+    if not all(has_image(sdk, image) for image in (APP_IMAGE, REDIS_IMAGE)):
+        # A fresh machine: no module that builds the demo stack has run yet (they run later).
+        prepare_images()
+        Stack(f"{PREFIX}build", [DOCKER / "compose.yaml"]).build()
     remove_ours(sdk)
     sdk.networks.create(NETWORK)
     health = {"test": ["CMD", "python", "-m", "app.healthcheck", "worker"]}

@@ -57,8 +57,12 @@ def configured(stack: Stack, sdk: DockerClient, *extra: str, fresh: bool = False
 def up(stack: Stack, fresh: bool) -> None:
     """A Redis replaced by a new container (another address) sends the worker no reset: RQ's
     blocking dequeue, without a socket timeout, would wait on the old connection forever. So
-    when Redis is recreated, every service is."""
+    when Redis is recreated, every service is. Stopped first, while their Redis still runs: the
+    workers deregister there (Compose v2 recreates Redis before the workers, whose names would
+    then stay registered in the Redis they leave, and a later Redis reloading that data refuses
+    the new `scheduler-a`: "There exists an active worker named 'scheduler-a' already")."""
     if fresh:
+        stack.compose("stop")
         stack.compose("up", "-d", "--no-build", "--remove-orphans", "--force-recreate")
     else:
         stack.up()

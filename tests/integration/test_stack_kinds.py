@@ -159,7 +159,11 @@ def worker_stopped(engine_client: DockerClient, healed: None) -> Iterator[None]:
     yield
 
 
-def test_worker_stopped_fails_job_queue_and_service(check: Check, worker_stopped: None) -> None:
+def test_worker_stopped_fails_job_queue_and_service(
+    check: Check, engine_client: DockerClient, worker_stopped: None
+) -> None:
+    # jobcheck_itest_worker_1 (Compose v1) or jobcheck-itest-worker-1 (v2): found by labels.
+    worker = re.escape(container(engine_client, "worker").name)
     expect(
         check(job.KIND, {**CANARY_HTTP, "redis_url": redis_url(), "deadline": "3s"}),
         Status.FAIL,
@@ -174,7 +178,7 @@ def test_worker_stopped_fails_job_queue_and_service(check: Check, worker_stopped
     expect(
         check(service.KIND, {"service": "worker"}),
         Status.FAIL,
-        rf"{PROJECT}_worker_1 is exited \(exit code 0\); {PROJECT}_worker_1 ended and will not "
+        rf"{worker} is exited \(exit code 0\); {worker} ended and will not "
         r"start again by itself",
     )
     expect(
@@ -272,12 +276,15 @@ def test_unhealthy_container_fails_the_service_check(check: Check, unhealthy_pro
     )
 
 
-def test_service_exec_failure_shows_masked_output(check: Check) -> None:
+def test_service_exec_failure_shows_masked_output(
+    check: Check, engine_client: DockerClient
+) -> None:
     options = {"service": "redis", "exec": ["sh", "-c", 'echo "pw=$REDIS_PASSWORD"; exit 4']}
+    redis = re.escape(container(engine_client, "redis").name)
     expect(
         check(service.KIND, options),
         Status.FAIL,
-        rf"{PROJECT}_redis_1 `sh -c 'echo \"pw=\$REDIS_PASSWORD\"; exit 4'` exited 4: pw=\*\*\*",
+        rf"{redis} `sh -c 'echo \"pw=\$REDIS_PASSWORD\"; exit 4'` exited 4: pw=\*\*\*",
     )
 
 

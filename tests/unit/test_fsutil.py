@@ -44,6 +44,24 @@ def test_replaced_file_keeps_its_mode(tmp_path: Path, umask: None) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["report.xml"]  # no temp file left
 
 
+def test_a_failing_check_leaves_the_target_as_it_was(tmp_path: Path, umask: None) -> None:
+    path = tmp_path / "jobcheck.yaml"
+    path.write_text("old")
+    seen: list[str] = []
+
+    def refuse(written: Path) -> None:
+        seen.append(written.read_text())
+        raise ValueError("does not load")
+
+    with pytest.raises(ValueError, match="does not load"):
+        atomic_write_text(path, "new", check=refuse)
+    assert seen == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["jobcheck.yaml"]  # no temp file left
+    assert path.read_text() == "old"
+    checked = atomic_write_text(tmp_path / "new.yaml", "ok", check=lambda p: None)
+    assert (checked.read_text(), mode(checked)) == ("ok", 0o644)
+
+
 def test_current_umask_reads_without_changing_it(umask: None) -> None:
     os.umask(0o027)
     assert current_umask() == 0o027

@@ -175,7 +175,8 @@ def privileges(container: Container) -> Privileges:
     )
     return Privileges(
         privileged=bool(host.get("Privileged")),
-        cap_add=tuple(str(c) for c in host.get("CapAdd") or []),
+        # Compose v2 sends CAP_NET_ADMIN, v1 (and `docker run`) NET_ADMIN: one name for both.
+        cap_add=tuple(str(c).upper().removeprefix("CAP_") for c in host.get("CapAdd") or []),
         socket_mounts=sockets,
         read_only=bool(host.get("ReadonlyRootfs")),
         user=str((attrs.get("Config") or {}).get("User") or ""),

@@ -23,8 +23,10 @@ from jobcheck.process import ProcessResult, run_process, tail_lines
 if TYPE_CHECKING:
     from jobcheck.kinds.base import StackInfo
 
-FORCE_ENV = "JOBCHECK_COMPOSE"  # "docker compose" or "docker-compose": skip detection
-CANDIDATES: tuple[tuple[str, ...], ...] = (("docker", "compose"), ("docker-compose",))
+FORCE_ENV = "JOBCHECK_COMPOSE"  # v2, v1, or a command line ("docker compose"): skip detection
+V2, V1 = ("docker", "compose"), ("docker-compose",)
+CANDIDATES: tuple[tuple[str, ...], ...] = (V2, V1)
+ALIASES = {"v2": V2, "v1": V1}
 DETECT_TIMEOUT_S = 15.0
 BUILD_TIMEOUT_S = 1800.0
 CALL_TIMEOUT_S = 120.0
@@ -85,14 +87,16 @@ class ComposeCLI:
 
 
 def detect(env: Mapping[str, str] | None = None) -> ComposeCLI:
-    """The Compose CLI to use: $JOBCHECK_COMPOSE, else `docker compose`, else `docker-compose`."""
+    """The Compose CLI to use: $JOBCHECK_COMPOSE (``v2`` is `docker compose`, ``v1`` is
+    `docker-compose`, anything else a command line), else `docker compose`, else
+    `docker-compose`."""
     env = os.environ if env is None else env
     return _detect(env.get(FORCE_ENV, "").strip(), env.get("PATH", os.defpath))
 
 
 @functools.lru_cache(maxsize=8)
 def _detect(forced: str, path: str) -> ComposeCLI:
-    candidates = (tuple(forced.split()),) if forced else CANDIDATES
+    candidates = (ALIASES.get(forced.lower(), tuple(forced.split())),) if forced else CANDIDATES
     tried = []
     for argv in candidates:
         result = run_process(

@@ -85,6 +85,11 @@ def test_privileges_read_from_the_inspect_data() -> None:
     assert seen.root
 
 
+def test_capabilities_are_named_alike_whichever_compose_created_the_container() -> None:
+    v2 = FakeContainer(attrs={"HostConfig": {"CapAdd": ["CAP_NET_ADMIN", "CAP_SYS_TIME"]}})
+    assert containers.privileges(v2).cap_add == ("NET_ADMIN", "SYS_TIME")
+
+
 def test_secret_hits_count_lines_by_name_and_never_return_values() -> None:
     lines = ["connecting to redis://:s3cret-value@redis", "ok", "again s3cret-value"]
     hits = containers.secret_hits(lines, {"REDIS_PASSWORD": "s3cret-value", "OTHER": "absent"})

@@ -131,6 +131,25 @@ def test_detect_can_be_forced(tmp_path: Path) -> None:
     assert found.argv == ("docker-compose",)
 
 
+@pytest.mark.parametrize(
+    ("forced", "argv"), [("v1", ("docker-compose",)), ("V2", ("docker", "compose"))]
+)
+def test_detect_can_be_forced_by_version(
+    tmp_path: Path, forced: str, argv: tuple[str, ...]
+) -> None:
+    bin_dir = fake_cli(tmp_path, "docker", "echo 2.40.3")
+    fake_cli(tmp_path, "docker-compose", "echo 1.29.2")
+    found = compose_cli.detect({"PATH": str(bin_dir), compose_cli.FORCE_ENV: forced})
+    assert found.argv == argv
+
+
+def test_a_forced_cli_that_is_missing_is_named(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(compose_cli.ComposeError, match="tried `docker-compose`"):
+        compose_cli.detect({"PATH": str(empty), compose_cli.FORCE_ENV: "v1"})
+
+
 def test_detect_names_what_it_tried(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
