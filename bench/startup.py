@@ -11,7 +11,11 @@ counted is that of the command and of every process it starts, the watchdog incl
 script makes itself a child subreaper, so a descendant that outlives its parent (the watchdog
 runs in its own session and sweeps after jobcheck exits) is reparented here and counted.
 
-    .venv/bin/python bench/startup.py [--rounds 10] [--importtime]
+    .venv/bin/python bench/startup.py [--rounds 10] [--importtime] [--compare SRC]
+
+``--compare SRC`` also runs the jobcheck whose package is in the folder SRC (``PYTHONPATH``;
+e.g. ``git archive main src | tar -x -C /tmp/before``, then ``--compare /tmp/before/src``) in
+the same alternation: before and after, measured side by side under the same load.
 
 Bytecode is cached (in the temporary folder, ``PYTHONPYCACHEPREFIX``) as an installed wheel
 has it: with ``PYTHONDONTWRITEBYTECODE=1`` an editable checkout compiles jobcheck's modules on
@@ -107,6 +111,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--importtime", action="store_true")
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--compare", type=Path, help="another jobcheck's src folder")
     args = parser.parse_args()
     counted = _subreaper()
     dropped = ("CI", "GITHUB_ACTIONS", "PYTHONDONTWRITEBYTECODE")
@@ -116,13 +121,17 @@ def main() -> None:
         # Bytecode cached as an installed wheel has it, in the temporary folder (not the tree)
         env["PYTHONPYCACHEPREFIX"] = str(cwd / "pycache")
         (cwd / "jobcheck.yaml").write_text(CHECKLIST, encoding="utf-8")
-        for argv in (LIBRARIES, JOBCHECK):  # warm the page cache and the bytecode
-            measure(argv, cwd, env)
-        cpu: dict[str, list[float]] = {"libraries": [], "jobcheck": []}
-        wall: dict[str, list[float]] = {"libraries": [], "jobcheck": []}
+        commands = [("libraries", LIBRARIES, env), ("jobcheck", JOBCHECK, env)]
+        if args.compare is not None:
+            other = {**env, "PYTHONPATH": str(args.compare.resolve())}
+            commands.append(("compared", JOBCHECK, other))
+        for _, argv, environ in commands:  # warm the page cache and the bytecode
+            measure(argv, cwd, environ)
+        cpu: dict[str, list[float]] = {name: [] for name, _, _ in commands}
+        wall: dict[str, list[float]] = {name: [] for name, _, _ in commands}
         for _ in range(args.rounds):
-            for name, argv in (("libraries", LIBRARIES), ("jobcheck", JOBCHECK)):
-                used, took = measure(argv, cwd, env)
+            for name, argv, environ in commands:
+                used, took = measure(argv, cwd, environ)
                 cpu[name].append(used)
                 wall[name].append(took)
         libs, jc = (statistics.median(cpu[n]) for n in ("libraries", "jobcheck"))
@@ -136,6 +145,12 @@ def main() -> None:
             f"{statistics.median(wall['jobcheck']):.3f} s wall"
         )
         print(f"ratio: {jc / libs:.2f}x")
+        if args.compare is not None:
+            other_cpu = statistics.median(cpu["compared"])
+            print(
+                f"jobcheck from {args.compare}: {other_cpu:.3f} s CPU (median), "
+                f"{statistics.median(wall['compared']):.3f} s wall; ratio: {other_cpu / libs:.2f}x"
+            )
         if args.importtime:
             print("top cumulative imports of `python -X importtime -m jobcheck run` (us):")
             for micros, name in importtime(cwd, env, args.top):
