@@ -69,6 +69,8 @@ class CacheSpec(_Strict):
 class Envelope(_Strict):
     """The fields every check carries around its kind's own options."""
 
+    model_config = ConfigDict(defer_build=True)  # a base only: its subclasses are built
+
     owner: str | None = Field(None, description="Who fixes it when it fails, e.g. @alice")
     expect: str | None = Field(None, description="The expected result, in words")
     rollback: str | None = Field(None, description="What to do if this fails after release")
@@ -90,10 +92,12 @@ class Envelope(_Strict):
 
 
 class Defaults(Envelope):
-    pass
+    model_config = ConfigDict(defer_build=False)
 
 
 class CheckSpec(Envelope):
+    model_config = ConfigDict(defer_build=False)
+
     id: str = Field(pattern=ID_PATTERN, description="Unique id: [a-z0-9][a-z0-9._-]*")
     title: str | None = Field(None, description="Defaults to the id")
     kind: str = Field(description="A registered check kind")

@@ -12,6 +12,7 @@ import functools
 import heapq
 import logging
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -203,6 +204,8 @@ class Runner:
     def _close_forwards(self) -> None:
         """Forwards through the engine (``${stack.SERVICE.PORT}`` of an unpublished port) last
         as long as the run: listeners closed, their containers removed."""
+        if "jobcheck.stack_ports" not in sys.modules:
+            return  # only its `resolve` opens forwards: none, and the engine probe stays unloaded
         from jobcheck.stack_ports import REACH_KEY, close_forwards
 
         if REACH_KEY in self._shared:

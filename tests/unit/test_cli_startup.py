@@ -10,6 +10,7 @@ from pathlib import Path
 
 from typer.main import get_command
 
+import jobcheck.process
 from jobcheck.cli import app, app_for
 
 
@@ -67,3 +68,28 @@ def test_a_one_check_run_imports_no_heavy_library(tmp_path: Path) -> None:
     for renderer in ("junit", "json_report", "markdown", "html"):
         assert f"jobcheck.reports.{renderer}" not in imported
     assert "jobcheck.result_cache" not in imported  # no check has `cache:`
+    # Only a check that names a `${stack...}` port resolves it through the Docker engine probe;
+    # only `stdout_matches` needs the regex package.
+    assert not {m for m in imported if m.startswith("jobcheck.probes")}
+    assert imported & {"jobcheck.stack_ports", "regex"} == set()
+
+
+def test_the_watchdog_imports_only_built_in_modules() -> None:
+    """Every run that starts a process starts the watchdog: its interpreter's start-up is paid
+    each time, so beyond Python's own start-up (-I -S) it imports only os, time and _signal."""
+    bare = _imported([sys.executable, "-I", "-S", "-X", "importtime", "-c", "pass"])
+    script = Path(jobcheck.process.__file__).with_name("process_watchdog.py")
+    watchdog = _imported([sys.executable, "-I", "-S", "-X", "importtime", str(script), "tag"])
+    with_os = {"os", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
+    assert watchdog - bare <= {"__future__", "_signal", "time", *with_os}
+    assert watchdog & {"contextlib", "typing", "signal", "enum", "re", "collections"} == set()
+
+
+def _imported(argv: list[str]) -> set[str]:
+    """The modules a program imports, from ``-X importtime`` (its stdin: empty)."""
+    result = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}
