@@ -15,6 +15,8 @@
 # Env: COMPOSE_PLUGIN_DIR  (default: see above)  where the plugin goes
 #      JOBCHECK_CACHE      (default /var/cache/jobcheck, ~/.cache/jobcheck when not root)
 #      PIP                 (default: python3 -m pip, else .venv's)  the pip that downloads the sdist
+#      COMPOSE_PLUGIN_FORCE=1  install into COMPOSE_PLUGIN_DIR even when every client answers
+#                          already (a plugin in another folder; the script's own test uses it)
 set -euo pipefail
 
 COMPOSE_VERSION=2.40.3
@@ -97,7 +99,14 @@ install_plugin() {
 
 main() {
     command -v docker >/dev/null 2>&1 || die "no docker client on PATH: run scripts/engine.sh"
-    all_clients_answer && return 0
+    if [ "${COMPOSE_PLUGIN_FORCE:-0}" = 1 ]; then
+        # Forced: only a plugin already in PLUGIN_DIR, at this version, is enough.
+        [ -x "$PLUGIN_DIR/docker-compose" ] \
+            && [[ "$("$PLUGIN_DIR/docker-compose" version --short 2>/dev/null)" == "$COMPOSE_VERSION" ]] \
+            && return 0
+    else
+        all_clients_answer && return 0
+    fi
     download_sdist
     install_plugin
     local docker

@@ -42,6 +42,8 @@ def test_the_plugin_installs_from_the_sdist_and_every_docker_client_runs_it(
     config = tmp_path / "docker-config"
     env = {**os.environ, "DOCKER_CONFIG": str(config)}
     env["COMPOSE_PLUGIN_DIR"] = str(config / "cli-plugins")
+    # The machine may have its own plugin already (scripts/engine.sh ran): install anyway.
+    env["COMPOSE_PLUGIN_FORCE"] = "1"
     # Every client in a PATH of their own, the newer first (as on this machine).
     bin_dir = tmp_path / "bin"
     for index, client in enumerate(sorted(clients, reverse=True)):
