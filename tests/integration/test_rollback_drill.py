@@ -197,9 +197,13 @@ def jobcheck(path: Path, flavour: Flavour, app_tag: str = NEW) -> subprocess.Pop
     out = path.with_suffix(".json")
     env = {**flavour.stack.env(), "APP_TAG": app_tag, "NO_COLOR": "1"}
     argv = [str(JOBCHECK), "run", str(path), "--only", "drill", "--json", str(out)]
+    # As a terminal would start it: SIGINT at its default. scripts/test.sh runs this half as a
+    # background job of a non-interactive shell, which starts with SIGINT ignored, and Python
+    # keeps an ignored SIGINT ignored (no KeyboardInterrupt): the Ctrl-C test would send nothing.
     return subprocess.Popen(
-        argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
 
 
 def finished(proc: subprocess.Popen[str], path: Path) -> tuple[int, dict[str, Any], str]:
