@@ -148,7 +148,7 @@ class Stack:
         labels = [f"com.docker.compose.project={self.project}"]
         if service is not None:
             labels.append(f"com.docker.compose.service={service}")
-        return list(sdk.containers.list(all=True, filters={"label": labels}))
+        return list(sdk.containers.list(all=True, filters={"label": labels}, ignore_removed=True))
 
     def container(self, sdk: DockerClient, service: str) -> Container:
         found = self.containers(sdk, service)

@@ -75,7 +75,9 @@ class Engine:
     def containers(self) -> Engine:
         return self
 
-    def list(self, all: bool, filters: dict[str, list[str]]) -> list[Container]:
+    def list(
+        self, all: bool, filters: dict[str, list[str]], ignore_removed: bool = False
+    ) -> list[Container]:
         wanted = set(filters["label"])
         return [c for c in self.found if wanted <= {f"{k}={v}" for k, v in c.labels.items()}]
 

@@ -66,7 +66,12 @@ def select(
     # counts over ssh, where each is its own session).
     listed = sdk.containers.list(all=include_stopped, filters=filters, sparse=True)
     wanted = [c.id for c in listed if _matches(_sparse_name(c), selector.name)]
-    found = [sdk.containers.get(ident) for ident in wanted]
+    found = []
+    for ident in wanted:
+        try:
+            found.append(sdk.containers.get(ident))
+        except engine.not_found():  # removed since it was listed: not there
+            continue
     return sorted(found, key=lambda c: c.name or "")
 
 

@@ -201,6 +201,12 @@ def api_errors() -> tuple[type[BaseException], ...]:
     return (docker_errors.DockerException, requests.RequestException, OSError)
 
 
+def not_found() -> type[BaseException]:
+    """The SDK's error for a container (or other object) that no longer exists."""
+    errors = importlib.import_module("docker.errors")
+    return errors.NotFound  # type: ignore[no-any-return]
+
+
 def containers(
     sdk: DockerClient, project: str, service: str | None = None, *, include_stopped: bool = True
 ) -> list[Container]:
@@ -209,7 +215,9 @@ def containers(
     labels = [f"{PROJECT_LABEL}={project}"]
     if service is not None:
         labels.append(f"{SERVICE_LABEL}={service}")
-    found = sdk.containers.list(all=include_stopped, filters={"label": labels})
+    # ignore_removed: a container removed between the listing and its inspection (a recreate
+    # finishing, `--remove-orphans`) is gone, not an engine error.
+    found = sdk.containers.list(all=include_stopped, filters={"label": labels}, ignore_removed=True)
     kept = [c for c in found if c.labels.get(ONEOFF_LABEL, "False") != "True"]
     return sorted(kept, key=_order)
 

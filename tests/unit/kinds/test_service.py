@@ -62,7 +62,9 @@ class FakeEngine:
     def containers(self) -> FakeEngine:
         return self
 
-    def list(self, all: bool, filters: dict[str, list[str]]) -> list[FakeContainer]:
+    def list(
+        self, all: bool, filters: dict[str, list[str]], ignore_removed: bool = False
+    ) -> list[FakeContainer]:
         self.lists += 1
         wanted = set(filters["label"])
         return [c for c in self.running if wanted <= {f"{k}={v}" for k, v in c.labels.items()}]

@@ -3,13 +3,14 @@ read from what the Docker SDK returns (a fake container with the SDK's shapes)."
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from jobcheck.kinds.stop_config import pid1_problem
-from jobcheck.probes import containers
+from jobcheck.probes import containers, engine
 
 
 @dataclass
@@ -94,3 +95,46 @@ def test_secret_hits_count_lines_by_name_and_never_return_values() -> None:
     lines = ["connecting to redis://:s3cret-value@redis", "ok", "again s3cret-value"]
     hits = containers.secret_hits(lines, {"REDIS_PASSWORD": "s3cret-value", "OTHER": "absent"})
     assert hits == {"REDIS_PASSWORD": 2}
+
+
+# --- a container removed between the listing and its inspection ---------------------------------
+
+
+class _Gone(Exception):
+    pass
+
+
+class _RacingContainers:
+    """The SDK's containers collection as an engine answers while a recreate finishes: the
+    listing still names ``old``, whose inspection then finds nothing."""
+
+    def __init__(self) -> None:
+        self.list_kwargs: dict[str, object] = {}
+
+    def list(self, **kwargs: object) -> list[types.SimpleNamespace]:
+        self.list_kwargs = kwargs
+        sparse = [
+            types.SimpleNamespace(id=name, attrs={"Names": [f"/{name}"]}) for name in ("new", "old")
+        ]
+        return sparse if kwargs.get("sparse") else []
+
+    def get(self, ident: str) -> object:
+        if ident == "old":
+            raise _Gone(ident)
+        return types.SimpleNamespace(id=ident, name=ident)
+
+
+def test_a_container_removed_after_the_listing_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "not_found", lambda: _Gone)
+    sdk = types.SimpleNamespace(containers=_RacingContainers())
+    found = containers.select(sdk, containers.Selector(labels={"tier": "worker"}))
+    assert [c.name for c in found] == ["new"]
+
+
+def test_compose_listing_asks_the_sdk_to_skip_removed_containers() -> None:
+    racing = _RacingContainers()
+    sdk = types.SimpleNamespace(containers=racing)
+    containers.select(sdk, containers.Selector(project="p", service="redis"))
+    assert racing.list_kwargs.get("ignore_removed") is True
