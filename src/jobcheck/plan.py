@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -54,7 +54,9 @@ class Graph:
     """The one dependency graph of a set of checks, built once: ``needs`` (the check runs
     only when they passed), ``after`` (order only) and the order that keeps a check which
     disrupts a service apart from the checks using it (see ``_keep_apart``). Plan order,
-    the runner, the critical path and the load-time cycle check all ask this graph.
+    the runner, the critical path, the load-time cycle check, ``explain``, shards
+    (``components``) and ``run --failed`` (``dependants_of``) all ask this graph; no other
+    module walks ``needs`` (tests/unit/test_architecture.py).
 
     Edges outside the set (a deselected check, another shard's) are left out."""
 
@@ -64,6 +66,7 @@ class Graph:
         self.needs: dict[str, list[str]] = {}
         self.waits: dict[str, list[Wait]] = {}
         self.dependants: dict[str, list[str]] = {c.id: [] for c in self.checks}
+        self.needed_by: dict[str, list[str]] = {c.id: [] for c in self.checks}  # needs only
         self._before: dict[str, list[str]] = {}
         for check in self.checks:
             needs = self._within(check.id, check.needs)
@@ -71,6 +74,8 @@ class Graph:
             self.needs[check.id] = needs
             self.waits[check.id] = [Wait(a, "after") for a in after]
             self._before[check.id] = [*needs, *after]
+            for need in needs:
+                self.needed_by[need].append(check.id)
             for before in self._before[check.id]:
                 self.dependants[before].append(check.id)
         self._keep_apart()
@@ -125,6 +130,48 @@ class Graph:
                     seen.add(dependant)
                     todo.append(dependant)
         return seen
+
+    def components(self) -> list[list[str]]:
+        """Checks joined by ``needs`` in either direction, each group in checklist order,
+        groups by their first member (a shard takes whole groups)."""
+        seen: set[str] = set()
+        found = []
+        for check in self.checks:
+            if check.id in seen:
+                continue
+            seen.add(check.id)
+            group, todo = [check.id], [check.id]
+            while todo:
+                node = todo.pop()
+                for other in (*self.needs[node], *self.needed_by[node]):
+                    if other not in seen:
+                        seen.add(other)
+                        group.append(other)
+                        todo.append(other)
+            found.append(sorted(group, key=self.position.__getitem__))
+        return found
+
+    def dependants_of(self, ids: Iterable[str]) -> list[str]:
+        """``ids`` and every check that needs one of them, directly or not, in checklist
+        order; ids not in the graph are left out."""
+        wanted = {i for i in ids if i in self.position}
+        todo = list(wanted)
+        while todo:
+            for dependant in self.needed_by[todo.pop()]:
+                if dependant not in wanted:
+                    wanted.add(dependant)
+                    todo.append(dependant)
+        return sorted(wanted, key=self.position.__getitem__)
+
+    def cycle(self) -> list[str]:
+        """A chain of ``needs`` and ``after`` that comes back, as ``[a, b, c, a]``; empty when
+        there is none (the loader rejects one; the order around disruptive checks adds none)."""
+        return find_cycle(
+            {
+                c.id: [*self.needs[c.id], *(w.on for w in self.waits[c.id] if w.why == "after")]
+                for c in self.checks
+            }
+        )
 
     def order(self) -> list[Check]:
         """Topological order that keeps the file order wherever the edges allow.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobcheck.errors import UsageError
+from jobcheck.plan import Graph
 from jobcheck.results import AttemptDetail, CheckResult, RunResult, ShardInfo, Status
 from jobcheck.shards import ShardSpec, groups, merge_runs, shard_ids, split, weights
 
@@ -21,6 +24,9 @@ START = dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
 class C:
     id: str
     needs: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    uses: frozenset[str] = frozenset()
+    disrupts: frozenset[str] = frozenset()
 
 
 def test_the_spec_is_k_of_n() -> None:
@@ -34,6 +40,69 @@ def test_the_spec_is_k_of_n() -> None:
 def test_groups_join_checks_by_needs_in_either_direction() -> None:
     checks = [C("a"), C("b", ["a"]), C("c"), C("d", ["c", "e"]), C("e"), C("f", ["missing"])]
     assert groups(checks) == [["a", "b"], ["c", "d", "e"], ["f"]]
+
+
+def _union_find_groups(checks: list[C]) -> list[list[str]]:
+    """shards.groups as it was before plan.Graph.components replaced it: the reference."""
+    parent = {c.id: c.id for c in checks}
+
+    def root(node: str) -> str:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for check in checks:
+        for need in check.needs:
+            if need in parent:
+                parent[root(need)] = root(check.id)
+    found: dict[str, list[str]] = {}
+    for check in checks:
+        found.setdefault(root(check.id), []).append(check.id)
+    return list(found.values())
+
+
+def _random_checklist(seed: int, size: int = 300) -> list[C]:
+    """Checks in a shuffled file order with chains of needs (and a few after and disruptive
+    checks, which must not join groups) and needs of ids outside the list."""
+    rng = random.Random(seed)
+    ids = [f"c{i}" for i in range(size)]
+    rng.shuffle(ids)
+    checks = []
+    for i, check_id in enumerate(ids):
+        earlier = ids[:i]
+        needs = rng.sample(earlier, min(len(earlier), rng.choice([0, 0, 0, 1, 1, 2])))
+        if rng.random() < 0.05:
+            needs.append("not-in-this-list")
+        after = rng.sample(earlier, min(len(earlier), rng.choice([0, 0, 0, 1])))
+        uses = frozenset({"redis"}) if rng.random() < 0.3 else frozenset()
+        disrupts = frozenset({"redis"}) if rng.random() < 0.03 else frozenset()
+        checks.append(C(check_id, needs, after, uses, disrupts))
+    return checks
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_graph_groups_as_the_union_find_did(seed: int) -> None:
+    checks = _random_checklist(seed)
+    assert Graph(checks).components() == _union_find_groups(checks)  # type: ignore[arg-type]
+
+
+# sha256 of the split of the 20 random checklists into 1, 2, 3, 7 and 40 shards, computed by
+# shards.split over its own union-find (before plan.Graph.components): every machine must
+# keep cutting a checklist exactly as before.
+SPLITS_BEFORE = "d4cecd5816ebb90034d2680e4f33bb0dbca8e3aaa7141508e0a5ef5824af6df6"
+
+
+def test_shards_partition_exactly_as_before_the_graph() -> None:
+    found = []
+    for seed in range(20):
+        checks = _random_checklist(seed)
+        rng = random.Random(seed)
+        durations = {c.id: rng.uniform(0.1, 30.0) for c in checks if rng.random() < 0.8}
+        found.append([split(checks, n, durations) for n in (1, 2, 3, 7, 40)])
+        for shards in found[-1]:
+            assert sorted(i for s in shards for i in s) == sorted(c.id for c in checks)
+    assert hashlib.sha256(json.dumps(found).encode()).hexdigest() == SPLITS_BEFORE
 
 
 def test_without_history_the_split_is_even_by_count() -> None:
