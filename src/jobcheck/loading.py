@@ -28,10 +28,9 @@ from jobcheck.interpolate import (
     walk,
 )
 from jobcheck.kinds.base import Footprint, Kind, KindOptions, OptionProblem
-from jobcheck.plan import find_cycle
+from jobcheck.plan import Graph
 from jobcheck.results import WaiverNote
-from jobcheck.secrets import Masker, looks_secret, values_under_secret_keys
-from jobcheck.textsafe import plain_text
+from jobcheck.secrets import Masker, looks_secret, mask_fields, shown, values_under_secret_keys
 from jobcheck.validation import field_name, line_of, seen_text, type_name, validated
 from jobcheck.yamlsrc import Key, Source, parse
 
@@ -328,11 +327,12 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
         env_files=list(loader.env_paths),
     )
     checklist.option_secret_values = _option_secret_values(checks)
-    masker = checklist_masker(checklist, environ)
-    shown = _shown(masker)
-    checklist.name = shown(checklist.name)
+    # What a check says about itself is shown everywhere: a secret interpolated into it is
+    # masked here, once, at load. The options the kind runs with are left as they are.
+    mask = shown(checklist_masker(checklist, environ))
+    checklist.name = mask(checklist.name)
     for check in checks:
-        _mask_metadata(check, shown)
+        check.mask_shown(mask)
     return checklist
 
 
@@ -365,31 +365,6 @@ def _option_secret_values(checks: list[Check]) -> list[str]:
     return list(found)
 
 
-def _mask_metadata(check: Check, shown: Callable[[str], str]) -> None:
-    """What a check says about itself is shown everywhere (list, explain, reports, the tag
-    message): a secret interpolated into it is masked here, once, at load. The options the
-    kind runs with are left as they are."""
-    for name in ("title", "owner", "expect", "rollback", "runbook"):
-        setattr(check, name, shown(getattr(check, name)))
-    if check.waiver is not None:
-        check.waiver = WaiverNote(
-            shown(check.waiver.reason), check.waiver.until, shown(check.waiver.by)
-        )
-
-
-def _shown(mask: Masker) -> Callable[[str], str]:
-    """``text`` masked and made plain, each distinct text once (defaults repeat in every check)."""
-    done: dict[str, str] = {}
-
-    def shown(text: str) -> str:
-        found = done.get(text)
-        if found is None:
-            found = done[text] = plain_text(mask(text))
-        return found
-
-    return shown
-
-
 def _secret_values(loader: _Loader) -> tuple[list[str], list[str]]:
     """(guessed, declared): values of secret-looking names, and of names under ``secrets:``."""
     declared_names = set(loader.secrets)
@@ -411,8 +386,7 @@ def _loader_masker(loader: _Loader, environ: Mapping[str, str]) -> Masker:
 def _masked(exc: ChecklistError, masker: Masker) -> ChecklistError:
     errors = exc.errors if isinstance(exc, ChecklistErrors) else [exc]
     for error in errors:
-        for name in ("problem", "expected", "seen", "hint", "source_line"):
-            setattr(error, name, masker(getattr(error, name)))
+        mask_fields(error, ("problem", "expected", "seen", "hint", "source_line"), masker)
         error.message = error.problem
     return exc
 
@@ -774,7 +748,7 @@ def _check_needs(checks: list[Check], where: dict[str, _Entry]) -> None:
                     errors.append(_bad_need(entry, field_name_, i, check.id, need, ids))
     if errors:
         raise ChecklistErrors(errors)
-    cycle = find_cycle({c.id: [*c.needs, *c.after] for c in checks})
+    cycle = Graph(checks).cycle()
     if cycle:
         entry = where[cycle[0]]
         first = next(c for c in checks if c.id == cycle[0])

@@ -29,7 +29,7 @@ from jobcheck.metrics import BaselineSource
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
 from jobcheck.results import RunResult, ShardInfo
 from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
-from jobcheck.secrets import Masker
+from jobcheck.secrets import Masker, mask_data
 
 if TYPE_CHECKING:
     from jobcheck.shards import ShardSpec
@@ -103,7 +103,7 @@ def run_gate(
         plan = shard_plan(checklist, plan, shard, request.durations)
     masker = make_masker(checklist, {**environ, **request.extra_env})
     # The command line is shown again (JSON report, history, "reproduce locally"): masked.
-    request = dataclasses.replace(request, argv=[masker(arg) for arg in request.argv])
+    request = dataclasses.replace(request, argv=mask_data(request.argv, masker))
     listeners = choose_listeners(request, environ, out) + _ci_listeners(request, environ, out)
     run = execute(checklist, plan, request, environ, listeners, masker)
     if shard is not None:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from jobcheck import exit_codes
+from jobcheck.secrets import mask_fields
 
 # 2 added digest, stack_up, shard; per check needs, started_s, attempts_detail, cached
 # 3 added release (the tag a `jobcheck release` gate was for); per check metrics, baseline
@@ -124,6 +125,10 @@ class ShardInfo:
         return cls(int(data["index"]), int(data["count"]), str(data.get("digest", "")))
 
 
+# What a check says about itself, shown everywhere (list, explain, reports, the tag message).
+SHOWN_FIELDS = ("title", "owner", "expect", "rollback", "runbook")
+
+
 @dataclass(kw_only=True)
 class CheckInfo:
     """What a check is, as written: the one record a planned check and its result share."""
@@ -146,6 +151,17 @@ class CheckInfo:
     def __post_init__(self) -> None:
         self.waiver = WaiverNote.coerce(self.waiver)
         self.source = str(self.source)
+
+    def mask_shown(self, mask: Callable[[str], str], *more: str) -> None:
+        """What the check says about itself (title, owner, expect, rollback, runbook, the
+        waiver's reason and grantor) and the ``more`` fields named, masked in place
+        (``secrets.mask_fields``)."""
+        mask_fields(self, (*SHOWN_FIELDS, *more), mask)
+        if self.waiver is not None:
+            waiver = self.waiver
+            self.waiver = dataclasses.replace(
+                waiver, reason=mask(waiver.reason), by=mask(waiver.by)
+            )
 
     def info(self) -> dict[str, Any]:
         """The shared fields, to build a result from a check (``CheckResult(**c.info(), ...)``)."""

@@ -15,12 +15,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from jobcheck.checklist import Check
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
 from jobcheck.fsutil import atomic_write_text, read_regular
 from jobcheck.metrics import Baseline, BaselineMode
+from jobcheck.plan import Graph
 from jobcheck.process import git
 from jobcheck.results import RunResult, Status
 from jobcheck.tables import format_table
@@ -251,37 +253,12 @@ def render_history(rows: Sequence[HistoryRow], runs: Sequence[RunResult]) -> str
     return "\n".join(lines) + "\n"
 
 
-class _Needs(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def needs(self) -> list[str]: ...
-
-
-def with_dependants(ids: Sequence[str], checks: Sequence[_Needs]) -> list[str]:
+def with_dependants(ids: Sequence[str], checks: Sequence[Check]) -> list[str]:
     """``ids`` and every check that needs one of them, directly or not, in checklist order.
 
     For ``run --failed``: a check skipped because its need failed must run again with it.
     """
-    wanted = set(ids)
-    changed = True
-    while changed:
-        changed = False
-        for check in checks:
-            if check.id not in wanted and wanted.intersection(check.needs):
-                wanted.add(check.id)
-                changed = True
-    return [c.id for c in checks if c.id in wanted]
-
-
-def history_command(checklist: Path | None, *, cwd: Path | None = None) -> str:
-    """``jobcheck history``: the table for the runs of one checklist (found as ``run`` finds
-    it), saved beside it in ``.jobcheck/runs/``."""
-    from jobcheck.loading import find_checklist
-
-    path = find_checklist(checklist, cwd).resolve()
-    runs = load_runs(path.parent, checklist=path)
-    return render_history(history_table(runs), runs)
+    return Graph(checks).dependants_of(ids)
 
 
 def history_durations(base_dir: Path, checklist_name: str) -> dict[str, float]:

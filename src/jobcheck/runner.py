@@ -33,10 +33,8 @@ from jobcheck.results import (
     Outcome,
     RunResult,
     Status,
-    WaiverNote,
 )
-from jobcheck.secrets import Masker, mask_data
-from jobcheck.textsafe import plain_text
+from jobcheck.secrets import Masker, mask_data, shown
 
 if TYPE_CHECKING:
     from jobcheck.result_cache import ResultCache
@@ -309,7 +307,7 @@ class Runner:
         self._stack_future = pool.submit(prepare, self._stack_cancel, self._stack_said)
 
     def _stack_said(self, line: str) -> None:  # the stack's thread
-        self._events.put(("on_stack_progress", (_shown(self.settings.mask)(line),)))
+        self._events.put(("on_stack_progress", (shown(self.settings.mask)(line),)))
 
     def _stack_done(self, future: Future[str]) -> None:
         self._stack_future = None
@@ -333,7 +331,7 @@ class Runner:
     def _record_stack(self, status: Status, message: str) -> None:
         took = time.monotonic() - self._stack_began
         self.stack_up = AttemptDetail(self._stack_began - self._t0, took, status)
-        self._emit("on_stack_done", self.stack_up, _shown(self.settings.mask)(message))
+        self._emit("on_stack_done", self.stack_up, shown(self.settings.mask)(message))
 
     def _complete(self, check: Check, future: Future[_Attempted]) -> None:
         self._busy[check.impl.waits] -= 1
@@ -621,26 +619,10 @@ def _result(
         started_s=started_s,
         attempts_detail=list(detail),
     )
-    return masked(result, mask)
-
-
-def masked(result: CheckResult, masker: Masker) -> CheckResult:
-    """Every string a result carries, masked and made safe to show: its message, output,
-    details and metadata (a check's output may hold terminal escapes: screen clears, window
-    titles, clipboard writes; they are shown as ``\x1b``, never sent to a terminal)."""
-    mask = _shown(masker)
-    for name in ("title", "owner", "expect", "rollback", "runbook", "message", "output"):
-        setattr(result, name, mask(getattr(result, name)))
-    result.tags = [mask(t) for t in result.tags]
-    result.details = mask_data(result.details, mask)
-    if result.waiver is not None:
-        waiver = result.waiver
-        result.waiver = WaiverNote(mask(waiver.reason), waiver.until, mask(waiver.by))
+    # Every string it carries, masked and made safe to show (``secrets.shown``: a check's
+    # output may hold terminal escapes, shown as ``\x1b``, never sent to a terminal).
+    result.mask_shown(shown(mask), "message", "output", "tags", "details")
     return result
-
-
-def _shown(mask: Masker) -> Callable[[str], str]:
-    return lambda text: plain_text(mask(text))
 
 
 def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker) -> CheckResult:

@@ -298,6 +298,28 @@ def mask_data(value: Any, mask: Callable[[str], str]) -> Any:
     return _leaf(value, done, mask)
 
 
+def mask_fields(record: Any, names: Iterable[str], mask: Callable[[str], str]) -> None:
+    """Each named attribute of ``record`` masked in place through ``mask_data`` (a string, a
+    list of tags, a tree of details): the one way a record's fields are masked."""
+    for name in names:
+        setattr(record, name, mask_data(getattr(record, name), mask))
+
+
+def shown(mask: Callable[[str], str]) -> Callable[[str], str]:
+    """``mask`` made safe to show: masked, then terminal escapes made plain (``plain_text``:
+    a check's output may clear a screen or write a clipboard), each distinct text once (a
+    checklist's defaults repeat in every check)."""
+    done: dict[str, str] = {}
+
+    def masked(text: str) -> str:
+        found = done.get(text)
+        if found is None:
+            found = done[text] = plain_text(mask(text))
+        return found
+
+    return masked
+
+
 def _is_container(node: Any) -> bool:
     return isinstance(node, Mapping | list | tuple)
 

@@ -23,21 +23,15 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
 
+from jobcheck.checklist import Check
 from jobcheck.errors import UsageError
+from jobcheck.plan import Graph
 from jobcheck.results import AttemptDetail, CheckResult, RunResult, ShardInfo, Status
 
 FROM_HISTORY = "history"  # `--durations history`: this machine's saved runs, asked for
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 MAX_SHARDS = 1000
-
-
-class _Needs(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def needs(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -97,26 +91,6 @@ def durations_text(durations: Mapping[str, float]) -> str:
     return json.dumps(rounded, indent=2) + "\n"
 
 
-def groups(checks: Sequence[_Needs]) -> list[list[str]]:
-    """Checks connected by ``needs``, each group in checklist order, groups by first member."""
-    parent = {c.id: c.id for c in checks}
-
-    def root(node: str) -> str:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    for check in checks:
-        for need in check.needs:
-            if need in parent:
-                parent[root(need)] = root(check.id)
-    found: dict[str, list[str]] = {}
-    for check in checks:
-        found.setdefault(root(check.id), []).append(check.id)
-    return list(found.values())
-
-
 def weights(ids: Sequence[str], durations: Mapping[str, float]) -> dict[str, float]:
     """Each check's weight: its median duration from the history; a check the history does not
     know weighs the median of those it knows; with no history at all, every check weighs 1."""
@@ -125,11 +99,11 @@ def weights(ids: Sequence[str], durations: Mapping[str, float]) -> dict[str, flo
     return {i: max(durations.get(i, default), 0.0) for i in ids}
 
 
-def split(checks: Sequence[_Needs], count: int, durations: Mapping[str, float]) -> list[list[str]]:
+def split(checks: Sequence[Check], count: int, durations: Mapping[str, float]) -> list[list[str]]:
     """The ids of each of ``count`` shards (longest-processing-time first)."""
     weight = weights([c.id for c in checks], durations)
     position = {c.id: i for i, c in enumerate(checks)}
-    work = [(sum(weight[i] for i in g), len(g), g) for g in groups(checks)]
+    work = [(sum(weight[i] for i in g), len(g), g) for g in Graph(checks).components()]
     work.sort(key=lambda w: (-w[0], -w[1], position[w[2][0]]))
     shards: list[list[str]] = [[] for _ in range(count)]
     load = [(0.0, 0)] * count  # (seconds, checks): with equal seconds, fewer checks wins
@@ -140,9 +114,7 @@ def split(checks: Sequence[_Needs], count: int, durations: Mapping[str, float]) 
     return [sorted(s, key=position.__getitem__) for s in shards]
 
 
-def shard_ids(
-    checks: Sequence[_Needs], spec: ShardSpec, durations: Mapping[str, float]
-) -> set[str]:
+def shard_ids(checks: Sequence[Check], spec: ShardSpec, durations: Mapping[str, float]) -> set[str]:
     return set(split(checks, spec.count, durations)[spec.index - 1])
 
 

@@ -8,6 +8,7 @@ change that bends the flow fails here, naming the modules.
 from __future__ import annotations
 
 import ast
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +228,199 @@ def test_a_kind_imports_no_other_kind() -> None:
         if target.startswith("jobcheck.kinds.") and not shared(target)
     ]
     assert crossing == []
+
+
+# -- one mechanism for each job ------------------------------------------------------------
+
+_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
+_LOOPS += (ast.GeneratorExp,)
+
+
+def _trees() -> Iterator[tuple[str, ast.AST]]:
+    for name, path in sorted(modules().items()):
+        yield name, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
+    return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+
+def _shown_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """``', '.join(check.needs)`` or ``... if check.needs else ...``: shown to a person or
+    tested for emptiness, not walked."""
+    parent = parents.get(node)
+    if isinstance(parent, ast.Call) and node in parent.args:
+        return isinstance(parent.func, ast.Attribute) and parent.func.attr == "join"
+    return isinstance(parent, ast.IfExp | ast.If) and parent.test is node
+
+
+def needs_walks(name: str, tree: ast.AST) -> list[str]:
+    """Reads of ``.needs`` inside a loop outside plan.py, but the plan graph's own maps
+    (``graph.needs[...]``) and a check's needs shown or tested for emptiness."""
+    if name == "jobcheck.plan":
+        return []
+    parents = _parents(tree)
+    found = []
+    for loop in (n for n in ast.walk(tree) if isinstance(n, _LOOPS)):
+        for node in ast.walk(loop):
+            if not (isinstance(node, ast.Attribute) and node.attr == "needs"):
+                continue
+            if "graph" not in ast.unparse(node.value) and not _shown_only(node, parents):
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)} read in a loop")
+    return sorted(set(found))
+
+
+def _called_name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else ""
+
+
+# secrets' walkers: called in a loop, they are the one walker, not a second one.
+_SECRETS_WALKERS = frozenset({"mask_data", "mask_fields"})
+_CONTAINERS = frozenset({"dict", "list", "tuple", "Mapping", "Sequence", "MutableMapping"})
+
+
+def _masks(call: ast.Call) -> bool:
+    name = _called_name(call).lower()
+    return "mask" in name and name not in _SECRETS_WALKERS
+
+
+def _loop_targets(loop: ast.AST) -> set[str]:
+    if isinstance(loop, ast.For | ast.AsyncFor):
+        targets = [loop.target]
+    elif isinstance(loop, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+        targets = [g.target for g in loop.generators]
+    else:
+        targets = []
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _masking_loops(name: str, tree: ast.AST) -> Iterator[str]:
+    for loop in (n for n in ast.walk(tree) if isinstance(n, _LOOPS)):
+        walked = _loop_targets(loop)
+        for call in (n for n in ast.walk(loop) if isinstance(n, ast.Call) and _masks(n)):
+            for arg in call.args:
+                element = isinstance(arg, ast.Name) and arg.id in walked
+                field = isinstance(arg, ast.Call) and _called_name(arg) == "getattr"
+                if element or field:
+                    yield f"{name}:{call.lineno}: {ast.unparse(call)} in a loop"
+
+
+def _masking_walkers(name: str, tree: ast.AST) -> Iterator[str]:
+    for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        calls = [n for n in ast.walk(func) if isinstance(n, ast.Call)]
+        if not any(_masks(c) for c in calls):
+            continue
+        method = bool(func.args.args) and func.args.args[0].arg in ("self", "cls")
+        recursive = not method and any(
+            isinstance(c.func, ast.Name) and c.func.id == func.name for c in calls
+        )
+        tested = {
+            n.id
+            for c in calls
+            if _called_name(c) == "isinstance" and len(c.args) == 2
+            for n in ast.walk(c.args[1])
+            if isinstance(n, ast.Name)
+        }
+        if recursive or tested & _CONTAINERS:
+            yield f"{name}:{func.lineno}: {func.name} walks a tree and masks"
+
+
+def mask_walks(name: str, tree: ast.AST) -> list[str]:
+    """Outside secrets.py: a loop that hands each element it walks (the loop's variable, or
+    ``getattr`` of a field name) to a masker, or a function that masks and recurses into
+    itself or tests for a dict, list or tuple to walk one."""
+    if name == "jobcheck.secrets":
+        return []
+    return sorted({*_masking_loops(name, tree), *_masking_walkers(name, tree)})
+
+
+_YAML_LOADS = frozenset({"load", "safe_load", "full_load", "unsafe_load", "load_all"})
+_YAML_LOADS |= {"safe_load_all", "full_load_all", "unsafe_load_all"}
+
+
+def yaml_loads(name: str, tree: ast.AST) -> list[str]:
+    """``yaml.load``/``yaml.safe_load``/... outside the bounded loader (yamlsrc.py)."""
+    if name == "jobcheck.yamlsrc":
+        return []
+    return [
+        f"{name}:{node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in _YAML_LOADS
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "yaml"
+    ]
+
+
+def test_only_the_plan_walks_needs() -> None:
+    """One graph of ``needs``, built in plan.py (``plan.Graph``: order, critical path, cycles,
+    shards' components, ``--failed``'s dependants, explain's needed-by). Elsewhere, reading a
+    check's ``.needs`` in a loop is a second walker: ask the graph instead."""
+    assert [f for name, tree in _trees() for f in needs_walks(name, tree)] == []
+
+
+def test_only_secrets_walks_a_tree_to_mask_it() -> None:
+    """One masking walker: ``secrets.mask_data`` (iterative, cycle-safe, dict keys too), and
+    ``secrets.mask_fields`` (a record's named fields, through it)."""
+    assert [f for name, tree in _trees() for f in mask_walks(name, tree)] == []
+
+
+def test_yaml_is_read_only_through_the_bounded_loader() -> None:
+    """Every YAML jobcheck reads (checklists, compose files, its own drafts) goes through
+    ``yamlsrc`` (depth and size bounds, errors with a line): ``yaml.safe_load("[" * 5000)``
+    is a RecursionError, not a message."""
+    assert [f for name, tree in _trees() for f in yaml_loads(name, tree)] == []
+
+
+def _code(text: str) -> ast.AST:
+    return ast.parse(textwrap.dedent(text))
+
+
+def test_the_needs_rule_finds_a_second_walker() -> None:
+    walker = _code("""
+        def with_dependants(ids, checks):
+            return [c.id for c in checks if set(ids) & set(c.needs)]
+        def groups(checks):
+            for check in checks:
+                for need in check.needs:
+                    pass
+    """)
+    assert len(needs_walks("jobcheck.shards", walker)) == 2
+    assert needs_walks("jobcheck.plan", walker) == []
+    shown = _code("""
+        for check in checks:
+            print(", ".join(check.needs) if check.needs else "-", graph.needs[check.id])
+    """)
+    assert needs_walks("jobcheck.commands.listing", shown) == []
+
+
+def test_the_masking_rule_finds_a_second_walker() -> None:
+    walkers = _code("""
+        def _mask_tree(value, mask):
+            if isinstance(value, dict):
+                return {k: _mask_tree(v, mask) for k, v in value.items()}
+            return mask(value) if isinstance(value, str) else value
+        def masked(result, mask):
+            for name in ("title", "owner"):
+                setattr(result, name, mask(getattr(result, name)))
+            result.tags = [mask(t) for t in result.tags]
+        argv = [masker(arg) for arg in argv]
+    """)
+    assert len(mask_walks("jobcheck.runner", walkers)) == 5
+    assert mask_walks("jobcheck.secrets", walkers) == []
+    one_walker = _code("""
+        for error in errors:
+            mask_fields(error, ("problem", "hint"), masker)
+        argv = mask_data(argv, masker)
+        lines = [masker(line.text) for line in found]
+    """)
+    assert mask_walks("jobcheck.loading", one_walker) == []
+
+
+def test_the_yaml_rule_finds_a_plain_load() -> None:
+    tree = _code("data = yaml.safe_load(text)\nother = yaml.load(text, Loader=L)\n")
+    assert len(yaml_loads("jobcheck.loading", tree)) == 2
+    assert yaml_loads("jobcheck.yamlsrc", tree) == []

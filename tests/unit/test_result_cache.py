@@ -501,3 +501,41 @@ def test_every_folder_of_a_tree_is_walked(tmp_path: Path) -> None:
         (tmp_path / "src" / folder / "f.txt").write_text(folder)
     found = [os.path.relpath(p, tmp_path / "src") for p in result_cache.expand(tmp_path, "src")]
     assert found == ["a/b/f.txt", "a/f.txt", "c/d/e/f.txt", "c/f.txt"]
+
+
+def test_a_secret_as_a_details_key_is_masked_in_the_json_report_and_the_cache(
+    write_checklist: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kind may key its details by what it saw (a header, a variable, a queue name): the
+    keys go through the one masking walker too, at every depth."""
+    from jobcheck import kinds
+    from jobcheck.kinds import command
+    from jobcheck.results import Outcome
+
+    original = command.KIND
+
+    def keyed(options: object, ctx: object) -> Outcome:
+        outcome = original.run(options, ctx)  # type: ignore[arg-type]
+        seen = outcome.output.strip()
+        outcome.details = {seen: {"under": {f"nested {seen}": [seen]}}}
+        return outcome
+
+    wrapped = type(original)(name="command", options=original.options, run=keyed)  # type: ignore[arg-type]
+    monkeypatch.setitem(kinds._cache, "command", wrapped)
+    (tmp_path / "in.txt").write_text("x", encoding="utf-8")
+    path = write_checklist(
+        CHECKLIST.replace("echo built ${WHAT:-x}", "echo token=$API_TOKEN").replace(
+            '"src/**/*.py", "pyproject.toml"', '"in.txt"'
+        )
+    )
+    env = {"API_TOKEN": "tok-9f8e7d6c5b4a"}
+    report = tmp_path / "report.json"
+    first = build(gate(path, env, json_path=report))
+    assert first.details == {"token=***": {"under": {"nested token=***": ["token=***"]}}}
+    shown = report.read_text(encoding="utf-8")
+    assert "tok-9f8e7d6c5b4a" not in shown and '"nested token=***"' in shown
+    entries = list((tmp_path / ".jobcheck" / "cache").rglob("entries/*.json"))
+    stored = "".join(p.read_text(encoding="utf-8") for p in entries)
+    assert entries and "tok-9f8e7d6c5b4a" not in stored and "nested token=***" in stored
+    second = build(gate(path, env))
+    assert second.cached and second.details == first.details

@@ -15,7 +15,7 @@ import pytest
 from jobcheck.errors import UsageError
 from jobcheck.plan import Graph
 from jobcheck.results import AttemptDetail, CheckResult, RunResult, ShardInfo, Status
-from jobcheck.shards import ShardSpec, groups, merge_runs, shard_ids, split, weights
+from jobcheck.shards import ShardSpec, merge_runs, shard_ids, split, weights
 
 START = dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
 
@@ -39,7 +39,7 @@ def test_the_spec_is_k_of_n() -> None:
 
 def test_groups_join_checks_by_needs_in_either_direction() -> None:
     checks = [C("a"), C("b", ["a"]), C("c"), C("d", ["c", "e"]), C("e"), C("f", ["missing"])]
-    assert groups(checks) == [["a", "b"], ["c", "d", "e"], ["f"]]
+    assert Graph(checks).components() == [["a", "b"], ["c", "d", "e"], ["f"]]  # type: ignore[arg-type]
 
 
 def _union_find_groups(checks: list[C]) -> list[list[str]]:

@@ -55,11 +55,10 @@ def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int
         options.update({k: v for k, v in check.deferred.items() if stack_refs(v)})
     print("with:")
     text = yaml.safe_dump(options, sort_keys=False, default_flow_style=False).rstrip()
-    for line in text.splitlines():
-        print(f"  {masker(line)}")
+    for line in masker(text).splitlines():
+        print(f"  {line}")
     graph = Graph(checklist.checks)
-    dependants = [c for c in graph.dependants[check.id] if check.id in graph.needs[c]]
-    print(f"{'needed by:':<12}{', '.join(dict.fromkeys(dependants)) or '-'}")
+    print(f"{'needed by:':<12}{', '.join(graph.needed_by[check.id]) or '-'}")
     waits = [w.words() for w in graph.waits[check.id]]
     print(f"{'waits for:':<12}{', '.join(waits) or '-'}")
     refs = stack_refs(check.deferred or {})

@@ -204,11 +204,11 @@ def _tool_notes(checks: list[dict[str, Any]], root: Path) -> list[str]:
 def init_command(project_dir: Path, *, force: bool, here: bool = False) -> str:
     """``jobcheck init``: write at the repository's root (as git finds it; with ``here``, the
     nearest folder with .git or pyproject.toml) and say where, what, and what to do next."""
-    import yaml
+    from jobcheck.yamlsrc import parse
 
     root = find_root(project_dir, here=here)
     path = init_checklist(root, force=force, start=project_dir)
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = parse(path).data
     ids = ", ".join(check["id"] for check in data["checks"])
     lines = [f"wrote {path} with {len(data['checks'])} checks: {ids}"]
     if root != project_dir.resolve():
