@@ -108,6 +108,16 @@ def read_regular_text(path: Path | str, limit: int) -> str:
     return read_regular(path, limit).decode("utf-8")
 
 
+def ignore_in_git(state: Path) -> None:
+    """jobcheck's state folder (``.jobcheck/``: run history, result cache) keeps itself out of
+    git, so saving a run or a cached result never makes the work tree dirty."""
+    marker = state / ".gitignore"
+    if not marker.exists():
+        atomic_write_text(
+            marker, "# written by jobcheck: run history and cache stay out of git\n*\n"
+        )
+
+
 def atomic_write_text(
     path: Path | str, text: str, *, check: Callable[[Path], None] | None = None
 ) -> Path:

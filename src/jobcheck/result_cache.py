@@ -43,7 +43,7 @@ from typing import Any
 
 from jobcheck import __version__
 from jobcheck.checklist import Check
-from jobcheck.fsutil import atomic_write_text, read_regular
+from jobcheck.fsutil import atomic_write_text, ignore_in_git, read_regular
 from jobcheck.results import Outcome, Status
 from jobcheck.secrets import Masker, mask_data
 
@@ -235,13 +235,13 @@ class ResultCache:
             "cached_from": self.run_id,
         }
         with contextlib.suppress(OSError, TypeError, ValueError):  # a cache never fails a run
-            _ignore_in_git(self.root.parent)
+            ignore_in_git(self.root.parent)
             atomic_write_text(self._entry(key), json.dumps(signed(self.secret, entry)))
 
     def finish(self) -> None:
         """After the run: save the stat index, then keep the cache under its size bound."""
         with contextlib.suppress(OSError, ValueError):
-            _ignore_in_git(self.root.parent)
+            ignore_in_git(self.root.parent)
             self.index.save()
         evict(self.root / "entries", self.limit_bytes)  # never raises
 
@@ -285,16 +285,6 @@ class ResultCache:
 
     def _entry(self, key: str) -> Path:
         return self.root / "entries" / f"{key}.json"
-
-
-def _ignore_in_git(state: Path) -> None:
-    """``.jobcheck/`` keeps itself out of git (as the run history does): a cached run never
-    makes the work tree dirty."""
-    marker = state / ".gitignore"
-    if not marker.exists():
-        atomic_write_text(
-            marker, "# written by jobcheck: run history and cache stay out of git\n*\n"
-        )
 
 
 def env_digest(names: Sequence[str], env: Mapping[str, str]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from jobcheck.checklist import Check
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
-from jobcheck.fsutil import atomic_write_text, read_regular
+from jobcheck.fsutil import atomic_write_text, ignore_in_git, read_regular
 from jobcheck.metrics import Baseline, BaselineMode
 from jobcheck.plan import Graph
 from jobcheck.process import git
@@ -49,19 +49,13 @@ def save_run(run: RunResult, root: Path, *, keep: int = DEFAULT_KEEP) -> Path:
         run = dataclasses.replace(run, commit=git_commit(root))
     folder = runs_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    _ignore_in_git(root / STATE_DIR)
+    ignore_in_git(root / STATE_DIR)
     target = _free_name(folder, run.started_at)
     # Compact: read by jobcheck (`report`, `--failed`, `history`), not by people, and
     # indenting it in Python cost as much as the run of 10,000 trivial checks.
     atomic_write_text(target, json.dumps(run.to_dict(), separators=(",", ":")) + "\n")
     prune(folder, keep=keep)
     return target
-
-
-def _ignore_in_git(state: Path) -> None:
-    marker = state / ".gitignore"
-    if not marker.exists():
-        atomic_write_text(marker, "# written by jobcheck: run history stays out of git\n*\n")
 
 
 def _free_name(folder: Path, started_at: dt.datetime) -> Path:

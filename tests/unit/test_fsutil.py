@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobcheck.fsutil import atomic_write_text, current_umask, remove_stale_temp_files
+from jobcheck.fsutil import atomic_write_text, current_umask, ignore_in_git, remove_stale_temp_files
 
 
 @pytest.fixture
@@ -157,3 +157,19 @@ def test_atomic_write_never_replaces_a_fifo_a_device_or_a_folder(tmp_path: Path)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert all(not stat.S_ISREG(os.stat(t).st_mode) for t in targets)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_state_folder_ignores_itself_in_git_and_a_users_file_is_kept(tmp_path: Path) -> None:
+    """One writer of ``.jobcheck/.gitignore`` (the run history and the result cache share it)."""
+    from jobcheck.process import git
+
+    state = tmp_path / ".jobcheck"
+    state.mkdir()
+    (state / "runs.json").write_text("{}", encoding="utf-8")
+    git(tmp_path, "init", "-q")
+    ignore_in_git(state)
+    assert (state / ".gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
+    assert git(tmp_path, "status", "--porcelain").stdout == ""
+    (state / ".gitignore").write_text("runs.json\n", encoding="utf-8")
+    ignore_in_git(state)
+    assert (state / ".gitignore").read_text(encoding="utf-8") == "runs.json\n"
