@@ -113,10 +113,17 @@ def _detect(forced: str, path: str) -> ComposeCLI:
     )
 
 
-def env_file_values(path: Path) -> dict[str, str]:
-    from dotenv import dotenv_values
+def env_file_values(path: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A dotenv file's values as Compose reads them: the one dotenv reader (``dotenv_files``:
+    python-dotenv's parser, bounded) and Compose's ``${VAR:-default}`` grammar over earlier
+    keys, then ``env``. ComposeError when the file cannot be read or a reference is malformed
+    or required and unset (the message names the line and key, never the value)."""
+    from jobcheck.dotenv_files import InterpolationError, interpolated, read_dotenv
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    try:
+        return interpolated(read_dotenv(path), os.environ if env is None else env)
+    except (OSError, UnicodeDecodeError, InterpolationError) as exc:
+        raise ComposeError(f"env file {path}: {exc}") from None
 
 
 def compose_env(stack: StackInfo, env: Mapping[str, str]) -> dict[str, str]:
@@ -134,8 +141,8 @@ def compose_env(stack: StackInfo, env: Mapping[str, str]) -> dict[str, str]:
         and dotenv.is_file()
         and dotenv.resolve() != stack.env_file.resolve()
     ):
-        explicit = env_file_values(stack.env_file) if stack.env_file.is_file() else {}
-        for key, value in env_file_values(dotenv).items():
+        explicit = env_file_values(stack.env_file, env) if stack.env_file.is_file() else {}
+        for key, value in env_file_values(dotenv, env).items():
             if key not in merged and key not in explicit:
                 merged[key] = value
     merged.update(stack.build_args)

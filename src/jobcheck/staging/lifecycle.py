@@ -29,7 +29,10 @@ def masker_for(stack: StackInfo, environ: Mapping[str, str]) -> Masker:
     """Secrets of the shell and of the stack's env file (REDIS_PASSWORD, ...) never show."""
     masker = Masker.from_env(environ)
     if stack.env_file is not None and stack.env_file.is_file():
-        values = compose_cli.env_file_values(stack.env_file)
+        try:
+            values = compose_cli.env_file_values(stack.env_file, environ)
+        except compose_cli.ComposeError:
+            return masker  # the command stops on it (`_connect`), before any output of the stack
         masker.add(v for k, v in values.items() if looks_secret(k))
     return masker
 

@@ -294,3 +294,21 @@ def test_a_failed_build_says_its_cause_not_its_last_line(tmp_path: Path) -> None
         '`docker-compose build` exited 1: ERROR: Get "https://registry.invalid/v2/": dial tcp: '
         "lookup registry.invalid on 127.0.0.53:53: no such host"
     )
+
+
+def test_dotenv_values_follow_composes_grammar_not_a_second_one(tmp_path: Path) -> None:
+    """The folder's .env is read as Compose reads it (``dotenv_files``: ``${VAR:-default}``,
+    ``${VAR:+alt}``, earlier keys, single quotes literal), against the environment given."""
+    stack = make_stack(tmp_path)
+    (tmp_path / "docker" / ".env").write_text(
+        "TAG=${RELEASE:-dev}\nIMAGE=app:${TAG}\nDEBUG=${VERBOSE:+1}\nRAW='${TAG}'\n"
+    )
+    env = compose_cli.compose_env(stack, {"RELEASE": "1.4"})
+    assert (env["TAG"], env["IMAGE"], env["DEBUG"], env["RAW"]) == ("1.4", "app:1.4", "", "${TAG}")
+
+
+def test_a_required_dotenv_reference_unset_is_a_compose_error(tmp_path: Path) -> None:
+    stack = make_stack(tmp_path)
+    (tmp_path / "docker" / ".env").write_text("TOKEN=${DEPLOY_TOKEN:?set it}\n")
+    with pytest.raises(compose_cli.ComposeError, match=r"\.env: line 1: TOKEN"):
+        compose_cli.compose_env(stack, {})
