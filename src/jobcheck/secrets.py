@@ -232,6 +232,13 @@ def url_password_spans(text: str) -> Iterator[Span]:
         pos = word_end
 
 
+def mask_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it masked, and nothing else: for a URL shown
+    where the run's masker is not at hand (a broker URL in an options model's error)."""
+    spans = list(url_password_spans(text))
+    return _replace(text, spans) if spans else text
+
+
 def _replace(text: str, spans: list[Span]) -> str:
     """``text`` with the union of ``spans`` replaced: one MASK per run of covered text."""
     spans.sort()

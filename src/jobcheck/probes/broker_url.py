@@ -7,25 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from jobcheck.secrets import mask_url_passwords
+
 REDIS_SCHEMES = ("redis", "rediss")
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "pyamqp": 5672}
 ACCEPTED = "redis://[:PASSWORD@]HOST[:PORT][/DB] or amqp://USER:PASSWORD@HOST[:PORT][/VHOST]"
-MASK = "***"
 
 
 def masked(url: str) -> str:
     """``url`` with its password (if any) replaced by ``***``: safe for any message."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url
-    if not password:
-        return url
-    head, at, tail = parts.netloc.rpartition("@")
-    user = head.split(":", 1)[0]
-    return parts._replace(netloc=f"{user}:{MASK}{at}{tail}").geturl()
+    return mask_url_passwords(url)
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,10 @@ def test_masked_leaves_urls_without_password_alone() -> None:
 def test_password_is_decoded() -> None:
     assert BrokerURL.parse("redis://:p%40ss@h/0").password == "p@ss"
     assert BrokerURL.parse("redis://h/0").password == ""
+
+
+def test_masked_hides_the_password_of_a_url_urllib_refuses() -> None:
+    """The one string masker of URL passwords (``secrets.mask_url_passwords``): a port out of
+    range or a password holding `@` still hides the password."""
+    assert masked("redis://u:pw@h:99999999/0") == "redis://u:***@h:99999999/0"
+    assert masked("amqp://u:p@ss@rabbit/") == "amqp://u:***@rabbit/"
