@@ -58,27 +58,42 @@ class Graph:
     (``components``) and ``run --failed`` (``dependants_of``) all ask this graph; no other
     module walks ``needs`` (tests/unit/test_architecture.py).
 
-    Edges outside the set (a deselected check, another shard's) are left out."""
+    Edges outside the set (a deselected check, another shard's) are left out. The order around
+    disruptive checks is worked out on the first question about order (``waits``,
+    ``dependants``, ``before``, ``order``...): the questions about ``needs`` alone (shards,
+    ``--failed``, the cycle check) never pay for it."""
 
     def __init__(self, checks: Sequence[Check]) -> None:
         self.checks = list(checks)
         self.position = {c.id: i for i, c in enumerate(self.checks)}
         self.needs: dict[str, list[str]] = {}
-        self.waits: dict[str, list[Wait]] = {}
-        self.dependants: dict[str, list[str]] = {c.id: [] for c in self.checks}
+        self._waits: dict[str, list[Wait]] = {}
+        self._dependants: dict[str, list[str]] = {c.id: [] for c in self.checks}
         self.needed_by: dict[str, list[str]] = {c.id: [] for c in self.checks}  # needs only
         self._before: dict[str, list[str]] = {}
         for check in self.checks:
             needs = self._within(check.id, check.needs)
             after = [a for a in self._within(check.id, check.after) if a not in needs]
             self.needs[check.id] = needs
-            self.waits[check.id] = [Wait(a, "after") for a in after]
+            self._waits[check.id] = [Wait(a, "after") for a in after]
             self._before[check.id] = [*needs, *after]
             for need in needs:
                 self.needed_by[need].append(check.id)
             for before in self._before[check.id]:
-                self.dependants[before].append(check.id)
+                self._dependants[before].append(check.id)
+        self._kept_apart = False
+
+    @property
+    def waits(self) -> dict[str, list[Wait]]:
+        """Each check's order-only edges: ``after``, and the order around disruptive checks."""
         self._keep_apart()
+        return self._waits
+
+    @property
+    def dependants(self) -> dict[str, list[str]]:
+        """Each check's dependants: what needs it, runs after it or waits for it to end."""
+        self._keep_apart()
+        return self._dependants
 
     def _within(self, check_id: str, ids: Sequence[str]) -> list[str]:
         if not ids:
@@ -88,6 +103,7 @@ class Graph:
     def before(self, check_id: str) -> list[str]:
         """Every check that must end before this one starts (needs first), once each (the
         graph's own list: read it, do not change it)."""
+        self._keep_apart()
         return self._before[check_id]
 
     def wait_for(self, check_id: str, before: str) -> Wait | None:
@@ -101,6 +117,9 @@ class Graph:
         waits for each, unless that one already comes after it (needs or after it, directly
         or not). Two that disrupt the same service go in file order. The graph stays acyclic:
         an edge is added only from a check that the disruptive one cannot reach."""
+        if self._kept_apart:
+            return
+        self._kept_apart = True
         users = [c for c in self.checks if c.uses]
         for drill in (c for c in self.checks if c.disrupts):
             later = self._downstream(drill.id)
@@ -117,15 +136,15 @@ class Graph:
                 ):
                     continue  # the later drill waits for this one
                 verb = "disrupts" if other.disrupts.intersection(shared) else "uses"
-                self.waits[drill.id].append(Wait(other.id, f"{verb} {', '.join(shared)}"))
+                self._waits[drill.id].append(Wait(other.id, f"{verb} {', '.join(shared)}"))
                 self._before[drill.id].append(other.id)
-                self.dependants[other.id].append(drill.id)
+                self._dependants[other.id].append(drill.id)
 
     def _downstream(self, check_id: str) -> set[str]:
         seen = {check_id}
         todo = [check_id]
         while todo:
-            for dependant in self.dependants[todo.pop()]:
+            for dependant in self._dependants[todo.pop()]:
                 if dependant not in seen:
                     seen.add(dependant)
                     todo.append(dependant)
@@ -168,7 +187,7 @@ class Graph:
         there is none (the loader rejects one; the order around disruptive checks adds none)."""
         return find_cycle(
             {
-                c.id: [*self.needs[c.id], *(w.on for w in self.waits[c.id] if w.why == "after")]
+                c.id: [*self.needs[c.id], *(w.on for w in self._waits[c.id] if w.why == "after")]
                 for c in self.checks
             }
         )
@@ -178,6 +197,7 @@ class Graph:
 
         Kahn's algorithm with the file position as priority: O(N log N + edges), so 10,000
         checks or a chain of thousands cost what they hold, not its square."""
+        self._keep_apart()
         waiting = {c.id: len(self._before[c.id]) for c in self.checks}
         ready = [self.position[i] for i, count in waiting.items() if count == 0]
         heapq.heapify(ready)
@@ -185,7 +205,7 @@ class Graph:
         while ready:
             check = self.checks[heapq.heappop(ready)]
             result.append(check)
-            for dependant in self.dependants[check.id]:
+            for dependant in self._dependants[check.id]:
                 waiting[dependant] -= 1
                 if waiting[dependant] == 0:
                     heapq.heappush(ready, self.position[dependant])
@@ -199,7 +219,7 @@ class Graph:
         early (dependants before the checks they wait for: iterative, chains of thousands)."""
         height: dict[str, int] = {}
         for check in reversed(self.order()):
-            below = (height.get(d, 0) for d in self.dependants[check.id])
+            below = (height.get(d, 0) for d in self._dependants[check.id])
             height[check.id] = 1 + max(below, default=0)
         return sorted(self.checks, key=lambda c: (-height[c.id], self.position[c.id]))
 

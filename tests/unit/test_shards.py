@@ -269,3 +269,13 @@ def test_report_takes_one_run_or_merge_and_shards(tmp_path: Path) -> None:
     assert merged.exit_code == 0, merged.output
     assert "PASS gate: 1 passed (1 check" in merged.output
     assert (tmp_path / "m.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_questions_about_needs_alone_do_not_order_the_disruptive_checks() -> None:
+    """300 drills against 3,000 users cost seconds to keep apart: the shards, ``--failed`` and
+    the load-time cycle check never ask for that order, so they never pay for it."""
+    checks = _random_checklist(3, 1000)
+    graph = Graph(checks)  # type: ignore[arg-type]
+    graph.components(), graph.dependants_of([checks[0].id]), graph.cycle()
+    assert graph._kept_apart is False
+    assert graph.order() and graph._kept_apart is True
