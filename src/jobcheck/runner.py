@@ -468,8 +468,9 @@ class Runner:
         for future, check in running.items():
             try:
                 attempted = future.result(timeout=max(0.1, deadline - time.monotonic()))
-            except Exception:
-                attempted = _Attempted(Outcome.errored("interrupted"), 1, 0.0)
+            except Exception:  # still running at the deadline
+                stuck = f"it had not stopped {INTERRUPT_WAIT_S:g}s after the interrupt"
+                attempted = _Attempted(Outcome.errored(stuck), 1, 0.0)
             if attempted.outcome.status == Status.PASS:
                 self.results[check.id] = _finalize(
                     check, attempted, self.settings.today, self.settings.mask
@@ -480,7 +481,8 @@ class Runner:
                     dataclasses.replace(
                         attempted,
                         outcome=Outcome.errored(
-                            "interrupted while running: " + attempted.outcome.message,
+                            f"the run was interrupted (Ctrl-C or SIGTERM) while the {check.kind} "
+                            f"check was running: {attempted.outcome.message}",
                             output=attempted.outcome.output,
                         ),
                     ),
