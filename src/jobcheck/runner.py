@@ -577,12 +577,28 @@ def run_kind(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome
     except Exception as exc:  # a kind bug becomes an error result, never a crash of the run
         log.debug("kind %s raised", kind.name, exc_info=True)
         return Outcome.errored(
-            f"the {kind.name} check crashed: {type(exc).__name__}: {exc}",
+            f"the {kind.name} check crashed: {type(exc).__name__}: {_one_line(exc, ctx.mask)}",
             output="".join(traceback.format_exception(exc)[-3:]),
         )
     if not isinstance(outcome, Outcome):
         return Outcome.errored(f"the {kind.name} kind returned {type(outcome).__name__}")
     return outcome
+
+
+CRASH_TEXT_CHARS = 300
+
+
+def _one_line(exc: BaseException, mask: Callable[[str], str]) -> str:
+    """An exception's text for a one-line message: its first line, or the last when it holds
+    a traceback (where the error is said); whitespace collapsed, masked, then cut at
+    CRASH_TEXT_CHARS (masked first: a cut must not leave a secret's head unmasked)."""
+    lines = [ln.strip() for ln in mask(str(exc)).splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    text = " ".join(
+        (lines[-1] if "Traceback (most recent call last)" in lines[0] else lines[0]).split()
+    )
+    return text if len(text) <= CRASH_TEXT_CHARS else text[: CRASH_TEXT_CHARS - 1] + "…"
 
 
 def attempt(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:
