@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
-from jobcheck.fsutil import atomic_write_text, read_regular
+from jobcheck.fsutil import atomic_write_text, json_text, read_regular
 from jobcheck.metrics import Baseline, BaselineMode
 from jobcheck.process import git
 from jobcheck.results import RunResult, Status
@@ -51,7 +51,7 @@ def save_run(run: RunResult, root: Path, *, keep: int = DEFAULT_KEEP) -> Path:
     target = _free_name(folder, run.started_at)
     # Compact: read by jobcheck (`report`, `--failed`, `history`), not by people, and
     # indenting it in Python cost as much as the run of 10,000 trivial checks.
-    atomic_write_text(target, json.dumps(run.to_dict(), separators=(",", ":")) + "\n")
+    atomic_write_text(target, json_text(run.to_dict(), separators=(",", ":")) + "\n")
     prune(folder, keep=keep)
     return target
 
