@@ -385,7 +385,9 @@ class Runner:
             detail.append(AttemptDetail(began - self._t0, ended - began, outcome.status))
             if outcome.status == Status.PASS or attempts >= allowed or self.cancel.is_set():
                 return _Attempted(outcome, attempts, ended - start, detail[0].start_s, detail)
-            self._events.put(("on_check_retry", (check, attempts, outcome)))
+            shown = _shown(self.settings.mask)  # a live line: masked like the stack's
+            said = dataclasses.replace(outcome, message=shown(outcome.message), output="")
+            self._events.put(("on_check_retry", (check, attempts, said)))
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
     def _one_attempt(self, check: Check, timeout_s: float | None = None) -> Outcome:
