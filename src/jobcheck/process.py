@@ -183,8 +183,8 @@ def run_process(
         return ProcessResult(argv, None, "", "", 0.0, not_found=str(missing))
     except PermissionError as exc:
         return ProcessResult(argv, None, "", str(exc), 0.0, not_found=argv[0])
-    WATCHDOG.started(seq, proc.pid)
     pipes = _pipe_inodes(proc)
+    WATCHDOG.started(seq, proc.pid, pipes)
     out, err = _Tail(tail_bytes), _Tail(tail_bytes)
     pumps = [
         threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
@@ -463,8 +463,8 @@ class Watchdog:
             except OSError as exc:  # the watchdog died: nothing more to tell it
                 self.failed = str(exc)
 
-    def started(self, seq: int, pgid: int) -> None:
-        self._send(f"+ {seq} {pgid}")
+    def started(self, seq: int, pgid: int, pipes: frozenset[int] = frozenset()) -> None:
+        self._send(" ".join(["+", str(seq), str(pgid), *map(str, sorted(pipes))]))
 
     def ended(self, seq: int) -> None:
         self._send(f"- {seq}")
