@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import stat
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # mkstemp's random part: 8 characters of [a-z0-9_]
 _OWN_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[a-z0-9_]{8}\.tmp")
@@ -249,3 +251,16 @@ def _start_time_without_proc(pid: int) -> float | None:
     except PermissionError:
         pass
     return 0.0
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """``json.dumps`` for every JSON jobcheck writes: strict JSON only. A NaN or an infinity
+    (a duration, a metric) becomes ``null``: Python writes them as ``NaN``/``Infinity``, which
+    no other JSON parser reads. The common case costs one ``dumps``; only a value holding one
+    is encoded again, through Python's own parser (its ``parse_constant``), so no walker runs
+    in Python."""
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError:  # out of range float values (or a cycle: raised again below)
+        loose = json.loads(json.dumps(value, **options), parse_constant=lambda _: None)
+        return json.dumps(loose, allow_nan=False, **options)

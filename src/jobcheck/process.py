@@ -3,9 +3,12 @@
 No process is left behind (docs/processes.md): every process started here runs in its own
 group and carries ``JOBCHECK_PROCESS_TAG=RUN.SEQ`` in its environment, which its children
 inherit even when they leave the group (``setsid``, a double fork). When the process ends,
-what still carries its marker was daemonized by it: killed, or reported and left running when
-the caller allows background processes. A watchdog process (``process_watchdog.py``) kills
-every group and marked process of this run if jobcheck itself dies, even by SIGKILL.
+what still carries its marker, or still holds its output pipes (a process that left the group
+and dropped the marker: ``env -u JOBCHECK_PROCESS_TAG setsid ...``), was daemonized by it:
+killed, or reported and left running when the caller allows background processes. Waiting
+for the output after the kill is bounded (DRAIN_S): nothing can hold the run up. A watchdog
+process (``process_watchdog.py``) kills every group and marked process of this run if jobcheck
+itself dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from pathlib import Path
 
 TAIL_BYTES = 64 * 1024
 KILL_GRACE_S = 2.0
+# A timeout or a cancel: SIGTERM, then SIGKILL after this (a timed-out check ends at most
+# TIMEOUT_GRACE_S + DRAIN_S after its timeout, docs/processes.md).
+TIMEOUT_GRACE_S = 1.0
+DRAIN_S = 0.5  # after the kill: the output still in the pipes, read for at most this long
 POLL_S = 0.05
 MARKER = "JOBCHECK_PROCESS_TAG"
 LEFTOVER_GRACE_S = 1.0
@@ -86,6 +93,7 @@ class ProcessResult:
     stderr: str
     duration_s: float
     timed_out: bool = False
+    timeout_s: float | None = None  # the timeout it was given (a timed-out one says so)
     cancelled: bool = False
     not_found: str = ""
     # Processes still running after the command ended, outside its group: killed, or left
@@ -175,7 +183,8 @@ def run_process(
         return ProcessResult(argv, None, "", "", 0.0, not_found=str(missing))
     except PermissionError as exc:
         return ProcessResult(argv, None, "", str(exc), 0.0, not_found=argv[0])
-    WATCHDOG.started(seq, proc.pid)
+    pipes = _pipe_inodes(proc)
+    WATCHDOG.started(seq, proc.pid, pipes)
     out, err = _Tail(tail_bytes), _Tail(tail_bytes)
     pumps = [
         threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
@@ -199,7 +208,7 @@ def run_process(
             pass
         except BaseException:  # Ctrl-C in the main thread: the child must not outlive us
             kill_group(proc, grace_s=1.0)
-            kill_marked(tag, proc.pid, grace_s=0.0)
+            kill_marked(tag, proc.pid, grace_s=0.0, pipes=pipes)
             WATCHDOG.ended(seq)
             raise
         if cancel is not None and cancel.is_set():
@@ -207,7 +216,7 @@ def run_process(
         elif deadline is not None and time.monotonic() >= deadline:
             timed_out = True
         if timed_out or cancelled:
-            kill_group(proc)
+            kill_group(proc, grace_s=TIMEOUT_GRACE_S)
             break
     left: list[LeftProcess] = []
     killed: list[LeftProcess] = []
@@ -216,15 +225,16 @@ def run_process(
         # What it left may hold the pipes open for as long as it runs: do not wait for that.
         for pump in pumps:
             pump.join(timeout=0.2)
-        left = _settled(find_marked(tag, proc.pid))
+        left = _settled(find_marked(tag, proc.pid, pipes=pipes))
     else:
         if not (timed_out or cancelled):
             # The leader exited; a grandchild holding the pipes open must not keep us waiting.
             _reap_group(proc.pid)
-        killed = kill_marked(tag, proc.pid)
+        # Past a timeout or a cancel, leftovers get SIGKILL at once: the check is over.
+        grace = 0.0 if (timed_out or cancelled) else LEFTOVER_GRACE_S
+        killed = kill_marked(tag, proc.pid, grace_s=grace, pipes=pipes)
         WATCHDOG.ended(seq)
-        for pump in pumps:
-            pump.join(timeout=5.0)
+        _drain(pumps, DRAIN_S)
     return ProcessResult(
         argv=argv,
         returncode=proc.returncode,
@@ -232,10 +242,51 @@ def run_process(
         stderr=err.text(),
         duration_s=time.monotonic() - start,
         timed_out=timed_out,
+        timeout_s=timeout_s,
         cancelled=cancelled,
         background_killed=killed,
         background_left=left,
     )
+
+
+def _drain(pumps: list[threading.Thread], within_s: float) -> None:
+    """Wait for the pumps to read what is left in the pipes, at most ``within_s`` in all: a
+    process nothing could find (no marker, not in the group) may hold a pipe open forever."""
+    until = time.monotonic() + within_s
+    for pump in pumps:
+        pump.join(timeout=max(0.0, until - time.monotonic()))
+
+
+def _pipe_inodes(proc: subprocess.Popen[bytes]) -> frozenset[int]:
+    """The inodes of the pipes the process writes its output to (our read ends share them)."""
+    inodes = set()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                inodes.add(os.fstat(stream.fileno()).st_ino)
+    return frozenset(inodes)
+
+
+def _holds_pipe(pid: int, wanted: frozenset[bytes]) -> bool:
+    """Whether process ``pid`` has the write end of one of the pipes ``wanted``
+    (``pipe:[INODE]``) open. Only the write end: our read ends are also in a process another
+    check's Popen just forked (until it execs), and that process is not this check's."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").encode() not in wanted:
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as handle:
+                info = handle.read(4096)
+        except OSError:
+            continue
+        flags = re.search(rb"^flags:\s*([0-7]+)", info, re.MULTILINE)
+        if flags and int(flags.group(1), 8) & os.O_ACCMODE != os.O_RDONLY:
+            return True
+    return False
 
 
 def _reap_group(pgid: int) -> None:
@@ -269,12 +320,17 @@ def _pid_window(first: int) -> range | tuple[range, range]:
     return (range(first, 1 << 30), range(1, last + 1))
 
 
-def find_marked(tag: str, first_pid: int) -> list[LeftProcess]:
-    """Live processes carrying ``tag`` in their marker, among those created since
-    ``first_pid``."""
+def find_marked(
+    tag: str, first_pid: int, *, pipes: frozenset[int] = frozenset()
+) -> list[LeftProcess]:
+    """Live processes carrying ``tag`` in their marker, or holding one of the pipes
+    ``pipes`` (by inode: a process that dropped the marker but writes to the check's
+    output), among those created since ``first_pid``."""
     window = _pid_window(first_pid)
     ranges = window if isinstance(window, tuple) else (window,)
     wanted = tag.encode()
+    links = frozenset(f"pipe:[{inode}]".encode() for inode in pipes)
+    me = os.getpid()
     found = []
     try:
         names = os.listdir("/proc")
@@ -284,7 +340,9 @@ def find_marked(tag: str, first_pid: int) -> list[LeftProcess]:
         if not name.isdigit():
             continue
         pid = int(name)
-        if any(pid in r for r in ranges) and wanted in marker_tags(pid):
+        if pid == me or not any(pid in r for r in ranges):
+            continue
+        if wanted in marker_tags(pid) or (links and _holds_pipe(pid, links)):
             found.append(LeftProcess(pid, _name_of(pid)))
     return found
 
@@ -327,10 +385,17 @@ def _name_of(pid: int) -> str:
         return "?"
 
 
-def kill_marked(tag: str, first_pid: int, grace_s: float = LEFTOVER_GRACE_S) -> list[LeftProcess]:
-    """SIGTERM every process still carrying ``tag``, SIGKILL what remains after ``grace_s``,
-    and again until none is found (a dying daemon may fork); the processes found first."""
-    first = find_marked(tag, first_pid)
+def kill_marked(
+    tag: str,
+    first_pid: int,
+    grace_s: float = LEFTOVER_GRACE_S,
+    *,
+    pipes: frozenset[int] = frozenset(),
+) -> list[LeftProcess]:
+    """SIGTERM every process still carrying ``tag`` (or holding one of ``pipes``), SIGKILL
+    what remains after ``grace_s``, and again until none is found (a dying daemon may fork);
+    the processes found first."""
+    first = find_marked(tag, first_pid, pipes=pipes)
     if first and grace_s > 0:
         first = _settled(first)  # named by the program it runs, not the shell that forked it
     found = list(first)
@@ -342,7 +407,7 @@ def kill_marked(tag: str, first_pid: int, grace_s: float = LEFTOVER_GRACE_S) -> 
             with contextlib.suppress(OSError):
                 os.kill(leftover.pid, sig)
         time.sleep(0.05 if sig == signal.SIGTERM else 0.01)
-        found = find_marked(tag, first_pid)
+        found = find_marked(tag, first_pid, pipes=pipes)
     return first
 
 
@@ -398,8 +463,8 @@ class Watchdog:
             except OSError as exc:  # the watchdog died: nothing more to tell it
                 self.failed = str(exc)
 
-    def started(self, seq: int, pgid: int) -> None:
-        self._send(f"+ {seq} {pgid}")
+    def started(self, seq: int, pgid: int, pipes: frozenset[int] = frozenset()) -> None:
+        self._send(" ".join(["+", str(seq), str(pgid), *map(str, sorted(pipes))]))
 
     def ended(self, seq: int) -> None:
         self._send(f"- {seq}")

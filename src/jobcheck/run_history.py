@@ -20,7 +20,7 @@ from typing import Any
 from jobcheck.checklist import Check
 from jobcheck.durations import format_duration
 from jobcheck.errors import UsageError
-from jobcheck.fsutil import atomic_write_text, ignore_in_git, read_regular
+from jobcheck.fsutil import atomic_write_text, ignore_in_git, json_text, read_regular
 from jobcheck.metrics import Baseline, BaselineMode
 from jobcheck.plan import Graph
 from jobcheck.process import git
@@ -53,7 +53,7 @@ def save_run(run: RunResult, root: Path, *, keep: int = DEFAULT_KEEP) -> Path:
     target = _free_name(folder, run.started_at)
     # Compact: read by jobcheck (`report`, `--failed`, `history`), not by people, and
     # indenting it in Python cost as much as the run of 10,000 trivial checks.
-    atomic_write_text(target, json.dumps(run.to_dict(), separators=(",", ":")) + "\n")
+    atomic_write_text(target, json_text(run.to_dict(), separators=(",", ":")) + "\n")
     prune(folder, keep=keep)
     return target
 

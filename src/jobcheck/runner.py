@@ -383,7 +383,9 @@ class Runner:
             detail.append(AttemptDetail(began - self._t0, ended - began, outcome.status))
             if outcome.status == Status.PASS or attempts >= allowed or self.cancel.is_set():
                 return _Attempted(outcome, attempts, ended - start, detail[0].start_s, detail)
-            self._events.put(("on_check_retry", (check, attempts, outcome)))
+            shown = _shown(self.settings.mask)  # a live line: masked like the stack's
+            said = dataclasses.replace(outcome, message=shown(outcome.message), output="")
+            self._events.put(("on_check_retry", (check, attempts, said)))
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
     def _one_attempt(self, check: Check, timeout_s: float | None = None) -> Outcome:
@@ -466,8 +468,9 @@ class Runner:
         for future, check in running.items():
             try:
                 attempted = future.result(timeout=max(0.1, deadline - time.monotonic()))
-            except Exception:
-                attempted = _Attempted(Outcome.errored("interrupted"), 1, 0.0)
+            except Exception:  # still running at the deadline
+                stuck = f"it had not stopped {INTERRUPT_WAIT_S:g}s after the interrupt"
+                attempted = _Attempted(Outcome.errored(stuck), 1, 0.0)
             if attempted.outcome.status == Status.PASS:
                 self.results[check.id] = _finalize(
                     check, attempted, self.settings.today, self.settings.mask
@@ -478,7 +481,8 @@ class Runner:
                     dataclasses.replace(
                         attempted,
                         outcome=Outcome.errored(
-                            "interrupted while running: " + attempted.outcome.message,
+                            f"the run was interrupted (Ctrl-C or SIGTERM) while the {check.kind} "
+                            f"check was running: {attempted.outcome.message}",
                             output=attempted.outcome.output,
                         ),
                     ),
@@ -573,12 +577,28 @@ def run_kind(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome
     except Exception as exc:  # a kind bug becomes an error result, never a crash of the run
         log.debug("kind %s raised", kind.name, exc_info=True)
         return Outcome.errored(
-            f"the {kind.name} check crashed: {type(exc).__name__}: {exc}",
+            f"the {kind.name} check crashed: {type(exc).__name__}: {_one_line(exc, ctx.mask)}",
             output="".join(traceback.format_exception(exc)[-3:]),
         )
     if not isinstance(outcome, Outcome):
         return Outcome.errored(f"the {kind.name} kind returned {type(outcome).__name__}")
     return outcome
+
+
+CRASH_TEXT_CHARS = 300
+
+
+def _one_line(exc: BaseException, mask: Callable[[str], str]) -> str:
+    """An exception's text for a one-line message: its first line, or the last when it holds
+    a traceback (where the error is said); whitespace collapsed, masked, then cut at
+    CRASH_TEXT_CHARS (masked first: a cut must not leave a secret's head unmasked)."""
+    lines = [ln.strip() for ln in mask(str(exc)).splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    text = " ".join(
+        (lines[-1] if "Traceback (most recent call last)" in lines[0] else lines[0]).split()
+    )
+    return text if len(text) <= CRASH_TEXT_CHARS else text[: CRASH_TEXT_CHARS - 1] + "…"
 
 
 def attempt(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:

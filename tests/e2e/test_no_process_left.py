@@ -88,6 +88,31 @@ def test_sigkill_of_jobcheck_kills_the_check_tree_and_its_setsid_daemon(tmp_path
         _kill(tree)
 
 
+def test_sigkill_of_jobcheck_kills_a_daemon_that_dropped_the_marker_but_holds_the_output(
+    tmp_path: Path,
+) -> None:
+    """Out of the group and without the marker (``env -u``), but on the check's output pipe:
+    the watchdog knows the pipe's inode and kills what holds it."""
+    word = _word()
+    daemon = f"sleep {word}4"
+    run = f"env -u JOBCHECK_PROCESS_TAG setsid {daemon} & sleep 120; wait"
+    checklist = _checklist(tmp_path / "jobcheck.yaml", run)
+    jobcheck = subprocess.Popen(
+        [sys.executable, "-m", "jobcheck", "run", str(checklist), "--no-color"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert _wait_for(lambda: _running(daemon), 30), "the daemon never started"
+        jobcheck.send_signal(signal.SIGKILL)
+        jobcheck.wait(timeout=10)
+        assert _wait_for(lambda: not _running(daemon), DEADLINE_S), "the daemon survived"
+    finally:
+        jobcheck.kill()
+        _kill([daemon])
+
+
 def test_a_passing_check_leaves_no_daemon(tmp_path: Path) -> None:
     word = _word()
     checklist = _checklist(

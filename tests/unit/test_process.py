@@ -15,7 +15,9 @@ from types import FrameType
 import pytest
 
 from jobcheck.process import (
+    DRAIN_S,
     MARKER,
+    TIMEOUT_GRACE_S,
     background_note,
     find_marked,
     marker_tags,
@@ -193,3 +195,85 @@ def test_plain_words_split_as_the_shell_would_without_shlex() -> None:
         assert split_command(command) == shlex.split(command), command
     for command in ["echo 'a b'", 'echo "a b"', "a\\ b", "a#b $HOME", "a\x0bb"]:
         assert split_command(command) == shlex.split(command), command
+
+
+# -- processes that left the group and dropped the marker: found by the pipe they hold --------
+
+UNMARKED = {
+    "marker dropped": "env -u JOBCHECK_PROCESS_TAG setsid sleep {word} &",
+    "marker replaced": "JOBCHECK_PROCESS_TAG=other setsid sleep {word} &",
+}
+
+
+@pytest.mark.parametrize("start", list(UNMARKED.values()), ids=list(UNMARKED))
+def test_an_unmarked_daemon_holding_the_output_is_killed_when_the_command_ends(start: str) -> None:
+    word = f"{7000 + os.getpid() % 1000}.{time.monotonic_ns() % 997}"
+    script = start.format(word=word) + " sleep 0.3; echo started"
+    try:
+        began = time.monotonic()
+        result = run_process(["/bin/sh", "-c", script], timeout_s=20)
+        took = time.monotonic() - began
+        assert result.returncode == 0 and "started" in result.stdout
+        assert [p.name for p in result.background_killed] == ["sleep"]
+        assert _pids_running(f"sleep {word}") == []
+        assert took < 3  # not a 5 s wait per pipe on a holder
+    finally:
+        _kill_all(f"sleep {word}")
+
+
+@pytest.mark.parametrize("start", list(UNMARKED.values()), ids=list(UNMARKED))
+def test_a_timeout_kills_an_unmarked_daemon_and_ends_near_the_timeout(start: str) -> None:
+    word = f"{8000 + os.getpid() % 1000}.{time.monotonic_ns() % 997}"
+    script = start.format(word=word) + " trap '' TERM; sleep 30"
+    try:
+        began = time.monotonic()
+        result = run_process(["/bin/sh", "-c", script], timeout_s=1.0)
+        took = time.monotonic() - began
+        assert result.timed_out and result.timeout_s == 1.0
+        assert _pids_running(f"sleep {word}") == []
+        # the timeout, then SIGTERM's grace (ignored here), then at most DRAIN_S of output
+        assert took < 1.0 + TIMEOUT_GRACE_S + DRAIN_S + 0.5
+        assert abs(result.duration_s - took) < 0.2
+    finally:
+        _kill_all(f"sleep {word}")
+
+
+def test_ctrl_c_kills_an_unmarked_daemon_holding_the_output_quickly() -> None:
+    word = f"{9000 + os.getpid() % 1000}.{time.monotonic_ns() % 997}"
+    script = f"env -u {MARKER} setsid sleep {word} & sleep 30"
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    try:
+        began = time.monotonic()
+        result = run_process(["/bin/sh", "-c", script], timeout_s=30, cancel=cancel)
+        assert result.cancelled
+        assert time.monotonic() - began < 0.5 + TIMEOUT_GRACE_S + DRAIN_S + 0.5
+        assert _pids_running(f"sleep {word}") == []
+    finally:
+        timer.cancel()
+        _kill_all(f"sleep {word}")
+
+
+def test_a_sibling_holding_only_the_read_end_is_not_taken_for_a_holder() -> None:
+    """Our read ends are also in a process another check's Popen just forked: only the write
+    end of the pipe makes a process this command's."""
+    from jobcheck.process import _holds_pipe
+
+    read_end, write_end = os.pipe()
+    try:
+        link = f"pipe:[{os.fstat(read_end).st_ino}]".encode()
+        os.close(write_end)
+        assert not _holds_pipe(os.getpid(), frozenset([link]))
+        write_end = os.dup(read_end)  # still read-only
+        assert not _holds_pipe(os.getpid(), frozenset([link]))
+    finally:
+        os.close(read_end)
+        with contextlib.suppress(OSError):
+            os.close(write_end)
+    r2, w2 = os.pipe()
+    try:
+        assert _holds_pipe(os.getpid(), frozenset([f"pipe:[{os.fstat(w2).st_ino}]".encode()]))
+    finally:
+        os.close(r2)
+        os.close(w2)

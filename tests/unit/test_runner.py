@@ -316,6 +316,37 @@ def test_kind_crash_becomes_an_error_result(
     assert "crashed: RuntimeError: kaput" in check.message
 
 
+def test_a_crash_message_is_one_line_without_a_traceback(
+    write_checklist: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception whose text carries a traceback (a remote one, a wrapped one): the message
+    is one line with the type and the text, masked; the traceback stays in the output."""
+    from jobcheck import kinds
+    from jobcheck.kinds import command
+
+    secret = "Zq7-crash-secret"
+    text = (
+        'Traceback (most recent call last):\n  File "w.py", line 3, in run\n'
+        f"    connect(password={secret!r})\nworker lost:   pool   {'y' * 279}{secret} tail"
+    )
+
+    def boom(options: object, ctx: object) -> None:
+        raise RuntimeError(text)
+
+    path = write_checklist(HEADER + "  - {id: x, kind: command, with: {run: 'true'}}\n")
+    original = command.KIND
+    monkeypatch.setattr(
+        command, "KIND", type(original)(name="command", options=original.options, run=boom)
+    )  # type: ignore[arg-type]
+    monkeypatch.setitem(kinds._cache, "command", command.KIND)
+    check = run(path, env={**os.environ, "APP_PASSWORD": secret}).checks[0]
+    assert check.status == Status.ERROR
+    assert "\n" not in check.message and "Traceback" not in check.message
+    assert check.message.startswith("the command check crashed: RuntimeError: worker lost: pool y")
+    assert check.message.endswith("y**…") and "yZ" not in check.message  # cut after masking
+    assert secret not in check.output and "Traceback" in check.output
+
+
 def test_each_attempt_is_timed_on_the_run_clock(
     write_checklist: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -220,9 +220,10 @@ def process_failure(result: ProcessResult, what: str) -> None:
         )
     if result.cancelled:
         raise CheckError(f"{what}: cancelled (the run was interrupted)")
-    if result.timed_out:
+    if result.timed_out:  # after its timeout, not after the kill's grace (docs/processes.md)
+        took = f"{result.timeout_s or result.duration_s:.1f}".removesuffix(".0") + "s"
         raise CheckError(
-            f"{what}: timed out after {result.duration_s:.1f}s and was killed with its "
+            f"{what}: timed out after {took} and was killed with its "
             f"process group (command: {result.command})",
             output=joined_output(result),
         )

@@ -18,13 +18,13 @@ import base64
 import datetime as dt
 import hashlib
 import html
-import json
 import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 from jobcheck.durations import format_duration
+from jobcheck.fsutil import json_text
 from jobcheck.reports.html_metrics import render_metrics
 from jobcheck.reports.html_timeline import render_timeline
 from jobcheck.reports.text import output_tail, problems_first, shown_source
@@ -119,7 +119,7 @@ def _data(run: RunResult) -> str:
         "owners": sorted({c.owner for c in run.checks if c.owner}),
         "tags": sorted({t for c in run.checks for t in c.tags}),
     }
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = json_text(data, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

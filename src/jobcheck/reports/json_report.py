@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from jobcheck.fsutil import atomic_write_text
+from jobcheck.fsutil import atomic_write_text, json_text
 from jobcheck.results import RunResult
 
 
@@ -16,10 +16,10 @@ def render_json(run: RunResult) -> str:
     parts = []
     for key, value in run.to_dict().items():
         if key == "checks" and value:
-            lines = (f"    {json.dumps(check, ensure_ascii=False)}" for check in value)
+            lines = (f"    {json_text(check, ensure_ascii=False)}" for check in value)
             text = "[\n" + ",\n".join(lines) + "\n  ]"
         else:  # JSON text holds no raw line break: each one here is the indentation's
-            text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            text = json_text(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         parts.append(f"  {json.dumps(key)}: {text}")
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
@@ -29,4 +29,10 @@ def write_json(run: RunResult, path: Path) -> Path:
 
 
 def read_json(path: Path) -> RunResult:
-    return RunResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    """A report this run wrote (tests, tools); reports from elsewhere: ``run_history.read_run``.
+    ``NaN``/``Infinity`` are not JSON: a ValueError."""
+    return RunResult.from_dict(json.loads(path.read_text(encoding="utf-8"), parse_constant=_no))
+
+
+def _no(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")

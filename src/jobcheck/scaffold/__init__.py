@@ -143,12 +143,13 @@ def _write_schema(target: Path) -> bool:
     not write is left alone."""
     from jobcheck.checklist import SCHEMA_URL
     from jobcheck.fsutil import atomic_write_text
+    from jobcheck.scaffold.projectfiles import read_text
     from jobcheck.schema_gen import checklist_schema
 
     if target.exists():
         try:
-            ours = json.loads(target.read_text(encoding="utf-8")).get("$id") == SCHEMA_URL
-        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            ours = json.loads(read_text(target) or "null").get("$id") == SCHEMA_URL
+        except (ValueError, AttributeError, RecursionError):
             ours = False
         if not ours:
             return False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from jobcheck.scaffold import (
     commandline,
     envfiles,
     headers,
+    projectfiles,
     routes,
     testpaths,
     toolchain,
@@ -88,7 +88,7 @@ def detect(
     environ = os.environ if environ is None else environ
     pyproject = _read_toml(root / "pyproject.toml")
     service = _below(root, start)
-    meta = pyproject.get("project", {}) if isinstance(pyproject.get("project"), dict) else {}
+    meta = projectfiles.table(pyproject, "project")
     project = Project(
         root=root,
         name=str(meta.get("name") or root.resolve().name),
@@ -152,22 +152,14 @@ def _chain(folder: str) -> list[str]:
     return ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    """A project's TOML file through the bounded reader (a FIFO, /dev/zero or a huge file is
-    no file); unreadable, invalid or nested too deep: empty."""
-    from jobcheck.fsutil import MAX_PROJECT_FILE_BYTES, read_regular_text
-
-    try:
-        return tomllib.loads(read_regular_text(path, MAX_PROJECT_FILE_BYTES))
-    except (OSError, ValueError, RecursionError):  # ValueError: TOML and UTF-8 errors
-        return {}
+_read_toml = projectfiles.read_toml
 
 
 def _ruff_config(root: Path, pyproject: dict[str, Any]) -> str:
     found = _first_file(root, ("ruff.toml", ".ruff.toml"))
     if found:
         return found
-    return "pyproject.toml" if "ruff" in pyproject.get("tool", {}) else ""
+    return "pyproject.toml" if "ruff" in projectfiles.table(pyproject, "tool") else ""
 
 
 def _flake8_config(root: Path) -> str:
@@ -175,9 +167,8 @@ def _flake8_config(root: Path) -> str:
     if (root / ".flake8").is_file():
         return ".flake8"
     for name in ("setup.cfg", "tox.ini"):
-        try:
-            text = (root / name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        text = projectfiles.read_text(root / name)
+        if text is None:
             continue
         if re.search(r"^\[flake8\]", text, re.MULTILINE):
             return f"{name} [flake8]"
@@ -230,24 +221,23 @@ def _requirement_folders(project: Project) -> list[str]:
 
 
 def _pyproject_dependencies(pyproject: dict[str, Any]) -> Iterator[str]:
-    project = pyproject.get("project", {})
-    specs: list[Any] = list(project.get("dependencies", []))
-    for extra in project.get("optional-dependencies", {}).values():
-        specs.extend(extra)
+    project = projectfiles.table(pyproject, "project")
+    specs = projectfiles.strings(project.get("dependencies"))
+    for extra in projectfiles.table(project, "optional-dependencies").values():
+        specs.extend(projectfiles.strings(extra))
     for spec in specs:
         match = _REQUIREMENT_NAME.match(str(spec))
         if match:
             yield _normalize(match.group(1))
-    poetry = pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {})
+    poetry = projectfiles.table(pyproject, "tool", "poetry", "dependencies")
     yield from (_normalize(str(name)) for name in poetry)
 
 
 def _requirement_names(path: Path) -> Iterator[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+    text = projectfiles.read_text(path)
+    if text is None:
         return
-    for line in lines:
+    for line in text.splitlines():
         match = _REQUIREMENT_NAME.match(line.split("#", 1)[0])
         if match:
             yield _normalize(match.group(1))

@@ -108,10 +108,9 @@ def _template_for(env: EnvFile, files: list[EnvFile]) -> str:
 
 
 def _gitignore(root: Path) -> list[str]:
-    try:
-        lines = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
+    from jobcheck.scaffold.projectfiles import read_text
+
+    lines = (read_text(root / ".gitignore") or "").splitlines()
     return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 
 

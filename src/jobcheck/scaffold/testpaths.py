@@ -15,10 +15,11 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import os
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from jobcheck.scaffold import projectfiles
 
 SKIPPED_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist", "venv", "env"}
 SKIPPED_DIRS |= {"_darcs", "CVS", "{arch}"}
@@ -85,9 +86,12 @@ def configuration(folder: Path) -> Config | None:
 
 def _ini(path: Path, section: str) -> Config | None:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
+    text = projectfiles.read_text(path)  # bounded: a FIFO or /dev/zero is no file
+    if text is None:
+        return None
     try:
-        parser.read_string(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, configparser.Error):
+        parser.read_string(text)
+    except configparser.Error:
         return None
     if not parser.has_section(section):
         return None
@@ -97,13 +101,8 @@ def _ini(path: Path, section: str) -> Config | None:
 
 
 def _pyproject(path: Path) -> Config | None:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None
-    tool = data.get("tool")
-    pytest = tool.get("pytest") if isinstance(tool, dict) else None
-    options = pytest.get("ini_options") if isinstance(pytest, dict) else None
+    data = projectfiles.read_toml(path)
+    options = projectfiles.table(data, "tool", "pytest").get("ini_options")
     if not isinstance(options, dict):
         return None
     return Config(
@@ -114,7 +113,8 @@ def _pyproject(path: Path) -> Config | None:
 
 
 def _words(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else str(value).split()
+    """A list of words, or one string of them; anything else (``testpaths = 5``): none."""
+    return projectfiles.strings(value) if not isinstance(value, str) else value.split()
 
 
 def _layout(root: Path, cwd: str, config: Config, source: str) -> SuiteLayout:

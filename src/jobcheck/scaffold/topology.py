@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from jobcheck.scaffold import commandline
+from jobcheck.scaffold import commandline, projectfiles
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 COMPOSE_DIRS = (".", "docker", "deploy", "compose")
@@ -111,11 +111,10 @@ def _scripted_files(root: Path) -> list[str]:
     """``docker compose -f a.yml -f b.yml ...`` in the Makefile or a root script."""
     candidates = [root / "Makefile", *sorted(root.glob("*.sh")), *sorted(root.glob("scripts/*.sh"))]
     for path in candidates[:20]:
-        try:
-            text = path.read_text(encoding="utf-8")[:200_000]
-        except (OSError, UnicodeDecodeError):
+        text = projectfiles.read_text(path)  # bounded: a FIFO or /dev/zero is no file
+        if text is None:
             continue
-        for line in text.splitlines():
+        for line in text[:200_000].splitlines():
             if not _COMPOSE_COMMAND.search(line):
                 continue
             names = [n for n in _COMPOSE_F.findall(line) if n.endswith((".yml", ".yaml"))]

@@ -173,3 +173,33 @@ def test_hostile_titles_and_output_stay_text_live_and_plain(
         assert "\x1b]" not in text and "\x1b[2J" not in text and "\x07" not in text
         assert "\\x1b]52;c;ZXZpbA==\\x07boom" in text
     assert "[/] [bold red]title" in live_stream.getvalue()
+
+
+def test_live_lines_are_masked_a_retry_too(write_checklist: Callable[..., Path]) -> None:
+    """The lines printed while checks run (RETRY in plain mode, the rich view's lines) show
+    no secret: a retry's message is masked as the finished result is."""
+    secret = "Zq9-live-retry-secret"
+    path = write_checklist("""
+        version: 1
+        name: live
+        defaults: {owner: "@team", expect: works, rollback: revert it}
+        checks:
+          - id: flaky
+            kind: command
+            retries: 1
+            retry_safe: true
+            with: {run: "false ${APP_PASSWORD}"}
+    """)
+    environ = {**os.environ, "APP_PASSWORD": secret}
+    checklist = load_checklist(path, environ)
+    settings = RunSettings(
+        base_dir=checklist.base_dir, env=environ, mask=Masker.from_env(environ), jobs=1
+    )
+    plain = io.StringIO()
+    rich_stream = io.StringIO()
+    console = Console(file=rich_stream, force_terminal=True, width=120, color_system=None)
+    reporters = [PlainReporter(plain), LiveReporter(console)]
+    Runner(select(checklist.checks), settings, reporters).run(checklist.name)
+    assert "RETRY  flaky" in plain.getvalue() and "false ***" in plain.getvalue()
+    assert secret not in plain.getvalue()
+    assert secret not in rich_stream.getvalue()
