@@ -383,8 +383,8 @@ class Runner:
             detail.append(AttemptDetail(began - self._t0, ended - began, outcome.status))
             if outcome.status == Status.PASS or attempts >= allowed or self.cancel.is_set():
                 return _Attempted(outcome, attempts, ended - start, detail[0].start_s, detail)
-            shown = _shown(self.settings.mask)  # a live line: masked like the stack's
-            said = dataclasses.replace(outcome, message=shown(outcome.message), output="")
+            live = shown(self.settings.mask)  # a live line: masked like the stack's
+            said = dataclasses.replace(outcome, message=live(outcome.message), output="")
             self._events.put(("on_check_retry", (check, attempts, said)))
             self.cancel.wait(RETRY_BACKOFF_S * attempts)
 
