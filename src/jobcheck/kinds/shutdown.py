@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._canary import CanaryOptions
 from jobcheck.kinds.base import Footprint, Kind, KindContext
+from jobcheck.outcomes import CheckError
 from jobcheck.probes import canary, containers, engine, lost_jobs
 from jobcheck.probes.framework import Adapter
 from jobcheck.results import Outcome
@@ -348,6 +349,11 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     grace = options.grace if options.grace is not None else engine.stop_grace_s(running[0])
     adapter = options.adapter()
     try:
+        # An adapter that cannot see a job in progress (Dramatiq on RabbitMQ) says why: the
+        # drill would otherwise wait for a start it cannot see and blame the workers.
+        blind = getattr(adapter, "running_unseen", "") if options.via != "http" else ""
+        if blind:
+            raise CheckError(f"drill not run: {blind}")
         return _drill(options, ctx, sdk, which, running, grace, adapter)
     finally:
         if adapter is not None:

@@ -395,6 +395,23 @@ class DramatiqAdapter:
                     return decoded
         return None
 
+    @property
+    def running_unseen(self) -> str:
+        """'' when this adapter can see a message in progress; else why it cannot (a drill
+        that must stop a worker mid-job cannot run blind)."""
+        if self.is_redis:
+            return ""
+        return (
+            "cannot tell on RabbitMQ without a view of the message in progress: RabbitMQ "
+            "shows a client only the ready messages and the consumers (a passive declare), "
+            "never which delivered message an actor is running, and the Results backend holds "
+            "a result only once the actor returned; so jobcheck could not stop the worker "
+            "mid-job, nor tell a message finished during the stop from one never started. "
+            "Run this drill against the same actors on a Redis broker (the Redis broker keeps "
+            "each delivered, unacked message), or via http with a status route that reports "
+            "the message started"
+        )
+
     def was_started(self, job_id: str) -> bool:
         state = self.job_state(job_id)
         return state is not None and state.state != "queued"
