@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._findings import plural
+from jobcheck.kinds._framework import URL_OPTION, FrameworkOptions
 from jobcheck.kinds._tracked import Job, follow, poll
-from jobcheck.kinds.base import Footprint, Kind, KindContext, KindOptions
+from jobcheck.kinds.base import Footprint, Kind, KindContext
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.probes import broker_url, engine
-from jobcheck.probes.framework import DEFAULT_QUEUE, Adapter, adapter_for
+from jobcheck.probes.framework import Adapter, adapter_for
 from jobcheck.results import Outcome
 
 DockerClient = engine.DockerClient
@@ -33,14 +34,8 @@ START_S = 15.0  # the running job must be started within this
 SETTLE_S = 10.0  # once the canary finished, how long the waiting jobs still get to finish
 
 
-class Options(KindOptions):
-    framework: Literal["rq", "celery", "arq", "dramatiq"] = Field(
-        "rq", description="Whose workers: rq, celery, arq or dramatiq"
-    )
-    redis_url: str | None = Field(None, description="RQ: the queue's Redis")
-    broker_url: str | None = Field(None, description="Celery: the broker (redis:// or amqp://)")
+class Options(FrameworkOptions):
     backend_url: str | None = Field(None, description="Celery: the result backend")
-    queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
     task: str = Field(description="The canary: RQ's dotted function or Celery's task name")
     sleep_task: str | None = Field(
         None,
@@ -80,18 +75,9 @@ class Options(KindOptions):
     interval: Duration = Field(0.25, description="Pause between polls")
     timeout: Duration = Field(5.0, description="Per broker call")
 
-    @field_validator("redis_url", "broker_url", "backend_url")
-    @classmethod
-    def _broker(cls, value: str | None) -> str | None:
-        return broker_url.validate(value) if value is not None else None
-
     @model_validator(mode="after")
     def _complete(self) -> Options:
-        if self.url is None:
-            wanted = {"rq": "redis_url", "arq": "redis_url", "dramatiq": "broker_url"}.get(
-                self.framework, "broker_url and backend_url"
-            )
-            raise ValueError(f"framework {self.framework} needs {wanted}")
+        self.require_url({**URL_OPTION, "celery": "broker_url and backend_url"})
         if self.framework == "celery" and self.backend_url is None:
             raise ValueError("framework celery needs backend_url to follow the jobs")
         if self.framework == "rq" and "." not in self.task:
@@ -100,10 +86,6 @@ class Options(KindOptions):
             raise ValueError("sleep_args and sleep_kwargs are sleep_task's: give sleep_task")
         return self
 
-    @property
-    def url(self) -> str | None:
-        return self.broker_url or self.redis_url
-
     def sleep_call(self) -> tuple[list[Any], dict[str, Any]]:
         """sleep_task's arguments: ``{seconds}`` filled in where the checklist put it; with
         none given, the number of seconds as its one argument."""
@@ -111,10 +93,6 @@ class Options(KindOptions):
             return [self.seconds], {}
         args = [with_seconds(a, self.seconds) for a in self.sleep_args or []]
         return args, {k: with_seconds(v, self.seconds) for k, v in self.sleep_kwargs.items()}
-
-    @property
-    def queue_name(self) -> str:
-        return self.queue or DEFAULT_QUEUE[self.framework]
 
 
 SECONDS = "{seconds}"

@@ -30,11 +30,12 @@ from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._findings import Finding, findings_outcome, plural
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds._framework import FrameworkOptions
+from jobcheck.kinds.base import Kind, KindContext
 from jobcheck.outcomes import CheckEnded, CheckError
-from jobcheck.probes import broker_url, dramatiq_actors, engine
+from jobcheck.probes import dramatiq_actors, engine
 from jobcheck.probes.dramatiq_actors import Actor, WorkerActors
-from jobcheck.probes.framework import DEFAULT_QUEUE, JobLimits, WorkerLimits, adapter_for
+from jobcheck.probes.framework import JobLimits, WorkerLimits, adapter_for
 from jobcheck.results import Outcome
 
 Required = Literal["required"]
@@ -43,13 +44,7 @@ RQ_ONLY = ("result_ttl", "failure_ttl")
 READ_TIMEOUT_S = 30.0  # Dramatiq: importing the worker's modules in its container
 
 
-class Options(KindOptions):
-    framework: Literal["rq", "celery", "arq", "dramatiq"] = Field(
-        "rq", description="Whose workers: rq, celery, arq or dramatiq"
-    )
-    redis_url: str | None = Field(None, description="RQ: the queue's Redis")
-    broker_url: str | None = Field(None, description="Celery: the broker (redis:// or amqp://)")
-    queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
+class Options(FrameworkOptions):
     time_limit: Required | Duration | None = Field(
         None,
         description="A hard time limit must be set (required), and at most this long (a "
@@ -89,11 +84,6 @@ class Options(KindOptions):
     )
     timeout: Duration = Field(5.0, description="Per broker call")
 
-    @field_validator("redis_url", "broker_url")
-    @classmethod
-    def _broker(cls, value: str | None) -> str | None:
-        return broker_url.validate(value) if value is not None else None
-
     @field_validator("max_tasks_per_child", "max_memory_per_child")
     @classmethod
     def _positive(cls, value: str | int | None) -> str | int | None:
@@ -108,9 +98,7 @@ class Options(KindOptions):
         given = sorted({"max_retries", "service", "project"} & self.model_fields_set)
         if given:
             raise ValueError(f"{', '.join(given)}: framework dramatiq's options only")
-        if self.url is None:
-            wanted = "redis_url" if self.framework in ("rq", "arq") else "broker_url"
-            raise ValueError(f"framework {self.framework} needs {wanted}")
+        self.require_url()
         if self.framework == "arq":
             return self._arq_complete()
         other = CELERY_ONLY if self.framework == "rq" else RQ_ONLY
@@ -153,14 +141,6 @@ class Options(KindOptions):
         if self.time_limit is None and self.max_retries is None:
             raise ValueError("nothing to check: set time_limit, max_retries")
         return self
-
-    @property
-    def url(self) -> str | None:
-        return self.broker_url or self.redis_url
-
-    @property
-    def queue_name(self) -> str:
-        return self.queue or DEFAULT_QUEUE[self.framework]
 
 
 # --- judging one value ------------------------------------------------------------------------
