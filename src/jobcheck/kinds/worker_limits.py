@@ -458,7 +458,12 @@ def check_dramatiq(options: Options, ctx: KindContext, sdk: engine.DockerClient)
     findings, summaries = [], []
     for container in running:
         worker = dramatiq_actors.read(ctx.env, container, timeout, engine.context_of(ctx))
-        actors = [a for a in worker.actors if options.queue in (None, a.queue)]
+        # A worker started with --queues runs only those queues' actors.
+        actors = [
+            a
+            for a in worker.actors
+            if options.queue in (None, a.queue) and (not worker.queues or a.queue in worker.queues)
+        ]
         if not actors:
             on = f" on queue {options.queue!r}" if options.queue else ""
             raise CheckError(f"{worker.container}: the worker declares no actor{on}")

@@ -171,3 +171,24 @@ def test_a_worker_whose_modules_do_not_import_is_an_error_never_a_pass(
         "stack-worker-1: importing the worker's broker and modules failed: "
         "ModuleNotFoundError: No module named 'missing'"
     )
+
+
+def test_a_worker_started_with_queues_is_judged_on_those_queues_actors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    write_app(tmp_path, "limits_app", APP.format(middleware=""))
+    command = "/venv/bin/python /venv/bin/dramatiq limits_app --queues slow --threads 1"
+    container = fake_worker(monkeypatch, tmp_path, command)
+    monkeypatch.setattr(engine, "containers", lambda *a, **k: [container])
+    container.status = "running"
+    options = worker_limits.Options.model_validate(
+        {"framework": "dramatiq", "project": "p", "max_retries": 5}
+    )
+    ctx = SimpleNamespace(env={}, remaining=lambda: 60.0, mask=lambda text: text)
+    monkeypatch.setattr(engine, "context_of", lambda ctx: None)
+    outcome = worker_limits.check_dramatiq(options, ctx, sdk=None)  # type: ignore[arg-type]
+    assert outcome.status == "fail"
+    assert outcome.message.splitlines()[1:] == [
+        "  stack-worker-1: actor slow (queue 'slow'): max_retries None (forever), expected at "
+        "most 5 (actor)"
+    ]
