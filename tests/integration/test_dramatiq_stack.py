@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from jobcheck.kinds import broker_restart, job, queue, shutdown
+from jobcheck.kinds import broker_restart, job, queue, scheduler, shutdown, worker_limits
 from jobcheck.probes.framework import adapter_for
 
 from ._compose import Stack, env_file_values, wait_for
@@ -251,6 +251,72 @@ def test_broker_restart_loses_no_dramatiq_message(dramatiq_stack: Stack) -> None
     assert "appendonly yes" in outcome.message
 
 
+# --- worker limits, read in the worker's container; periodiq --------------------------------
+
+LIMITS = {"framework": "dramatiq", "project": PROJECT}
+OVERRIDES = SAMPLE / "overrides"
+
+
+def test_worker_limits_read_from_the_actors_pass(dramatiq_stack: Stack) -> None:
+    outcome = check(worker_limits.KIND, {**LIMITS, "time_limit": "10m", "max_retries": 20})
+    assert outcome.status == "pass", outcome.message
+    # send_email sets its own 60 s; sleep and canary get the TimeLimit middleware's 600,000 ms
+    # default, and canary the Retries middleware's 20: read from the worker, not assumed.
+    assert "send_email (time_limit 60s, max_retries 3)" in outcome.message
+    assert "canary (time_limit 10m, max_retries 20)" in outcome.message
+    assert "(RedisBroker)" in outcome.message
+
+
+def test_worker_limits_fail_on_a_worker_with_a_longer_default(
+    engine_client: DockerClient, dramatiq_stack: Stack
+) -> None:
+    # The override raises the TimeLimit middleware's default to an hour in the worker only.
+    longer = dramatiq_stack.with_files(OVERRIDES / "long-time-limit.yaml")
+    longer.up("worker")
+    longer.wait_ready(engine_client)
+    try:
+        outcome = check(worker_limits.KIND, {**LIMITS, "time_limit": "10m", "max_retries": 3})
+        assert outcome.status == "fail", outcome.message
+        assert "actor canary (queue 'default'): time_limit 60m, expected at most 10m " in (
+            outcome.message
+        )
+        assert "(middleware default)" in outcome.message
+        assert "actor canary (queue 'default'): max_retries 20, expected at most 3" in (
+            outcome.message
+        )
+        assert "send_email" not in outcome.message  # its own 60 s and 3 retries hold
+    finally:
+        dramatiq_stack.up("worker")
+        dramatiq_stack.wait_ready(engine_client)
+        worker_live()
+
+
+def test_worker_limits_without_a_dramatiq_worker_is_an_error(dramatiq_stack: Stack) -> None:
+    outcome = check(worker_limits.KIND, {**LIMITS, "service": "web", "time_limit": "required"})
+    assert outcome.status == "error", outcome.message
+    assert "no dramatiq worker process" in outcome.message
+
+
+def test_periodiq_one_scheduler_passes_two_fail(
+    engine_client: DockerClient, dramatiq_stack: Stack
+) -> None:
+    scheduled = dramatiq_stack.with_files(OVERRIDES / "periodiq.yaml")
+    scheduled.up("scheduler")
+    scheduled.wait_ready(engine_client)
+    options = {"framework": "dramatiq", "project": PROJECT}
+    try:
+        one = check(scheduler.KIND, options)
+        assert one.status == "pass", one.message
+        assert "periodiq app.tasks" in one.message
+        scheduled.compose("up", "-d", "--no-build", "--scale", "scheduler=2", "scheduler")
+        scheduled.wait_ready(engine_client)
+        two = check(scheduler.KIND, options)
+        assert two.status == "fail", two.message
+        assert two.message.startswith("2 schedulers in ")
+    finally:
+        dramatiq_stack.up()  # --remove-orphans: the scheduler goes
+
+
 # --- on RabbitMQ ----------------------------------------------------------------------------
 
 
@@ -304,6 +370,21 @@ def test_amqp_job_without_a_results_backend_is_an_error(amqp_stack: Stack) -> No
     )
     assert outcome.status == "error", outcome.message
     assert "needs backend_url" in outcome.message
+
+
+def test_amqp_shutdown_drill_is_an_error_it_cannot_see_the_running_message(
+    engine_client: DockerClient, amqp_stack: Stack
+) -> None:
+    worker = amqp_stack.container(engine_client, "worker")
+    started_at = worker.attrs["State"]["StartedAt"]
+    outcome = check(
+        shutdown.KIND,
+        {**DRILL, "broker_url": AMQP, "backend_url": AMQP_RESULTS, "project": AMQP_PROJECT},
+    )
+    assert outcome.status == "error", outcome.message
+    assert "cannot tell on RabbitMQ without a view of the message in progress" in outcome.message
+    worker.reload()
+    assert worker.status == "running" and worker.attrs["State"]["StartedAt"] == started_at
 
 
 def test_amqp_unknown_queue_is_an_error(amqp_stack: Stack) -> None:

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration
-from jobcheck.kinds.base import KindContext, KindOptions
-from jobcheck.probes import broker_url
+from jobcheck.kinds._framework import BrokerURLs, Framework
+from jobcheck.kinds.base import KindContext
 from jobcheck.probes.canary import (
     DEFAULT_DONE,
     DEFAULT_FAILED,
@@ -26,12 +26,11 @@ from jobcheck.probes.canary import (
 from jobcheck.probes.framework import DEFAULT_QUEUE, Adapter, adapter_for
 
 Via = Literal["http", "rq", "celery", "arq", "dramatiq"]
-Framework = Literal["rq", "celery", "arq", "dramatiq"]
 REDIS_ONLY = ("rq", "arq")  # frameworks whose broker option is redis_url
 FormValue = str | int | float | bool
 
 
-class CanaryOptions(KindOptions):
+class CanaryOptions(BrokerURLs):
     via: Via = Field("http", description="Enqueue through the API, RQ, Celery, arq or Dramatiq")
     framework: Framework | None = Field(
         None,
@@ -88,11 +87,6 @@ class CanaryOptions(KindOptions):
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
         return value
 
-    @field_validator("redis_url", "broker_url", "backend_url")
-    @classmethod
-    def _broker(cls, value: str | None) -> str | None:
-        return broker_url.validate(value) if value is not None else None
-
     @field_validator("id_field", "status_field")
     @classmethod
     def _path(cls, value: str) -> str:
@@ -104,7 +98,7 @@ class CanaryOptions(KindOptions):
     def _complete(self) -> CanaryOptions:
         if self.via == "http":
             self._http_complete()
-        elif self.broker is None:
+        elif self.url is None:
             wanted = "redis_url" if self.via in REDIS_ONLY else "broker_url"
             raise ValueError(f"via {self.via} needs {wanted} and task")
         elif self.task_name is None:
@@ -132,10 +126,6 @@ class CanaryOptions(KindOptions):
     enqueue_words: ClassVar[str] = "enqueue_url"
 
     @property
-    def broker(self) -> str | None:
-        return self.broker_url or self.redis_url
-
-    @property
     def task_name(self) -> str | None:
         return self.task or self.function
 
@@ -157,7 +147,7 @@ class CanaryOptions(KindOptions):
 
     def adapter(self) -> Adapter | None:
         """The framework adapter on the broker, when there is a broker to ask."""
-        framework, url = self.framework_name, self.broker
+        framework, url = self.framework_name, self.url
         if framework is None or url is None:
             return None
         return adapter_for(

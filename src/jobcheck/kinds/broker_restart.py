@@ -12,18 +12,20 @@ left healthy, or the result says it is not.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from jobcheck.durations import Duration, format_duration
+from jobcheck.kinds._drill import Timeline, start_again
 from jobcheck.kinds._findings import plural
+from jobcheck.kinds._framework import URL_OPTION, FrameworkOptions
 from jobcheck.kinds._tracked import Job, follow, poll
-from jobcheck.kinds.base import Footprint, Kind, KindContext, KindOptions
+from jobcheck.kinds.base import Footprint, Kind, KindContext
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.probes import broker_url, engine
-from jobcheck.probes.framework import DEFAULT_QUEUE, Adapter, adapter_for
+from jobcheck.probes.framework import Adapter, adapter_for
 from jobcheck.results import Outcome
 
 DockerClient = engine.DockerClient
@@ -33,14 +35,8 @@ START_S = 15.0  # the running job must be started within this
 SETTLE_S = 10.0  # once the canary finished, how long the waiting jobs still get to finish
 
 
-class Options(KindOptions):
-    framework: Literal["rq", "celery", "arq", "dramatiq"] = Field(
-        "rq", description="Whose workers: rq, celery, arq or dramatiq"
-    )
-    redis_url: str | None = Field(None, description="RQ: the queue's Redis")
-    broker_url: str | None = Field(None, description="Celery: the broker (redis:// or amqp://)")
+class Options(FrameworkOptions):
     backend_url: str | None = Field(None, description="Celery: the result backend")
-    queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
     task: str = Field(description="The canary: RQ's dotted function or Celery's task name")
     sleep_task: str | None = Field(
         None,
@@ -80,18 +76,9 @@ class Options(KindOptions):
     interval: Duration = Field(0.25, description="Pause between polls")
     timeout: Duration = Field(5.0, description="Per broker call")
 
-    @field_validator("redis_url", "broker_url", "backend_url")
-    @classmethod
-    def _broker(cls, value: str | None) -> str | None:
-        return broker_url.validate(value) if value is not None else None
-
     @model_validator(mode="after")
     def _complete(self) -> Options:
-        if self.url is None:
-            wanted = {"rq": "redis_url", "arq": "redis_url", "dramatiq": "broker_url"}.get(
-                self.framework, "broker_url and backend_url"
-            )
-            raise ValueError(f"framework {self.framework} needs {wanted}")
+        self.require_url({**URL_OPTION, "celery": "broker_url and backend_url"})
         if self.framework == "celery" and self.backend_url is None:
             raise ValueError("framework celery needs backend_url to follow the jobs")
         if self.framework == "rq" and "." not in self.task:
@@ -100,10 +87,6 @@ class Options(KindOptions):
             raise ValueError("sleep_args and sleep_kwargs are sleep_task's: give sleep_task")
         return self
 
-    @property
-    def url(self) -> str | None:
-        return self.broker_url or self.redis_url
-
     def sleep_call(self) -> tuple[list[Any], dict[str, Any]]:
         """sleep_task's arguments: ``{seconds}`` filled in where the checklist put it; with
         none given, the number of seconds as its one argument."""
@@ -111,10 +94,6 @@ class Options(KindOptions):
             return [self.seconds], {}
         args = [with_seconds(a, self.seconds) for a in self.sleep_args or []]
         return args, {k: with_seconds(v, self.seconds) for k, v in self.sleep_kwargs.items()}
-
-    @property
-    def queue_name(self) -> str:
-        return self.queue or DEFAULT_QUEUE[self.framework]
 
 
 SECONDS = "{seconds}"
@@ -132,19 +111,6 @@ def with_seconds(value: Any, seconds: float) -> Any:
     if isinstance(value, dict):
         return {k: with_seconds(v, seconds) for k, v in value.items()}
     return value
-
-
-@dataclass
-class Log:
-    started: float = field(default_factory=time.monotonic)
-    events: list[str] = field(default_factory=list)
-
-    def __call__(self, text: str) -> None:
-        self.events.append(f"{time.monotonic() - self.started:6.1f}s  {text}")
-
-    @property
-    def timeline(self) -> str:
-        return "\n".join(self.events)
 
 
 # --- the broker's persistence -------------------------------------------------------------------
@@ -257,10 +223,10 @@ def send_canary(adapter: Adapter, options: Options, ctx: KindContext, until: flo
 # --- the container ------------------------------------------------------------------------------
 
 
-def restart(containers: list[Container], log: Log) -> None:
+def restart(containers: list[Container], log: Timeline) -> None:
     for container in containers:
         grace = round(engine.stop_grace_s(container))
-        log(f"restarting {container.name} (grace {grace}s)")
+        log.log(f"restarting {container.name} (grace {grace}s)")
         container.restart(timeout=grace)
 
 
@@ -273,20 +239,6 @@ def wait_ready(
             return True
         if time.monotonic() >= until or not ctx.sleep(min(0.5, max(0.0, until - time.monotonic()))):
             return False
-
-
-def start_again(containers: list[Container], log: Log) -> str:
-    """Whatever happened, the broker runs again: '' or what went wrong."""
-    problems = []
-    for container in containers:
-        try:
-            container.reload()
-            if container.status != "running":
-                container.start()
-                log(f"started {container.name} again")
-        except engine.api_errors() as exc:
-            problems.append(f"{container.name} did not start again: {exc}")
-    return "; ".join(problems)
 
 
 # --- the drill ----------------------------------------------------------------------------------
@@ -344,7 +296,7 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
                 f"drill not run: no live worker on queue {options.queue_name!r} "
                 f"({adapter.where}); {persistence}"
             )
-        log = Log()
+        log = Timeline()
         jobs = _before(adapter, options, ctx, log, kept.delivery_mode)
         if isinstance(jobs, Outcome):
             return jobs
@@ -355,7 +307,7 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     restarted = time.monotonic()
     back = wait_ready(sdk, project, options.service, ctx, restarted + options.broker_ready)
     took = time.monotonic() - restarted
-    log(f"{options.service} {'ready' if back else 'NOT ready'} after {format_duration(took)}")
+    log.log(f"{options.service} {'ready' if back else 'NOT ready'} after {format_duration(took)}")
     if problem or not back:
         why = problem or f"{options.service} not healthy {format_duration(took)} after the restart"
         return Outcome.failed(
@@ -366,7 +318,7 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
 
 
 def _before(
-    adapter: Adapter, options: Options, ctx: KindContext, log: Log, mode: str
+    adapter: Adapter, options: Options, ctx: KindContext, log: Timeline, mode: str
 ) -> list[Job] | Outcome:
     jobs: list[Job] = []
     if options.sleep_task:
@@ -381,7 +333,9 @@ def _before(
             ),
             "running",
         )
-        log(f"enqueued {running.job_id} ({options.sleep_task}, {format_duration(options.seconds)})")
+        log.log(
+            f"enqueued {running.job_id} ({options.sleep_task}, {format_duration(options.seconds)})"
+        )
         wait_started(adapter, running, ctx, options)
         if running.word != "started":
             return Outcome.failed(
@@ -389,13 +343,13 @@ def _before(
                 "was queued, expected started (are the workers busy?)",
                 output=log.timeline,
             )
-        log(f"{running.job_id} started")
+        log.log(f"{running.job_id} started")
         jobs.append(running)
     for _ in range(options.waiting):
         jobs.append(Job(send_waiting(adapter, options, mode), "waiting"))
     # Not polled here: a Celery poll is a broadcast (a second each), and the running job must
     # still run when the broker goes down.
-    log(f"{plural(options.waiting, 'waiting job')} enqueued")
+    log.log(f"{plural(options.waiting, 'waiting job')} enqueued")
     return jobs
 
 
@@ -407,26 +361,26 @@ def _after(
     project: str,
     jobs: list[Job],
     words: str,
-    log: Log,
+    log: Timeline,
 ) -> Outcome:
     start = time.monotonic()
     until = start + min(options.deadline, ctx.remaining())
     canary = Job(send_canary(adapter, options, ctx, until), "canary")
-    log(f"canary {canary.job_id} sent")
+    log.log(f"canary {canary.job_id} sent")
     follow(adapter, [canary], options.queue_name, ctx, until, options.interval)
     canary_s = time.monotonic() - start
-    log(f"canary {canary.word} after {format_duration(canary_s)}")
+    log.log(f"canary {canary.word} after {format_duration(canary_s)}")
     if canary.word == "finished":
         until = min(until, time.monotonic() + SETTLE_S)
     follow(adapter, jobs, options.queue_name, ctx, until, options.interval)
     for job in jobs:
         where = f" ({job.where})" if job.where and job.word != "finished" else ""
         trouble = f" [last failed read: {job.trouble}]" if job.trouble else ""
-        log(f"{job.role} job {job.job_id}: {job.word}{where}{trouble}")
+        log.log(f"{job.role} job {job.job_id}: {job.word}{where}{trouble}")
     waited = time.monotonic()
     ready = wait_ready(sdk, project, options.worker, ctx, waited + options.worker_ready)
     waited = time.monotonic() - waited
-    log(f"{options.worker} {'healthy' if ready else 'NOT healthy'}")
+    log.log(f"{options.worker} {'healthy' if ready else 'NOT healthy'}")
     return verdict(options, jobs, canary, canary_s, words, (ready, waited), log)
 
 
@@ -442,7 +396,7 @@ def verdict(
     canary_s: float,
     persistence: str,
     health: tuple[bool, float],
-    log: Log,
+    log: Timeline,
 ) -> Outcome:
     """``health``: (the workers healthy at the end, how long that was waited for)."""
     ready, waited = health

@@ -182,7 +182,7 @@ def _budgets(options: Options, metrics: dict[str, float]) -> list[str]:
 def _details(options: Options, load: Load) -> dict[str, object]:
     if load.removed is not None:
         removed = f"{load.removed} jobs removed through the {options.framework_name} adapter"
-    elif options.broker and options.framework_name:
+    elif options.url and options.framework_name:
         removed = (
             f"not removed: the {options.framework_name} adapter cannot remove jobs; "
             "they stay as long as the framework keeps ended jobs"

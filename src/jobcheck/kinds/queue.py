@@ -8,24 +8,21 @@ another framework's is an error saying which: never a silent ``depth 0``.
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from jobcheck.durations import Duration
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds._framework import Framework, FrameworkOptions
+from jobcheck.kinds.base import Kind, KindContext
 from jobcheck.outcomes import CheckEnded
 from jobcheck.probes import broker_url, engine
-from jobcheck.probes.framework import DEFAULT_QUEUE, QueueReading, adapter_for, read_queue
+from jobcheck.probes.framework import QueueReading, adapter_for, read_queue
 from jobcheck.results import Outcome
 
 NO_FAILED_LIST = {"celery": "Celery", "arq": "arq"}
 
 
-class Options(KindOptions):
-    framework: Literal["rq", "celery", "arq", "dramatiq"] = Field(
-        "rq", description="Whose queue: rq, celery, arq or dramatiq"
-    )
+class Options(FrameworkOptions):
+    framework: Framework = Field("rq", description="Whose queue: rq, celery, arq or dramatiq")
     redis_url: str | None = Field(
         None, description="RQ: redis://[:PASSWORD@]HOST[:PORT][/DB] of the queue"
     )
@@ -54,16 +51,9 @@ class Options(KindOptions):
     )
     timeout: Duration = Field(5.0, description="Per broker call")
 
-    @field_validator("redis_url", "broker_url")
-    @classmethod
-    def _broker(cls, value: str | None) -> str | None:
-        return broker_url.validate(value) if value is not None else None
-
     @model_validator(mode="after")
     def _complete(self) -> Options:
-        if self.url is None:
-            wanted = "redis_url" if self.framework in ("rq", "arq") else "broker_url"
-            raise ValueError(f"framework {self.framework} needs {wanted}")
+        self.require_url()
         if self.redis_url and self.broker_url and self.redis_url != self.broker_url:
             raise ValueError("redis_url and broker_url name the same broker: give one")
         asked = (self.max_depth, self.max_failed, self.min_workers, self.maxmemory_policy)
@@ -81,14 +71,6 @@ class Options(KindOptions):
                 "backend instead)"
             )
         return self
-
-    @property
-    def url(self) -> str | None:
-        return self.broker_url or self.redis_url
-
-    @property
-    def queue_name(self) -> str:
-        return self.queue or DEFAULT_QUEUE[self.framework]
 
 
 def read(options: Options) -> QueueReading:

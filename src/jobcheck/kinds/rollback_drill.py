@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds import _inflight
+from jobcheck.kinds._drill import Timeline, start_again
 from jobcheck.kinds.base import (
     CheckError,
     CheckFailed,
@@ -161,18 +162,13 @@ class Step:
 
 
 @dataclass
-class Drill:
+class Drill(Timeline):
     """What happened, in order: the timeline, each step, and the problems found."""
 
-    started: float = field(default_factory=time.monotonic)
-    events: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     unknowns: list[str] = field(default_factory=list)  # what the drill could not tell
     outputs: list[str] = field(default_factory=list)
-
-    def log(self, text: str) -> None:
-        self.events.append(f"{time.monotonic() - self.started:6.1f}s  {text}")
 
     def ran(self, step: Step) -> bool:
         self.steps.append(step)
@@ -183,10 +179,6 @@ class Drill:
             if output:
                 self.outputs.append(f"--- {step.name} output (last lines) ---\n{output}")
         return step.ok
-
-    @property
-    def timeline(self) -> str:
-        return "\n".join(self.events)
 
     def took(self) -> str:
         return ", ".join(
@@ -264,19 +256,6 @@ def wait_ready(
             time.sleep(min(1.0, left))
         elif not sleep(min(1.0, left)):
             return False
-
-
-def restart_stopped(stopped: list[Container], drill: Drill) -> None:
-    """Start the workers the drill stopped that are still there and stopped (a redeploy that
-    failed before recreating them)."""
-    for container in stopped:
-        try:
-            container.reload()
-            if container.status != "running":
-                container.start()
-                drill.log(f"started {container.name} again")
-        except engine.api_errors():
-            continue  # gone: the redeploy replaced it
 
 
 def rechecked(
@@ -418,14 +397,16 @@ class _Run:
         """The new release deployed again (``left`` says where the stack is left)."""
         if self.options.redeploy is False:
             if not self.rolled_back:  # nothing replaced the workers it stopped
-                restart_stopped(self.stopped, self.drill)
+                start_again(self.stopped, self.drill)
                 return
             self.drill.log("redeploy: false, the stack is left at the previous release")
             self.left = "left at the previous release (redeploy: false)"
             return
         step = redeploy(self.options, self.ctx)
         ok = self.drill.ran(step)
-        restart_stopped(self.stopped, self.drill)
+        # The workers it stopped that are still there and stopped (a redeploy that failed
+        # before recreating them); one gone was replaced by the redeploy, not a problem.
+        start_again(self.stopped, self.drill)
         if not ok:
             self.drill.problems[-1] += (
                 "; the stack may be left at the previous release: deploy the new one "

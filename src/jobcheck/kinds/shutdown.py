@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._canary import CanaryOptions
+from jobcheck.kinds._drill import Timeline, start_again
 from jobcheck.kinds.base import Footprint, Kind, KindContext
+from jobcheck.outcomes import CheckError
 from jobcheck.probes import canary, containers, engine, lost_jobs
 from jobcheck.probes.framework import Adapter
 from jobcheck.results import Outcome
@@ -132,21 +134,6 @@ class Options(CanaryOptions):
 
 
 @dataclass
-class Drill:
-    """What happened, in order, for the report."""
-
-    started: float = field(default_factory=time.monotonic)
-    events: list[str] = field(default_factory=list)
-
-    def log(self, text: str) -> None:
-        self.events.append(f"{time.monotonic() - self.started:6.1f}s  {text}")
-
-    @property
-    def timeline(self) -> str:
-        return "\n".join(self.events)
-
-
-@dataclass
 class Stopped:
     name: str
     exit_code: int
@@ -192,7 +179,7 @@ def wait_started(
             return False
 
 
-def stop_all(running: list[Container], grace: float, drill: Drill) -> list[Stopped]:
+def stop_all(running: list[Container], grace: float, drill: Timeline) -> list[Stopped]:
     def stop(container: Container) -> Stopped:
         start = time.monotonic()
         container.stop(timeout=round(grace))
@@ -212,7 +199,7 @@ def stop_all(running: list[Container], grace: float, drill: Drill) -> list[Stopp
     return stopped
 
 
-def kill_all(running: list[Container], drill: Drill) -> list[Stopped]:
+def kill_all(running: list[Container], drill: Timeline) -> list[Stopped]:
     """SIGKILL every container at once: no warm shutdown, no grace."""
     drill.log(f"killing {', '.join(c.name or '' for c in running)} (SIGKILL, no grace)")
     stopped = []
@@ -261,20 +248,6 @@ def kill_remedy(framework: str | None) -> str:
     if framework in FRAMEWORK_WORDS:
         return FRAMEWORK_WORDS[framework][1]
     return "to fix: let the framework redeliver, or visibly fail, jobs of a killed worker"
-
-
-def start_all(containers: list[Container], drill: Drill) -> str:
-    """Start every given container that is not running; '' or what went wrong."""
-    problems = []
-    for container in containers:
-        try:
-            container.reload()
-            if container.status != "running":
-                container.start()
-                drill.log(f"started {container.name} again")
-        except engine.api_errors() as exc:
-            problems.append(f"{container.name} did not start again: {exc}")
-    return "; ".join(problems)
 
 
 def wait_ready(
@@ -348,6 +321,11 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     grace = options.grace if options.grace is not None else engine.stop_grace_s(running[0])
     adapter = options.adapter()
     try:
+        # An adapter that cannot see a job in progress (Dramatiq on RabbitMQ) says why: the
+        # drill would otherwise wait for a start it cannot see and blame the workers.
+        blind = getattr(adapter, "running_unseen", "") if options.via != "http" else ""
+        if blind:
+            raise CheckError(f"drill not run: {blind}")
         return _drill(options, ctx, sdk, which, running, grace, adapter)
     finally:
         if adapter is not None:
@@ -361,7 +339,7 @@ def _ready(
     ctx: KindContext,
     restarted: float,
     until: float,
-    log: Drill,
+    log: Timeline,
 ) -> tuple[bool, str]:
     """Wait for the worker to be healthy again: (ready, how long after the restart). It gets
     its own time, even when the job used the whole deadline."""
@@ -382,7 +360,7 @@ def _drill(
     adapter: Adapter | None,
 ) -> Outcome:
     channel = channel_of(options, ctx, adapter)
-    log = Drill()
+    log = Timeline()
     trace = canary.Trace(channel.enqueue(), time.monotonic(), channel.vocabulary)
     log.log(f"enqueued job {trace.job_id} (sleep {format_duration(options.seconds)})")
     gave_up = wait_started(channel, trace, ctx, options, adapter)
@@ -407,7 +385,7 @@ def _drill(
         status_at_stop = channel.vocabulary.state(channel.status(trace.job_id))
         log.log(f"job is {status_at_stop} once the worker is down")
     finally:
-        restart_problem = start_all(running, log)
+        restart_problem = start_again(running, log)
         restarted = time.monotonic()
     until = time.monotonic() + min(options.deadline, ctx.remaining())
     if options.kill:

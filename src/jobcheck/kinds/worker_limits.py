@@ -13,6 +13,10 @@ expectation an option (``time_limit: required``, ``max_prefetch: 1``, ...).
   the longest ``job_timeout`` of the worker's functions + 10 s, the result's TTL the function's
   ``keep_result``.
 
+- Dramatiq keeps them in the worker's code: jobcheck reads, in the worker's container, each
+  actor's options as the worker declares them (``probes/dramatiq_actors.py``): ``time_limit``
+  and ``max_retries``, else the defaults of the broker's TimeLimit and Retries middleware.
+
 A worker that does not answer, or a queue with no job to read, ends ``error``: never a pass
 on limits nobody could see.
 """
@@ -26,24 +30,21 @@ from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._findings import Finding, findings_outcome, plural
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds._framework import FrameworkOptions
+from jobcheck.kinds.base import Kind, KindContext
 from jobcheck.outcomes import CheckEnded, CheckError
-from jobcheck.probes import broker_url, engine
-from jobcheck.probes.framework import DEFAULT_QUEUE, JobLimits, WorkerLimits, adapter_for
+from jobcheck.probes import dramatiq_actors, engine
+from jobcheck.probes.dramatiq_actors import Actor, WorkerActors
+from jobcheck.probes.framework import JobLimits, WorkerLimits, adapter_for
 from jobcheck.results import Outcome
 
 Required = Literal["required"]
 CELERY_ONLY = ("soft_time_limit", "max_tasks_per_child", "max_memory_per_child", "max_prefetch")
 RQ_ONLY = ("result_ttl", "failure_ttl")
+READ_TIMEOUT_S = 30.0  # Dramatiq: importing the worker's modules in its container
 
 
-class Options(KindOptions):
-    framework: Literal["rq", "celery", "arq"] = Field(
-        "rq", description="Whose workers: rq, celery or arq"
-    )
-    redis_url: str | None = Field(None, description="RQ: the queue's Redis")
-    broker_url: str | None = Field(None, description="Celery: the broker (redis:// or amqp://)")
-    queue: str | None = Field(None, description="The queue (default: rq default, celery celery)")
+class Options(FrameworkOptions):
     time_limit: Required | Duration | None = Field(
         None,
         description="A hard time limit must be set (required), and at most this long (a "
@@ -74,12 +75,14 @@ class Options(KindOptions):
     args: list[Any] = Field(default_factory=list, description="arq: the task's arguments")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="arq: keyword arguments")
     deadline: Duration = Field(30.0, description="arq: the task must end within this")
+    max_retries: int | None = Field(
+        None, ge=0, description="Dramatiq: every actor is retried at most N times"
+    )
+    service: str = Field("worker", description="Dramatiq: the compose service of the workers")
+    project: str | None = Field(
+        None, description="Dramatiq: compose project (default: the stack's)"
+    )
     timeout: Duration = Field(5.0, description="Per broker call")
-
-    @field_validator("redis_url", "broker_url")
-    @classmethod
-    def _broker(cls, value: str | None) -> str | None:
-        return broker_url.validate(value) if value is not None else None
 
     @field_validator("max_tasks_per_child", "max_memory_per_child")
     @classmethod
@@ -90,9 +93,12 @@ class Options(KindOptions):
 
     @model_validator(mode="after")
     def _complete(self) -> Options:
-        if self.url is None:
-            wanted = "redis_url" if self.framework in ("rq", "arq") else "broker_url"
-            raise ValueError(f"framework {self.framework} needs {wanted}")
+        if self.framework == "dramatiq":
+            return self._dramatiq_complete()
+        given = sorted({"max_retries", "service", "project"} & self.model_fields_set)
+        if given:
+            raise ValueError(f"{', '.join(given)}: framework dramatiq's options only")
+        self.require_url()
         if self.framework == "arq":
             return self._arq_complete()
         other = CELERY_ONLY if self.framework == "rq" else RQ_ONLY
@@ -124,13 +130,17 @@ class Options(KindOptions):
             )
         return self
 
-    @property
-    def url(self) -> str | None:
-        return self.broker_url or self.redis_url
-
-    @property
-    def queue_name(self) -> str:
-        return self.queue or DEFAULT_QUEUE[self.framework]
+    def _dramatiq_complete(self) -> Options:
+        given = [n for n in (*CELERY_ONLY, *RQ_ONLY) if getattr(self, n) is not None]
+        given += sorted({"redis_url", "broker_url", "task"} & self.model_fields_set)
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: not read for Dramatiq (its limits are the actors' "
+                "time_limit and max_retries, read in the worker's container)"
+            )
+        if self.time_limit is None and self.max_retries is None:
+            raise ValueError("nothing to check: set time_limit, max_retries")
+        return self
 
 
 # --- judging one value ------------------------------------------------------------------------
@@ -392,7 +402,86 @@ def check_arq(options: Options, ctx: KindContext) -> Outcome:
     )
 
 
+# --- Dramatiq ---------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return _seconds(None if value is None else value / 1000)
+
+
+def dramatiq_findings(
+    options: Options, worker: WorkerActors, actors: Sequence[Actor]
+) -> list[Finding]:
+    """One finding per actor whose effective limit misses the expectation."""
+    findings = []
+    for actor in actors:
+        head = f"{worker.container}: actor {actor.name} (queue {actor.queue!r})"
+        limit = None if actor.time_limit_ms is None else actor.time_limit_ms / 1000
+        problem = _judge(
+            "time_limit", options.time_limit, limit, _seconds, f"none ({actor.time_limit_from})"
+        )
+        if problem:
+            source = "" if limit is None else f" ({actor.time_limit_from})"
+            findings.append(Finding("time_limit", f"{head}: {problem}{source}"))
+        if options.max_retries is None:
+            continue
+        if actor.retry_when:
+            raise CheckError(
+                f"{head}: a retry_when function decides its retries, not max_retries: "
+                "jobcheck cannot tell how many there are"
+            )
+        retries = None if actor.max_retries is None else float(actor.max_retries)
+        problem = _judge("max_retries", options.max_retries, retries, _count, "None (forever)")
+        if problem:
+            findings.append(Finding("max_retries", f"{head}: {problem} ({actor.max_retries_from})"))
+    return findings
+
+
+def dramatiq_summary(worker: WorkerActors, actors: Sequence[Actor]) -> str:
+    shown = ", ".join(
+        f"{a.name} (time_limit {_ms(a.time_limit_ms)}, max_retries "
+        f"{'None' if a.max_retries is None else a.max_retries})"
+        for a in actors
+    )
+    return f"{worker.container} ({worker.broker}): {plural(len(actors), 'actor')}: {shown}"
+
+
+def check_dramatiq(options: Options, ctx: KindContext, sdk: engine.DockerClient) -> Outcome:
+    project = engine.project_for(ctx, options.project)
+    running = [c for c in engine.containers(sdk, project, options.service) if c.status == "running"]
+    if not running:
+        raise CheckError(
+            f"service {options.service!r} of project {project!r} has no running container: "
+            "a Dramatiq worker's actors are read in its container"
+        )
+    timeout = min(READ_TIMEOUT_S, max(1.0, ctx.remaining()))
+    findings, summaries = [], []
+    for container in running:
+        worker = dramatiq_actors.read(ctx.env, container, timeout, engine.context_of(ctx))
+        # A worker started with --queues runs only those queues' actors.
+        actors = [
+            a
+            for a in worker.actors
+            if options.queue in (None, a.queue) and (not worker.queues or a.queue in worker.queues)
+        ]
+        if not actors:
+            on = f" on queue {options.queue!r}" if options.queue else ""
+            raise CheckError(f"{worker.container}: the worker declares no actor{on}")
+        findings += dramatiq_findings(options, worker, actors)
+        summaries.append(dramatiq_summary(worker, actors))
+    summary = "; ".join(summaries)
+    return findings_outcome(
+        f"limits of the Dramatiq actors of service {options.service!r}",
+        findings,
+        mask=ctx.mask,
+        passed=summary,
+        output=summary,
+    )
+
+
 def run(options: Options, ctx: KindContext) -> Outcome:
+    if options.framework == "dramatiq":
+        return engine.docker_check(ctx, lambda sdk: check_dramatiq(options, ctx, sdk))
     engine.require_engine_for_stack(ctx)
     try:
         if options.framework == "arq":
@@ -411,8 +500,9 @@ KIND = Kind(
     run=run,
     uses_workers=True,
     waits=True,
-    summary="time and memory limits read from the running workers (Celery inspect conf/stats) "
-    "or the jobs' own (RQ timeout, result and failure TTLs)",
+    summary="time and memory limits read from the running workers (Celery inspect conf/stats, "
+    "Dramatiq actors' options in the worker's container) or the jobs' own (RQ timeout, result "
+    "and failure TTLs)",
     docker=True,
     example={
         "framework": "celery",

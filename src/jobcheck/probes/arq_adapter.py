@@ -21,8 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar
 
 import redis
 from arq.connections import ArqRedis
@@ -41,8 +40,6 @@ from redis.backoff import NoBackoff
 
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import framework as fw
-from jobcheck.probes import key_shapes
-from jobcheck.probes.broker_url import BrokerURL
 
 T = TypeVar("T")
 
@@ -96,19 +93,6 @@ class Health:
         return found
 
 
-def _parse(url: str) -> BrokerURL:
-    try:
-        broker = BrokerURL.parse(url)
-    except ValueError as exc:
-        raise CheckError(str(exc)) from None
-    if not broker.is_redis:
-        raise CheckError(
-            f"framework: arq needs a Redis URL (redis://...), got {broker.masked!r}: arq keeps "
-            "its queues in Redis"
-        )
-    return broker
-
-
 def health_age(text: str, now: datetime | None = None) -> float | None:
     """Seconds since the ``%b-%d %H:%M:%S`` stamp at the start of a health record (the year is
     not written: this one, or last year's just after New Year); None when it cannot be read."""
@@ -124,7 +108,7 @@ def health_age(text: str, now: datetime | None = None) -> float | None:
     return age if age < 86400 * 2 else None
 
 
-class ArqAdapter:
+class ArqAdapter(fw.AdapterBase):
     framework = "arq"
 
     def __init__(
@@ -136,14 +120,14 @@ class ArqAdapter:
         control_timeout_s: float = fw.CONTROL_TIMEOUT_S,
     ) -> None:
         del backend_url, control_timeout_s
-        self.broker = _parse(url)
+        super().__init__()
+        self.broker = fw.parse_broker(url, redis_for="arq", because="arq keeps its queues in Redis")
         self.where = self.broker.where
         self.timeout_s = timeout_s
         self._client: redis.Redis | None = None
         self._pool: ArqRedis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queues: dict[str, str] = {}  # job id -> queue, for the jobs enqueued here
-        self._checked: set[str] = set()
 
     # --- connections -------------------------------------------------------------------------
 
@@ -167,7 +151,7 @@ class ArqAdapter:
             )
             self._pool = ArqRedis(pool)
         coroutine = asyncio.wait_for(call(self._pool), self.timeout_s * 2)
-        with fw.redis_errors(self.where, self.timeout_s):
+        with self.redis_errors():
             try:
                 return self._loop.run_until_complete(coroutine)
             except TimeoutError:
@@ -188,29 +172,13 @@ class ArqAdapter:
         self._pool = None
         self._loop = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def redis_broker(self) -> redis.Redis:
+        return self.client
 
     # --- the framework's layout ----------------------------------------------------------------
 
-    def framework_mismatch(self, queue: str) -> str:
-        with fw.redis_errors(self.where, self.timeout_s):
-            return key_shapes.mismatch(
-                self.client, queue, "arq", self.where, f"arq sorted set {queue!r}"
-            )
-
-    def _require_arq(self, queue: str) -> None:
-        if queue in self._checked:
-            return
-        mismatch = self.framework_mismatch(queue)
-        if mismatch:
-            raise CheckError(mismatch)
-        self._checked.add(queue)
+    def own_keys(self, queue: str) -> str:
+        return f"arq sorted set {queue!r}"
 
     # --- queues ------------------------------------------------------------------------------
 
@@ -218,7 +186,7 @@ class ArqAdapter:
         """(jobs due now, deferred to later, the first due ids): the sorted set's score is the
         time in ms a job may run."""
         now_ms = time.time() * 1000
-        with fw.redis_errors(self.where, self.timeout_s), self.client.pipeline(False) as pipe:
+        with self.redis_errors(), self.client.pipeline(False) as pipe:
             pipe.zcount(queue, "-inf", now_ms)
             pipe.zcount(queue, f"({now_ms}", "+inf")
             pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=SCAN_LIMIT)
@@ -229,7 +197,7 @@ class ArqAdapter:
         """Those of ``ids`` a worker runs now (their ``arq:in-progress:`` key exists)."""
         if not ids:
             return []
-        with fw.redis_errors(self.where, self.timeout_s), self.client.pipeline(False) as pipe:
+        with self.redis_errors(), self.client.pipeline(False) as pipe:
             for job_id in ids:
                 pipe.exists(in_progress_key_prefix + job_id)
             flags = pipe.execute()
@@ -238,17 +206,17 @@ class ArqAdapter:
     def depth(self, queue: str) -> int:
         """Jobs due and waiting: arq leaves a running job in the sorted set, so those with an
         in-progress key are not counted, nor deferred ones (see ``deferred``)."""
-        self._require_arq(queue)
+        self.require_own(queue)
         due, _deferred, ids = self._due_ids(queue)
         return due - len(self._running(ids))
 
     def deferred(self, queue: str) -> int:
-        self._require_arq(queue)
+        self.require_own(queue)
         return self._due_ids(queue)[1]
 
     def health(self, queue: str) -> Health | None:
         key = queue + health_check_key_suffix
-        with fw.redis_errors(self.where, self.timeout_s), self.client.pipeline(False) as pipe:
+        with self.redis_errors(), self.client.pipeline(False) as pipe:
             pipe.get(key)
             pipe.pttl(key)
             value, ttl = pipe.execute()
@@ -261,7 +229,7 @@ class ArqAdapter:
         """arq has no worker registry: a live worker is told by the queue's health-check key,
         which a worker renews every ``health_check_interval`` and deletes on a graceful stop.
         One key per queue, so this is at most one entry, whatever the number of workers."""
-        self._require_arq(queue)
+        self.require_own(queue)
         found = self.health(queue)
         return (found.describe(),) if found is not None else ()
 
@@ -269,14 +237,6 @@ class ArqAdapter:
         """arq keeps no failed-job list: a failed job's result (``success: false``) lives as
         long as ``keep_result``."""
         return None
-
-    def maxmemory_policy(self) -> str:
-        with fw.redis_errors(self.where, self.timeout_s):
-            return fw.redis_config(self.client, "maxmemory-policy")
-
-    def broker_persistence(self) -> fw.Persistence:
-        with fw.redis_errors(self.where, self.timeout_s):
-            return fw.redis_persistence(self.client)
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -292,7 +252,7 @@ class ArqAdapter:
         """Enqueue the function named ``task`` (its name in the worker's ``functions``). arq
         has no per-job timeout: the function's or the worker's ``job_timeout`` applies."""
         del job_timeout_s
-        self._require_arq(queue)
+        self.require_own(queue)
         job_id = f"{OWN_PREFIX}{uuid.uuid4().hex}"
         call_kwargs = dict(kwargs or {})
 
@@ -346,14 +306,14 @@ class ArqAdapter:
 
     def _tries(self, job_id: str) -> int:
         """How many times a worker took the job (arq's ``arq:retry:ID`` counter), 0 if none."""
-        with fw.redis_errors(self.where, self.timeout_s):
+        with self.redis_errors():
             value = self.client.get(retry_key_prefix + job_id)
         return int(_text(value)) if value is not None else 0
 
     def whereabouts(self, job_id: str, queue: str) -> tuple[str, bool]:
         """After its worker was killed: (where the job is, in arq's words; gone for good)."""
         key = in_progress_key_prefix + job_id
-        with fw.redis_errors(self.where, self.timeout_s), self.client.pipeline(False) as pipe:
+        with self.redis_errors(), self.client.pipeline(False) as pipe:
             pipe.zscore(queue, job_id)
             pipe.pttl(key)
             pipe.exists(job_key_prefix + job_id, result_key_prefix + job_id)
@@ -371,7 +331,7 @@ class ArqAdapter:
         return "gone: not in arq's queue, no job and no result record", True
 
     def cron_runs(self) -> list[CronRun]:
-        with fw.redis_errors(self.where, self.timeout_s):
+        with self.redis_errors():
             return cron_runs_in(self.client)
 
     # --- limits (worker_limits) ----------------------------------------------------------------
@@ -395,7 +355,7 @@ class ArqAdapter:
         in_progress: float | None = None
         state: fw.JobState | None = None
         while time.monotonic() < until:
-            with fw.redis_errors(self.where, self.timeout_s):
+            with self.redis_errors():
                 ttl = self.client.pttl(in_progress_key_prefix + job_id)
             if in_progress is None and ttl and ttl > 0:
                 in_progress = ttl / 1000
@@ -408,7 +368,7 @@ class ArqAdapter:
                 f"arq job {job_id} ({task}) did not end within {fw.seconds(deadline_s)} "
                 f"(last seen {state.raw if state else 'gone'}): no worker ran it"
             )
-        with fw.redis_errors(self.where, self.timeout_s):
+        with self.redis_errors():
             kept = self.client.pttl(result_key_prefix + job_id)
         keep: float | None = kept / 1000 if kept and kept > 0 else None
         forever = kept == -1
@@ -418,8 +378,8 @@ class ArqAdapter:
     def job_records(self, queue: str, sample: int) -> list[tuple[str, str, int]]:
         """(job id, function, job_try) of up to ``sample`` waiting or running jobs of the
         service (jobcheck's own left out)."""
-        self._require_arq(queue)
-        with fw.redis_errors(self.where, self.timeout_s):
+        self.require_own(queue)
+        with self.redis_errors():
             entries: list[bytes] = self.client.zrange(queue, 0, sample * 2)  # type: ignore[assignment]
             ids = [_text(i) for i in entries]
             ids = [i for i in ids if not i.startswith(OWN_PREFIX)][:sample]
@@ -440,7 +400,7 @@ class ArqAdapter:
         each to the longest function timeout + 10 s when the job starts."""
         _due, _deferred, ids = self._due_ids(queue)
         running = self._running(ids)
-        with fw.redis_errors(self.where, self.timeout_s), self.client.pipeline(False) as pipe:
+        with self.redis_errors(), self.client.pipeline(False) as pipe:
             for job_id in running:
                 pipe.pttl(in_progress_key_prefix + job_id)
             ttls = pipe.execute()
@@ -449,7 +409,7 @@ class ArqAdapter:
     def result_ttls(self, sample: int) -> list[tuple[str, float | None]]:
         """(job id, seconds left) of up to ``sample`` stored results of the service's jobs;
         None: kept forever (``keep_result_forever``)."""
-        with fw.redis_errors(self.where, self.timeout_s):
+        with self.redis_errors():
             keys = []
             for key in self.client.scan_iter(match=result_key_prefix + "*", count=SCAN_LIMIT):
                 name = _text(key)

@@ -1,7 +1,7 @@
 """The Celery adapter, built on celery and kombu (and redis-py for a Redis broker's own
 settings): no hand-written protocol.
 
-- Depth on Redis counts the queue's list and its priority lists (see ``framework.KOMBU_SEP``);
+- Depth on Redis counts the queue's list and its priority lists (see ``key_shapes.KOMBU_SEP``);
   on AMQP it is the message count of a passive ``queue_declare``.
 - Live workers answer a control ``ping``; ``inspect active_queues`` keeps those consuming the
   queue. A worker running the ``solo`` pool cannot answer while it runs a task, so a busy solo
@@ -23,8 +23,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar
 
 from celery import Celery  # type: ignore[import-untyped]
 from celery.result import AsyncResult  # type: ignore[import-untyped]
@@ -133,7 +132,7 @@ def _configured_app(url: str, backend_url: str | None, timeout_s: float) -> Any:
     return app
 
 
-class CeleryAdapter:
+class CeleryAdapter(fw.AdapterBase):
     framework = "celery"
 
     def __init__(
@@ -144,8 +143,9 @@ class CeleryAdapter:
         timeout_s: float = fw.DEFAULT_TIMEOUT_S,
         control_timeout_s: float = fw.CONTROL_TIMEOUT_S,
     ) -> None:
-        self.broker = _parse(url, "broker_url")
-        self.backend = _parse(backend_url, "backend_url") if backend_url else None
+        super().__init__()
+        self.broker = fw.parse_broker(url, option="broker_url")
+        self.backend = fw.parse_broker(backend_url, option="backend_url") if backend_url else None
         self.where = self.broker.where
         self.timeout_s = timeout_s
         self.control_timeout_s = control_timeout_s
@@ -153,7 +153,6 @@ class CeleryAdapter:
         self._redis: Any = None
         self._secrets = [u.password for u in (self.broker, self.backend) if u and u.password]
         self._reachable: set[str] = set()
-        self._checked_queues: set[str] = set()
 
     # --- connections, errors, deadlines ----------------------------------------------------------
 
@@ -162,14 +161,6 @@ class CeleryAdapter:
         if self._redis is not None:
             self._redis.close()
             self._redis = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @property
     def limit_s(self) -> float:
@@ -216,31 +207,25 @@ class CeleryAdapter:
 
     # --- the framework's layout ----------------------------------------------------------------
 
-    def framework_mismatch(self, queue: str) -> str:
+    def redis_broker(self) -> Any:
+        """The broker's Redis client once it answered; None on AMQP (RQ lives in Redis only:
+        an AMQP queue cannot be RQ's)."""
         if not self.broker.is_redis:
-            return ""  # RQ lives in Redis only: an AMQP queue cannot be RQ's
+            return None
         self._reach(self.broker)
-        with fw.redis_errors(self.where, self.timeout_s):
-            return key_shapes.mismatch(
-                self.redis, queue, "celery", self.where, "Celery list or binding"
-            )
+        return self.redis
 
-    def _require_celery(self, queue: str) -> None:
-        if queue in self._checked_queues:
-            return
-        mismatch = self.framework_mismatch(queue)
-        if mismatch:
-            raise CheckError(mismatch)
-        self._checked_queues.add(queue)
+    def own_keys(self, queue: str) -> str:
+        return "Celery list or binding"
 
     # --- queues ------------------------------------------------------------------------------
 
     def depth(self, queue: str) -> int:
-        self._require_celery(queue)
+        self.require_own(queue)
         self._reach(self.broker)
         if self.broker.is_redis:
-            with fw.redis_errors(self.where, self.timeout_s):
-                return sum(fw.kombu_depths(self.redis, queue).values())
+            with self.redis_errors():
+                return sum(key_shapes.kombu_depths(self.redis, queue).values())
         return self._call("counting messages", lambda: self._amqp_depth(queue))
 
     def _amqp_depth(self, queue: str) -> int:
@@ -257,7 +242,7 @@ class CeleryAdapter:
         return None
 
     def live_workers(self, queue: str) -> tuple[str, ...]:
-        self._require_celery(queue)
+        self.require_own(queue)
         return self._consumers(queue)[0]
 
     def _consumers(self, queue: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -299,7 +284,7 @@ class CeleryAdapter:
         """Each live worker on ``queue``: its time limits, recycling and prefetch, from
         ``inspect conf`` (defaults included) and ``inspect stats``. A worker that does not
         answer is an error: its limits cannot be told."""
-        self._require_celery(queue)
+        self.require_own(queue)
         consuming, alive = self._consumers(queue)
         if not consuming:
             raise self._no_workers(queue, alive)
@@ -330,20 +315,6 @@ class CeleryAdapter:
         modes = {_delivery_word((c or {}).get("task_default_delivery_mode")) for c in conf.values()}
         return (all(durable) if durable else None), ", ".join(sorted(modes))
 
-    def maxmemory_policy(self) -> str | None:
-        if not self.broker.is_redis:
-            return None
-        self._reach(self.broker)
-        with fw.redis_errors(self.where, self.timeout_s):
-            return fw.redis_config(self.redis, "maxmemory-policy")
-
-    def broker_persistence(self) -> fw.Persistence | None:
-        if not self.broker.is_redis:
-            return None
-        self._reach(self.broker)
-        with fw.redis_errors(self.where, self.timeout_s):
-            return fw.redis_persistence(self.redis)
-
     def broker_holds(self, job_id: str, queue: str) -> tuple[int, int] | None:
         """(messages of ``job_id`` waiting in ``queue``, delivered but unacknowledged) on a
         Redis broker: is a task that no worker runs still somewhere? None on AMQP, where
@@ -351,10 +322,10 @@ class CeleryAdapter:
         if not self.broker.is_redis:
             return None
         self._reach(self.broker)
-        with fw.redis_errors(self.where, self.timeout_s):
+        with self.redis_errors():
             waiting = [
                 raw
-                for key in fw.kombu_queue_keys(queue)
+                for key in key_shapes.kombu_queue_keys(queue)
                 for raw in self.redis.lrange(key, 0, BROKER_SCAN - 1)
             ]
             unacked = list(self.redis.hvals(UNACKED_KEY))[:BROKER_SCAN]
@@ -375,7 +346,7 @@ class CeleryAdapter:
         job_timeout_s: float | None = None,
     ) -> str:
         """Send ``task`` once a live worker on ``queue`` is known to have registered it."""
-        self._require_celery(queue)
+        self.require_own(queue)
         consuming, alive = self._consumers(queue)
         if not consuming:
             raise self._no_workers(queue, alive)
@@ -556,13 +527,6 @@ def _epoch(moment: Any) -> float | None:
 
 def _connection(url: str, timeout_s: float) -> Any:
     return Connection(url, connect_timeout=timeout_s)  # type: ignore[no-untyped-call]
-
-
-def _parse(url: str, option: str) -> BrokerURL:
-    try:
-        return BrokerURL.parse(url)
-    except ValueError as exc:
-        raise CheckError(f"{option}: {exc}") from None
 
 
 def _number(value: Any) -> float | None:

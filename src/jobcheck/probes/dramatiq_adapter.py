@@ -19,8 +19,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
 import dramatiq
@@ -32,7 +31,6 @@ from dramatiq.results.backends.redis import RedisBackend
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import framework as fw
 from jobcheck.probes import key_shapes
-from jobcheck.probes.broker_url import BrokerURL
 
 HEARTBEATS: Final = f"{key_shapes.DRAMATIQ_NAMESPACE}:__heartbeats__"
 LIVE_WINDOW_S: Final = 10.0  # a heartbeat this recent is a live process
@@ -65,13 +63,6 @@ class Sent:
 SENT: Final = Sent()
 
 
-def _parse(url: str) -> BrokerURL:
-    try:
-        return BrokerURL.parse(url)
-    except ValueError as exc:
-        raise CheckError(str(exc)) from None
-
-
 def amqp_url(url: str, timeout_s: float) -> str:
     """The URL with pika's bounded-connection options: one attempt, socket timeouts."""
     parts = urlsplit(url)
@@ -87,7 +78,7 @@ def amqp_url(url: str, timeout_s: float) -> str:
     return parts._replace(scheme=scheme, query=query).geturl()
 
 
-class DramatiqAdapter:
+class DramatiqAdapter(fw.AdapterBase):
     framework = "dramatiq"
 
     def __init__(
@@ -99,8 +90,9 @@ class DramatiqAdapter:
         control_timeout_s: float = fw.CONTROL_TIMEOUT_S,
     ) -> None:
         del control_timeout_s
-        self.broker_url = _parse(url)
-        self.backend_url = _parse(backend_url) if backend_url else None
+        super().__init__()
+        self.broker_url = fw.parse_broker(url)
+        self.backend_url = fw.parse_broker(backend_url) if backend_url else None
         if self.backend_url is not None and not self.backend_url.is_redis:
             raise CheckError(
                 f"backend_url {self.backend_url.masked!r}: jobcheck reads Dramatiq's Results "
@@ -112,7 +104,6 @@ class DramatiqAdapter:
         self._backend_client: redis.Redis | None = None
         self._broker: dramatiq.Broker | None = None
         self._messages = SENT
-        self._checked: set[str] = set()
 
     # --- connections -------------------------------------------------------------------------
 
@@ -145,9 +136,6 @@ class DramatiqAdapter:
                 self._broker = RabbitmqBroker(url=url, middleware=[], confirm_delivery=True)
         return self._broker
 
-    def _redis(self) -> Any:
-        return fw.redis_errors(self.where, self.timeout_s)
-
     def close(self) -> None:
         if self._broker is not None and not self.is_redis:
             with contextlib.suppress(Exception):  # a connection that already failed
@@ -157,37 +145,19 @@ class DramatiqAdapter:
                 client.close()
         self._broker = self._client = self._backend_client = None
 
-    def __enter__(self) -> Self:
-        return self
+    def redis_broker(self) -> redis.Redis | None:
+        """The Redis broker's client; None on AMQP, where the passive declare says whether the
+        queue exists."""
+        return self.client if self.is_redis else None
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    # --- the framework's layout ----------------------------------------------------------------
-
-    def framework_mismatch(self, queue: str) -> str:
-        if not self.is_redis:
-            return ""  # on AMQP the passive declare says whether the queue exists
-        with self._redis():
-            return key_shapes.mismatch(
-                self.client, queue, "dramatiq", self.where, f"Dramatiq keys (dramatiq:{queue})"
-            )
-
-    def _require(self, queue: str) -> None:
-        if queue in self._checked:
-            return
-        mismatch = self.framework_mismatch(queue)
-        if mismatch:
-            raise CheckError(mismatch)
-        self._checked.add(queue)
+    def own_keys(self, queue: str) -> str:
+        return f"Dramatiq keys (dramatiq:{queue})"
 
     # --- queues ------------------------------------------------------------------------------
 
     def counts(self, queue: str) -> tuple[int, int, int]:
         """(waiting, delayed for a retry or an eta, dead-lettered)."""
-        self._require(queue)
+        self.require_own(queue)
         if not self.is_redis:
             return (
                 self._declare(queue)[0],
@@ -195,7 +165,7 @@ class DramatiqAdapter:
                 self._declare(f"{queue}.XQ")[0],
             )
         keys = key_shapes.dramatiq_keys(queue)
-        with self._redis(), self.client.pipeline(False) as pipe:
+        with self.redis_errors(), self.client.pipeline(False) as pipe:
             pipe.llen(keys["queue"])
             pipe.zcard(keys["delayed"])
             pipe.zcard(keys["dead"])
@@ -215,12 +185,12 @@ class DramatiqAdapter:
         """Redis: broker ids whose heartbeat is under ``LIVE_WINDOW_S`` old (the broker keeps
         one heartbeat set for every queue; jobcheck's own id left out). AMQP: the queue's
         consumers, by count (RabbitMQ does not name them to a passive declare)."""
-        self._require(queue)
+        self.require_own(queue)
         if not self.is_redis:
             consumers = self._declare(queue)[1]
             return tuple(f"consumer {n + 1} of {queue!r}" for n in range(consumers))
         since = (time.time() - LIVE_WINDOW_S) * 1000
-        with self._redis():
+        with self.redis_errors():
             found: list[bytes] = self.client.zrangebyscore(HEARTBEATS, since, "+inf")  # type: ignore[assignment]
             ids = [_text(i) for i in found]
         return tuple(f"broker {i}" for i in ids if not i.startswith(OWN_PREFIX))
@@ -254,18 +224,6 @@ class DramatiqAdapter:
         except (px.AMQPConnectionError, OSError) as exc:
             raise CheckFailed(f"{self.where} is unreachable: {exc or type(exc).__name__}") from None
 
-    def maxmemory_policy(self) -> str | None:
-        if not self.is_redis:
-            return None
-        with self._redis():
-            return fw.redis_config(self.client, "maxmemory-policy")
-
-    def broker_persistence(self) -> fw.Persistence | None:
-        if not self.is_redis:
-            return None
-        with self._redis():
-            return fw.redis_persistence(self.client)
-
     # --- jobs --------------------------------------------------------------------------------
 
     def enqueue(
@@ -279,7 +237,7 @@ class DramatiqAdapter:
     ) -> str:
         """Send a message for the actor named ``task``; ``job_timeout_s`` becomes the
         message's ``time_limit`` (ms), as ``actor.send_with_options(time_limit=...)`` does."""
-        self._require(queue)
+        self.require_own(queue)
         options: dict[str, Any] = {"jobcheck": True}
         if job_timeout_s:
             options["time_limit"] = int(job_timeout_s * 1000)
@@ -291,7 +249,7 @@ class DramatiqAdapter:
             options=options,
         )
         if self.is_redis:
-            with self._redis():
+            with self.redis_errors():
                 sent = self.broker.enqueue(message)
         else:
             sent = self._amqp_enqueue(message)
@@ -358,7 +316,7 @@ class DramatiqAdapter:
         job_id = message.message_id
         keys = key_shapes.dramatiq_keys(message.queue_name)
         redis_id = str(message.options.get("redis_message_id", ""))
-        with self._redis(), self.client.pipeline(False) as pipe:
+        with self.redis_errors(), self.client.pipeline(False) as pipe:
             pipe.hexists(keys["msgs"], redis_id)
             pipe.lpos(keys["queue"], redis_id)
             held, waiting = pipe.execute()
@@ -386,7 +344,7 @@ class DramatiqAdapter:
         """The message body with ``message_id`` in the hash ``key`` (a re-sent message gets a
         new Redis id, so the hash is searched by the body's id), or None."""
         needle = message_id.encode()
-        with self._redis():
+        with self.redis_errors():
             for n, (_field, body) in enumerate(self.client.hscan_iter(key, count=500)):
                 if n >= SCAN_LIMIT:
                     break
@@ -394,6 +352,23 @@ class DramatiqAdapter:
                     decoded: dict[str, Any] = dramatiq.Message.decode(body).asdict()
                     return decoded
         return None
+
+    @property
+    def running_unseen(self) -> str:
+        """'' when this adapter can see a message in progress; else why it cannot (a drill
+        that must stop a worker mid-job cannot run blind)."""
+        if self.is_redis:
+            return ""
+        return (
+            "cannot tell on RabbitMQ without a view of the message in progress: RabbitMQ "
+            "shows a client only the ready messages and the consumers (a passive declare), "
+            "never which delivered message an actor is running, and the Results backend holds "
+            "a result only once the actor returned; so jobcheck could not stop the worker "
+            "mid-job, nor tell a message finished during the stop from one never started. "
+            "Run this drill against the same actors on a Redis broker (the Redis broker keeps "
+            "each delivered, unacked message), or via http with a status route that reports "
+            "the message started"
+        )
 
     def was_started(self, job_id: str) -> bool:
         state = self.job_state(job_id)

@@ -19,6 +19,9 @@ A kind never reads a framework's keys itself: it asks an ``Adapter`` built by
 
 Contract for every adapter, and for a new one (``dramatiq_adapter.py``, ``arq_adapter.py``):
 
+- It subclasses ``AdapterBase``, which writes once what every adapter does alike (context
+  manager, ``require_own`` for the mismatch refusal, ``framework_mismatch`` and the Redis
+  settings from ``redis_broker()``, ``redis_errors()``); its URL goes through ``parse_broker``.
 - Its module imports its library at the top; ``adapter_for`` imports the module lazily and
   turns a missing library into ``CheckError`` naming the extra to install. Add a line to
   ``_ADAPTERS`` and an extra in pyproject.toml.
@@ -42,12 +45,14 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, TypeVar
 
 from jobcheck.outcomes import CheckError, CheckFailed
+from jobcheck.probes import key_shapes
+from jobcheck.probes.broker_url import BrokerURL
 
 if TYPE_CHECKING:
     import redis
@@ -204,6 +209,95 @@ class Adapter(Protocol):
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
+
+
+class AdapterBase:
+    """What every adapter does alike, written once: it is a context manager that closes it;
+    it refuses to read (or fill) a queue that looks like another framework's, asking once per
+    queue; and on a Redis broker it reads the eviction policy and persistence settings. An
+    adapter gives ``framework``, ``where``, ``timeout_s``, ``close``, ``redis_broker`` (its
+    broker's client, None when the broker is not Redis) and ``own_keys`` (what its framework
+    would have written for a queue, for the mismatch sentence)."""
+
+    framework: str
+    where: str
+    timeout_s: float
+
+    def __init__(self) -> None:
+        self._own_queues: set[str] = set()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def redis_broker(self) -> redis.Redis | None:
+        raise NotImplementedError
+
+    def own_keys(self, queue: str) -> str:
+        return ""  # key_shapes.mismatch's default: "NAME keys"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def redis_errors(self) -> AbstractContextManager[None]:
+        """redis-py's exceptions on the broker as the check's (``redis_errors``)."""
+        return redis_errors(self.where, self.timeout_s)
+
+    def framework_mismatch(self, queue: str) -> str:
+        """'' or which framework's keys ``queue`` shows instead ('' off Redis, where nothing
+        is left to tell by keys)."""
+        client = self.redis_broker()
+        if client is None:
+            return ""
+        with self.redis_errors():
+            return key_shapes.mismatch(
+                client, queue, self.framework, self.where, self.own_keys(queue)
+            )
+
+    def require_own(self, queue: str) -> None:
+        """No silent wrong answer: CheckError when ``queue`` looks like another framework's."""
+        if queue in self._own_queues:
+            return
+        mismatch = self.framework_mismatch(queue)
+        if mismatch:
+            raise CheckError(mismatch)
+        self._own_queues.add(queue)
+
+    def maxmemory_policy(self) -> str | None:
+        client = self.redis_broker()
+        if client is None:
+            return None
+        with self.redis_errors():
+            return redis_config(client, "maxmemory-policy")
+
+    def broker_persistence(self) -> Persistence | None:
+        client = self.redis_broker()
+        if client is None:
+            return None
+        with self.redis_errors():
+            return redis_persistence(client)
+
+
+def parse_broker(
+    url: str, *, option: str = "", redis_for: str = "", because: str = ""
+) -> BrokerURL:
+    """``url`` parsed, or CheckError saying why (prefixed ``option: `` when given). With
+    ``redis_for`` (a framework that keeps its queues in Redis), anything else is refused too:
+    "framework: NAME needs a Redis URL ..., got ...: ``because``"."""
+    try:
+        broker = BrokerURL.parse(url)
+    except ValueError as exc:
+        raise CheckError(f"{option}: {exc}" if option else str(exc)) from None
+    if redis_for and not broker.is_redis:
+        raise CheckError(
+            f"framework: {redis_for} needs a Redis URL (redis://...), got {broker.masked!r}: "
+            + because
+        )
+    return broker
 
 
 # framework -> (adapter module, its class, the libraries it needs, the extra that installs them)
@@ -417,61 +511,3 @@ def redis_persistence(client: redis.Redis) -> Persistence:
         save=redis_config(client, "save"),
         appendfsync=redis_config(client, "appendfsync"),
     )
-
-
-# --- the frameworks' key layouts in Redis, to tell one framework's queue from another's -------
-
-RQ_PREFIX: Final = "rq"
-# kombu's Redis transport (kombu/transport/redis.py, Channel.sep and PRIORITY_STEPS = [0, 3, 6,
-# 9]) keeps a queue's priority-0 messages in the list QUEUE and the others in
-# QUEUE + "\x06\x16" + step. Priorities are clamped to 0..9, so 1..9 covers any priority_steps
-# an application configures, not only the default ones.
-KOMBU_SEP: Final = "\x06\x16"
-KOMBU_PRIORITIES: Final = range(1, 10)
-KOMBU_BINDING: Final = "_kombu.binding.{}"
-
-
-def kombu_queue_keys(queue: str) -> list[str]:
-    """Every Redis list that may hold messages of Celery's ``queue``, priority 0 first."""
-    return [queue, *(f"{queue}{KOMBU_SEP}{p}" for p in KOMBU_PRIORITIES)]
-
-
-def kombu_depths(client: redis.Redis, queue: str) -> dict[str, int]:
-    """Length of each of ``queue``'s lists (absent lists count 0), in one round trip."""
-    keys = kombu_queue_keys(queue)
-    with client.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.llen(key)
-        lengths = pipe.execute()
-    return {key: int(n) for key, n in zip(keys, lengths, strict=True)}
-
-
-def celery_traces(client: redis.Redis, queue: str) -> str:
-    """'' or what in Redis shows ``queue`` is a Celery (kombu) queue."""
-    waiting = sum(kombu_depths(client, queue).values())
-    if waiting:
-        return f"a list {queue!r} with {waiting} Celery message{'s' if waiting != 1 else ''}"
-    if client.exists(KOMBU_BINDING.format(queue)):
-        return f"kombu's binding key {KOMBU_BINDING.format(queue)!r}"
-    return ""
-
-
-def rq_traces(client: redis.Redis, queue: str) -> str:
-    """'' or what in Redis shows ``queue`` is an RQ queue (its list, registries or workers)."""
-    keys = [
-        f"{RQ_PREFIX}:queue:{queue}",
-        f"{RQ_PREFIX}:workers:{queue}",
-        f"{RQ_PREFIX}:wip:{queue}",  # RQ 2+'s started registry
-        f"{RQ_PREFIX}:started:{queue}",  # RQ 1.x's
-        f"{RQ_PREFIX}:failed:{queue}",
-        f"{RQ_PREFIX}:finished:{queue}",
-    ]
-    with client.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.exists(key)
-        pipe.sismember(f"{RQ_PREFIX}:queues", keys[0])
-        found = pipe.execute()
-    present = [key for key, hit in zip(keys, found, strict=False) if hit]
-    if found[-1] and keys[0] not in present:
-        present.insert(0, f"{keys[0]} in {RQ_PREFIX}:queues")
-    return ", ".join(present)

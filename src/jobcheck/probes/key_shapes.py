@@ -16,14 +16,68 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from jobcheck.probes import framework as fw
-
 if TYPE_CHECKING:
     import redis
 
 NAMES: Final = {"rq": "RQ", "celery": "Celery", "arq": "arq", "dramatiq": "Dramatiq"}
 ARQ_HEALTH_SUFFIX: Final = ":health-check"  # arq.constants.health_check_key_suffix
 DRAMATIQ_NAMESPACE: Final = "dramatiq"  # RedisBroker(namespace="dramatiq")
+
+
+RQ_PREFIX: Final = "rq"
+# kombu's Redis transport (kombu/transport/redis.py, Channel.sep and PRIORITY_STEPS = [0, 3, 6,
+# 9]) keeps a queue's priority-0 messages in the list QUEUE and the others in
+# QUEUE + "\x06\x16" + step. Priorities are clamped to 0..9, so 1..9 covers any priority_steps
+# an application configures, not only the default ones.
+KOMBU_SEP: Final = "\x06\x16"
+KOMBU_PRIORITIES: Final = range(1, 10)
+KOMBU_BINDING: Final = "_kombu.binding.{}"
+
+
+def kombu_queue_keys(queue: str) -> list[str]:
+    """Every Redis list that may hold messages of Celery's ``queue``, priority 0 first."""
+    return [queue, *(f"{queue}{KOMBU_SEP}{p}" for p in KOMBU_PRIORITIES)]
+
+
+def kombu_depths(client: redis.Redis, queue: str) -> dict[str, int]:
+    """Length of each of ``queue``'s lists (absent lists count 0), in one round trip."""
+    keys = kombu_queue_keys(queue)
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.llen(key)
+        lengths = pipe.execute()
+    return {key: int(n) for key, n in zip(keys, lengths, strict=True)}
+
+
+def celery_traces(client: redis.Redis, queue: str) -> str:
+    """'' or what in Redis shows ``queue`` is a Celery (kombu) queue."""
+    waiting = sum(kombu_depths(client, queue).values())
+    if waiting:
+        return f"a list {queue!r} with {waiting} Celery message{'s' if waiting != 1 else ''}"
+    if client.exists(KOMBU_BINDING.format(queue)):
+        return f"kombu's binding key {KOMBU_BINDING.format(queue)!r}"
+    return ""
+
+
+def rq_traces(client: redis.Redis, queue: str) -> str:
+    """'' or what in Redis shows ``queue`` is an RQ queue (its list, registries or workers)."""
+    keys = [
+        f"{RQ_PREFIX}:queue:{queue}",
+        f"{RQ_PREFIX}:workers:{queue}",
+        f"{RQ_PREFIX}:wip:{queue}",  # RQ 2+'s started registry
+        f"{RQ_PREFIX}:started:{queue}",  # RQ 1.x's
+        f"{RQ_PREFIX}:failed:{queue}",
+        f"{RQ_PREFIX}:finished:{queue}",
+    ]
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.exists(key)
+        pipe.sismember(f"{RQ_PREFIX}:queues", keys[0])
+        found = pipe.execute()
+    present = [key for key, hit in zip(keys, found, strict=False) if hit]
+    if found[-1] and keys[0] not in present:
+        present.insert(0, f"{keys[0]} in {RQ_PREFIX}:queues")
+    return ", ".join(present)
 
 
 def _type(client: redis.Redis, key: str) -> str:
@@ -64,22 +118,22 @@ def dramatiq_traces(client: redis.Redis, queue: str) -> str:
     return f"Dramatiq keys ({', '.join(present)})" if present else ""
 
 
-def rq_traces(client: redis.Redis, queue: str) -> str:
-    seen = fw.rq_traces(client, queue)
+def _rq_traced(client: redis.Redis, queue: str) -> str:
+    seen = rq_traces(client, queue)
     return f"RQ keys ({seen})" if seen else ""
 
 
-def celery_traces(client: redis.Redis, queue: str) -> str:
+def _celery_traced(client: redis.Redis, queue: str) -> str:
     if _type(client, queue) not in ("list", "none"):
         return ""
-    return fw.celery_traces(client, queue)
+    return celery_traces(client, queue)
 
 
 TRACERS: Final = {
     "arq": arq_traces,
     "dramatiq": dramatiq_traces,
-    "rq": rq_traces,
-    "celery": celery_traces,
+    "rq": _rq_traced,
+    "celery": _celery_traced,
 }
 
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import redis
 from rq import Queue, worker_registration
@@ -26,7 +24,6 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import framework as fw
 from jobcheck.probes import key_shapes
-from jobcheck.probes.broker_url import BrokerURL
 
 # The description of the jobs jobcheck enqueues itself through RQ (canaries, drills), before
 # the function's name: readers of the service's own jobs (worker_limits) leave them out.
@@ -73,32 +70,23 @@ class Placement:
         return self.started_expired and not self.failed
 
 
-def _parse(url: str) -> BrokerURL:
-    try:
-        broker = BrokerURL.parse(url)
-    except ValueError as exc:
-        raise CheckError(str(exc)) from None
-    if not broker.is_redis:
-        raise CheckError(
-            f"framework: rq needs a Redis URL (redis://...), got {broker.masked!r}: RQ keeps its "
-            "queues in Redis; for a Celery broker set framework: celery"
-        )
-    return broker
-
-
 def _word(status: object) -> str:
     return str(status.value) if isinstance(status, Enum) else str(status or "")
 
 
-class RQAdapter:
+class RQAdapter(fw.AdapterBase):
     framework = "rq"
 
     def __init__(self, url: str, *, timeout_s: float = fw.DEFAULT_TIMEOUT_S) -> None:
-        self.broker = _parse(url)
+        super().__init__()
+        self.broker = fw.parse_broker(
+            url,
+            redis_for="rq",
+            because="RQ keeps its queues in Redis; for a Celery broker set framework: celery",
+        )
         self.where = self.broker.where
         self.timeout_s = timeout_s
         self._client: redis.Redis | None = None
-        self._checked_queues: set[str] = set()
 
     # --- connection --------------------------------------------------------------------------
 
@@ -108,60 +96,38 @@ class RQAdapter:
             self._client = fw.redis_client(self.broker.url, self.timeout_s)
         return self._client
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        with fw.redis_errors(self.where, self.timeout_s):
-            yield
-
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def redis_broker(self) -> redis.Redis:
+        return self.client
 
     # --- the framework's layout ----------------------------------------------------------------
 
-    def framework_mismatch(self, queue: str) -> str:
-        with self._errors():
-            return key_shapes.mismatch(
-                self.client, queue, "rq", self.where, f"RQ keys ({fw.RQ_PREFIX}:queue:{queue})"
-            )
-
-    def _require_rq(self, queue: str) -> None:
-        """No silent wrong answer: refuse to read (or fill) another framework's queue."""
-        if queue in self._checked_queues:
-            return
-        mismatch = self.framework_mismatch(queue)
-        if mismatch:
-            raise CheckError(mismatch)
-        self._checked_queues.add(queue)
+    def own_keys(self, queue: str) -> str:
+        return f"RQ keys ({key_shapes.RQ_PREFIX}:queue:{queue})"
 
     # --- queues ------------------------------------------------------------------------------
 
     def depth(self, queue: str) -> int:
-        self._require_rq(queue)
-        with self._errors():
+        self.require_own(queue)
+        with self.redis_errors():
             return int(Queue(queue, connection=self.client).count)
 
     def failed_count(self, queue: str) -> int:
         """Entries of the failed registry not yet expired (the score is the expiry time)."""
-        self._require_rq(queue)
+        self.require_own(queue)
         registry = FailedJobRegistry(queue, connection=self.client)
-        with self._errors():
+        with self.redis_errors():
             return int(self.client.zcount(registry.key, time.time(), "+inf"))
 
     def live_workers(self, queue: str) -> tuple[str, ...]:
         """Workers registered on ``queue`` whose key still exists: RQ gives a worker's key a
         TTL that each heartbeat renews, so a killed worker's key lapses."""
-        self._require_rq(queue)
-        with self._errors():
+        self.require_own(queue)
+        with self.redis_errors():
             keys = sorted(
                 worker_registration.get_keys(Queue(queue, connection=self.client), self.client)
             )
@@ -174,14 +140,6 @@ class RQAdapter:
         return tuple(
             key.removeprefix(WORKER_KEY_PREFIX) for key, up in zip(keys, alive, strict=True) if up
         )
-
-    def maxmemory_policy(self) -> str:
-        with self._errors():
-            return fw.redis_config(self.client, "maxmemory-policy")
-
-    def broker_persistence(self) -> fw.Persistence:
-        with self._errors():
-            return fw.redis_persistence(self.client)
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -199,9 +157,9 @@ class RQAdapter:
             raise CheckError(
                 f"RQ enqueues a function by its dotted name (e.g. app.jobs.canary), got {task!r}"
             )
-        self._require_rq(queue)
+        self.require_own(queue)
         timeout = max(1, round(job_timeout_s)) if job_timeout_s else None
-        with self._errors():
+        with self.redis_errors():
             job = Queue(queue, connection=self.client).enqueue_call(
                 task,
                 args=tuple(args),
@@ -212,7 +170,7 @@ class RQAdapter:
         return str(job.id)
 
     def _fetch(self, job_id: str) -> Job | None:
-        with self._errors():
+        with self.redis_errors():
             try:
                 return Job.fetch(job_id, connection=self.client)
             except NoSuchJobError:
@@ -230,7 +188,7 @@ class RQAdapter:
 
     def job_states(self, job_ids: Sequence[str]) -> list[fw.JobState | None]:
         """Many jobs' states in one round trip (failure texts: one more each, failed only)."""
-        with self._errors():
+        with self.redis_errors():
             jobs = Job.fetch_many(list(job_ids), connection=self.client)
         states: list[fw.JobState | None] = []
         for job in jobs:
@@ -248,7 +206,7 @@ class RQAdapter:
         gone (RQ's ``Job.delete``). A job running now is left to end (its worker would write
         it again); RQ expires it after its result TTL."""
         removed = 0
-        with self._errors():
+        with self.redis_errors():
             for job in Job.fetch_many(list(job_ids), connection=self.client):
                 if job is None or _word(job.get_status(refresh=False)) == "started":
                     continue
@@ -258,7 +216,7 @@ class RQAdapter:
 
     def _failure(self, job: Job) -> str:
         """The last line of the failure: RQ 1.12+ keeps it in the job's results stream."""
-        with self._errors():
+        with self.redis_errors():
             result = job.latest_result()
         return fw.last_line(result.exc_string or "") if result is not None else ""
 
@@ -275,7 +233,7 @@ class RQAdapter:
         job = self._fetch(job_id)
         started_key = StartedJobRegistry(queue, connection=self.client).key
         failed_key = FailedJobRegistry(queue, connection=self.client).key
-        with self._errors():
+        with self.redis_errors():
             queued = self.client.lpos(Queue(queue, connection=self.client).key, job_id)
             claims: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
                 started_key, 0, -1, withscores=True
@@ -299,7 +257,7 @@ class RQAdapter:
     def job_limits(self, queue: str, sample: int) -> list[fw.JobLimits]:
         """The limits of the ``sample`` newest jobs of ``queue``: waiting, running, finished
         and failed ones (read-only: HMGET on their hashes)."""
-        self._require_rq(queue)
+        self.require_own(queue)
         registries = [
             StartedJobRegistry(queue, connection=self.client).key,
             FinishedJobRegistry(queue, connection=self.client).key,
@@ -308,7 +266,7 @@ class RQAdapter:
         rq_queue = Queue(queue, connection=self.client)
         # RQ 2+ moves a job being taken to an intermediate list before its started registry.
         lists = [rq_queue.key, getattr(rq_queue, "intermediate_queue_key", rq_queue.key)]
-        with self._errors():
+        with self.redis_errors():
             ids = [
                 _text(i)
                 for key in dict.fromkeys(lists)
@@ -339,7 +297,7 @@ class RQAdapter:
         """Every ``rq:scheduler-lock:QUEUE`` key and who holds it (RQ's built-in scheduler,
         ``rq worker --with-scheduler``: one holder per queue, renewed while it runs)."""
         prefix = RQScheduler.get_locking_key("")
-        with self._errors():
+        with self.redis_errors():
             keys = [_text(k) for k in self.client.scan_iter(match=prefix + "*", count=SCAN_LIMIT)][
                 :SCAN_LIMIT
             ]

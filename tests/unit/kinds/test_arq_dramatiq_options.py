@@ -61,9 +61,22 @@ def test_worker_limits_for_arq_needs_a_task_and_only_arqs_settings() -> None:
     assert "max_prefetch: not arq's settings" in refused(
         worker_limits, {**base, "task": "sleep", "max_prefetch": 1}
     )
-    assert "input should be 'rq', 'celery' or 'arq'" in refused(
-        worker_limits, {"framework": "dramatiq", "broker_url": REDIS, "time_limit": "5m"}
-    ).lower().replace("\n", " ")
+
+
+def test_worker_limits_for_dramatiq_reads_the_worker_not_a_broker() -> None:
+    base = {"framework": "dramatiq"}
+    loaded = load(worker_limits, {**base, "time_limit": "required", "max_retries": 3})
+    assert (loaded.service, loaded.project, loaded.max_retries) == ("worker", None, 3)
+    assert "broker_url: not read for Dramatiq" in refused(
+        worker_limits, {**base, "broker_url": REDIS, "time_limit": "5m"}
+    )
+    assert "max_prefetch: not read for Dramatiq" in refused(
+        worker_limits, {**base, "max_prefetch": 1}
+    )
+    assert "nothing to check: set time_limit, max_retries" in refused(worker_limits, base)
+    assert "max_retries: framework dramatiq's options only" in refused(
+        worker_limits, {"framework": "rq", "redis_url": REDIS, "max_retries": 3}
+    )
 
 
 def test_scheduler_arq_needs_redis_and_dramatiq_counts_periodiq() -> None:

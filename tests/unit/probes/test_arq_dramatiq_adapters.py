@@ -204,3 +204,10 @@ def test_amqp_url_bounds_pikas_connection() -> None:
     assert url.startswith("amqp://u:p@127.0.0.1:5672/%2F?heartbeat=30&connection_attempts=1")
     assert "socket_timeout=2.0" in url and "retry_delay=0" in url
     assert amqp_url("pyamqp://h//", 1.0).startswith("amqp://h//?")
+
+
+def test_dramatiq_on_rabbitmq_says_it_cannot_see_a_message_in_progress() -> None:
+    with DramatiqAdapter("amqp://u:p@127.0.0.1:1/%2F") as amqp:
+        assert amqp.running_unseen.startswith("cannot tell on RabbitMQ without a view")
+    with DramatiqAdapter("redis://127.0.0.1:1/0") as on_redis:
+        assert on_redis.running_unseen == ""

@@ -9,6 +9,7 @@ import redis
 
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import framework as fw
+from jobcheck.probes import key_shapes
 from jobcheck.probes.celery_adapter import CeleryAdapter
 from jobcheck.probes.rq_adapter import RQAdapter
 
@@ -114,7 +115,7 @@ def test_depth_counts_every_priority_list(scratch: redis.Redis, scratch_url: str
             celery.send("fixture.add", [1, 1], queue="backlog", priority=priority)
         assert celery.depth("backlog") == 7
         assert fw.read_queue(celery, "backlog") == fw.QueueReading("backlog", 7, None, ())
-    lists = {k: scratch.llen(k) for k in fw.kombu_queue_keys("backlog") if scratch.llen(k)}
+    lists = {k: scratch.llen(k) for k in key_shapes.kombu_queue_keys("backlog") if scratch.llen(k)}
     # kombu rounds a priority down to its steps 0, 3, 6, 9: LLEN backlog alone says 2.
     assert lists == {
         "backlog": 2,

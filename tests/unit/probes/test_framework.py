@@ -12,6 +12,7 @@ from kombu.transport import redis as kombu_redis
 
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import framework as fw
+from jobcheck.probes import key_shapes
 from jobcheck.probes.celery_adapter import CeleryAdapter
 from jobcheck.probes.rq_adapter import RQAdapter
 
@@ -99,10 +100,10 @@ def test_bounded_gives_up_at_its_deadline() -> None:
 
 def test_kombu_layout_matches_the_installed_kombu() -> None:
     channel = kombu_redis.Channel
-    assert channel.sep == fw.KOMBU_SEP
-    assert set(kombu_redis.PRIORITY_STEPS) - {0} <= set(fw.KOMBU_PRIORITIES)
-    assert channel.keyprefix_queue % "celery" == fw.KOMBU_BINDING.format("celery")
-    assert fw.kombu_queue_keys("q")[:4] == ["q", "q\x06\x161", "q\x06\x162", "q\x06\x163"]
+    assert channel.sep == key_shapes.KOMBU_SEP
+    assert set(kombu_redis.PRIORITY_STEPS) - {0} <= set(key_shapes.KOMBU_PRIORITIES)
+    assert channel.keyprefix_queue % "celery" == key_shapes.KOMBU_BINDING.format("celery")
+    assert key_shapes.kombu_queue_keys("q")[:4] == ["q", "q\x06\x161", "q\x06\x162", "q\x06\x163"]
 
 
 def test_helpers() -> None:

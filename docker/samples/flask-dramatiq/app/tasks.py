@@ -1,6 +1,6 @@
 """The actors (``dramatiq app.tasks``). ``DRAMATIQ_NOTIFY_SHUTDOWN=1`` makes ``sleep`` hear a
 worker's shutdown (it is interrupted instead of finishing), ``DRAMATIQ_SLEEP_RETRIES`` sets its
-max_retries."""
+max_retries. ``tick`` is periodic (periodiq)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import time
 
 import dramatiq
+from periodiq import cron
 
 from app.broker import broker  # noqa: F401  (sets the global broker first)
 
@@ -39,3 +40,8 @@ def canary() -> str:
 @dramatiq.actor(store_results=True, max_retries=0)
 def fail() -> None:
     raise RuntimeError("this actor always fails")
+
+
+@dramatiq.actor(periodic=cron("* * * * *"), max_retries=0, time_limit=30_000)
+def tick() -> None:
+    """Sent every minute by periodiq (`periodiq app.tasks`), when a scheduler runs."""
