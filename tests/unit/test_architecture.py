@@ -227,3 +227,27 @@ def test_a_kind_imports_no_other_kind() -> None:
         if target.startswith("jobcheck.kinds.") and not shared(target)
     ]
     assert crossing == []
+
+
+def test_only_the_format_registry_maps_report_formats_to_renderers() -> None:
+    """A report format is one row of ``reports.formats`` (name → renderer module, suffix, CLI
+    option): every command renders through it. No other module imports a format's renderer
+    (its ``report`` entry point or a ``render_*`` function) to pick between formats itself."""
+    from jobcheck.reports.formats import FORMATS
+
+    renderers = {f"jobcheck.reports.{fmt.module}" for fmt in FORMATS}
+    found = []
+    for name, path in sorted(modules().items()):
+        if name == "jobcheck.reports.formats":
+            continue
+        for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found += [f"{name} imports {a.name}" for a in node.names if a.name in renderers]
+            elif node.module in renderers and node.module != name:
+                names = [a.name for a in node.names]
+                found += [
+                    f"{name} imports {node.module}.{n}"
+                    for n in names
+                    if n == "report" or n.startswith("render_")
+                ]
+    assert found == []

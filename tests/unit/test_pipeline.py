@@ -50,9 +50,11 @@ def test_checks_find_the_tools_installed_beside_jobcheck() -> None:
 
 
 def test_report_path_checks(tmp_path: Path) -> None:
-    pipeline.prepare_report_paths(pipeline.GateRequest(json_path=tmp_path / "new" / "r.json"))
+    pipeline.prepare_report_paths(
+        pipeline.GateRequest(reports={"json": tmp_path / "new" / "r.json"})
+    )
     with pytest.raises(UsageError, match="is a directory"):
-        pipeline.prepare_report_paths(pipeline.GateRequest(junit_path=tmp_path))
+        pipeline.prepare_report_paths(pipeline.GateRequest(reports={"junit": tmp_path}))
 
 
 def test_an_http_check_of_the_stack_brings_it_up_too(write_checklist: Callable[..., Path]) -> None:
@@ -142,7 +144,7 @@ def test_a_report_over_a_special_file_is_refused_before_anything_runs(
         checks:
           - {{id: a, kind: command, owner: "@o", with: {{run: "touch {marker}"}}}}
     """)
-    request = pipeline.GateRequest(checklist=checklist, json_path=target, history=False)
+    request = pipeline.GateRequest(checklist=checklist, reports={"json": target}, history=False)
     with pytest.raises(UsageError, match="a report is written only to a regular file") as raised:
         pipeline.run_gate(request, {"PATH": os.environ["PATH"]})
     assert raised.value.exit_code == 2
@@ -172,7 +174,7 @@ def test_a_report_over_an_input_of_the_run_is_refused_before_anything_runs(
     (tmp_path / "sub").mkdir()
     target = tmp_path / "sub" / ".." / files.get(which, "compose.yaml")
     before = target.read_text()
-    request = pipeline.GateRequest(checklist=checklist, markdown_path=target, history=False)
+    request = pipeline.GateRequest(checklist=checklist, reports={"markdown": target}, history=False)
     with pytest.raises(UsageError, match="is an input of this run") as raised:
         pipeline.run_gate(request, {"PATH": os.environ["PATH"]})
     assert raised.value.exit_code == 2

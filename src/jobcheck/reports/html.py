@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobcheck.durations import format_duration
 from jobcheck.reports.html_metrics import render_metrics
@@ -31,6 +32,9 @@ from jobcheck.reports.text import output_tail, problems_first, shown_source
 from jobcheck.results import STATUS_ORDER, CheckResult, RunResult, Status
 from jobcheck.textsafe import plain_text
 from jobcheck.waiver_status import EXPIRED, EXPIRING, describe_expiry, state_of
+
+if TYPE_CHECKING:
+    from jobcheck.reports.formats import View
 
 _WORDS = {
     Status.PASS: "passed",
@@ -323,3 +327,18 @@ def _footer(run: RunResult) -> str:
     argv = " ".join(run.argv)
     command = f" · <code>{esc(argv)}</code>" if argv else ""
     return f'<footer class="page">jobcheck readiness report{command}</footer>'
+
+
+def report(run: RunResult, view: View) -> str:
+    """The ``html`` report format (``reports.formats``), with the earlier runs of the
+    checklist for the metrics' plots when a check measured."""
+    return render_html(run, today=view.today, root=view.root, history=_history(run))
+
+
+def _history(run: RunResult) -> list[RunResult]:
+    if not run.path or not any(c.metrics for c in run.checks):
+        return []
+    from jobcheck.run_history import load_runs
+
+    checklist = Path(run.path)
+    return load_runs(checklist.parent, checklist=checklist)

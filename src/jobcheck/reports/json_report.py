@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobcheck.fsutil import atomic_write_text
 from jobcheck.results import RunResult
+
+if TYPE_CHECKING:
+    from jobcheck.reports.formats import View
 
 
 def render_json(run: RunResult) -> str:
@@ -30,3 +34,8 @@ def write_json(run: RunResult, path: Path) -> Path:
 
 def read_json(path: Path) -> RunResult:
     return RunResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def report(run: RunResult, view: View) -> str:
+    """The ``json`` report format (``reports.formats``)."""
+    return render_json(run)
