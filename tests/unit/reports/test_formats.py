@@ -99,3 +99,13 @@ def test_a_run_reads_the_same_from_run_and_from_report(
     text = runner.invoke(app, ["report", "out/run.json", "-f", "text"])
     assert text.exit_code == 0 and text.output.startswith("FAIL  bad — The bad one\n")
     assert done.output.endswith("\n" + text.output)
+
+
+def test_the_readme_names_every_format() -> None:
+    """A format's doc: the README's command table and its "Reports" list."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    row = "`jobcheck report RUN.json --format " + "\\|".join(BY_NAME) + "`"
+    assert row in readme
+    reports = readme.split("## Reports", 1)[1].split("\n## ", 1)[0]
+    for fmt in FORMATS:
+        assert f"--{fmt.name}" in reports or f"--format {fmt.name}" in reports, fmt.name
