@@ -29,7 +29,7 @@ from jobcheck.metrics import BaselineSource
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
 from jobcheck.reports import formats
 from jobcheck.reports.formats import STDOUT, targets
-from jobcheck.results import RunResult, ShardInfo
+from jobcheck.results import RunOrigin, RunResult, ShardInfo
 from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
 from jobcheck.secrets import Masker
 
@@ -104,10 +104,7 @@ def run_gate(
     # The command line is shown again (JSON report, history, "reproduce locally"): masked.
     request = dataclasses.replace(request, argv=[masker(arg) for arg in request.argv])
     listeners = choose_listeners(request, environ, out) + _ci_listeners(request, environ, out)
-    run = execute(checklist, plan, request, environ, listeners, masker)
-    if shard is not None:
-        run.shard = ShardInfo(shard.index, shard.count, run.digest)
-        run.checklist_ids = [c.id for c in checklist.checks]
+    run = execute(checklist, plan, request, environ, listeners, masker, shard=shard)
     written = formats.write_reports(run, request.reports, mask=masker)
     if request.history:
         _save_history(checklist, run)
@@ -240,6 +237,8 @@ def execute(
     environ: Mapping[str, str],
     listeners: Sequence[Listener],
     masker: Masker,
+    *,
+    shard: ShardSpec | None = None,
 ) -> RunResult:
     env = with_own_bin({**checklist.file_env, **environ, **options.extra_env})
     settings = RunSettings(
@@ -259,18 +258,28 @@ def execute(
 
         settings.cache = for_run(plan.run, checklist.base_dir, env, masker)
     runner = Runner(plan, settings, listeners)
+    origin = run_origin(checklist, options, shard)
     with sigterm_as_interrupt():
-        run = runner.run(checklist.name)
+        run = runner.run(checklist.name, origin)
     if settings.cache is not None:
         settings.cache.finish()
-    run.path = str(checklist.path)
-    run.argv = list(options.argv)
+    return run
+
+
+def run_origin(checklist: Checklist, options: GateRequest, shard: ShardSpec | None) -> RunOrigin:
+    """What the run is of, before it starts: its result carries it from the runner on."""
     from jobcheck.run_history import git_commit
 
-    run.commit = git_commit(checklist.base_dir)
-    run.digest = checklist_digest(checklist)
-    run.release = options.release_tag
-    return run
+    digest = checklist_digest(checklist)
+    return RunOrigin(
+        path=str(checklist.path),
+        argv=list(options.argv),
+        commit=git_commit(checklist.base_dir),
+        digest=digest,
+        shard=ShardInfo(shard.index, shard.count, digest) if shard is not None else None,
+        checklist_ids=[c.id for c in checklist.checks] if shard is not None else [],
+        release=options.release_tag,
+    )
 
 
 def _baselines(checklist: Checklist) -> BaselineSource:

@@ -179,3 +179,44 @@ def test_a_report_over_an_input_of_the_run_is_refused_before_anything_runs(
         pipeline.run_gate(request, {"PATH": os.environ["PATH"]})
     assert raised.value.exit_code == 2
     assert (marker.exists(), target.read_text()) == (False, before)
+
+
+def test_the_run_is_complete_when_the_runner_returns(
+    tmp_path: Path, write_checklist: Callable[..., Path]
+) -> None:
+    """Path, command line, commit, digest and shard come in with the run: the listeners see
+    them at ``on_finish`` (the CI step summary, say), not only the reports written after."""
+    import subprocess
+
+    from jobcheck.runner import BaseListener
+    from jobcheck.secrets import Masker
+    from jobcheck.shards import ShardSpec
+
+    path = write_checklist("""
+        version: 1
+        name: whole
+        checks:
+          - {id: a, kind: command, owner: "@o", with: {run: "true"}}
+          - {id: b, kind: command, owner: "@o", with: {run: "true"}}
+    """)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    seen: list[Any] = []
+
+    class Keep(BaseListener):
+        def on_finish(self, run: Any) -> None:  # what it is at that moment, not later
+            seen.append((run.path, list(run.argv), run.commit, run.digest, run.shard, run.release))
+
+    checklist = load_checklist(path, {})
+    request = pipeline.GateRequest(argv=["jobcheck", "run"], release_tag="v1.0.0", history=False)
+    run = pipeline.execute(
+        checklist, select(checklist.checks), request, dict(os.environ), [Keep()], Masker(),
+        shard=ShardSpec.parse("1/1"),
+    )  # fmt: skip
+    assert seen == [(run.path, run.argv, run.commit, run.digest, run.shard, run.release)]
+    assert (run.path, run.argv, run.release) == (str(path), ["jobcheck", "run"], "v1.0.0")
+    assert len(run.commit) == 40 and run.digest == pipeline.checklist_digest(checklist)
+    assert run.shard is not None and (run.shard.index, run.shard.count) == (1, 1)
+    assert run.shard.digest == run.digest and run.checklist_ids == ["a", "b"]
