@@ -36,7 +36,7 @@ LABEL = {
 # A warning that failed or errored does not block the gate: it reads WARN.
 WARN = "WARN"
 _FIRST = {Status.FAIL: 0, Status.ERROR: 1, Status.WAIVED: 3, Status.SKIP: 4, Status.PASS: 5}
-_WORDS = {
+STATUS_WORDS = {  # the statuses as counted in prose: `2 failed`
     Status.PASS: "passed",
     Status.FAIL: "failed",
     Status.ERROR: "errored",
@@ -119,7 +119,7 @@ def problems_first(checks: Sequence[CheckResult]) -> list[CheckResult]:
 def counts_phrase(run: RunResult) -> str:
     """``4 passed, 2 failed, 1 skipped`` in a fixed order; statuses with no check are left out."""
     summary = run.summary
-    words = [f"{summary[s.value]} {_WORDS[s]}" for s in _ORDER if summary[s.value]]
+    words = [f"{summary[s.value]} {STATUS_WORDS[s]}" for s in _ORDER if summary[s.value]]
     return ", ".join(words) if words else "no checks"
 
 
