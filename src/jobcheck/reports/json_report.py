@@ -28,14 +28,14 @@ def render_json(run: RunResult) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
+def report(run: RunResult, view: View) -> str:
+    """The ``json`` report format (``reports.formats``)."""
+    return render_json(run)
+
+
 def write_json(run: RunResult, path: Path) -> Path:
     return atomic_write_text(path, render_json(run))
 
 
 def read_json(path: Path) -> RunResult:
     return RunResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-def report(run: RunResult, view: View) -> str:
-    """The ``json`` report format (``reports.formats``)."""
-    return render_json(run)
