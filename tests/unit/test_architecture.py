@@ -251,4 +251,3 @@ def test_a_kind_imports_no_other_kind() -> None:
         if target.startswith("jobcheck.kinds.") and not shared(target)
     ]
     assert crossing == []
-
