@@ -34,6 +34,7 @@ from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
 from jobcheck.secrets import Masker
 
 if TYPE_CHECKING:
+    from jobcheck.result_cache import ResultCache
     from jobcheck.shards import ShardSpec
 
 # Checks that mostly wait (Kind.waits) hold a slot of their own: many at once cost little.
@@ -241,6 +242,8 @@ def execute(
     shard: ShardSpec | None = None,
 ) -> RunResult:
     env = with_own_bin({**checklist.file_env, **environ, **options.extra_env})
+    stack = stack_info(checklist)
+    up = options.stack_up
     settings = RunSettings(
         base_dir=checklist.base_dir,
         env=env,
@@ -248,15 +251,11 @@ def execute(
         jobs=options.jobs or os.cpu_count() or 2,
         wait_jobs=options.wait_jobs or DEFAULT_WAIT_JOBS,
         fail_fast=options.fail_fast,
-        stack=stack_info(checklist),
+        stack=stack,
+        prepare=stack_preparer(stack, plan, env, force=bool(up)) if up is not False else None,
+        cache=_result_cache(checklist, plan, env, masker) if options.cache else None,
         baselines=_baselines(checklist),
     )
-    if options.stack_up is not False:
-        settings.prepare = stack_preparer(settings.stack, plan, env, force=bool(options.stack_up))
-    if options.cache and any(c.cache is not None for c in plan.run):
-        from jobcheck.result_cache import for_run
-
-        settings.cache = for_run(plan.run, checklist.base_dir, env, masker)
     runner = Runner(plan, settings, listeners)
     origin = run_origin(checklist, options, shard)
     with sigterm_as_interrupt():
@@ -280,6 +279,17 @@ def run_origin(checklist: Checklist, options: GateRequest, shard: ShardSpec | No
         checklist_ids=[c.id for c in checklist.checks] if shard is not None else [],
         release=options.release_tag,
     )
+
+
+def _result_cache(
+    checklist: Checklist, plan: Plan, env: Mapping[str, str], masker: Masker
+) -> ResultCache | None:
+    """The result cache, when a planned check has `cache:`."""
+    if not any(c.cache is not None for c in plan.run):
+        return None
+    from jobcheck.result_cache import for_run
+
+    return for_run(plan.run, checklist.base_dir, env, masker)
 
 
 def _baselines(checklist: Checklist) -> BaselineSource:
