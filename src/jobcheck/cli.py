@@ -7,17 +7,24 @@ answers it before Typer is imported.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
 from jobcheck import __version__
+from jobcheck.reports.formats import BY_NAME, FILE_OPTIONS
+
+if TYPE_CHECKING:
+    from jobcheck.pipeline import GateRequest
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -97,24 +104,6 @@ FailFastOpt = Annotated[
     bool, typer.Option("--fail-fast", help="Stop scheduling after the first blocking failure")
 ]
 REPORT_HELP = "Write the {} here ('-' for stdout; the terminal report then goes to stderr)"
-JsonOpt = Annotated[
-    Path | None, typer.Option("--json", metavar="PATH", help=REPORT_HELP.format("JSON report"))
-]
-JunitOpt = Annotated[
-    Path | None, typer.Option("--junit", metavar="PATH", help=REPORT_HELP.format("JUnit XML"))
-]
-MarkdownOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--markdown", metavar="PATH", help=REPORT_HELP.format("Markdown readiness report")
-    ),
-]
-HtmlOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--html", metavar="PATH", help=REPORT_HELP.format("HTML report (with a timeline)")
-    ),
-]
 NoColorOpt = Annotated[
     bool, typer.Option("--no-color", help="Plain output: no colour and no live view")
 ]
@@ -140,6 +129,108 @@ EnvOpt = Annotated[
         "--env", "-e", metavar="NAME=VALUE", help="Set NAME=VALUE for this run (repeatable)"
     ),
 ]
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
+
+
+def _report_options(help_text: str) -> list[inspect.Parameter]:
+    """One ``--NAME PATH`` option per report format that has one (``reports.formats``)."""
+    return [
+        _option(
+            f"{fmt.name}_path",
+            Annotated[
+                Path | None,
+                typer.Option(fmt.flag, metavar="PATH", help=help_text.format(fmt.what)),
+            ],
+            None,
+        )
+        for fmt in FILE_OPTIONS
+    ]
+
+
+def _reports(values: Mapping[str, Any]) -> dict[str, Path]:
+    """The report options' values: format name -> path, for the formats asked for."""
+    asked = {fmt.name: values[f"{fmt.name}_path"] for fmt in FILE_OPTIONS}
+    return {name: path for name, path in asked.items() if path is not None}
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """The options of every command that runs the gate (``run``, ``release``), as parsed."""
+
+    values: Mapping[str, Any]
+
+    def request(self, checklist: Path | None, **more: Any) -> GateRequest:
+        """The one place a ``GateRequest`` is built from the command line."""
+        from jobcheck.pipeline import GateRequest
+
+        v = self.values
+        return GateRequest(
+            checklist=checklist,
+            only=v["only"],
+            skip=v["skip"],
+            jobs=v["jobs"],
+            wait_jobs=v["wait_jobs"],
+            fail_fast=v["fail_fast"],
+            reports=_reports(v),
+            color="never" if v["no_color"] else v["color"].value,
+            plain=v["no_color"],
+            stack_up=v["stack_up"],
+            extra_env=_pairs(v["var"]),
+            argv=["jobcheck", *sys.argv[1:]],
+            **more,
+        )
+
+
+GATE_OPTIONS = [
+    _option("only", OnlyOpt, []),
+    _option("skip", SkipOpt, []),
+    _option("jobs", JobsOpt, None),
+    _option("wait_jobs", WaitJobsOpt, None),
+    _option("fail_fast", FailFastOpt, False),
+    *_report_options(REPORT_HELP),
+    _option("no_color", NoColorOpt, False),
+    _option("color", ColorOpt, ColorMode.auto),
+    _option("stack_up", StackUpOpt, None),
+    _option("var", EnvOpt, []),
+]
+# `report merge` writes the same formats as a gate, from the shards' reports.
+MERGE_OPTIONS = _report_options("merge: write the merged {} here")
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def shared(
+    **groups: tuple[list[inspect.Parameter], Callable[[dict[str, Any]], Any]],
+) -> Callable[[Command], Command]:
+    """Options declared once for several commands. Each keyword names a parameter of the
+    command that stands for a group of options: Typer sees the group's options in its place
+    (that is how they appear in --help), and the command gets the group's values collected
+    into that one parameter."""
+
+    def decorate(command: Command) -> Command:
+        own = inspect.signature(command, eval_str=True).parameters.values()
+        names = {name: [p.name for p in params] for name, (params, _) in groups.items()}
+
+        @functools.wraps(command)
+        def parsed(**values: Any) -> None:
+            for name, (_, collect) in groups.items():
+                values[name] = collect({n: values.pop(n) for n in names[name]})
+            command(**values)
+
+        expanded = [q for p in own for q in (groups[p.name][0] if p.name in groups else [p])]
+        parsed.__signature__ = inspect.Signature(expanded)  # type: ignore[attr-defined]
+        return cast(Command, parsed)
+
+    return decorate
+
+
+GATE = (GATE_OPTIONS, GateOptions)
+MERGE = (MERGE_OPTIONS, _reports)
 
 
 def _finish(action: Callable[[], int]) -> None:
@@ -210,25 +301,15 @@ def _root(
         "jobcheck run -e API_PORT=8001 --color never",
     )
 )
+@shared(gate=GATE)
 def run(
     checklist: ChecklistArg = None,
     checklist_opt: ChecklistOpt = None,
-    only: OnlyOpt = [],  # noqa: B006
-    skip: SkipOpt = [],  # noqa: B006
-    jobs: JobsOpt = None,
-    wait_jobs: WaitJobsOpt = None,
-    fail_fast: FailFastOpt = False,
-    json_path: JsonOpt = None,
-    junit_path: JunitOpt = None,
-    markdown_path: MarkdownOpt = None,
-    html_path: HtmlOpt = None,
-    no_color: NoColorOpt = False,
-    color: ColorOpt = ColorMode.auto,
+    *,
+    gate: GateOptions,
     failed: Annotated[
         bool, typer.Option("--failed", help="Re-run only what failed or errored last time")
     ] = False,
-    stack_up: StackUpOpt = None,
-    var: EnvOpt = [],  # noqa: B006
     shard: Annotated[
         str | None,
         typer.Option("--shard", metavar="K/N", help="Run only the K-th of N shards (for CI)"),
@@ -249,31 +330,16 @@ def run(
 ) -> None:
     """Run a checklist and report pass or fail with owner, expected result and rollback."""
     from jobcheck.commands.run import run as run_command
-    from jobcheck.pipeline import GateRequest
 
     def body() -> int:
-        options = GateRequest(
-            checklist=_checklist(checklist, checklist_opt),
-            only=only,
-            skip=skip,
-            jobs=jobs,
-            wait_jobs=wait_jobs,
-            fail_fast=fail_fast,
-            json_path=json_path,
-            junit_path=junit_path,
-            markdown_path=markdown_path,
-            color="never" if no_color else color.value,
-            plain=no_color,
-            html_path=html_path,
+        request = gate.request(
+            _checklist(checklist, checklist_opt),
             failed=failed,
-            extra_env=_pairs(var),
-            stack_up=stack_up,
             shard=shard,
             durations=durations,
             cache=not no_cache,
-            argv=["jobcheck", *sys.argv[1:]],
         )
-        return run_command(options, {**os.environ, **options.extra_env})
+        return run_command(request, {**os.environ, **request.extra_env})
 
     _finish(body)
 
@@ -354,6 +420,7 @@ def schema() -> None:
         "jobcheck report out/gate.json --format text",
     )
 )
+@shared(reports=MERGE)
 def report(
     run_json: Annotated[
         list[Path],
@@ -366,7 +433,7 @@ def report(
     ],
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", metavar="FORMAT", help="markdown, junit, text or html"),
+        typer.Option("--format", "-f", metavar="FORMAT", help=", ".join(BY_NAME)),
     ] = "markdown",
     output: Annotated[
         Path | None,
@@ -374,34 +441,14 @@ def report(
             "--output", "-o", metavar="PATH", help="Write here (atomically) instead of stdout"
         ),
     ] = None,
-    json_path: Annotated[
-        Path | None,
-        typer.Option("--json", metavar="PATH", help="merge: write the merged JSON report here"),
-    ] = None,
-    junit_path: Annotated[
-        Path | None,
-        typer.Option("--junit", metavar="PATH", help="merge: write JUnit XML here"),
-    ] = None,
-    markdown_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--markdown", metavar="PATH", help="merge: write the Markdown readiness report here"
-        ),
-    ] = None,
-    html_path: Annotated[
-        Path | None,
-        typer.Option("--html", metavar="PATH", help="merge: write the HTML report here"),
-    ] = None,
+    *,
+    reports: dict[str, Path],
 ) -> None:
     """Re-render a saved run as Markdown, JUnit XML, plain text or HTML; or merge the reports
     of `run --shard K/N` into one report and one exit code (`report merge A.json B.json`)."""
     from jobcheck.commands.merge import report_or_merge
-    from jobcheck.pipeline import GateRequest
 
-    targets = GateRequest(
-        json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, html_path=html_path
-    )
-    _finish(lambda: report_or_merge(run_json, fmt, output, targets, sys.stdout))
+    _finish(lambda: report_or_merge(run_json, fmt, output, reports, sys.stdout))
 
 
 @app.command(epilog=examples("jobcheck history", "jobcheck history -c checklists/release.yaml"))
@@ -451,6 +498,7 @@ def waivers(checklist: ChecklistArg = None, checklist_opt: ChecklistOpt = None) 
         "jobcheck release v1.4.0 --yes --from-reports shard-reports/",
     )
 )
+@shared(gate=GATE)
 def release(
     tag: Annotated[str, typer.Argument(metavar="TAG", help="The tag to create, e.g. v1.4.0")],
     checklist: ChecklistOpt = None,
@@ -461,19 +509,8 @@ def release(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask (required without a terminal, as in CI)")
     ] = False,
-    only: OnlyOpt = [],  # noqa: B006
-    skip: SkipOpt = [],  # noqa: B006
-    jobs: JobsOpt = None,
-    wait_jobs: WaitJobsOpt = None,
-    fail_fast: FailFastOpt = False,
-    json_path: JsonOpt = None,
-    junit_path: JunitOpt = None,
-    markdown_path: MarkdownOpt = None,
-    html_path: HtmlOpt = None,
-    no_color: NoColorOpt = False,
-    color: ColorOpt = ColorMode.auto,
-    stack_up: StackUpOpt = None,
-    var: EnvOpt = [],  # noqa: B006
+    *,
+    gate: GateOptions,
     use_cache: Annotated[
         bool,
         typer.Option(
@@ -501,17 +538,10 @@ def release(
 ) -> None:
     """Run the release checklist with RELEASE_TAG=TAG; tag only when every blocker passed."""
     from jobcheck.commands.release import release as release_command
-    from jobcheck.pipeline import GateRequest, terminal_stream
+    from jobcheck.pipeline import terminal_stream
 
     def body() -> int:
-        request = GateRequest(
-            checklist=checklist, only=only, skip=skip, jobs=jobs, wait_jobs=wait_jobs,
-            fail_fast=fail_fast,
-            json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
-            html_path=html_path,
-            color="never" if no_color else color.value, plain=no_color, stack_up=stack_up,
-            extra_env=_pairs(var), argv=["jobcheck", *sys.argv[1:]], cache=use_cache,
-        )  # fmt: skip
+        request = gate.request(checklist, cache=use_cache)
         return release_command(
             tag,
             request,

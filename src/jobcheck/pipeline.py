@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from jobcheck import exit_codes
 from jobcheck.checklist import Checklist
@@ -27,11 +27,14 @@ from jobcheck.kinds.base import StackInfo
 from jobcheck.loading import checklist_masker, find_checklist, load_checklist
 from jobcheck.metrics import BaselineSource
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
-from jobcheck.results import RunResult, ShardInfo
+from jobcheck.reports import formats
+from jobcheck.reports.formats import STDOUT, targets
+from jobcheck.results import RunOrigin, RunResult, ShardInfo
 from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
 from jobcheck.secrets import Masker, mask_data
 
 if TYPE_CHECKING:
+    from jobcheck.result_cache import ResultCache
     from jobcheck.shards import ShardSpec
 
 # Checks that mostly wait (Kind.waits) hold a slot of their own: many at once cost little.
@@ -48,12 +51,9 @@ class GateRequest:
     jobs: int | None = None
     wait_jobs: int | None = None  # None: DEFAULT_WAIT_JOBS
     fail_fast: bool = False
-    json_path: Path | None = None
-    junit_path: Path | None = None
-    markdown_path: Path | None = None
+    reports: dict[str, Path] = field(default_factory=dict)  # format name -> path (reports.formats)
     color: str = "auto"  # auto | always | never
     plain: bool = False  # no live view, even on a terminal (--no-color)
-    html_path: Path | None = None
     failed: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
@@ -105,13 +105,8 @@ def run_gate(
     # The command line is shown again (JSON report, history, "reproduce locally"): masked.
     request = dataclasses.replace(request, argv=mask_data(request.argv, masker))
     listeners = choose_listeners(request, environ, out) + _ci_listeners(request, environ, out)
-    run = execute(checklist, plan, request, environ, listeners, masker)
-    if shard is not None:
-        run.shard = ShardInfo(shard.index, shard.count, run.digest)
-        run.checklist_ids = [c.id for c in checklist.checks]
-    written = write_reports(
-        run, request, lambda text: print(text, end="", file=sys.stderr), mask=masker
-    )
+    run = execute(checklist, plan, request, environ, listeners, masker, shard=shard)
+    written = formats.write_reports(run, request.reports, mask=masker)
     if request.history:
         _save_history(checklist, run)
     return GateResult(checklist, run, written)
@@ -243,8 +238,12 @@ def execute(
     environ: Mapping[str, str],
     listeners: Sequence[Listener],
     masker: Masker,
+    *,
+    shard: ShardSpec | None = None,
 ) -> RunResult:
     env = with_own_bin({**checklist.file_env, **environ, **options.extra_env})
+    stack = stack_info(checklist)
+    up = options.stack_up
     settings = RunSettings(
         base_dir=checklist.base_dir,
         env=env,
@@ -252,28 +251,45 @@ def execute(
         jobs=options.jobs or os.cpu_count() or 2,
         wait_jobs=options.wait_jobs or DEFAULT_WAIT_JOBS,
         fail_fast=options.fail_fast,
-        stack=stack_info(checklist),
+        stack=stack,
+        prepare=stack_preparer(stack, plan, env, force=bool(up)) if up is not False else None,
+        cache=_result_cache(checklist, plan, env, masker) if options.cache else None,
         baselines=_baselines(checklist),
     )
-    if options.stack_up is not False:
-        settings.prepare = stack_preparer(settings.stack, plan, env, force=bool(options.stack_up))
-    if options.cache and any(c.cache is not None for c in plan.run):
-        from jobcheck.result_cache import for_run
-
-        settings.cache = for_run(plan.run, checklist.base_dir, env, masker)
     runner = Runner(plan, settings, listeners)
+    origin = run_origin(checklist, options, shard)
     with sigterm_as_interrupt():
-        run = runner.run(checklist.name)
+        run = runner.run(checklist.name, origin)
     if settings.cache is not None:
         settings.cache.finish()
-    run.path = str(checklist.path)
-    run.argv = list(options.argv)
+    return run
+
+
+def run_origin(checklist: Checklist, options: GateRequest, shard: ShardSpec | None) -> RunOrigin:
+    """What the run is of, before it starts: its result carries it from the runner on."""
     from jobcheck.run_history import git_commit
 
-    run.commit = git_commit(checklist.base_dir)
-    run.digest = checklist_digest(checklist)
-    run.release = options.release_tag
-    return run
+    digest = checklist_digest(checklist)
+    return RunOrigin(
+        path=str(checklist.path),
+        argv=list(options.argv),
+        commit=git_commit(checklist.base_dir),
+        digest=digest,
+        shard=ShardInfo(shard.index, shard.count, digest) if shard is not None else None,
+        checklist_ids=[c.id for c in checklist.checks] if shard is not None else [],
+        release=options.release_tag,
+    )
+
+
+def _result_cache(
+    checklist: Checklist, plan: Plan, env: Mapping[str, str], masker: Masker
+) -> ResultCache | None:
+    """The result cache, when a planned check has `cache:`."""
+    if not any(c.cache is not None for c in plan.run):
+        return None
+    from jobcheck.result_cache import for_run
+
+    return for_run(plan.run, checklist.base_dir, env, masker)
 
 
 def _baselines(checklist: Checklist) -> BaselineSource:
@@ -319,17 +335,8 @@ def with_own_bin(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-STDOUT = Path("-")
-
-
 def report_paths(options: GateRequest) -> list[tuple[str, Path]]:
-    flags = (
-        ("--json", options.json_path),
-        ("--junit", options.junit_path),
-        ("--markdown", options.markdown_path),
-        ("--html", options.html_path),
-    )
-    return [(flag, path) for flag, path in flags if path is not None]
+    return targets(options.reports)
 
 
 def terminal_stream(options: GateRequest) -> IO[str]:
@@ -421,75 +428,6 @@ def run_inputs(checklist: Checklist) -> list[Path]:
     if stack is not None:
         found += [*stack.compose, *([stack.env_file] if stack.env_file else [])]
     return found
-
-
-def write_reports(
-    run: RunResult,
-    options: GateRequest,
-    write: Callable[[str], Any],
-    *,
-    mask: Callable[[str], str] | None = None,
-) -> bool:
-    """Every report asked for, each written atomically (or to stdout for `-`); False when one
-    could not be. ``mask`` runs on each rendered report: the results are masked already, but a
-    renderer escapes text (JSON, HTML, XML) and the masker knows those forms too."""
-    from jobcheck.fsutil import atomic_write_text
-
-    targets: list[tuple[Path | None, Callable[[RunResult], str]]] = [
-        (options.json_path, _render_json),
-        (options.junit_path, _render_junit),
-        (options.markdown_path, _render_markdown),
-        (options.html_path, _render_html),
-    ]
-    written = True
-    for path, render in targets:
-        if path is None:
-            continue
-        try:
-            text = render(run) if mask is None else mask(render(run))
-            if path == STDOUT:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            else:
-                atomic_write_text(path, text)
-        except OSError as exc:
-            write(f"error: could not write {path}: {exc.strerror or exc}\n")
-            written = False
-    return written
-
-
-def _render_json(run: RunResult) -> str:
-    from jobcheck.reports.json_report import render_json  # each renderer only when asked for
-
-    return render_json(run)
-
-
-def _render_junit(run: RunResult) -> str:
-    from jobcheck.reports.junit import render_junit
-
-    return render_junit(run)
-
-
-def _render_markdown(run: RunResult) -> str:
-    import datetime as dt
-
-    from jobcheck.reports.markdown import render_markdown
-
-    # Paths as `jobcheck report` shows them: relative to where jobcheck runs (the repository).
-    return render_markdown(run, today=dt.date.today(), root=Path.cwd())
-
-
-def _render_html(run: RunResult) -> str:
-    import datetime as dt
-
-    from jobcheck.reports.html import render_html
-    from jobcheck.run_history import load_runs
-
-    # the earlier runs of this checklist, for the metrics' plots (only when one measured)
-    checklist = Path(run.path) if run.path else None
-    measured = checklist is not None and any(c.metrics for c in run.checks)
-    history = load_runs(checklist.parent, checklist=checklist) if measured and checklist else []
-    return render_html(run, today=dt.date.today(), history=history)
 
 
 def choose_listeners(

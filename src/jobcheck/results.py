@@ -289,6 +289,32 @@ def _typed(annotation: Any, value: Any) -> Any:
 STATUS_ORDER = [Status.PASS, Status.FAIL, Status.ERROR, Status.SKIP, Status.WAIVED]
 
 
+@dataclass(frozen=True)
+class RunOrigin:
+    """What a run is of, known before it starts: the runner puts it into its ``RunResult``,
+    so the result is complete when the runner returns (and when listeners see it finish)."""
+
+    path: str = ""  # the checklist
+    argv: list[str] = field(default_factory=list)  # the command line, masked
+    commit: str = ""  # HEAD of the checklist's repository
+    digest: str = ""  # sha256 of the checklist files (see pipeline.checklist_digest)
+    shard: ShardInfo | None = None
+    checklist_ids: list[str] = field(default_factory=list)  # a shard's: every check's id
+    release: str = ""  # the tag, when this run is the gate of `jobcheck release TAG`
+
+    def fields(self) -> dict[str, Any]:
+        """The ``RunResult`` keywords (copies of the lists)."""
+        return {
+            "path": self.path,
+            "argv": list(self.argv),
+            "commit": self.commit,
+            "digest": self.digest,
+            "shard": self.shard,
+            "checklist_ids": list(self.checklist_ids),
+            "release": self.release,
+        }
+
+
 @dataclass
 class RunResult:
     checklist: str

@@ -31,6 +31,7 @@ from jobcheck.results import (
     AttemptDetail,
     CheckResult,
     Outcome,
+    RunOrigin,
     RunResult,
     Status,
 )
@@ -173,7 +174,7 @@ class Runner:
 
     # -- the run -----------------------------------------------------------------------
 
-    def run(self, checklist_name: str) -> RunResult:
+    def run(self, checklist_name: str, origin: RunOrigin | None = None) -> RunResult:
         started_at = dt.datetime.now(dt.UTC)
         start = self._t0 = time.monotonic()
         if self.settings.cache is not None:
@@ -195,6 +196,7 @@ class Runner:
             interrupted=interrupted,
             deselected=dict(self.plan.deselected),
             stack_up=self.stack_up,
+            **(origin or RunOrigin()).fields(),
         )
         self._emit("on_finish", result)
         return result

@@ -118,7 +118,7 @@ def test_merged_shards_equal_an_unsharded_run(tmp_path: Path) -> None:
     assert merged.returncode == 1, merged.stderr
     assert statuses(tmp_path / "merged.json") == expected
     assert list(statuses(tmp_path / "merged.json")) == list(expected)  # checklist order
-    assert "FAIL sharded gate: 6 passed, 1 failed, 1 skipped (8 checks" in merged.stdout
+    assert "FAILED: sharded gate: 6 pass, 1 fail, 1 skip, 1 blocking in" in merged.stdout
     page = (tmp_path / "merged.html").read_text(encoding="utf-8")
     assert page.count('class="tl-check') == 7  # every check that ran, on one timeline
 

@@ -198,6 +198,30 @@ def test_no_module_imports_one_on_a_higher_floor() -> None:
     assert upward == []
 
 
+def test_only_the_format_registry_maps_report_formats_to_renderers() -> None:
+    """A report format is one row of ``reports.formats`` (name → renderer module, suffix, CLI
+    option): every command renders through it. No other module imports a format's renderer
+    (its ``report`` entry point or a ``render_*`` function) to pick between formats itself."""
+    from jobcheck.reports.formats import FORMATS
+
+    renderers = {f"jobcheck.reports.{fmt.module}" for fmt in FORMATS}
+    found = []
+    for name, path in sorted(modules().items()):
+        if name == "jobcheck.reports.formats":
+            continue
+        for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found += [f"{name} imports {a.name}" for a in node.names if a.name in renderers]
+            elif node.module in renderers and node.module != name:
+                names = [a.name for a in node.names]
+                found += [
+                    f"{name} imports {node.module}.{n}"
+                    for n in names
+                    if n == "report" or n.startswith("render_")
+                ]
+    assert found == []
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []

@@ -50,9 +50,11 @@ def test_checks_find_the_tools_installed_beside_jobcheck() -> None:
 
 
 def test_report_path_checks(tmp_path: Path) -> None:
-    pipeline.prepare_report_paths(pipeline.GateRequest(json_path=tmp_path / "new" / "r.json"))
+    pipeline.prepare_report_paths(
+        pipeline.GateRequest(reports={"json": tmp_path / "new" / "r.json"})
+    )
     with pytest.raises(UsageError, match="is a directory"):
-        pipeline.prepare_report_paths(pipeline.GateRequest(junit_path=tmp_path))
+        pipeline.prepare_report_paths(pipeline.GateRequest(reports={"junit": tmp_path}))
 
 
 def test_an_http_check_of_the_stack_brings_it_up_too(write_checklist: Callable[..., Path]) -> None:
@@ -142,7 +144,7 @@ def test_a_report_over_a_special_file_is_refused_before_anything_runs(
         checks:
           - {{id: a, kind: command, owner: "@o", with: {{run: "touch {marker}"}}}}
     """)
-    request = pipeline.GateRequest(checklist=checklist, json_path=target, history=False)
+    request = pipeline.GateRequest(checklist=checklist, reports={"json": target}, history=False)
     with pytest.raises(UsageError, match="a report is written only to a regular file") as raised:
         pipeline.run_gate(request, {"PATH": os.environ["PATH"]})
     assert raised.value.exit_code == 2
@@ -172,8 +174,49 @@ def test_a_report_over_an_input_of_the_run_is_refused_before_anything_runs(
     (tmp_path / "sub").mkdir()
     target = tmp_path / "sub" / ".." / files.get(which, "compose.yaml")
     before = target.read_text()
-    request = pipeline.GateRequest(checklist=checklist, markdown_path=target, history=False)
+    request = pipeline.GateRequest(checklist=checklist, reports={"markdown": target}, history=False)
     with pytest.raises(UsageError, match="is an input of this run") as raised:
         pipeline.run_gate(request, {"PATH": os.environ["PATH"]})
     assert raised.value.exit_code == 2
     assert (marker.exists(), target.read_text()) == (False, before)
+
+
+def test_the_run_is_complete_when_the_runner_returns(
+    tmp_path: Path, write_checklist: Callable[..., Path]
+) -> None:
+    """Path, command line, commit, digest and shard come in with the run: the listeners see
+    them at ``on_finish`` (the CI step summary, say), not only the reports written after."""
+    import subprocess
+
+    from jobcheck.runner import BaseListener
+    from jobcheck.secrets import Masker
+    from jobcheck.shards import ShardSpec
+
+    path = write_checklist("""
+        version: 1
+        name: whole
+        checks:
+          - {id: a, kind: command, owner: "@o", with: {run: "true"}}
+          - {id: b, kind: command, owner: "@o", with: {run: "true"}}
+    """)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    seen: list[Any] = []
+
+    class Keep(BaseListener):
+        def on_finish(self, run: Any) -> None:  # what it is at that moment, not later
+            seen.append((run.path, list(run.argv), run.commit, run.digest, run.shard, run.release))
+
+    checklist = load_checklist(path, {})
+    request = pipeline.GateRequest(argv=["jobcheck", "run"], release_tag="v1.0.0", history=False)
+    run = pipeline.execute(
+        checklist, select(checklist.checks), request, dict(os.environ), [Keep()], Masker(),
+        shard=ShardSpec.parse("1/1"),
+    )  # fmt: skip
+    assert seen == [(run.path, run.argv, run.commit, run.digest, run.shard, run.release)]
+    assert (run.path, run.argv, run.release) == (str(path), ["jobcheck", "run"], "v1.0.0")
+    assert len(run.commit) == 40 and run.digest == pipeline.checklist_digest(checklist)
+    assert run.shard is not None and (run.shard.index, run.shard.count) == (1, 1)
+    assert run.shard.digest == run.digest and run.checklist_ids == ["a", "b"]

@@ -313,9 +313,10 @@ def run_command(path: Path, tag: str = "v2.0.0", **kw: object) -> tuple[int, str
 
     out = io.StringIO()
     environ = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
-    asked = ("json_path", "junit_path", "markdown_path", "jobs", "only", "skip", "shard")
-    reports = {k: kw.pop(k) for k in asked if k in kw}
-    request = GateRequest(checklist=path, **reports)  # type: ignore[arg-type]
+    asked = ("jobs", "only", "skip", "shard")
+    fields = {k: kw.pop(k) for k in asked if k in kw}
+    reports = {k: kw.pop(f"{k}_path") for k in ("json", "junit", "markdown") if f"{k}_path" in kw}
+    request = GateRequest(checklist=path, reports=reports, **fields)  # type: ignore[arg-type]
     options: dict[str, object] = {"yes": True, "is_tty": False, "confirm": lambda _: False} | kw
     code = release_command(tag, request, environ=environ, out=out, **options)  # type: ignore[arg-type]
     return code, out.getvalue()

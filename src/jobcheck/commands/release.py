@@ -12,7 +12,6 @@ another checklist than this one.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,8 @@ from jobcheck.pipeline import (
     refuse_inputs_as_targets,
     report_paths,
     run_inputs,
-    write_reports,
 )
+from jobcheck.reports.formats import JSON
 from jobcheck.results import RunResult
 from jobcheck.secrets import Masker
 from jobcheck.tagging import Confirm, toplevel
@@ -144,7 +143,7 @@ def shard_reports(folder: Path) -> list[Path]:
             f"--from-reports {folder}: no such folder",
             hint="download the shards' JSON reports (`run --shard K/N --json PATH`) into a folder",
         )
-    found = sorted(p for p in folder.glob("*.json") if p.is_file())
+    found = sorted(p for p in folder.glob(f"*{JSON.suffix}") if p.is_file())
     if not found:
         raise UsageError(
             f"--from-reports {folder}: no JSON report in this folder",
@@ -198,9 +197,7 @@ def _release_from_reports(
     mask: Masker,
     notes: NotesWriter | None = None,
 ) -> int:
-    from jobcheck.reports.text import render_text
-    from jobcheck.run_history import read_run
-    from jobcheck.shards import merge_runs
+    from jobcheck.commands.merge import read_merged, show_merged
 
     given = [flag for flag, asked in RUN_ONLY if asked(request)]
     if given:
@@ -211,7 +208,7 @@ def _release_from_reports(
         )
     paths = shard_reports(folder)
     check_report_inputs(request, paths)
-    merged, problems = merge_runs([(path, read_run(path, strict=True)) for path in paths])
+    merged, problems = read_merged(paths)
     problems += reports_problems(merged, loaded_digest, [c.id for c in checks])
 
     def echo(text: str) -> None:
@@ -221,11 +218,7 @@ def _release_from_reports(
     def gate(extra_env: Mapping[str, str]) -> ReportsGate:
         reports = f"{len(paths)} shard report{'s' if len(paths) != 1 else ''}"
         echo(f"release gate: {reports} from {folder}, merged")
-        out.write(mask(render_text(merged, root=Path.cwd())))
-        written = write_reports(
-            merged, request, lambda text: print(text, end="", file=sys.stderr), mask=mask
-        )
-        return ReportsGate(merged, written)
+        return ReportsGate(merged, show_merged(merged, request.reports, out, mask))
 
     return tag_release(
         tag, repo=repo, run_gate=gate, echo=echo, confirm=confirm, dry_run=dry_run, yes=yes,

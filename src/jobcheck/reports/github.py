@@ -235,12 +235,11 @@ class CIReporter:
         self.out.flush()
 
     def _step_summary(self, run: RunResult) -> None:
-        from jobcheck.reports.markdown import render_markdown
+        from jobcheck.reports.formats import BY_NAME, View
 
         workspace = self.environ.get("GITHUB_WORKSPACE")
-        text = render_markdown(
-            run, today=dt.date.today(), root=Path(workspace) if workspace else None
-        )
+        view = View(root=Path(workspace)) if workspace else View()
+        text = BY_NAME["markdown"].render(run, view)
         try:
             append_step_summary(text, self.environ)
         except OSError as exc:

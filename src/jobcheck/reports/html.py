@@ -22,23 +22,20 @@ import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobcheck.durations import format_duration
 from jobcheck.fsutil import json_text
 from jobcheck.reports.html_metrics import render_metrics
 from jobcheck.reports.html_timeline import render_timeline
-from jobcheck.reports.text import output_tail, problems_first, shown_source
+from jobcheck.reports.text import STATUS_WORDS, output_tail, problems_first, shown_source
 from jobcheck.results import STATUS_ORDER, CheckResult, RunResult, Status
 from jobcheck.textsafe import plain_text
 from jobcheck.waiver_status import EXPIRED, EXPIRING, describe_expiry, state_of
 
-_WORDS = {
-    Status.PASS: "passed",
-    Status.FAIL: "failed",
-    Status.ERROR: "errored",
-    Status.WAIVED: "waived",
-    Status.SKIP: "skipped",
-}
+if TYPE_CHECKING:
+    from jobcheck.reports.formats import View
+
 _FILTER_ORDER = [Status.FAIL, Status.ERROR, Status.WAIVED, Status.SKIP, Status.PASS]
 NOT_RUN = "\N{EN DASH}"
 _LINK = re.compile(r"^https?://[^\s]+$")
@@ -133,7 +130,7 @@ def _header(run: RunResult) -> str:
     if run.interrupted:
         note = "the run was interrupted"
     counts = "".join(
-        f'<li class="s-{s.value}"><b>{run.summary[s.value]}</b> {_WORDS[s]}</li>'
+        f'<li class="s-{s.value}"><b>{run.summary[s.value]}</b> {STATUS_WORDS[s]}</li>'
         for s in STATUS_ORDER
     )
     return "\n".join(
@@ -191,7 +188,7 @@ def _expiry_alert(checks: Sequence[CheckResult], today: dt.date) -> list[str]:
 def _filters(run: RunResult) -> str:
     chips = "".join(
         f'<button type="button" class="chip s-{s.value}" data-status="{s.value}" '
-        f'aria-pressed="true">{_WORDS[s]} <b>{run.summary[s.value]}</b></button>'
+        f'aria-pressed="true">{STATUS_WORDS[s]} <b>{run.summary[s.value]}</b></button>'
         for s in _FILTER_ORDER
     )
     return (
@@ -323,3 +320,18 @@ def _footer(run: RunResult) -> str:
     argv = " ".join(run.argv)
     command = f" · <code>{esc(argv)}</code>" if argv else ""
     return f'<footer class="page">jobcheck readiness report{command}</footer>'
+
+
+def report(run: RunResult, view: View) -> str:
+    """The ``html`` report format (``reports.formats``), with the earlier runs of the
+    checklist for the metrics' plots when a check measured."""
+    return render_html(run, today=view.today, root=view.root, history=_history(run))
+
+
+def _history(run: RunResult) -> list[RunResult]:
+    if not run.path or not any(c.metrics for c in run.checks):
+        return []
+    from jobcheck.run_history import load_runs
+
+    checklist = Path(run.path)
+    return load_runs(checklist.parent, checklist=checklist)

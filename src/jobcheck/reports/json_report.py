@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobcheck.fsutil import atomic_write_text, json_text
 from jobcheck.results import RunResult
+
+if TYPE_CHECKING:
+    from jobcheck.reports.formats import View
 
 
 def render_json(run: RunResult) -> str:
@@ -22,6 +26,11 @@ def render_json(run: RunResult) -> str:
             text = json_text(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         parts.append(f"  {json.dumps(key)}: {text}")
     return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def report(run: RunResult, view: View) -> str:
+    """The ``json`` report format (``reports.formats``)."""
+    return render_json(run)
 
 
 def write_json(run: RunResult, path: Path) -> Path:

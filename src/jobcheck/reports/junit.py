@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobcheck.fsutil import atomic_write_text
 from jobcheck.results import AttemptDetail, CheckResult, RunResult, Status
 from jobcheck.textsafe import xml_text
+
+if TYPE_CHECKING:
+    from jobcheck.reports.formats import View
 
 
 def _details(check: CheckResult) -> str:
@@ -130,3 +134,8 @@ def _well_formed(root: ET.Element) -> None:
 
 def write_junit(run: RunResult, path: Path) -> Path:
     return atomic_write_text(path, render_junit(run))
+
+
+def report(run: RunResult, view: View) -> str:
+    """The ``junit`` report format (``reports.formats``)."""
+    return render_junit(run)

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobcheck.durations import format_duration
 from jobcheck.metrics import BASELINE_FROM, metric_rows
@@ -23,6 +24,9 @@ from jobcheck.waiver_status import (
     describe_expiry,
     state_of,
 )
+
+if TYPE_CHECKING:
+    from jobcheck.reports.formats import View
 
 UNTAGGED = "untagged"
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
@@ -246,3 +250,8 @@ def _fenced(text: str) -> str:
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"
+
+
+def report(run: RunResult, view: View) -> str:
+    """The ``markdown`` report format (``reports.formats``)."""
+    return render_markdown(run, today=view.today, root=view.root)

@@ -8,24 +8,29 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, Any
 
 from jobcheck.checklist import Check
 from jobcheck.durations import format_duration
 from jobcheck.kinds.base import StackInfo
-from jobcheck.process import tail_lines
-from jobcheck.reports.text import waiver_notes
+from jobcheck.reports.text import (
+    LABEL,
+    end_of_run,
+    first_line,
+    is_warning,
+    output_heading,
+    output_tail,
+    problem_rows,
+    problem_title,
+    shown_time,
+    stack_summary,
+    status_word,
+    table_rows,
+)
 from jobcheck.results import AttemptDetail, CheckResult, Outcome, RunResult, Status
 from jobcheck.runner import BaseListener
 
-OUTPUT_LINES = 15
-LABEL = {
-    Status.PASS: "PASS",
-    Status.FAIL: "FAIL",
-    Status.ERROR: "ERROR",
-    Status.SKIP: "SKIP",
-    Status.WAIVED: "WAIVED",
-}
 STYLE = {
     Status.PASS: "green",
     Status.FAIL: "bold red",
@@ -43,114 +48,16 @@ _ANSI = {
     "bold yellow": "1;33",
 }
 # A warning that failed or errored does not block the gate: it reads WARN, in yellow.
-WARN = "WARN"
 WARN_STYLE = "bold yellow"
-_FIRST = {Status.FAIL: 0, Status.ERROR: 1, Status.WAIVED: 3, Status.SKIP: 4, Status.PASS: 5}
-
-
-def is_warning(check: CheckResult) -> bool:
-    """A failed or errored check whose severity lets the gate pass anyway."""
-    return check.status in (Status.FAIL, Status.ERROR) and check.severity != "blocker"
-
-
-def status_word(check: CheckResult) -> str:
-    return WARN if is_warning(check) else LABEL[check.status]
 
 
 def status_style(check: CheckResult) -> str:
     return WARN_STYLE if is_warning(check) else STYLE[check.status]
 
 
-def _rank(check: CheckResult) -> tuple[int, int]:
-    return (2 if is_warning(check) else _FIRST[check.status], _FIRST[check.status])
-
-
-def failures_first(checks: Sequence[CheckResult]) -> list[CheckResult]:
-    """Blocking failures and errors, then warnings, waivers, skips and passes; file order
-    within each."""
-    return sorted(checks, key=_rank)
-
-
-def summary_line(run: RunResult) -> str:
-    run = run.ran()
-    counts = run.summary
-    parts = [f"{counts[s.value]} {s.value}" for s in LABEL if counts[s.value]]
-    verdict = "INTERRUPTED" if run.interrupted else ("PASSED" if run.status == "pass" else "FAILED")
-    blockers = sum(1 for c in run.checks if c.blocks)
-    warnings = sum(1 for c in run.checks if is_warning(c))
-    tail = f", {blockers} blocking" if blockers else ""
-    tail += f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
-    cached = sum(1 for c in run.checks if c.cached)
-    tail += f" ({cached} cached)" if cached else ""
-    return (
-        f"{verdict}: {run.checklist}: {', '.join(parts) or 'no checks'}{tail} "
-        f"in {format_duration(run.duration_s)}"
-    )
-
-
-def problem_block(check: CheckResult) -> list[str]:
-    """The full story of one failed, errored or waived check, as plain lines."""
-    lines = [problem_title(check)]
-    for name, value in problem_rows(check):
-        first, *more = value.splitlines() or [""]
-        lines.append(f"  {name + ':':<10}{first}")
-        lines += [f"  {'':<10}{line}" for line in more]
-    if check.output.strip():
-        lines.append(f"  output (last {OUTPUT_LINES} lines):")
-        lines += [f"    | {line}" for line in tail_lines(check.output, OUTPUT_LINES).splitlines()]
-    return lines
-
-
-def problem_title(check: CheckResult) -> str:
-    if is_warning(check):
-        severity = f" [{check.severity}: {check.status}, does not block]"
-    else:
-        severity = "" if check.severity == "blocker" else f" [{check.severity}]"
-    return f"{status_word(check)}  {_named(check)}{severity}"
-
-
-def problem_rows(check: CheckResult) -> list[tuple[str, str]]:
-    """What failed, what was expected, who owns it, how to roll back, whether to retry."""
-    rows = [
-        ("what", check.message),
-        ("expected", check.expect or "-"),
-        ("owner", check.owner),
-        ("rollback", check.rollback or "-"),
-        ("retry", _retry_note(check)),
-    ]
-    if check.runbook:
-        rows.append(("runbook", check.runbook))
-    if check.source:
-        rows.append(("defined", f"{check.source}:{check.line}"))
-    return rows
-
-
-def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else ""
-
-
-def _named(check: CheckResult) -> str:
-    return check.id if check.title == check.id else f"{check.id} — {check.title}"
-
-
-def _retry_note(check: CheckResult) -> str:
-    tries = f"{check.attempts} attempt{'s' if check.attempts != 1 else ''}"
-    safe = (
-        "safe to re-run" if check.retry_safe else "not marked retry_safe: check before re-running"
-    )
-    return f"{tries}; {safe}"
-
-
 def paint(text: str, style: str) -> str:
     """``text`` in one of the styles above, as ANSI codes (plain lines on a coloured stream)."""
     return f"\x1b[{_ANSI[style]}m{text}\x1b[0m"
-
-
-def shown_time(check: CheckResult, skipped: str = "-") -> str:
-    """A check's time as the terminal shows it: ``cached`` for a replayed pass."""
-    if check.cached:
-        return "cached"
-    return format_duration(check.duration_s) if check.status != Status.SKIP else skipped
 
 
 def result_line(check: CheckResult, width: int = 24, *, color: bool = False) -> str:
@@ -159,27 +66,14 @@ def result_line(check: CheckResult, width: int = 24, *, color: bool = False) -> 
     label = f"{word:<7}"
     if color:
         label = paint(word, status_style(check)) + label[len(word) :]
-    return f"{label}{check.id:<{width}} {took:>7}  {_first_line(check.message)}"
+    return f"{label}{check.id:<{width}} {took:>7}  {first_line(check.message)}"
 
 
-def render_plain_report(run: RunResult, *, table: bool = True, today: dt.date | None = None) -> str:
-    """Failures first with their details, then every check, waiver warnings, the summary."""
-    run = run.ran()
-    out: list[str] = []
-    problems = [c for c in failures_first(run.checks) if c.status in (Status.FAIL, Status.ERROR)]
-    waived = [c for c in run.checks if c.status == Status.WAIVED]
-    for check in problems + waived:
-        out += [*problem_block(check), ""]
-    if table:
-        width = max([len(c.id) for c in run.checks] + [8]) + 1
-        out += [result_line(c, width) for c in failures_first(run.checks)]
-        out.append("")
-    if run.stack_up is not None:
-        out += [stack_summary(run.stack_up), ""]
-    notes = waiver_notes(run.checks, today=today or dt.date.today())
-    out += [*notes, *([""] if notes else [])]
-    out.append(summary_line(run))
-    return "\n".join(out) + "\n"
+def render_plain_report(run: RunResult, *, today: dt.date | None = None) -> str:
+    """The end of a run as plain lines: the text format (the one model, ``text.end_of_run``)."""
+    from jobcheck.reports.formats import BY_NAME, View
+
+    return BY_NAME["text"].render(run, View(today=today or dt.date.today()))
 
 
 STACK = "stack"  # how the bring-up is named where checks are listed (never a check's id)
@@ -192,15 +86,7 @@ def stack_line(span: AttemptDetail, message: str, width: int = 24, *, color: boo
     if color:
         label = paint(word, STYLE[span.status]) + label[len(word) :]
     took = format_duration(span.duration_s)
-    return f"{label}{'(' + STACK + ')':<{width}} {took:>7}  {_first_line(message)}"
-
-
-def stack_summary(span: AttemptDetail) -> str:
-    """One line under the table: when the bring-up ran, how long, how it ended."""
-    return (
-        f"stack: bring-up {span.status} in {format_duration(span.duration_s)} "
-        f"(from {format_duration(span.start_s)}, beside the checks that do not use it)"
-    )
+    return f"{label}{'(' + STACK + ')':<{width}} {took:>7}  {first_line(message)}"
 
 
 def _quiet(stream: IO[str]) -> None:
@@ -265,7 +151,7 @@ class PlainReporter(BaseListener):
             self._write(stack_line(span, message, self.width, color=self.color) + "\n")
 
     def on_finish(self, run: RunResult) -> None:
-        self._write(("\n" if not self.quiet else "") + render_plain_report(run, table=self.quiet))
+        self._write(("\n" if not self.quiet else "") + render_plain_report(run))
 
 
 class LiveReporter(BaseListener):
@@ -346,7 +232,7 @@ class LiveReporter(BaseListener):
         took = shown_time(result, "")
         self.console.print(
             f"[{style}]{status_word(result):<7}[/]{result.id}  [dim]{took}[/]  "
-            f"{_escape(_first_line(result.message))}",
+            f"{_escape(first_line(result.message))}",
             highlight=False,
         )
 
@@ -363,7 +249,7 @@ class LiveReporter(BaseListener):
         style = STYLE[span.status]
         self.console.print(
             f"[{style}]{LABEL[span.status]:<7}[/]({STACK})  "
-            f"[dim]{format_duration(span.duration_s)}[/]  {_escape(_first_line(message))}",
+            f"[dim]{format_duration(span.duration_s)}[/]  {_escape(first_line(message))}",
             highlight=False,
         )
 
@@ -400,7 +286,7 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _problem_grid(check: CheckResult) -> Any:
+def _problem_grid(check: CheckResult, root: Path) -> Any:
     """The rows of a problem as a two-column grid: a long value wraps inside its column, so
     every continuation line keeps the indent of its first."""
     from rich.console import Group
@@ -410,50 +296,48 @@ def _problem_grid(check: CheckResult) -> Any:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
-    for name, value in problem_rows(check):
+    for name, value in problem_rows(check, root):
         grid.add_row(Text(f"{name}:"), Text(value))
-    if not check.output.strip():
+    tail, total = output_tail(check.output)
+    if not tail:
         return grid
-    tail = tail_lines(check.output, OUTPUT_LINES).splitlines()
     output = Table.grid(padding=(0, 1))
     output.add_column(no_wrap=True, style="dim")
     output.add_column(overflow="fold")
     for line in tail:
         output.add_row("|", Text(line))
-    return Group(grid, Text(f"output (last {OUTPUT_LINES} lines):"), output)
+    return Group(grid, Text(f"{output_heading(tail, total)}:"), output)
 
 
-def render_rich_report(console: Any, run: RunResult) -> None:
+def render_rich_report(console: Any, run: RunResult, *, today: dt.date | None = None) -> None:
+    """The one text model (``text.end_of_run``) with colours: a panel per problem, a table."""
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
-    run = run.ran()
-    problems = [c for c in failures_first(run.checks) if c.status in (Status.FAIL, Status.ERROR)]
-    waived = [c for c in run.checks if c.status == Status.WAIVED]
-    for check in problems + waived:
-        body = _problem_grid(check)
-        title = Text(f"{status_word(check)} {_named(check)}")  # a Text: never read as markup
+    model = end_of_run(run, today=today or dt.date.today())
+    root = Path.cwd()
+    for check in model.problems:
+        title = Text(problem_title(check))  # a Text: never read as markup
         console.print(
-            Panel(body, title=title, title_align="left", border_style=status_style(check))
+            Panel(
+                _problem_grid(check, root),
+                title=title,
+                title_align="left",
+                border_style=status_style(check),
+            )
         )
+    header, *rows = table_rows(model.table)
     table = Table(show_edge=False, header_style="bold")
-    for column in ("status", "check", "severity", "owner", "time", "result"):
-        table.add_column(column, overflow="fold")
-    for check in failures_first(run.checks):
-        took = shown_time(check)
-        table.add_row(
-            Text(status_word(check), style=status_style(check)),
-            check.id,
-            check.severity,
-            check.owner,
-            took,
-            Text(_first_line(check.message)),
-        )
-    console.print(table)
-    if run.stack_up is not None:
-        console.print(Text(stack_summary(run.stack_up), style=STYLE[run.stack_up.status]))
-    for note in waiver_notes(run.checks, today=dt.date.today()):
+    for column in header:
+        table.add_column(column.lower(), overflow="fold")
+    for check, (word, *cells) in zip(model.table, rows, strict=True):
+        table.add_row(Text(word, style=status_style(check)), *(Text(c) for c in cells))
+    if model.table:
+        console.print(table)
+    if model.stack_up is not None:
+        console.print(Text(stack_summary(model.stack_up), style=STYLE[model.stack_up.status]))
+    for note in model.notes:
         console.print(Text(note, style="yellow"))
     colour = "green" if run.status == "pass" else "red"
-    console.print(Text(summary_line(run), style=f"bold {colour}"))
+    console.print(Text(model.summary, style=f"bold {colour}"))

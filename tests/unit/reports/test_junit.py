@@ -12,6 +12,7 @@ import pytest
 from jobcheck.reports.json_report import read_json, render_json, write_json
 from jobcheck.reports.junit import render_junit, write_junit
 from jobcheck.reports.terminal import render_plain_report
+from jobcheck.reports.text import render_text
 
 RUNS = Path(__file__).resolve().parents[2] / "fixtures" / "runs"
 
@@ -52,10 +53,12 @@ def test_junit_is_valid_xml_with_one_testcase_per_check() -> None:
     assert props["owner"] == "@alice" and props["rollback"].startswith("redeploy")
 
 
-def test_plain_report_exact_text(update: bool) -> None:
+def test_the_end_of_a_plain_run_is_the_text_report() -> None:
+    """`run` without a live view ends with what `report --format text` prints (one model,
+    ``text.end_of_run``; its exact text: tests/unit/reports/test_text.py)."""
     run = read_json(RUNS / "mixed.json")
-    text = render_plain_report(run, today=dt.date(2026, 11, 27))
-    assert text == golden("mixed.expected.plain.txt", text, update)
+    today = dt.date(2026, 11, 27)
+    assert render_plain_report(run, today=today) == render_text(run, today=today, root=Path.cwd())
 
 
 def test_json_round_trip_and_atomic_writes(tmp_path: Path) -> None:

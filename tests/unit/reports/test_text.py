@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from golden_runs import RUNS, Golden, fixture_run
 
-from jobcheck.reports.text import format_table, render_text, verdict_line
+from jobcheck.reports.text import format_table, render_text, summary_line
 
 TODAY = dt.date(2026, 11, 27)
 
@@ -27,19 +27,23 @@ def test_expired_waiver_is_an_error_line() -> None:
     assert "error: waiver for graceful-shutdown expired 1 day ago (2026-12-31), owner @erin" in text
 
 
-def test_blockers_come_before_warnings() -> None:
+def test_failures_come_first_then_errors_warnings_and_waivers() -> None:
+    """The order of the end of a run (``text.end_of_run``), whatever the file's order."""
     run = fixture_run("mixed.json")
     run.checks.reverse()
     text = render_text(run, today=TODAY)
-    assert text.index("[ERROR] canary-job") < text.index("[FAIL] api-health")
-    assert text.index("[FAIL] api-health") < text.index("[WARN] memory-limits")
+    titles = ["FAIL  api-health", "ERROR  canary-job", "WARN  memory-limits", "WAIVED  env-parity"]
+    at = [text.index(f"{title} — ") for title in titles]
+    assert at == sorted(at)
+    table = [line.split()[:2] for line in text.splitlines() if line.startswith(("FAIL ", "PASS "))]
+    assert table[0] == ["FAIL", "api-health"] and table[-1][0] == "PASS"
 
 
-def test_verdict_of_an_interrupted_or_empty_run() -> None:
+def test_summary_of_an_interrupted_or_empty_run() -> None:
     run = dataclasses.replace(fixture_run("passing.json"), interrupted=True)
-    assert verdict_line(run).startswith("INTERRUPTED billing-service release: 2 passed")
+    assert summary_line(run).startswith("INTERRUPTED: billing-service release: 2 pass, 1 waived")
     empty = dataclasses.replace(run, checks=[], interrupted=False)
-    assert verdict_line(empty) == "PASS billing-service release: no checks (0 checks, 3.5s)"
+    assert summary_line(empty) == "PASSED: billing-service release: no checks in 3.5s"
 
 
 def test_format_table_pads_columns_and_strips_trailing_blanks() -> None:
