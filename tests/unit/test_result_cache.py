@@ -530,7 +530,7 @@ def test_a_secret_as_a_details_key_is_masked_in_the_json_report_and_the_cache(
     )
     env = {"API_TOKEN": "tok-9f8e7d6c5b4a"}
     report = tmp_path / "report.json"
-    first = build(gate(path, env, json_path=report))
+    first = build(gate(path, env, reports={"json": report}))
     assert first.details == {"token=***": {"under": {"nested token=***": ["token=***"]}}}
     shown = report.read_text(encoding="utf-8")
     assert "tok-9f8e7d6c5b4a" not in shown and '"nested token=***"' in shown
