@@ -161,6 +161,21 @@ def wait_for(
         time.sleep(interval_s)
 
 
+def fresh(listed: list[Container]) -> list[Container]:
+    """``listed``, each inspected again now; those removed since the listing (a recreate
+    finishing: the old container goes after the new one runs) are left out, never an error."""
+    from docker.errors import NotFound
+
+    kept = []
+    for container in listed:
+        try:
+            container.reload()
+        except NotFound:
+            continue
+        kept.append(container)
+    return kept
+
+
 @dataclass
 class Stack:
     """One compose project: its files (base + overrides), name, and the variables it runs with."""
@@ -209,14 +224,8 @@ class Stack:
         """Every container runs, and those with a healthcheck report healthy."""
 
         def states() -> dict[str, str]:
-            from docker.errors import NotFound
-
             found = {}
-            for c in self.containers(sdk):
-                try:
-                    c.reload()
-                except NotFound:
-                    continue  # removed since it was listed: a recreate finishing
+            for c in fresh(self.containers(sdk)):
                 state = c.attrs["State"]
                 found[c.name] = state.get("Health", {}).get("Status", state["Status"])
             return found

@@ -32,6 +32,7 @@ from ._compose import (
     build_lock,
     compose_command,
     env_file_values,
+    fresh,
     run,
     wait_for,
 )
@@ -228,9 +229,7 @@ def worker_tag(sdk: DockerClient, flavour: Flavour) -> list[str]:
     """The image tags of the running workers, and they are healthy (bounded wait)."""
 
     def ready() -> list[str] | None:
-        workers = flavour.stack.containers(sdk, "worker")
-        for c in workers:
-            c.reload()
+        workers = fresh(flavour.stack.containers(sdk, "worker"))
         healthy = [
             c for c in workers if c.attrs["State"].get("Health", {}).get("Status") == "healthy"
         ]
