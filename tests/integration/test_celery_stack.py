@@ -33,6 +33,7 @@ from ._compose import (
     DOCKER,
     ROOT,
     Stack,
+    attempt_twice_if_dropped,
     env_file_values,
     get,
     log_lines,
@@ -351,7 +352,9 @@ def check(kind: Any, options: dict[str, Any], timeout_s: float = 120.0) -> Outco
         timeout_s=timeout_s,
         mask=Masker([PASSWORD]),
     )
-    outcome = attempt(kind, kind.options.model_validate(options), ctx)
+    outcome = attempt_twice_if_dropped(
+        lambda: attempt(kind, kind.options.model_validate(options), ctx)
+    )
     assert PASSWORD not in outcome.message + outcome.output
     print(f"\n{kind.name}: {outcome.status} {outcome.message}")
     return outcome

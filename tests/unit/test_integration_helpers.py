@@ -63,3 +63,22 @@ def test_wait_ready_is_not_ended_by_a_container_a_recreate_removed() -> None:
     sdk = type("Sdk", (), {"containers": Listing(Box("old", removed=True), Box("new"))})()
     stack = helpers.Stack("p", [COMPOSE])
     stack.wait_ready(sdk, deadline_s=5.0)  # raises Timeout or NotFound if not
+
+
+def test_a_check_that_lost_its_first_connection_before_acting_is_attempted_once_more() -> None:
+    from jobcheck.results import Outcome
+
+    dropped = Outcome.failed(
+        "Redis at 127.0.0.1:16380/0 is unreachable: Connection closed by server."
+    )
+    acted = Outcome.failed(dropped.message, output="stopping p-worker-1")
+    passed = Outcome.passed("ok")
+    answers = iter([dropped, passed])
+    assert helpers.attempt_twice_if_dropped(lambda: next(answers)) is passed
+    answers = iter([dropped, dropped, passed])
+    assert helpers.attempt_twice_if_dropped(lambda: next(answers)) is dropped  # once more only
+    answers = iter([acted, passed])
+    assert helpers.attempt_twice_if_dropped(lambda: next(answers)) is acted  # it did something
+    refused = Outcome.failed("Redis at 127.0.0.1:16380/0 refused the connection")
+    answers = iter([refused, passed])
+    assert helpers.attempt_twice_if_dropped(lambda: next(answers)) is refused
