@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
-# The whole test suite (`make test`), in two halves at once: the Docker integration tests
+# The whole test suite (`make test`), in parts at once: the Docker integration tests
 # (tests/integration) mostly wait on containers, the rest (unit, end-to-end, fuzz) mostly use a
-# CPU, so on two cores the suite takes about its longer half instead of the sum. The halves use
-# different compose projects and host ports (see tests/integration/conftest.py and each
-# module's header). Exit status: 0 only when both halves pass (pytest's 5, no tests, fails).
-# Extra arguments go to both halves.
+# CPU, so on two cores the suite takes about its longest part instead of the sum. The
+# integration modules run as the groups of tests/integration/_groups.py, one pytest each, side
+# by side: groups never share a compose project or a host port (tests/unit/
+# test_integration_groups.py checks it), and image builds take turns (tests/integration/
+# _compose.py's build lock). The unit/e2e/fuzz half uses compose projects and ports of its own.
+# Exit status: 0 only when every part passes (pytest's 5, no tests, fails).
+# Extra arguments go to every part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-log=$(mktemp /tmp/jobcheck-integration.XXXXXX.log)
-trap 'rm -f "$log"' EXIT
 
-"$PY" -m pytest tests/integration "$@" >"$log" 2>&1 &
-integration=$!
+groups=$("$PY" -c 'import runpy; print(*runpy.run_path("tests/integration/_groups.py")["GROUPS"])')
+if [ -z "$groups" ]; then
+    echo "test.sh: no integration groups in tests/integration/_groups.py" >&2
+    exit 1
+fi
+declare -A pid log
+trap 'rm -f "${log[@]}"' EXIT
+for group in $groups; do
+    log[$group]=$(mktemp "/tmp/jobcheck-integration-$group.XXXXXX.log")
+    "$PY" -m pytest tests/integration --itest-group "$group" "$@" >"${log[$group]}" 2>&1 &
+    pid[$group]=$!
+done
 "$PY" -m pytest tests/unit tests/e2e tests/fuzz "$@"
 rest=$?
-wait "$integration"
-docker_half=$?
+failed=$((rest != 0))
+summary="unit/e2e/fuzz: pytest exit $rest"
+for group in $groups; do
+    wait "${pid[$group]}"
+    status=$?
+    [ "$status" -eq 0 ] || failed=1
+    summary+="; integration $group: pytest exit $status"
+    echo
+    echo "=== tests/integration, group $group (ran alongside) ==="
+    cat "${log[$group]}"
+done
 echo
-echo "=== tests/integration (ran alongside) ==="
-cat "$log"
-echo
-echo "unit/e2e/fuzz: pytest exit $rest; integration: pytest exit $docker_half"
-[ "$rest" -eq 0 ] && [ "$docker_half" -eq 0 ]
+echo "$summary"
+[ "$failed" -eq 0 ]

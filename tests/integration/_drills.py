@@ -20,7 +20,7 @@ from jobcheck.results import Outcome, Status
 from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
-from ._compose import ROOT, Stack, prepare_images, wait_for
+from ._compose import ROOT, Stack, attempt_twice_if_dropped, prepare_images, wait_for
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -68,7 +68,9 @@ def run_kind(
         stack=StackInfo(compose=list(stack.files), project=stack.project),
     )
     start = time.monotonic()
-    outcome = attempt(kind, kind.options.model_validate(options), ctx)
+    outcome = attempt_twice_if_dropped(
+        lambda: attempt(kind, kind.options.model_validate(options), ctx)
+    )
     took = time.monotonic() - start
     TIMINGS[label or kind.name] = took
     for secret in secrets:

@@ -16,7 +16,7 @@ from jobcheck.results import Outcome
 from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
-from ._compose import ROOT, Stack, answering, prepare_images, wait_for
+from ._compose import ROOT, Stack, answering, attempt_twice_if_dropped, prepare_images, wait_for
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -33,7 +33,9 @@ def run_check(
         timeout_s=timeout_s,
         mask=Masker(secrets),
     )
-    return attempt(kind, kind.options.model_validate(options), ctx)
+    return attempt_twice_if_dropped(
+        lambda: attempt(kind, kind.options.model_validate(options), ctx)
+    )
 
 
 def stack_up(

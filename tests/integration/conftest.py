@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -25,10 +26,43 @@ from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 from jobcheck.staging import compose_cli, lifecycle
 
+from ._compose import build_lock
+from ._groups import GROUPS
 from ._stack import PROJECT, ROOT, UP_WAIT_S, heal, password, stack_env
 
 if TYPE_CHECKING:
     from docker import DockerClient
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--itest-group",
+        default=None,
+        choices=sorted(GROUPS),
+        help="run only this group's integration modules (tests/integration/_groups.py)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --itest-group, keep that group's modules; a module in no group is a usage error
+    (scripts/test.sh runs the groups only: it would never run)."""
+    group = config.getoption("itest_group")
+    if group is None:
+        return
+    grouped = {name for names in GROUPS.values() for name in names}
+    here = Path(__file__).parent
+    modules = {item.path.name for item in items if item.path.parent == here}
+    if modules - grouped:
+        raise pytest.UsageError(
+            f"tests/integration: {', '.join(sorted(modules - grouped))} in no group of "
+            "tests/integration/_groups.py (add it to one)"
+        )
+    wanted = set(GROUPS[group])
+    kept = [item for item in items if item.path.parent != here or item.path.name in wanted]
+    dropped = [item for item in items if item not in kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +115,12 @@ def stack(engine_client: DockerClient) -> Iterator[StackInfo]:
         compose_cli.Compose.for_stack(info, stack_env()).down(volumes=True)
     except compose_cli.ComposeError as exc:
         print(f"\nclean-up before the session: {exc}")
-    result = lifecycle.bring_up(info, stack_env(), lines.append)
+    try:
+        with build_lock():  # the images' shared tags are built one build at a time
+            compose_cli.Compose.for_stack(info, stack_env()).build()
+    except compose_cli.ComposeError as exc:
+        pytest.fail(f"the staging stack's images did not build: {exc}", pytrace=False)
+    result = lifecycle.bring_up(info, stack_env(), lines.append, build=False)
     if not result.ok:
         pytest.fail(
             f"the staging stack did not come up: {result.message}\n"

@@ -30,16 +30,16 @@ from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 from ._compose import (
-    BUILD_TIMEOUT_S,
     DOCKER,
     ROOT,
     Stack,
+    attempt_twice_if_dropped,
     env_file_values,
     get,
     log_lines,
     post_json,
     prepare_images,
-    run,
+    rabbitmq_base,
     stop,
     wait_for,
 )
@@ -63,7 +63,6 @@ TASK_DEADLINE_S = 30.0
 RESTART_WAIT_S = 90.0
 FINAL = {"SUCCESS", "FAILURE", "REVOKED"}
 PUBLIC_RABBITMQ = "rabbitmq:3.13"  # overrides/amqp.yaml's default RABBITMQ_IMAGE
-OFFLINE_RABBITMQ = "jobcheck/rabbitmq:bookworm"
 
 
 @pytest.fixture(scope="module")
@@ -349,7 +348,9 @@ def check(kind: Any, options: dict[str, Any], timeout_s: float = 120.0) -> Outco
         timeout_s=timeout_s,
         mask=Masker([PASSWORD]),
     )
-    outcome = attempt(kind, kind.options.model_validate(options), ctx)
+    outcome = attempt_twice_if_dropped(
+        lambda: attempt(kind, kind.options.model_validate(options), ctx)
+    )
     assert PASSWORD not in outcome.message + outcome.output
     print(f"\n{kind.name}: {outcome.status} {outcome.message}")
     return outcome
@@ -530,8 +531,7 @@ def rabbitmq_image(sdk: DockerClient) -> str:
         sdk.images.get(PUBLIC_RABBITMQ)
         return PUBLIC_RABBITMQ
     except docker.errors.ImageNotFound:
-        run(["bash", "scripts/base-images.sh", "rabbitmq"], timeout_s=BUILD_TIMEOUT_S)
-        return OFFLINE_RABBITMQ
+        return rabbitmq_base()
 
 
 def speaks_amqp(port: str) -> bool:
@@ -555,7 +555,7 @@ def test_amqp_broker_carries_a_canary_task(
         },
     )
     try:
-        amqp.compose("build", "rabbitmq", timeout_s=BUILD_TIMEOUT_S)
+        amqp.build("rabbitmq")
         amqp.up()
         amqp.wait_ready(engine_client)
         health = get(f"{API}/health")

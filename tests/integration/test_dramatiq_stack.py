@@ -20,7 +20,7 @@ import pytest
 from jobcheck.kinds import broker_restart, job, queue, scheduler, shutdown, worker_limits
 from jobcheck.probes.framework import adapter_for
 
-from ._compose import Stack, env_file_values, wait_for
+from ._compose import Stack, env_file_values, rabbitmq_base, wait_for
 from ._framework_stacks import recreate, run_check, sample, stack_up
 
 if TYPE_CHECKING:
@@ -327,7 +327,7 @@ def amqp_stack(engine_client: DockerClient) -> Iterator[Stack]:
         "REDIS_PORT": AMQP_REDIS_PORT,
         "AMQP_PORT": AMQP_PORT,
         "SAMPLE_IMAGE": IMAGE,
-        "RABBITMQ_IMAGE": ENV("RABBITMQ_IMAGE", "jobcheck/rabbitmq:bookworm"),
+        "RABBITMQ_IMAGE": rabbitmq_base(),
     }
     files = [SAMPLE / "compose.yaml", SAMPLE / "overrides" / "rabbitmq.yaml"]
     stack = Stack(AMQP_PROJECT, files, variables)

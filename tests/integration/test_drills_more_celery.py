@@ -19,7 +19,7 @@ import pytest
 from jobcheck.kinds import broker_restart, scheduler, worker_limits
 from jobcheck.results import Outcome, Status
 
-from ._compose import DOCKER, Stack, env_file_values
+from ._compose import DOCKER, Stack, env_file_values, rabbitmq_base
 from ._drills import TIMINGS, amqp_answers, expect, redis_answers, run_kind, stack_up
 
 if TYPE_CHECKING:
@@ -209,7 +209,6 @@ AMQP_RESTART = {
     "broker_ready": "2m",
     "deadline": "90s",
 }
-RABBITMQ_IMAGE = os.environ.get("RABBITMQ_IMAGE", "jobcheck/rabbitmq:bookworm")
 
 
 def on_rabbitmq(stack: Stack, sdk: DockerClient, *extra: str) -> None:
@@ -217,8 +216,9 @@ def on_rabbitmq(stack: Stack, sdk: DockerClient, *extra: str) -> None:
     amqp = Stack(
         stack.project,
         [CELERY / "compose.yaml", BASE, OVERRIDES / "amqp.yaml", *(OVERRIDES / e for e in extra)],
-        {**stack.variables, "RABBITMQ_IMAGE": RABBITMQ_IMAGE},
+        {**stack.variables, "RABBITMQ_IMAGE": rabbitmq_base()},
     )
+    amqp.build("rabbitmq")  # a cache hit, unless no module has built it on this machine yet
     amqp.compose("up", "-d", "--no-build", "--remove-orphans", "--force-recreate")
     amqp.wait_ready(sdk)
     amqp_answers(AMQP_PORT)

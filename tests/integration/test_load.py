@@ -23,6 +23,7 @@ import pytest
 from jobcheck.kinds.base import StackInfo
 from jobcheck.staging import compose_cli, lifecycle
 
+from ._compose import build_lock
 from ._stack import ROOT, password
 
 if TYPE_CHECKING:
@@ -117,7 +118,12 @@ def own_stack(info: StackInfo, env: dict[str, str]) -> Iterator[StackInfo]:
     compose.down(volumes=True)
     lines: list[str] = []
     try:
-        result = lifecycle.bring_up(info, env, lines.append)
+        try:
+            with build_lock():  # the images' shared tags are built one build at a time
+                compose.build()
+        except compose_cli.ComposeError as exc:
+            pytest.fail(f"{info.project}: the images did not build: {exc}", pytrace=False)
+        result = lifecycle.bring_up(info, env, lines.append, build=False)
         if not result.ok:
             pytest.fail(f"{info.project} did not come up: {result.message}\n" + "\n".join(lines))
         yield info

@@ -25,7 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._compose import DOCKER, ROOT, Stack, compose_command, env_file_values, run, wait_for
+from ._compose import (
+    DOCKER,
+    ROOT,
+    Stack,
+    build_lock,
+    compose_command,
+    env_file_values,
+    fresh,
+    run,
+    wait_for,
+)
 from ._drills import stack_up
 
 if TYPE_CHECKING:
@@ -119,21 +129,22 @@ def _images(flavour: Flavour) -> None:
     ``stack_up``): layers are shared, so these take seconds."""
     Stack(
         flavour.stack.project, flavour.stack.files, {**flavour.stack.variables, "APP_TAG": PREVIOUS}
-    ).compose("build", "api", timeout_s=1800)
+    ).build("api")
     folder = RELEASES / f"{flavour.name}-priority"
-    run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "--build-arg",
-            f"FROM_IMAGE={flavour.image}:{NEW}",
-            "-t",
-            f"{flavour.image}:{PRIORITY}",
-            str(folder),
-        ],
-        timeout_s=600,
-    )
+    with build_lock():
+        run(
+            [
+                "docker",
+                "build",
+                "-q",
+                "--build-arg",
+                f"FROM_IMAGE={flavour.image}:{NEW}",
+                "-t",
+                f"{flavour.image}:{PRIORITY}",
+                str(folder),
+            ],
+            timeout_s=600,
+        )
 
 
 @pytest.fixture(scope="module", params=["rq", "celery"])
@@ -218,9 +229,7 @@ def worker_tag(sdk: DockerClient, flavour: Flavour) -> list[str]:
     """The image tags of the running workers, and they are healthy (bounded wait)."""
 
     def ready() -> list[str] | None:
-        workers = flavour.stack.containers(sdk, "worker")
-        for c in workers:
-            c.reload()
+        workers = fresh(flavour.stack.containers(sdk, "worker"))
         healthy = [
             c for c in workers if c.attrs["State"].get("Health", {}).get("Status") == "healthy"
         ]

@@ -35,6 +35,8 @@ def start_again(containers: Sequence[engine.Container], timeline: Timeline) -> s
             if container.status != "running":
                 container.start()
                 timeline.log(f"started {container.name} again")
+        except engine.not_found():
+            problems.append(f"{container.name} was removed (recreated by a `compose up`?)")
         except engine.api_errors() as exc:
             problems.append(f"{container.name} did not start again: {exc}")
     return "; ".join(problems)

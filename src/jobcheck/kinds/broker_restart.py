@@ -223,11 +223,25 @@ def send_canary(adapter: Adapter, options: Options, ctx: KindContext, until: flo
 # --- the container ------------------------------------------------------------------------------
 
 
+def running_containers(sdk: DockerClient, project: str, service: str) -> list[Container]:
+    """The service's running containers, as the engine has them now."""
+    return [c for c in engine.containers(sdk, project, service) if c.status == "running"]
+
+
 def restart(containers: list[Container], log: Timeline) -> None:
     for container in containers:
         grace = round(engine.stop_grace_s(container))
         log.log(f"restarting {container.name} (grace {grace}s)")
-        container.restart(timeout=grace)
+        try:
+            container.restart(timeout=grace)
+        except engine.not_found():
+            # Replaced or removed by someone else (a `compose up` recreating it) since it was
+            # listed: what the workers then saw is not this drill's restart.
+            raise CheckError(
+                f"{container.name} was removed while the drill restarted it (recreated by a "
+                "`compose up` meanwhile?): nothing concluded; run the drill again",
+                output=log.timeline,
+            ) from None
 
 
 def wait_ready(
@@ -275,8 +289,7 @@ def _adapter(options: Options) -> Adapter:
 
 def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
     project = engine.project_for(ctx, options.project)
-    brokers = [c for c in engine.containers(sdk, project, options.service) if c.status == "running"]
-    if not brokers:
+    if not running_containers(sdk, project, options.service):
         raise CheckError(
             f"service {options.service!r} of project {project!r} has no running container "
             "to restart (is it the broker's service? set service)"
@@ -300,6 +313,15 @@ def drill(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
         jobs = _before(adapter, options, ctx, log, kept.delivery_mode)
         if isinstance(jobs, Outcome):
             return jobs
+    # Listed again right before the restart, not seconds earlier: a container replaced in
+    # between (a recreate finishing) is restarted as it is now, never by a stale id.
+    brokers = running_containers(sdk, project, options.service)
+    if not brokers:
+        raise CheckError(
+            f"service {options.service!r} of project {project!r}: its running container went "
+            "away while the drill prepared the restart",
+            output=log.timeline,
+        )
     try:
         restart(brokers, log)
     finally:
