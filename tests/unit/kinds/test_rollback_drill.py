@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -169,7 +170,10 @@ def test_reruns_stay_within_the_time_given(
     result = Runner(select(checklist.checks, only=["again"]), settings).run(checklist.name)
     assert time.monotonic() - start < 4.0
     again = next(c for c in result.checks if c.id == "again")
-    assert again.message.startswith("slow=error:`sleep 5`: timed out after 0.5s")
+    # The rerun is given what is left of the 0.5 s (less on a loaded machine), never more.
+    assert re.match(r"slow=error:`sleep 5`: timed out after 0\.[1-5]s", again.message), (
+        again.message
+    )
     assert again.message.endswith("; slow=error:not run: out of time or interrupted")
 
 
