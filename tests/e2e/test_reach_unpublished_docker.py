@@ -244,6 +244,17 @@ def test_an_interrupted_or_killed_run_leaves_nothing_behind(
     )
     try:
         wait_for("the forward's container", lambda: lease_containers(sdk), 60)
+        # Made from an image Compose v2 built (labelled with that project and service), the
+        # forwarder still belongs to no compose project: neither Compose nor a drill sees it.
+        for name in lease_containers(sdk):
+            labels = sdk.containers.get(name).labels
+            assert not labels.get("com.docker.compose.project"), labels
+            assert not labels.get("com.docker.compose.service"), labels
+        assert not [
+            c.name
+            for c in engine.containers(sdk, rq_stack.project)
+            if c.name.startswith("jobcheck-reach-")
+        ]
         time.sleep(1)  # the command is running too
         process.send_signal(how)
         output, _ = process.communicate(timeout=60)

@@ -29,6 +29,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 NUMBER_LABEL = "com.docker.compose.container-number"
+REACH_LABEL = "io.jobcheck.reach"  # jobcheck's own forwarders (probes/reach.py): never a service's
 HOW_TO_START = endpoint_module.LOCAL_HINT
 Endpoint = endpoint_module.Endpoint
 
@@ -218,7 +219,11 @@ def containers(
     # ignore_removed: a container removed between the listing and its inspection (a recreate
     # finishing, `--remove-orphans`) is gone, not an engine error.
     found = sdk.containers.list(all=include_stopped, filters={"label": labels}, ignore_removed=True)
-    kept = [c for c in found if c.labels.get(ONEOFF_LABEL, "False") != "True"]
+    kept = [
+        c
+        for c in found
+        if c.labels.get(ONEOFF_LABEL, "False") != "True" and REACH_LABEL not in c.labels
+    ]
     return sorted(kept, key=_order)
 
 

@@ -29,12 +29,23 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from jobcheck.probes.engine import REACH_LABEL
 from jobcheck.probes.reach_relay import NOBODY, RELAY, ExecPipe, pump_down, pump_up
 
 LOOPBACK = "127.0.0.1"
-LABEL = "io.jobcheck.reach"
+LABEL: Final = REACH_LABEL
+# A container inherits its image's labels, and Compose v2 labels the images it builds with
+# the project and service that built them: a forwarder made from the broker's image would be
+# one more container of that service for Compose and for every kind that lists a service's
+# containers (a broker restart would restart it). Blank values match no project's filter.
+NOT_COMPOSE: Final = {
+    "com.docker.compose.project": "",
+    "com.docker.compose.service": "",
+    "com.docker.compose.container-number": "",
+    "com.docker.compose.config-hash": "",
+}
 
 LEASE = "import signal, sys; signal.alarm(int(sys.argv[1])); sys.stdin.buffer.read()"
 
@@ -191,7 +202,7 @@ class Lease:
             stdin_open=True,
             detach=False,
             name=name,
-            labels={LABEL: project},
+            labels={LABEL: project, **NOT_COMPOSE},
             host_config=host_config,
         )
         container_id = str(created["Id"])

@@ -138,3 +138,20 @@ def test_compose_listing_asks_the_sdk_to_skip_removed_containers() -> None:
     sdk = types.SimpleNamespace(containers=racing)
     containers.select(sdk, containers.Selector(project="p", service="redis"))
     assert racing.list_kwargs.get("ignore_removed") is True
+
+
+def test_jobcheck_s_own_forwarders_are_no_container_of_a_service() -> None:
+    """A forwarder (probes/reach.py) made from an image Compose v2 built carries that image's
+    project and service labels unless blanked; the listing leaves it out either way."""
+    service = types.SimpleNamespace(name="shop-redis-1", labels={})
+    forwarder = types.SimpleNamespace(
+        name="jobcheck-reach-shop-1a2b",
+        labels={engine.REACH_LABEL: "shop", engine.PROJECT_LABEL: "shop"},
+    )
+
+    class Listing:
+        def list(self, **kwargs: object) -> list[types.SimpleNamespace]:
+            return [service, forwarder]
+
+    sdk = types.SimpleNamespace(containers=Listing())
+    assert engine.containers(sdk, "shop", "redis") == [service]  # type: ignore[arg-type]
