@@ -18,19 +18,12 @@ from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, Checklist, ChecklistSpe
 from jobcheck.dotenv_files import InterpolationError, interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
 from jobcheck.footprint import EVERY, NOTHING, footprint_of
-from jobcheck.interpolate import (
-    STACK_REF,
-    BadReference,
-    Unset,
-    chain,
-    interpolate,
-    stack_refs,
-    walk,
-)
+from jobcheck.interpolate import BadReference, Unset, chain, interpolate, walk
 from jobcheck.kinds.base import Footprint, Kind, KindOptions, OptionProblem
 from jobcheck.plan import Graph
 from jobcheck.results import WaiverNote
 from jobcheck.secrets import Masker, looks_secret, mask_fields, shown, values_under_secret_keys
+from jobcheck.stack_refs import StackRefs
 from jobcheck.validation import field_name, line_of, seen_text, type_name, validated
 from jobcheck.yamlsrc import Key, Source, parse
 
@@ -528,21 +521,21 @@ def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
         errors.append(_no_owner(source, key, label))
     raw = data.get("with", {})
     options = None
-    deferred = None
+    refs = None
     if kind is not None and isinstance(raw, dict):
-        if referenced and (refs := stack_refs(raw)):
+        if referenced and (refs := StackRefs.find(raw)) is not None:
             errors.extend(_stack_ref_problems(refs, ports, source, (*key, "with"), label))
-            deferred, raw = raw, walk(raw, lambda text, _: STACK_REF.sub(_placeholder, text))
+            raw = refs.placeholders()
         options = _collecting(
             errors, lambda: validated(kind.options, raw, source, (*key, "with"), label)
         )
     if spec is not None and spec.cache is not None and kind is not None:
-        errors.extend(_cache_problems(kind, deferred, source, key, label))
+        errors.extend(_cache_problems(kind, refs, source, key, label))
     if errors or spec is None or kind is None or options is None:  # each said in errors
         raise ChecklistErrors(sorted(errors, key=line_of))
     merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
     check = _check(spec, merged, kind, options, source, key)
-    check.deferred = deferred
+    check.stack_refs = refs
     check.cache = spec.cache
     check.after = list(spec.after)
     errors.extend(_service_problems(spec, ports, source, key, label))
@@ -551,7 +544,8 @@ def _build_check(entry: _Entry, lookup: Lookup, ports: StackPorts) -> Check:
     declared = NOTHING
     if spec.uses or spec.disrupts:
         declared = Footprint(frozenset(spec.uses), frozenset(spec.disrupts))
-    found = footprint_of(kind, options, deferred, declared, ports.services, ports.depends_on)
+    stack_services = refs.services if refs is not None else frozenset()
+    found = footprint_of(kind, options, stack_services, declared, ports.services, ports.depends_on)
     check.uses, check.disrupts = found.uses, found.disrupts
     return check
 
@@ -583,11 +577,11 @@ def _service_problems(
 
 
 def _cache_problems(
-    kind: Kind[Any], deferred: dict[str, Any] | None, source: Source, key: Key, label: str
+    kind: Kind[Any], refs: StackRefs | None, source: Source, key: Key, label: str
 ) -> list[ChecklistError]:
     """`cache:` only where a replayed pass cannot hide a broken service."""
     why = kinds.cache_refusal(kind)
-    if not why and deferred is not None:
+    if not why and refs is not None:
         why = "its options name the running stack's ports (`${stack.SERVICE.PORT}`)"
     if not why:
         return []
@@ -600,17 +594,11 @@ def _cache_problems(
     ]
 
 
-def _placeholder(match: re.Match[str]) -> str:
-    """What a stack port looks like to the options model at load time: an address on the
-    loopback interface, like the one it resolves to."""
-    return f"127.0.0.1:{match['port']}"
-
-
 def _stack_ref_problems(
-    refs: list[tuple[Key, re.Match[str]]], ports: StackPorts, source: Source, key: Key, label: str
+    refs: StackRefs, ports: StackPorts, source: Source, key: Key, label: str
 ) -> list[ChecklistError]:
     problems = []
-    for at, match in refs:
+    for at, match in refs.references:
         ref, service = match.group(0), match["service"]
         if not ports.present:
             problems.append(
