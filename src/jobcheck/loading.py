@@ -84,9 +84,9 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
     path = path.resolve() if path.exists() else path
     loader = FileLoader(environ)
     try:
-        spec = loader.load(parse(path), {}, [path])
-        ports = stack_ports_of(spec, path.parent)
-        checks = build_checks(loader.entries, loader.lookup, ports)
+        spec = loader.load(parse(path), {}, [path])  # 1: files, includes, env files, vars
+        ports = stack_ports_of(spec, path.parent)  # 2: the stack's compose services
+        checks = build_checks(loader.entries, loader.lookup, ports)  # 3: each check, then needs
     except ChecklistError as exc:
         # A load error may quote an interpolated value: a secret must not show there either.
         raise _masked(exc, _loader_masker(loader, environ)) from None
