@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from jobcheck.durations import Duration
 from jobcheck.kinds.base import Kind, KindOptions
 from jobcheck.results import CheckInfo
+from jobcheck.stack_refs import StackRefs
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 DEFAULT_TIMEOUT_S = 300.0
@@ -187,10 +188,9 @@ class Check(CheckInfo):
     options: KindOptions
     timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = 0
-    # The `with:` mapping as written when it names stack ports (`${stack.api.8000}`): resolved
-    # and validated again right before each attempt; ``options`` was validated with
-    # placeholders at load time.
-    deferred: dict[str, Any] | None = None
+    # Where the `with:` mapping names stack ports (`${stack.api.8000}`): resolved right before
+    # each attempt (``stack_refs.StackRefs``); ``options`` were validated with placeholders.
+    stack_refs: StackRefs | None = None
     cache: CacheSpec | None = None  # `cache:`: its last pass may be replayed (see result_cache.py)
     after: list[str] = field(default_factory=list)  # order only (see plan.Graph)
     # The stack services it uses and those it disrupts: declared, and inferred from its kind

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from jobcheck.interpolate import stack_refs, walk
+from jobcheck.interpolate import walk
 from jobcheck.kinds.base import Footprint, Kind, KindOptions
 
 EVERY = "*"  # `service: "*"`: a check that uses every service of the stack
@@ -26,17 +26,18 @@ NOTHING = Footprint()
 def footprint_of(
     kind: Kind[Any],
     options: KindOptions,
-    deferred: Mapping[str, Any] | None,
+    stack_services: frozenset[str],
     declared: Footprint = NOTHING,
     services: frozenset[str] | None = None,
     depends_on: Mapping[str, frozenset[str]] | None = None,
 ) -> Footprint:
-    """The services this check uses and disrupts; ``services``: the stack's (None: unknown)."""
+    """The services this check uses and disrupts; ``stack_services``: those its options name
+    as ``${stack.SERVICE.PORT}``; ``services``: the stack's (None: unknown)."""
     own = kind.footprint(options) if kind.footprint is not None else NOTHING
-    if own is NOTHING and declared is NOTHING and not deferred and not services:
+    if own is NOTHING and declared is NOTHING and not stack_services and not services:
         return NOTHING  # most checks of a big checklist: nothing to read
     uses = set(own.uses) | set(declared.uses)
-    uses.update(m["service"] for _, m in stack_refs(dict(deferred or {})))
+    uses.update(stack_services)
     if services:
         uses.update(url_services(options.model_dump(mode="json"), services))
     if kind.uses_workers:

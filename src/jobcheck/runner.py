@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jobcheck.checklist import Check
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, StackInfo
 from jobcheck.metrics import BaselineSource
-from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
+from jobcheck.outcomes import CheckEnded, CheckFailed
 from jobcheck.plan import Plan
 from jobcheck.results import (
     AttemptDetail,
@@ -532,40 +532,22 @@ def uses_stack(check: Check) -> bool:
     """Whether ``check`` talks to the staging stack: a Docker-backed kind, a kind that declares
     it (``http``: the stack's published ports), or options naming ``${stack.SERVICE.PORT}``.
     When the run brings the stack up, such a check waits for it (and ends with its failure)."""
-    return check.impl.docker or check.impl.uses_stack or check.deferred is not None
+    return check.impl.docker or check.impl.uses_stack or check.stack_refs is not None
 
 
 def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
-    try:
-        options = options_for(check, ctx)
+    refs = check.stack_refs
+    if refs is None:
+        box.append(run_kind(check.impl, check.options, ctx))
+        return
+    from jobcheck.stack_ports import noted, resolve
+
+    try:  # the options of this attempt, with the stack's ports resolved now
+        options = refs.options(check.options, lambda data: resolve(data, ctx))
     except CheckEnded as exc:
         box.append(Outcome(Status.ERROR, exc.message, exc.output, exc.details))
         return
-    outcome = run_kind(check.impl, options, ctx)
-    if check.deferred is not None:  # name the forwards through the engine it went through
-        from jobcheck.stack_ports import noted
-
-        outcome = noted(outcome, ctx)
-    box.append(outcome)
-
-
-def options_for(check: Check, ctx: KindContext) -> KindOptions:
-    """The options of this attempt: as loaded, or with their `${stack.SERVICE.PORT}` resolved
-    from the running stack now (and validated again, as at load time)."""
-    if check.deferred is None:
-        return check.options
-    from pydantic import ValidationError
-
-    from jobcheck.stack_ports import resolve
-
-    resolved = resolve(check.deferred, ctx)
-    try:
-        options: KindOptions = check.impl.options.model_validate(resolved)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CheckError(f"with the stack's ports filled in, `{where}`: {first['msg']}") from None
-    return options
+    box.append(noted(run_kind(check.impl, options, ctx), ctx))  # the forwards it went through
 
 
 def run_kind(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:

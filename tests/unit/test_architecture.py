@@ -12,6 +12,8 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+from jobcheck.checklist import Check
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "jobcheck"
 
@@ -38,13 +40,17 @@ FLOORS: dict[str, int] = {
     "jobcheck.kinds.base": 1,
     "jobcheck.checklist": 1,
     "jobcheck.validation": 1,
+    "jobcheck.stack_refs": 1,  # ${stack.SERVICE.PORT}: found at load, resolved per attempt
     # 2: probes — how the world is read (Docker, job frameworks)
     "jobcheck.probes": 2,
     "jobcheck.stack_ports": 2,  # ${stack.SERVICE.PORT}, read from the engine through probes
     # 3: the kinds themselves
     "jobcheck.kinds.": 3,
     # 4: load and plan
-    "jobcheck.loading": 4,
+    "jobcheck.loading": 4,  # its steps: checklist_files, stack_compose, check_building
+    "jobcheck.checklist_files": 4,
+    "jobcheck.stack_compose": 4,
+    "jobcheck.check_building": 4,
     "jobcheck.plan": 4,
     "jobcheck.footprint": 4,  # which services a check uses and disrupts (plan.Graph orders them)
     "jobcheck.schema_gen": 4,
@@ -379,6 +385,22 @@ def yaml_loads(name: str, tree: ast.AST) -> list[str]:
     ]
 
 
+def stack_ref_reads(name: str, tree: ast.AST) -> list[str]:
+    """Outside stack_refs.py: a read of a check's options as written (``.written_options``,
+    or the old ``Check.deferred``), or a new search for ``${stack...}`` in options
+    (``interpolate.stack_refs``)."""
+    if name == "jobcheck.stack_refs":
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("written_options", "deferred"):
+            if ast.unparse(node.value) != "JobStatus":  # arq's job status, not a check's
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Call) and _called_name(node) == "stack_refs":
+            found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
 def test_only_the_plan_walks_needs() -> None:
     """One graph of ``needs``, built in plan.py (``plan.Graph``: order, critical path, cycles,
     shards' components, ``--failed``'s dependants, explain's needed-by). Elsewhere, reading a
@@ -397,6 +419,14 @@ def test_yaml_is_read_only_through_the_bounded_loader() -> None:
     ``yamlsrc`` (depth and size bounds, errors with a line): ``yaml.safe_load("[" * 5000)``
     is a RecursionError, not a message."""
     assert [f for name, tree in _trees() for f in yaml_loads(name, tree)] == []
+
+
+def test_only_stack_refs_reads_the_options_as_written() -> None:
+    """``${stack.SERVICE.PORT}`` references are found once at load (``StackRefs.find``) and
+    asked through ``Check.stack_refs``: ``uses_stack``, the cache refusal, the footprint,
+    ``explain`` and the attempt's options; no module keeps or reads a raw copy."""
+    assert [f for name, tree in _trees() for f in stack_ref_reads(name, tree)] == []
+    assert "deferred" not in Check.__dataclass_fields__
 
 
 def _code(text: str) -> ast.AST:
@@ -448,3 +478,13 @@ def test_the_yaml_rule_finds_a_plain_load() -> None:
     tree = _code("data = yaml.safe_load(text)\nother = yaml.load(text, Loader=L)\n")
     assert len(yaml_loads("jobcheck.loading", tree)) == 2
     assert yaml_loads("jobcheck.yamlsrc", tree) == []
+
+
+def test_the_stack_refs_rule_finds_a_raw_read() -> None:
+    tree = _code("""
+        options.update(check.deferred)
+        refs = stack_refs(check.stack_refs.written_options)
+        status = JobStatus.deferred
+    """)
+    assert len(stack_ref_reads("jobcheck.commands.explain", tree)) == 3
+    assert stack_ref_reads("jobcheck.stack_refs", tree) == []

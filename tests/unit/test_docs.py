@@ -158,7 +158,7 @@ def test_the_readme_main_example_loads_exactly_as_written(tmp_path: Path) -> Non
     checklist = load_checklist(path, {})
     assert [c.id for c in checklist.checks] == ["api-running", "api-health"]
     assert checklist.checks[1].needs == ["api-running"]
-    assert checklist.checks[1].deferred == {
+    assert checklist.checks[1].stack_refs.written_options == {  # type: ignore[union-attr]
         "url": "http://${stack.api.8000}/health", "status": 200, "json": {"ok": True},
         "wait": "30s",
     }  # fmt: skip

@@ -17,6 +17,7 @@ from jobcheck.plan import Plan, order, select
 from jobcheck.results import AttemptDetail, CheckResult, Outcome, Status
 from jobcheck.runner import BaseListener, Runner, RunSettings, uses_stack
 from jobcheck.secrets import Masker
+from jobcheck.stack_refs import StackRefs
 
 
 class Options(KindOptions):
@@ -116,7 +117,9 @@ def stack_taking(seconds: float, error: str = "") -> Callable[..., str]:
 def test_which_checks_use_the_stack() -> None:
     assert uses_stack(check("d", DOCKER)) and uses_stack(check("p", PORTS))
     assert not uses_stack(check("l", LOCAL)) and not uses_stack(check("w", WAITS))
-    assert uses_stack(check("w", WAITS, deferred={"url": "http://${stack.api.8000}/"}))
+    assert uses_stack(
+        check("w", WAITS, stack_refs=StackRefs.find({"url": "http://${stack.api.8000}/"}))
+    )
 
 
 def test_local_checks_run_while_the_stack_comes_up_and_its_users_after() -> None:

@@ -136,7 +136,10 @@ def loopback(port: int) -> dict[str, list[dict[str, str]]]:
 def test_references_are_kept_as_written_and_validated_with_a_placeholder(tmp_path: Path) -> None:
     checklist = load_checklist(write(tmp_path), {})
     health = checklist.checks[0]
-    assert health.deferred == {"url": "http://${stack.api.8000}/health", "status": 200}
+    assert health.stack_refs.written_options == {  # type: ignore[union-attr]
+        "url": "http://${stack.api.8000}/health",
+        "status": 200,
+    }
     assert health.options.url == "http://127.0.0.1:8000/health"  # type: ignore[attr-defined]
 
 
@@ -353,5 +356,5 @@ def test_load_and_resolution_of_a_checklist_without_references_needs_no_engine(
     called: list[bool] = []
     monkeypatch.setattr(engine, "client", lambda *a, **k: called.append(True))
     checklist = load_checklist(write(tmp_path, text), {})
-    assert all(c.deferred is None for c in checklist.checks)
+    assert all(c.stack_refs is None for c in checklist.checks)
     assert called == []

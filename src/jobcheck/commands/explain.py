@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from jobcheck.errors import UsageError
-from jobcheck.interpolate import stack_refs
 from jobcheck.pipeline import load, make_masker
 from jobcheck.plan import Graph
 from jobcheck.stack_ports import describe
@@ -51,8 +50,8 @@ def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int
     for name, value in rows:
         print(f"{name + ':':<12}{masker(str(value))}")
     options = check.options.model_dump(mode="json", exclude_defaults=False)
-    if check.deferred is not None:  # show `${stack.api.8000}` as written, not its placeholder
-        options.update({k: v for k, v in check.deferred.items() if stack_refs(v)})
+    if check.stack_refs is not None:  # show `${stack.api.8000}` as written, not its placeholder
+        options = check.stack_refs.shown(options)
     print("with:")
     text = yaml.safe_dump(options, sort_keys=False, default_flow_style=False).rstrip()
     for line in masker(text).splitlines():
@@ -61,10 +60,8 @@ def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int
     print(f"{'needed by:':<12}{', '.join(graph.needed_by[check.id]) or '-'}")
     waits = [w.words() for w in graph.waits[check.id]]
     print(f"{'waits for:':<12}{', '.join(waits) or '-'}")
-    refs = stack_refs(check.deferred or {})
     project = checklist.stack.project if checklist.stack else "-"
-    for ref in dict.fromkeys(m.group(0) for _, m in refs):
-        match = next(m for _, m in refs if m.group(0) == ref)
+    for match in check.stack_refs.ports() if check.stack_refs is not None else []:
         described = describe(match["service"], match["port"], project)
-        print(f"{'stack port:':<12}{ref} = 127.0.0.1:HOSTPORT, {described}")
+        print(f"{'stack port:':<12}{match.group(0)} = 127.0.0.1:HOSTPORT, {described}")
     return 0

@@ -227,7 +227,11 @@ def test_flask_rq(sample: Sample) -> None:
     loaded = load_checklist(root / "jobcheck.yaml", {"REDIS_PASSWORD": "s3cret"})
     queue = loaded.check("queue-high")  # type: ignore[union-attr]
     # the password from the environment now, the port when the check runs
-    assert queue.deferred["redis_url"] == "redis://:s3cret@${stack.redis.6379}/0"
+    refs = queue.stack_refs  # type: ignore[union-attr]
+    assert (
+        refs is not None
+        and refs.written_options["redis_url"] == "redis://:s3cret@${stack.redis.6379}/0"
+    )
     assert queue.options.redis_url == "redis://:s3cret@127.0.0.1:6379/0"  # the load placeholder
 
 

@@ -1,0 +1,396 @@
+"""Loading, step 3 (interpolate, validate, build each check): one ``Check`` per raw entry, its
+kind resolved, its strings interpolated, its envelope and options validated (``${stack...}``
+references found once: ``StackRefs``), its footprint read; then the checks together (unique
+ids, `needs` and `after` known and acyclic, rechecks). The problems of every check are
+collected as data (``ChecklistErrors``, sorted by line) and raised once, for ``loading`` to
+mask and render.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from jobcheck import kinds
+from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, CheckSpec
+from jobcheck.checklist_files import Entry, Lookup, interp_text
+from jobcheck.errors import ChecklistError, ChecklistErrors
+from jobcheck.footprint import EVERY, NOTHING, footprint_of
+from jobcheck.interpolate import walk
+from jobcheck.kinds.base import Footprint, Kind, KindOptions, OptionProblem
+from jobcheck.plan import Graph
+from jobcheck.results import WaiverNote
+from jobcheck.stack_compose import StackPorts
+from jobcheck.stack_refs import StackRefs
+from jobcheck.validation import line_of, seen_text, validated
+from jobcheck.yamlsrc import Key, Source
+
+
+def build_checks(entries: list[Entry], lookup: Lookup, ports: StackPorts) -> list[Check]:
+    errors: list[ChecklistError] = []
+    checks: list[Check] = []
+    first_seen: dict[str, Entry] = {}
+    for entry in entries:
+        try:
+            check = _build_check(entry, lookup, ports)
+        except ChecklistErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        except ChecklistError as exc:
+            errors.append(exc)
+            continue
+        if check.id in first_seen:
+            errors.append(_duplicate(entry, first_seen[check.id], check.id))
+            continue
+        first_seen[check.id] = entry
+        checks.append(check)
+    if errors:
+        raise ChecklistErrors(errors)
+    _check_needs(checks, first_seen)
+    _check_rechecks(checks, first_seen)
+    return checks
+
+
+def _duplicate(entry: Entry, other: Entry, check_id: str) -> ChecklistError:
+    line = other.source.location(other.key).line
+    return entry.source.error(
+        (*entry.key, "id"),
+        f"duplicate check id `{check_id}` (first at {other.source.path.name}:{line})",
+        hint="every check id must be unique across the checklist and its includes",
+    )
+
+
+def _build_check(entry: Entry, lookup: Lookup, ports: StackPorts) -> Check:
+    source, key, label = entry.source, entry.key, entry.label
+    if not isinstance(entry.data, dict):
+        raise source.error(
+            key,
+            f"{label} is not a mapping",
+            expected="id, kind, with, owner, ...",
+            seen=seen_text(entry.data),
+            hint="a check is a mapping: `- id: lint` on one line, then `kind:`, `with:`, ...",
+        )
+    # Collect every problem of this check: its kind, the envelope, the owner, the options.
+    errors: list[ChecklistError] = []
+    kind = _collecting(errors, lambda: _resolve_kind(entry.data.get("kind"), source, key, label))
+    data, collapsed = _prepare(kind, entry.data, source, key)
+
+    referenced = False  # whether any string holds a `$`: else it names no stack port either
+
+    def visit(text: str, k: Key) -> str:
+        nonlocal referenced
+        referenced = referenced or "$" in text
+        if len(k) > 2 and k[0] == "with" and k[1] in collapsed:
+            k = k[:2]  # a part of an option the kind's prepare hook split from one string
+        return interp_text(text, lookup, source, (*key, *k), label)
+
+    data = _with_references(data, visit)
+    spec = _collecting(errors, lambda: validated(CheckSpec, data, source, key, label))
+    if not (data.get("owner") or entry.defaults.get("owner")):
+        errors.append(_no_owner(source, key, label))
+    raw = data.get("with", {})
+    options = None
+    refs = None
+    if kind is not None and isinstance(raw, dict):
+        if referenced and (refs := StackRefs.find(raw)) is not None:
+            errors.extend(_stack_ref_problems(refs, ports, source, (*key, "with"), label))
+            raw = refs.placeholders()
+        options = _collecting(
+            errors, lambda: validated(kind.options, raw, source, (*key, "with"), label)
+        )
+    if spec is not None and spec.cache is not None and kind is not None:
+        errors.extend(_cache_problems(kind, refs, source, key, label))
+    if errors or spec is None or kind is None or options is None:  # each said in errors
+        raise ChecklistErrors(sorted(errors, key=line_of))
+    merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
+    check = _check(spec, merged, kind, options, source, key)
+    check.stack_refs = refs
+    check.cache = spec.cache
+    check.after = list(spec.after)
+    errors.extend(_service_problems(spec, ports, source, key, label))
+    if errors:
+        raise ChecklistErrors(errors)
+    declared = NOTHING
+    if spec.uses or spec.disrupts:
+        declared = Footprint(frozenset(spec.uses), frozenset(spec.disrupts))
+    stack_services = refs.services if refs is not None else frozenset()
+    found = footprint_of(kind, options, stack_services, declared, ports.services, ports.depends_on)
+    check.uses, check.disrupts = found.uses, found.disrupts
+    return check
+
+
+def _service_problems(
+    spec: CheckSpec, ports: StackPorts, source: Source, key: Key, label: str
+) -> list[ChecklistError]:
+    """`uses:` and `disrupts:` name services of the stack's compose files (when readable)."""
+    known = ports.services
+    if known is None or not (spec.uses or spec.disrupts):
+        return []
+    problems = []
+    for field_name_ in ("uses", "disrupts"):
+        for i, service in enumerate(getattr(spec, field_name_)):
+            if service in known or service == EVERY:
+                continue
+            close = difflib.get_close_matches(service, sorted(known), n=1)
+            problems.append(
+                source.error(
+                    (*key, field_name_, i),
+                    f"{label}: `{field_name_}` names service `{service}`, which the stack's "
+                    "compose files do not define",
+                    expected="one of: " + ", ".join(sorted(known)),
+                    seen=service,
+                    hint=f"did you mean `{close[0]}`?" if close else "",
+                )
+            )
+    return problems
+
+
+def _cache_problems(
+    kind: Kind[Any], refs: StackRefs | None, source: Source, key: Key, label: str
+) -> list[ChecklistError]:
+    """`cache:` only where a replayed pass cannot hide a broken service."""
+    why = kinds.cache_refusal(kind)
+    if not why and refs is not None:
+        why = "its options name the running stack's ports (`${stack.SERVICE.PORT}`)"
+    if not why:
+        return []
+    return [
+        source.error(
+            (*key, "cache"),
+            f"{label}: `cache:` is not allowed here: {why}",
+            hint="remove `cache:` from this check; it runs every time",
+        )
+    ]
+
+
+def _stack_ref_problems(
+    refs: StackRefs, ports: StackPorts, source: Source, key: Key, label: str
+) -> list[ChecklistError]:
+    problems = []
+    for at, match in refs.references:
+        ref, service = match.group(0), match["service"]
+        if not ports.present:
+            problems.append(
+                source.error(
+                    (*key, *at),
+                    f"{label}: `{ref}` names a port of the staging stack, but this checklist "
+                    "has no `stack:` section",
+                    near=ref,
+                    hint="add stack: {compose: [docker/compose.yaml], project: NAME}, or write "
+                    "the address (127.0.0.1:PORT)",
+                )
+            )
+        elif ports.services is not None and service not in ports.services:
+            close = difflib.get_close_matches(service, sorted(ports.services), n=1)
+            problems.append(
+                source.error(
+                    (*key, *at),
+                    f"{label}: `{ref}` names service `{service}`, which the stack's compose "
+                    "files do not define",
+                    near=ref,
+                    expected="one of: " + ", ".join(sorted(ports.services)),
+                    seen=service,
+                    hint=f"did you mean `{close[0]}`?" if close else "",
+                )
+            )
+        elif not 0 < int(match["port"]) < 65536:
+            problems.append(source.error((*key, *at), f"{label}: `{ref}`: no such port", near=ref))
+    return problems
+
+
+def _collecting(errors: list[ChecklistError], step: Callable[[], Any]) -> Any:
+    try:
+        return step()
+    except ChecklistErrors as exc:
+        errors.extend(exc.errors)
+    except ChecklistError as exc:
+        errors.append(exc)
+    return None
+
+
+def _no_owner(source: Source, key: Key, label: str) -> ChecklistError:
+    return source.error(
+        key,
+        f"{label} has no owner",
+        expected="`owner:` on the check or under `defaults:`",
+        seen="none",
+        hint='add `owner: "@team-or-person"` so a failure has someone to call',
+    )
+
+
+def _check(
+    spec: CheckSpec,
+    merged: dict[str, Any],
+    kind: Kind[Any],
+    options: KindOptions,
+    source: Source,
+    key: Key,
+) -> Check:
+    return Check(
+        id=spec.id,
+        title=spec.title or spec.id,
+        kind=spec.kind,
+        impl=kind,
+        options=options,
+        owner=merged["owner"],
+        expect=merged.get("expect", ""),
+        rollback=merged.get("rollback", ""),
+        severity=merged.get("severity", "blocker"),
+        needs=list(spec.needs),
+        tags=list(merged.get("tags", [])),
+        timeout_s=float(merged.get("timeout", DEFAULT_TIMEOUT_S)),
+        retries=int(merged.get("retries", 0)),
+        retry_safe=bool(merged.get("retry_safe", False)),
+        runbook=merged.get("runbook", ""),
+        waiver=WaiverNote.coerce(spec.waiver),
+        source=str(source.path),
+        line=source.location(key).line,
+    )
+
+
+def _prepare(
+    kind: Kind[Any] | None, data: dict[str, Any], source: Source, key: Key
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """The kind's own hook on its raw options, before interpolation (see ``Kind.prepare``)."""
+    options = data.get("with")
+    if kind is None or kind.prepare is None or not isinstance(options, dict):
+        return data, frozenset()
+    try:
+        prepared = kind.prepare(options)
+    except OptionProblem as exc:
+        raise source.error(
+            (*key, "with", exc.option),
+            f"check `{data.get('id')}`: {exc.problem}",
+            expected=exc.expected,
+            seen=exc.seen,
+            hint=exc.hint,
+        ) from None
+    return {**data, "with": prepared.options}, prepared.collapsed
+
+
+def _resolve_kind(name: Any, source: Source, key: Key, label: str) -> Kind[Any] | None:
+    """The registered kind, or None when ``kind`` is missing or not text (the envelope's
+    validation reports that); an unknown or unloadable kind is a load error here."""
+    if not isinstance(name, str):
+        return None
+    try:
+        return kinds.get_kind(name)
+    except kinds.UnknownKind as exc:
+        hint = f"did you mean `{exc.suggestion}`?" if exc.suggestion else ""
+        raise source.error(
+            (*key, "kind"),
+            f"{label}: unknown check kind `{name}`",
+            expected="one of " + ", ".join(exc.known),
+            seen=name,
+            hint=hint or "third-party kinds register through the `jobcheck.kinds` entry point",
+        ) from None
+    except ImportError as exc:
+        raise source.error(
+            (*key, "kind"),
+            f"{label}: the `{name}` kind cannot be loaded: {exc}",
+            hint="install the package it needs into jobcheck's environment",
+        ) from None
+
+
+def _check_needs(checks: list[Check], where: dict[str, Entry]) -> None:
+    """`needs` and `after` name other checks here, and no chain of them comes back."""
+    ids = sorted(c.id for c in checks)
+    known = set(ids)  # a set: a chain of 5,000 needs must not scan 5,000 ids for each
+    errors = []
+    for check in checks:
+        entry = where[check.id]
+        for field_name_ in ("needs", "after"):
+            for i, need in enumerate(getattr(check, field_name_)):
+                if need == check.id or need not in known:
+                    errors.append(_bad_need(entry, field_name_, i, check.id, need, ids))
+    if errors:
+        raise ChecklistErrors(errors)
+    cycle = Graph(checks).cycle()
+    if cycle:
+        entry = where[cycle[0]]
+        first = next(c for c in checks if c.id == cycle[0])
+        field_name_ = "needs" if cycle[1] in first.needs else "after"
+        index = getattr(first, field_name_).index(cycle[1])
+        raise entry.source.error(
+            (*entry.key, field_name_, index),
+            "dependency cycle: "
+            + " -> ".join(cycle)
+            + " (each check needs, or runs after, the next)",
+            hint="a check cannot (indirectly) wait for itself; remove one of these needs or after",
+        )
+
+
+def _check_rechecks(checks: list[Check], where: dict[str, Entry]) -> None:
+    """The ids a kind runs again (``Kind.recheck_option``) name other checks here, which
+    rerun nothing themselves."""
+    by_id = {c.id: c for c in checks}
+    errors = []
+    for check in checks:
+        option = check.impl.recheck_option
+        for i, target in enumerate(getattr(check.options, option, None) or [] if option else []):
+            key = (*where[check.id].key, "with", option, i)
+            other = by_id.get(target)
+            if other is None or other is check:
+                close = difflib.get_close_matches(target, [c for c in by_id if c != check.id], n=1)
+                errors.append(
+                    where[check.id].source.error(
+                        key,
+                        f"check `{check.id}`: {option} names `{target}`, "
+                        + ("itself" if other is check else "which is not a check here"),
+                        expected="the id of another check",
+                        seen=target,
+                        hint=f"did you mean `{close[0]}`?" if close else "",
+                    )
+                )
+            elif other.impl.recheck_option:
+                errors.append(
+                    where[check.id].source.error(
+                        key,
+                        f"check `{check.id}`: {option} names `{target}`, a {other.kind} check "
+                        "that runs other checks again itself",
+                        hint="name the checks it reruns instead",
+                    )
+                )
+    if errors:
+        raise ChecklistErrors(errors)
+
+
+def _bad_need(
+    entry: Entry, field_name_: str, i: int, check_id: str, need: str, ids: list[str]
+) -> ChecklistError:
+    key = (*entry.key, field_name_, i)
+    verb = "needs" if field_name_ == "needs" else "runs after"
+    if need == check_id:
+        return entry.source.error(key, f"check `{check_id}` {verb} itself")
+    close = difflib.get_close_matches(need, [c for c in ids if c != check_id], n=1)
+    return entry.source.error(
+        key,
+        f"check `{check_id}` {verb} `{need}`, which is not a check here",
+        expected="the id of another check",
+        seen=need,
+        hint=f"did you mean `{close[0]}`?" if close else "checks here: " + ", ".join(ids),
+    )
+
+
+def _with_references(data: Any, visit: Callable[[str, Key], str], key: Key = ()) -> Any:
+    """``walk`` for a check's data, which is mostly strings without a reference: those are
+    kept as they are without building their key. A copy, as ``walk`` makes."""
+    kind = type(data)
+    if kind is dict:
+        return {
+            k: (v if "$" not in v else visit(v, (*key, k)))
+            if type(v) is str
+            else _with_references(v, visit, (*key, k))
+            for k, v in data.items()
+        }
+    if kind is list:
+        return [
+            (v if "$" not in v else visit(v, (*key, i)))
+            if type(v) is str
+            else _with_references(v, visit, (*key, i))
+            for i, v in enumerate(data)
+        ]
+    if kind is str:
+        return data if "$" not in data else visit(data, key)
+    return walk(data, visit, key)  # anything else: walk's own rules
