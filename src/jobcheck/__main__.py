@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from jobcheck import __version__
+
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:
-        from jobcheck import __version__
-
         print(f"jobcheck {__version__}")
         sys.exit(0)
     from jobcheck.cli import run_app

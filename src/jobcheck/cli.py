@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 import typer
 
 from jobcheck import __version__
+from jobcheck.errors import UsageError
 from jobcheck.reports.formats import BY_NAME, FILE_OPTIONS
 
 if TYPE_CHECKING:
@@ -249,8 +250,6 @@ def _version(value: bool) -> None:
 def _checklist(positional: Path | None, option: Path | None) -> Path | None:
     """The checklist named either way (positional or ``-c``); two different ones are an error."""
     if positional is not None and option is not None and positional != option:
-        from jobcheck.errors import UsageError
-
         raise UsageError(
             f"two checklists given: {positional} and -c {option}", hint="give one of them"
         )
@@ -345,8 +344,6 @@ def run(
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
-    from jobcheck.errors import UsageError
-
     pairs = {}
     for item in items:
         name, sep, value = item.partition("=")

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,9 +30,20 @@ from jobcheck.metrics import BaselineSource
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
 from jobcheck.reports import formats
 from jobcheck.reports.formats import STDOUT, targets
+from jobcheck.reports.github import ci_listeners, is_ci
+from jobcheck.reports.terminal import LiveReporter, PlainReporter
 from jobcheck.results import RunOrigin, RunResult, ShardInfo
+from jobcheck.run_history import (
+    HistoryBaselines,
+    failed_ids,
+    git_commit,
+    history_durations,
+    save_run,
+    with_dependants,
+)
 from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
 from jobcheck.secrets import Masker, mask_data
+from jobcheck.tagging import files_digest
 
 if TYPE_CHECKING:
     from jobcheck.result_cache import ResultCache
@@ -124,7 +136,6 @@ def shard_plan(
     """The plan cut to this shard's checks (whole groups of ``needs``), balanced by the
     durations in a file (``--durations FILE``), this machine's run history only when asked
     (``--durations history``), else by count: the same split on every machine."""
-    from jobcheck.run_history import history_durations
     from jobcheck.shards import FROM_HISTORY, read_durations, shard_ids
 
     if durations == FROM_HISTORY:
@@ -142,8 +153,6 @@ def shard_plan(
 
 
 def _failed_ids(checklist: Checklist) -> list[str]:
-    from jobcheck.run_history import failed_ids, with_dependants
-
     ids = with_dependants(
         failed_ids(checklist.base_dir, checklist=checklist.path), checklist.checks
     )
@@ -156,14 +165,10 @@ def _failed_ids(checklist: Checklist) -> list[str]:
 
 
 def _ci_listeners(request: GateRequest, environ: Mapping[str, str], out: IO[str]) -> list[Listener]:
-    from jobcheck.reports.github import ci_listeners
-
     return list(ci_listeners(environ, out, argv=request.argv))
 
 
 def _save_history(checklist: Checklist, run: RunResult) -> None:
-    from jobcheck.run_history import save_run
-
     try:
         save_run(run, checklist.base_dir)
     except OSError as exc:
@@ -267,8 +272,6 @@ def execute(
 
 def run_origin(checklist: Checklist, options: GateRequest, shard: ShardSpec | None) -> RunOrigin:
     """What the run is of, before it starts: its result carries it from the runner on."""
-    from jobcheck.run_history import git_commit
-
     digest = checklist_digest(checklist)
     return RunOrigin(
         path=str(checklist.path),
@@ -293,16 +296,12 @@ def _result_cache(
 
 
 def _baselines(checklist: Checklist) -> BaselineSource:
-    from jobcheck.run_history import HistoryBaselines
-
     return HistoryBaselines(checklist.base_dir, checklist.path)
 
 
 def checklist_digest(checklist: Checklist) -> str:
     """sha256 over the checklist's files (each as ``tagging.digest`` hashes it, with its path
     relative to the checklist's folder): two machines that check out the same commit agree."""
-    from jobcheck.tagging import files_digest
-
     return files_digest(checklist.files, checklist.base_dir)
 
 
@@ -375,8 +374,6 @@ def prepare_report_paths(options: GateRequest, extra: Sequence[tuple[str, Path]]
 def _writable_folder(flag: str, path: Path) -> None:
     """Create ``path``'s folder and write a scratch file there: the permission bits alone do
     not tell (root may write anywhere but /proc, a read-only mount)."""
-    import tempfile
-
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -434,9 +431,6 @@ def choose_listeners(
     options: GateRequest, environ: Mapping[str, str], stream: IO[str] | None = None
 ) -> list[Listener]:
     """The live view on a terminal (coloured or not), else plain lines (coloured or not)."""
-    from jobcheck.reports.github import is_ci
-    from jobcheck.reports.terminal import LiveReporter, PlainReporter
-
     stream = stream or sys.stdout
     tty = stream.isatty()
     colour = wants_colour(options.color, environ, tty=tty)

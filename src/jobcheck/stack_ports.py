@@ -26,7 +26,8 @@ from typing import Any
 from jobcheck.interpolate import STACK_REF, walk
 from jobcheck.kinds.base import KindContext
 from jobcheck.outcomes import CheckError
-from jobcheck.probes import engine
+from jobcheck.probes import engine, reach
+from jobcheck.probes.reach import Limits
 from jobcheck.results import Outcome, Status
 
 LOOPBACK = "127.0.0.1"
@@ -79,8 +80,6 @@ def host_address(
 def _forward(
     ctx: KindContext, sdk: Any, project: str, container: Any, service: str, port: int, ref: str
 ) -> Any:
-    from jobcheck.probes import reach
-
     forwards: reach.Reach = ctx.cached(REACH_KEY, lambda: reach.Reach(sdk))
     try:
         return forwards.forward(project, container, service, port)
@@ -143,8 +142,6 @@ def _published(container: Any, port: int) -> str:
 
 def describe(ref_service: str, port: str, project: str) -> str:
     """How `explain` says what a reference will become."""
-    from jobcheck.probes.reach import Limits
-
     return (
         f"the host port Docker publishes on {LOOPBACK} for port {port} of service "
         f"`{ref_service}` in project `{project}`, read when the check runs; when it is not "

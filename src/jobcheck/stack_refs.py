@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from jobcheck.interpolate import STACK_REF, stack_refs, walk
 from jobcheck.outcomes import CheckError
 
@@ -74,8 +76,6 @@ class StackRefs:
         """The options of this attempt: ``loaded`` with the fields holding references resolved
         now (``resolve``: the running stack's ports, ``stack_ports.resolve``), and validated
         for the addresses they hold; a CheckError (one line) when they are not valid."""
-        from pydantic import ValidationError
-
         model = type(loaded)
         by_alias = {f.alias: name for name, f in model.model_fields.items() if f.alias}
         resolved = resolve({name: self.written_options[name] for name in self.fields})

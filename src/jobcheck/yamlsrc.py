@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from jobcheck.errors import ChecklistError, Location
 from jobcheck.fsutil import FileTooLarge, NotRegularFile, read_regular
+from jobcheck.textsafe import plain_text, visible
 
 if TYPE_CHECKING:  # yaml is imported when a file is parsed: not on the start-up path
     import yaml
@@ -482,8 +483,6 @@ class _Builder:
 
 def _check_characters(source: Source, text: str) -> None:
     """Refuse a character YAML forbids with its line, where PyYAML gives only an offset."""
-    from jobcheck.textsafe import plain_text, visible
-
     bad = _NOT_YAML.search(text)
     if bad is None:
         return

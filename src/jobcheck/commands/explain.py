@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 from jobcheck.errors import UsageError
 from jobcheck.pipeline import load, make_masker
 from jobcheck.plan import Graph
@@ -12,8 +14,6 @@ from jobcheck.stack_ports import describe
 
 
 def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int:
-    import yaml
-
     checklist = load(path, environ)
     check = checklist.check(check_id)
     if check is None:

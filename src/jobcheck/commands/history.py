@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import IO
 
 from jobcheck.errors import UsageError
+from jobcheck.fsutil import atomic_write_text
 from jobcheck.loading import find_checklist, load_checklist
-from jobcheck.run_history import history_table, load_runs, render_history
+from jobcheck.run_history import history_durations, history_table, load_runs, render_history
+from jobcheck.shards import durations_text
 
 
 def history(checklist: Path | None, *, cwd: Path | None = None) -> int:
@@ -30,10 +32,6 @@ def history_text(checklist: Path | None, *, cwd: Path | None = None) -> str:
 def durations(
     checklist: Path | None, write: Path | None, environ: dict[str, str], out: IO[str] | None = None
 ) -> int:
-    from jobcheck.fsutil import atomic_write_text
-    from jobcheck.run_history import history_durations
-    from jobcheck.shards import durations_text
-
     loaded = load_checklist(find_checklist(checklist), environ)
     ids = {c.id for c in loaded.checks}
     found = {k: v for k, v in history_durations(loaded.base_dir, loaded.name).items() if k in ids}

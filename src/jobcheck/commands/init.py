@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from jobcheck.scaffold import init_command
+
 
 def init(project_dir: Path, *, force: bool, here: bool = False) -> int:
-    from jobcheck.scaffold import init_command
-
     sys.stdout.write(init_command(project_dir, force=force, here=here))
     return 0

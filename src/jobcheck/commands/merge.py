@@ -12,10 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from jobcheck.commands.report import report
 from jobcheck.errors import UsageError
 from jobcheck.pipeline import GateRequest, check_report_inputs, prepare_report_paths
 from jobcheck.reports.formats import BY_NAME, FILE_OPTIONS, View, targets, write_reports
 from jobcheck.results import RunResult
+from jobcheck.run_history import read_run
+from jobcheck.shards import merge_runs
 
 
 def report_or_merge(
@@ -44,8 +47,6 @@ def report_or_merge(
             "report: give one RUN.json to re-render",
             hint="to merge the reports of `run --shard K/N`: jobcheck report merge A.json B.json",
         )
-    from jobcheck.commands.report import report
-
     return report(args[0], fmt, output)
 
 
@@ -64,9 +65,6 @@ def merge(paths: Sequence[Path], reports: Mapping[str, Path], out: IO[str]) -> i
 
 def read_merged(paths: Sequence[Path]) -> tuple[RunResult, list[str]]:
     """The shards' reports as one run, and why they do not make one whole gate."""
-    from jobcheck.run_history import read_run
-    from jobcheck.shards import merge_runs
-
     return merge_runs([(path, read_run(path, strict=True)) for path in paths])
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from jobcheck import pipeline
 from jobcheck.checklist import Check, Checklist
+from jobcheck.commands.merge import read_merged, show_merged
 from jobcheck.errors import UsageError
 from jobcheck.fsutil import atomic_write_text
 from jobcheck.pipeline import (
@@ -32,6 +34,7 @@ from jobcheck.pipeline import (
     report_paths,
     run_inputs,
 )
+from jobcheck.release_notes import notes
 from jobcheck.reports.formats import JSON
 from jobcheck.results import RunResult
 from jobcheck.secrets import Masker
@@ -99,8 +102,6 @@ def _release(
         out.flush()
 
     def run_gate(extra_env: Mapping[str, str]) -> GateResult:
-        from jobcheck.pipeline import run_gate as gate
-
         asked = dataclasses.replace(
             request,
             checklist=loaded.path,
@@ -108,7 +109,7 @@ def _release(
             argv=request.argv or ["jobcheck", "release", tag],
             release_tag=tag,
         )
-        return gate(asked, environ, out, checklist=loaded)
+        return pipeline.run_gate(asked, environ, out, checklist=loaded)
 
     return tag_release(
         tag, repo=loaded.base_dir, run_gate=run_gate, echo=echo, confirm=confirm,
@@ -197,8 +198,6 @@ def _release_from_reports(
     mask: Masker,
     notes: NotesWriter | None = None,
 ) -> int:
-    from jobcheck.commands.merge import read_merged, show_merged
-
     given = [flag for flag, asked in RUN_ONLY if asked(request)]
     if given:
         raise UsageError(
@@ -240,8 +239,6 @@ class NotesWriter:
         self.text = ""
 
     def __call__(self, run: RunResult) -> str:
-        from jobcheck.release_notes import notes
-
         self.text = notes(run, tag=self.tag, repo=self.repo, mask=self.mask)
         return self.text
 

@@ -6,14 +6,13 @@ import sys
 from pathlib import Path
 
 from jobcheck.errors import UsageError
+from jobcheck.fsutil import atomic_write_text, not_regular
 from jobcheck.reports.formats import View, named
+from jobcheck.run_history import read_run
 
 
 def report(path: Path, fmt: str, output: Path | None) -> int:
     """Re-render a saved JSON report; exit 0 whatever the run's status (it is only shown)."""
-    from jobcheck.fsutil import atomic_write_text
-    from jobcheck.run_history import read_run
-
     chosen = named(fmt)
     if output is not None:
         _check_output(output, path)
@@ -27,7 +26,6 @@ def report(path: Path, fmt: str, output: Path | None) -> int:
 
 def _check_output(output: Path, source: Path) -> None:
     """The re-rendered report goes to a regular file, never over the report it reads."""
-    from jobcheck.fsutil import not_regular
     from jobcheck.pipeline import refuse_inputs_as_targets
 
     what = not_regular(output)

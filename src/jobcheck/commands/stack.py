@@ -9,6 +9,7 @@ from typing import Any
 
 from jobcheck.errors import UsageError
 from jobcheck.pipeline import load, stack_info
+from jobcheck.staging import lifecycle
 
 UNLIMITED_WIDTH = 10_000
 
@@ -16,8 +17,6 @@ UNLIMITED_WIDTH = 10_000
 def stack(action: str, path: Path | None, environ: Mapping[str, str], **options: Any) -> int:
     """`jobcheck stack up|down|status|logs`: the checklist's stack section, an exit code out."""
     from rich.console import Console
-
-    from jobcheck.staging import lifecycle
 
     checklist = load(path, environ)
     info = stack_info(checklist)

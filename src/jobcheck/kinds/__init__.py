@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from typing import Any
 
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
@@ -64,8 +65,6 @@ def _entry_points() -> dict[str, Any]:
 
 
 def _available_builtin() -> list[str]:
-    import importlib.util
-
     return [n for n, mod in BUILTIN.items() if importlib.util.find_spec(mod) is not None]
 
 

@@ -18,9 +18,11 @@ from pydantic import Field
 from jobcheck import dotenv_files
 from jobcheck.dotenv_files import InterpolationError, literal_secret, secret_key
 from jobcheck.durations import Duration, format_duration
+from jobcheck.errors import ChecklistError
 from jobcheck.kinds._findings import Finding, as_list, findings_outcome, masking, plural, shown_path
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
 from jobcheck.results import Outcome
+from jobcheck.yamlsrc import parse
 
 Rule = Literal[
     "healthcheck", "restart", "stop_grace_period", "pinned_images", "non_root", "memory_limit",
@@ -84,9 +86,6 @@ class ComposeError(Exception):
 def _read_yaml(path: Path, ctx: KindContext) -> dict[str, Any]:
     """The compose file through the checklist's bounded loader (a regular file of at most
     4 MiB, nesting and aliases bounded): a FIFO, /dev/zero or `[` x 5000 is a clear failure."""
-    from jobcheck.errors import ChecklistError
-    from jobcheck.yamlsrc import parse
-
     name = shown_path(path, ctx.base_dir)
     if not path.exists():
         raise ComposeError(f"{name} does not exist")

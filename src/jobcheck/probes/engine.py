@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -132,8 +133,6 @@ def _sdk_client(docker: Any, where: Endpoint, env: Mapping[str, str], timeout_s:
 def _ping(sdk: DockerClient, timeout_s: float) -> None:
     """Ping within ``timeout_s``: over ssh the SDK reads a pipe, which no socket timeout
     bounds, so the ping runs on a thread that is given up on at the deadline."""
-    import threading
-
     box: dict[str, BaseException] = {}
 
     def ping() -> None:
@@ -336,8 +335,6 @@ def exec_in(
 
     A client of its own: the shared one's short read timeout would cut a quiet command off.
     On timeout the process may still run inside the container; the result says so."""
-    import threading
-
     sdk = client(env, timeout_s=timeout_s + 5, context=context)
     try:
         exec_id = sdk.api.exec_create(container.id, argv, stdout=True, stderr=True)["Id"]

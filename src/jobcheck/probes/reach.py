@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from jobcheck.probes import engine
 from jobcheck.probes.engine import REACH_LABEL
 from jobcheck.probes.reach_relay import NOBODY, RELAY, ExecPipe, pump_down, pump_up
 
@@ -147,8 +148,6 @@ def _network_of(container: Any) -> str:
 
 def _images(sdk: Any, target: Any) -> list[str]:
     """Image ids already in the engine, the target's own first: never a name to pull."""
-    from jobcheck.probes import engine
-
     project = target.labels.get(engine.PROJECT_LABEL, "")
     ids = [str(target.attrs.get("Image") or "")]
     for container in engine.containers(sdk, project) if project else []:
@@ -181,8 +180,6 @@ class Lease:
     def _try(
         cls, sdk: Any, project: str, network: str, image: str, seen: list[str]
     ) -> Lease | None:
-        from jobcheck.probes import engine
-
         api = sdk.api
         name = f"jobcheck-reach-{project}-{secrets.token_hex(4)}"[:120]
         host_config = api.create_host_config(
@@ -217,8 +214,6 @@ class Lease:
         return cls(sdk, container_id, name, stream)
 
     def alive(self) -> bool:
-        from jobcheck.probes import engine
-
         try:
             state = self.sdk.api.inspect_container(self.id).get("State") or {}
         except engine.api_errors():
@@ -226,8 +221,6 @@ class Lease:
         return bool(state.get("Running"))
 
     def close(self) -> None:
-        from jobcheck.probes import engine
-
         with contextlib.suppress(OSError):
             self.stream.close()
         with contextlib.suppress(*engine.api_errors()):
@@ -264,8 +257,6 @@ class _Listener:
 
     def _keep_spares(self) -> None:
         """Keep SPARES relays started and waiting, so a connection does not wait for an exec."""
-        from jobcheck.probes import engine
-
         failures: tuple[type[BaseException], ...] = (*engine.api_errors(), ValueError)
         while not self._closed.is_set():
             self._drop_spares()
@@ -323,8 +314,6 @@ class _Listener:
         self.forward.problem(text)
 
     def _relay(self, client: socket.socket) -> None:
-        from jobcheck.probes import engine
-
         pipe: ExecPipe | None = None
         failures: tuple[type[BaseException], ...] = (*engine.api_errors(), ValueError)
         try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobcheck.errors import UsageError
+from jobcheck.fsutil import atomic_write_text
 from jobcheck.results import RunResult
 
 STDOUT = Path("-")
@@ -87,8 +88,6 @@ def write_reports(
     ``-``; False when one could not be. ``mask`` runs on each rendered report: the results are
     masked already, but a renderer escapes text (JSON, HTML, XML) and the masker knows those
     forms too. ``warn``: where a failed write is said (default stderr)."""
-    from jobcheck.fsutil import atomic_write_text
-
     view = view or View()
     written = True
     for fmt in FORMATS:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from jobcheck.reports.formats import BY_NAME, View
 from jobcheck.results import CheckResult, RunResult, Status
 from jobcheck.secrets import looks_secret
 from jobcheck.waiver_status import EXPIRING, describe_expiry, state_of
@@ -235,8 +236,6 @@ class CIReporter:
         self.out.flush()
 
     def _step_summary(self, run: RunResult) -> None:
-        from jobcheck.reports.formats import BY_NAME, View
-
         workspace = self.environ.get("GITHUB_WORKSPACE")
         view = View(root=Path(workspace)) if workspace else View()
         text = BY_NAME["markdown"].render(run, view)

@@ -30,6 +30,7 @@ from jobcheck.reports.html_metrics import render_metrics
 from jobcheck.reports.html_timeline import render_timeline
 from jobcheck.reports.text import STATUS_WORDS, output_tail, problems_first, shown_source
 from jobcheck.results import STATUS_ORDER, CheckResult, RunResult, Status
+from jobcheck.run_history import load_runs
 from jobcheck.textsafe import plain_text
 from jobcheck.waiver_status import EXPIRED, EXPIRING, describe_expiry, state_of
 
@@ -331,7 +332,5 @@ def report(run: RunResult, view: View) -> str:
 def _history(run: RunResult) -> list[RunResult]:
     if not run.path or not any(c.metrics for c in run.checks):
         return []
-    from jobcheck.run_history import load_runs
-
     checklist = Path(run.path)
     return load_runs(checklist.parent, checklist=checklist)

@@ -14,6 +14,7 @@ from typing import IO, Any
 from jobcheck.checklist import Check
 from jobcheck.durations import format_duration
 from jobcheck.kinds.base import StackInfo
+from jobcheck.reports.formats import BY_NAME, View
 from jobcheck.reports.text import (
     LABEL,
     end_of_run,
@@ -71,8 +72,6 @@ def result_line(check: CheckResult, width: int = 24, *, color: bool = False) -> 
 
 def render_plain_report(run: RunResult, *, today: dt.date | None = None) -> str:
     """The end of a run as plain lines: the text format (the one model, ``text.end_of_run``)."""
-    from jobcheck.reports.formats import BY_NAME, View
-
     return BY_NAME["text"].render(run, View(today=today or dt.date.today()))
 
 

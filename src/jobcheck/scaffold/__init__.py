@@ -15,12 +15,21 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jobcheck.errors import JobcheckError, RuntimeFailure
+from jobcheck import kinds
+from jobcheck.checklist import SCHEMA_URL
+from jobcheck.dotenv_files import literal_secret, secret_key, secret_value_problem
+from jobcheck.errors import ChecklistError, JobcheckError, RuntimeFailure
+from jobcheck.fsutil import atomic_write_text
+from jobcheck.loading import load_checklist
 from jobcheck.scaffold import toolchain
+from jobcheck.scaffold.codechecks import missing_ruff
 from jobcheck.scaffold.detect import Project, detect
 from jobcheck.scaffold.draft import OWNER
+from jobcheck.scaffold.projectfiles import read_text
 from jobcheck.scaffold.render import SCHEMA_FILE, render
 from jobcheck.scaffold.setting import Capabilities, Setting
+from jobcheck.schema_gen import checklist_schema
+from jobcheck.yamlsrc import parse
 
 __all__ = [
     "ChecklistExists", "Project", "Setting", "capabilities", "detect", "find_root",
@@ -55,8 +64,6 @@ def find_root(start: Path, home: Path | None = None, *, here: bool = False) -> P
 
 def capabilities() -> dict[str, frozenset[str]]:
     """Every kind here and the option names (and aliases) it accepts."""
-    from jobcheck import kinds
-
     found = {}
     for name in kinds.names():
         try:
@@ -102,15 +109,10 @@ def init_checklist(
 
 
 def _write_validated(target: Path, text: str) -> None:
-    from jobcheck.fsutil import atomic_write_text
-
     atomic_write_text(target, text, check=_validate)
 
 
 def _validate(path: Path) -> None:
-    from jobcheck.errors import ChecklistError
-    from jobcheck.loading import load_checklist
-
     try:
         load_checklist(path, {})
     except ChecklistError as exc:
@@ -121,8 +123,6 @@ def _validate(path: Path) -> None:
 
 def _refuse_leaks(text: str, project: Project) -> None:
     """A secret from an env file must never be written (they become ``${NAME}``)."""
-    from jobcheck.dotenv_files import literal_secret, secret_key, secret_value_problem
-
     # Only values that look like real secrets: a weak one ("postgres") is also a service name.
     leaked = [
         key
@@ -141,11 +141,6 @@ def _refuse_leaks(text: str, project: Project) -> None:
 def _write_schema(target: Path) -> bool:
     """The schema the checklist's first line points at; a file of that name that jobcheck did
     not write is left alone."""
-    from jobcheck.checklist import SCHEMA_URL
-    from jobcheck.fsutil import atomic_write_text
-    from jobcheck.scaffold.projectfiles import read_text
-    from jobcheck.schema_gen import checklist_schema
-
     if target.exists():
         try:
             ours = json.loads(read_text(target) or "null").get("$id") == SCHEMA_URL
@@ -190,8 +185,6 @@ def missing_extras(
 
 def _tool_notes(checks: list[dict[str, Any]], root: Path) -> list[str]:
     """Said now, not found at the first run: the project's virtualenv lacks the linter."""
-    from jobcheck.scaffold.codechecks import missing_ruff
-
     lint = next((c for c in checks if c.get("kind") == "lint"), None)
     if lint is None or lint["with"].get("tool"):
         return []
@@ -205,8 +198,6 @@ def _tool_notes(checks: list[dict[str, Any]], root: Path) -> list[str]:
 def init_command(project_dir: Path, *, force: bool, here: bool = False) -> str:
     """``jobcheck init``: write at the repository's root (as git finds it; with ``here``, the
     nearest folder with .git or pyproject.toml) and say where, what, and what to do next."""
-    from jobcheck.yamlsrc import parse
-
     root = find_root(project_dir, here=here)
     path = init_checklist(root, force=force, start=project_dir)
     data = parse(path).data

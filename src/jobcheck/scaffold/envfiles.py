@@ -16,6 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from jobcheck.dotenv_files import read_dotenv
+from jobcheck.scaffold.projectfiles import read_text
+
 TEMPLATE_WORDS = re.compile(r"(^|[._-])(example|sample|template|dist|tmpl|defaults?)($|[._-])")
 
 
@@ -79,8 +82,6 @@ def _role(name: str, compose_dir: str) -> str:
 
 def read_values(path: Path) -> dict[str, str]:
     """A dotenv file's values; {} when it is absent or unreadable."""
-    from jobcheck.dotenv_files import read_dotenv
-
     try:
         return read_dotenv(path).values()
     except (OSError, UnicodeDecodeError):
@@ -108,8 +109,6 @@ def _template_for(env: EnvFile, files: list[EnvFile]) -> str:
 
 
 def _gitignore(root: Path) -> list[str]:
-    from jobcheck.scaffold.projectfiles import read_text
-
     lines = (read_text(root / ".gitignore") or "").splitlines()
     return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 

@@ -12,11 +12,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from jobcheck.fsutil import MAX_PROJECT_FILE_BYTES, read_regular_text
+
 
 def read_text(path: Path) -> str | None:
     """The UTF-8 text of a regular file of at most MAX_PROJECT_FILE_BYTES; else None."""
-    from jobcheck.fsutil import MAX_PROJECT_FILE_BYTES, read_regular_text
-
     try:
         return read_regular_text(path, MAX_PROJECT_FILE_BYTES)
     except (OSError, UnicodeDecodeError):  # no file, a FIFO, a device, too big, not UTF-8

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobcheck.fsutil import MAX_PROJECT_FILE_BYTES, read_regular_text
+
 SKIPPED_DIRS = {
     "node_modules", "site-packages", "__pycache__", "build", "dist", "venv", "env", "tests",
     "test", "migrations", "alembic", "docs", "static", "templates",
@@ -29,8 +31,6 @@ class Module:
 
 def modules(root: Path, *, markers: Iterable[str]) -> Iterator[Module]:
     """Parsed modules whose text contains one of ``markers`` (cheap before parsing)."""
-    from jobcheck.fsutil import MAX_PROJECT_FILE_BYTES, read_regular_text
-
     wanted = tuple(markers)
     for path in _python_files(root):
         try:

@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from jobcheck.errors import ChecklistError
 from jobcheck.scaffold import commandline, projectfiles
+from jobcheck.scaffold.envfiles import read_values
+from jobcheck.yamlsrc import parse
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 COMPOSE_DIRS = (".", "docker", "deploy", "compose")
@@ -98,8 +101,6 @@ def compose_files(root: Path, environ: Mapping[str, str] | None = None) -> list[
 
 
 def _compose_file_variable(root: Path, environ: Mapping[str, str]) -> list[str]:
-    from jobcheck.scaffold.envfiles import read_values
-
     dotenv = read_values(root / ".env")
     value = environ.get("COMPOSE_FILE") or dotenv.get("COMPOSE_FILE", "")
     separator = environ.get("COMPOSE_PATH_SEPARATOR") or dotenv.get("COMPOSE_PATH_SEPARATOR")
@@ -144,9 +145,6 @@ def services(root: Path, compose_files: list[str] | str) -> list[Service]:
 
 
 def _specs(path: Path) -> dict[str, dict[str, Any]]:
-    from jobcheck.errors import ChecklistError
-    from jobcheck.yamlsrc import parse
-
     try:
         data = parse(path).data
     except ChecklistError:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobcheck.dotenv_files import InterpolationError, interpolated, read_dotenv
 from jobcheck.durations import format_duration
 from jobcheck.probes import engine
 from jobcheck.process import ProcessResult, run_process, tail_lines
@@ -118,8 +119,6 @@ def env_file_values(path: Path, env: Mapping[str, str] | None = None) -> dict[st
     python-dotenv's parser, bounded) and Compose's ``${VAR:-default}`` grammar over earlier
     keys, then ``env``. ComposeError when the file cannot be read or a reference is malformed
     or required and unset (the message names the line and key, never the value)."""
-    from jobcheck.dotenv_files import InterpolationError, interpolated, read_dotenv
-
     try:
         return interpolated(read_dotenv(path), os.environ if env is None else env)
     except (OSError, UnicodeDecodeError, InterpolationError) as exc:
