@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:
         print(f"jobcheck {__version__}")
         sys.exit(0)
-    from jobcheck.cli import run_app
+    from jobcheck.cli import run_app  # lazy: Typer: `--version` is answered without it
 
     run_app(args)
 

@@ -67,7 +67,7 @@ class Found:
 def check_pattern(pattern: str) -> None:
     """Raise ``re.error`` when ``pattern`` is not one the matcher accepts (for load-time
     validation: the same engine that will match it)."""
-    import regex
+    import regex  # lazy: the regex package, only for a user's pattern
 
     try:
         regex.compile(pattern)
@@ -109,7 +109,7 @@ def _bounded(
     cancel: threading.Event | None,
     flags: int,
 ) -> Found | None:
-    import regex
+    import regex  # lazy: the regex package, only for a user's pattern
 
     timeout_s = max(DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s, 0.001)
 

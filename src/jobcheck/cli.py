@@ -1,7 +1,8 @@
 """The Typer app: options in, exit code out. Nothing else lives here.
 
 ``jobcheck --version`` never reaches this module: the entry point (``jobcheck.__main__``)
-answers it before Typer is imported.
+answers it before Typer is imported. Each command imports its module (``commands/NAME.py``)
+inside its function: only the command that runs pays for it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 import typer
 
 from jobcheck import __version__
+from jobcheck.commands import handle
 from jobcheck.errors import UsageError
 from jobcheck.reports.formats import BY_NAME, FILE_OPTIONS
 
@@ -167,6 +169,7 @@ class GateOptions:
 
     def request(self, checklist: Path | None, **more: Any) -> GateRequest:
         """The one place a ``GateRequest`` is built from the command line."""
+        # lazy: the gate's tree, only for a command that runs it
         from jobcheck.pipeline import GateRequest
 
         v = self.values
@@ -236,8 +239,6 @@ MERGE = (MERGE_OPTIONS, _reports)
 
 def _finish(action: Callable[[], int]) -> None:
     """Run a command body through the one error handler; exit with its code."""
-    from jobcheck.commands import handle
-
     raise typer.Exit(handle(action, debug=_DEBUG["on"]))
 
 

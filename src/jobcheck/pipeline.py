@@ -136,6 +136,7 @@ def shard_plan(
     """The plan cut to this shard's checks (whole groups of ``needs``), balanced by the
     durations in a file (``--durations FILE``), this machine's run history only when asked
     (``--durations history``), else by count: the same split on every machine."""
+    # lazy: statistics and friends: only for --shard
     from jobcheck.shards import FROM_HISTORY, read_durations, shard_ids
 
     if durations == FROM_HISTORY:
@@ -290,7 +291,7 @@ def _result_cache(
     """The result cache, when a planned check has `cache:`."""
     if not any(c.cache is not None for c in plan.run):
         return None
-    from jobcheck.result_cache import for_run
+    from jobcheck.result_cache import for_run  # lazy: only a run with a `cache:` check
 
     return for_run(plan.run, checklist.base_dir, env, masker)
 
@@ -316,6 +317,7 @@ def stack_preparer(
         return None
 
     def prepare(cancel: threading.Event, progress: Callable[[str], None]) -> str:
+        # lazy: the stack's lifecycle (compose, Docker)
         from jobcheck.staging.lifecycle import bring_up
 
         result = bring_up(stack, env, progress=progress, build=stack.build, cancel=cancel)
@@ -435,7 +437,7 @@ def choose_listeners(
     tty = stream.isatty()
     colour = wants_colour(options.color, environ, tty=tty)
     if tty and not options.plain and not is_ci(environ):
-        from rich.console import Console
+        from rich.console import Console  # lazy: rich, only on a terminal
 
         decided = ("NO_COLOR", "FORCE_COLOR")  # here, not again by rich
         console = Console(

@@ -97,6 +97,7 @@ def read_run(path: Path, *, strict: bool = False) -> RunResult:
     """A saved JSON report; a clear usage error when it is missing, not a regular file, too
     large, not JSON, or not a report jobcheck can believe (``report_schema``; ``strict`` for
     the shards of a merge)."""
+    # lazy: only when a saved report is read
     from jobcheck.report_schema import report_problems, summarized
 
     try:

@@ -206,6 +206,7 @@ class Runner:
         as long as the run: listeners closed, their containers removed."""
         if "jobcheck.stack_ports" not in sys.modules:
             return  # only its `resolve` opens forwards: none, and the engine probe stays unloaded
+        # lazy: the Docker engine probe, only for ${stack...} ports
         from jobcheck.stack_ports import REACH_KEY, close_forwards
 
         if REACH_KEY in self._shared:
@@ -540,6 +541,7 @@ def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
     if refs is None:
         box.append(run_kind(check.impl, check.options, ctx))
         return
+    # lazy: the Docker engine probe, only for ${stack...} ports
     from jobcheck.stack_ports import noted, resolve
 
     try:  # the options of this attempt, with the stack's ports resolved now

@@ -186,7 +186,7 @@ class _Yaml(NamedTuple):
 
 @functools.cache
 def _yaml() -> _Yaml:
-    import yaml
+    import yaml  # lazy: PyYAML (~15 ms), only when YAML is read
 
     return _Yaml(
         yaml.ScalarNode,
@@ -569,7 +569,7 @@ def parse(path: Path, text: str | None = None) -> Source:
 
 def _compose(source: Source, text: str) -> tuple[yaml.Node | None, YamlLoader]:
     """The root node, and the loader whose constructors build its values."""
-    import yaml
+    import yaml  # lazy: PyYAML (~15 ms), only when YAML is read
 
     kinds: list[type[YamlLoader]] = [yaml.SafeLoader]
     if getattr(yaml, "__with_libyaml__", False):

@@ -488,3 +488,124 @@ def test_the_stack_refs_rule_finds_a_raw_read() -> None:
     """)
     assert len(stack_ref_reads("jobcheck.commands.explain", tree)) == 3
     assert stack_ref_reads("jobcheck.stack_refs", tree) == []
+
+
+# -- function-local imports ---------------------------------------------------------------
+
+# A module imported inside a function: each entry covers the module and its submodules (an
+# entry ending in "." only its submodules). An
+# import inside a function hides a dependency from the reader, so it is kept for what a plain
+# `jobcheck run` must not pay for, and nothing else (tests/unit/test_cli_startup.py checks the
+# start-up side). Anything else goes to the top of its module.
+LAZY_IMPORTS: dict[str, str] = {
+    # (a) heavy or optional libraries, imported where they are used
+    "amqp": "Celery's AMQP client: celery checks only",
+    "arq": "arq checks only",
+    "celery": "celery checks only",
+    "docker": "the Docker SDK: Docker-backed kinds and the stack only",
+    "dotenv": "python-dotenv's parser (~4 ms): only when a dotenv file is read",
+    "dramatiq": "dramatiq checks only",
+    "httpx": "the http kind only",
+    "importlib.metadata": "third-party kinds' entry points: only for a kind not built in",
+    "kombu": "celery checks only",
+    "packaging": "the release kind's version rules only",
+    "paramiko": "a Docker engine over ssh only",
+    "pika": "dramatiq's RabbitMQ client: dramatiq checks only",
+    "redis": "Redis-backed checks only",
+    "regex": "the `regex` package: only a check with a user's pattern",
+    "requests": "the Docker SDK's transport: Docker-backed kinds only",
+    "rich": "the live view, tables and panels: only on a terminal",
+    "yaml": "PyYAML (~15 ms): only a command that reads YAML (yamlsrc)",
+    # (a) jobcheck modules that pull one of those in, or a tree a plain run does not need
+    "jobcheck.cli": "Typer: `jobcheck --version` is answered before it",
+    "jobcheck.pipeline": "the gate (checklist models, loader, runner): commands that run one",
+    "jobcheck.probes": "the Docker SDK and the job frameworks' clients",
+    "jobcheck.stack_ports": "the Docker engine probe: only a check naming ${stack...} ports",
+    "jobcheck.staging": "the stack's lifecycle (compose, Docker): only when a stack is used",
+    "jobcheck.shards": "statistics and friends: only `--shard` and `--durations`",
+    "jobcheck.result_cache": "only a run with a check that has `cache:`",
+    "jobcheck.report_schema": "only when a saved report is read (`--failed`, `report`)",
+    # (b) one command module per command, imported by cli.py when that command runs
+    "jobcheck.commands.": "a command's module: only when that command runs",
+}
+# (c) import cycles broken by a function-local import: none (the graph has none, counting
+# function-local imports, see test_the_import_graph_has_no_cycle). An entry names the module
+# imported and the cycle it breaks.
+CYCLE_EXCEPTIONS: dict[str, str] = {}
+
+
+def _imported_module(node: ast.Import | ast.ImportFrom, name: str, is_package: bool) -> list[str]:
+    """The modules an import statement names (``from jobcheck import kinds``: jobcheck.kinds)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    base = node.module or ""
+    if node.level:
+        package = name if is_package else name.rpartition(".")[0]
+        anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join([*anchor, base] if base else anchor)
+    return [f"{base}.{a.name}" if base == "jobcheck" else base for a in node.names]
+
+
+def _allowed_lazily(module: str) -> bool:
+    for key in {**LAZY_IMPORTS, **CYCLE_EXCEPTIONS}:
+        whole = key.rstrip(".")
+        if module.startswith(whole + ".") or (module == whole and not key.endswith(".")):
+            return True
+    return False
+
+
+def local_imports(name: str, tree: ast.AST, *, is_package: bool = False) -> list[str]:
+    """Imports inside a function of a module that is not in LAZY_IMPORTS or CYCLE_EXCEPTIONS."""
+    found = set()
+    for func in ast.walk(tree):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(func):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            for module in _imported_module(node, name, is_package):
+                if not _allowed_lazily(module):
+                    found.add(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    return sorted(found)
+
+
+def test_function_local_imports_are_only_of_heavy_modules_or_commands() -> None:
+    """A function-local import is for a heavy or optional library (or a jobcheck module that
+    pulls one in), a command's module, or a cycle: LAZY_IMPORTS and CYCLE_EXCEPTIONS, each
+    with its reason. A cheap module (jobcheck.fsutil, jobcheck.errors, threading...) is
+    imported at the top of the module that uses it."""
+    found = [
+        problem
+        for name, path in sorted(modules().items())
+        for problem in local_imports(
+            name,
+            ast.parse(path.read_text(encoding="utf-8")),
+            is_package=path.name == "__init__.py",
+        )
+    ]
+    assert found == []
+
+
+def test_the_local_import_rule_finds_a_cheap_module() -> None:
+    tree = _code("""
+        import regex
+
+        def write(path, text):
+            from jobcheck.fsutil import atomic_write_text
+            import threading
+            from jobcheck import kinds
+            from jobcheck.commands.run import run
+            from jobcheck.commands import handle
+            from jobcheck.probes import engine
+            import regex
+            from rich.console import Console
+            from . import text
+    """)
+    found = local_imports("jobcheck.reports.html", tree)
+    assert sorted(line.split(": ", 1)[1] for line in found) == [
+        "from . import text",
+        "from jobcheck import kinds",
+        "from jobcheck.commands import handle",
+        "from jobcheck.fsutil import atomic_write_text",
+        "import threading",
+    ]

@@ -26,6 +26,7 @@ def report(path: Path, fmt: str, output: Path | None) -> int:
 
 def _check_output(output: Path, source: Path) -> None:
     """The re-rendered report goes to a regular file, never over the report it reads."""
+    # lazy: the gate's tree, only for a command that runs it
     from jobcheck.pipeline import refuse_inputs_as_targets
 
     what = not_regular(output)

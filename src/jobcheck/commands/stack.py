@@ -16,7 +16,7 @@ UNLIMITED_WIDTH = 10_000
 
 def stack(action: str, path: Path | None, environ: Mapping[str, str], **options: Any) -> int:
     """`jobcheck stack up|down|status|logs`: the checklist's stack section, an exit code out."""
-    from rich.console import Console
+    from rich.console import Console  # lazy: rich, only on a terminal
 
     checklist = load(path, environ)
     info = stack_info(checklist)

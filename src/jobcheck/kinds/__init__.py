@@ -59,7 +59,7 @@ class UnknownKind(LookupError):
 
 
 def _entry_points() -> dict[str, Any]:
-    from importlib.metadata import entry_points
+    from importlib.metadata import entry_points  # lazy: entry points, only for a kind not built in
 
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 

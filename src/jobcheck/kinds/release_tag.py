@@ -154,6 +154,7 @@ def _same_version(tag_version: str, version: str) -> bool:
     if tag_version == version:
         return True
     try:
+        # lazy: optional: the release kind's version rules
         from packaging.version import InvalidVersion, Version
     except ImportError:
         return False

@@ -202,7 +202,7 @@ def check(options: Options, ctx: KindContext, sdk: DockerClient) -> Outcome:
 def check_arq(options: Options, ctx: KindContext) -> Outcome:
     """Each cron tick ran at most ``max`` times, from the kept results of arq's cron jobs."""
     assert options.redis_url is not None
-    from jobcheck.probes.arq_adapter import duplicates
+    from jobcheck.probes.arq_adapter import duplicates  # lazy: the framework's client library
 
     with adapter_for("arq", options.redis_url, timeout_s=options.timeout) as adapter:
         runs = adapter.cron_runs()  # type: ignore[attr-defined]

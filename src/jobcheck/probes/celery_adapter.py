@@ -100,7 +100,7 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
 
         errors.append(amqp.exceptions.AMQPError)
     with contextlib.suppress(ImportError):
-        import redis.exceptions
+        import redis.exceptions  # lazy: redis-py, only Redis-backed checks
 
         errors.append(redis.exceptions.RedisError)
     return tuple(errors)

@@ -130,6 +130,7 @@ class DramatiqAdapter(fw.AdapterBase):
                 broker.broker_id = f"{OWN_PREFIX}{broker.broker_id}"
                 self._broker = broker
             else:
+                # lazy: dramatiq, only dramatiq checks
                 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
                 url = amqp_url(self.broker_url.url, self.timeout_s)
@@ -257,7 +258,7 @@ class DramatiqAdapter(fw.AdapterBase):
         return str(sent.message_id)
 
     def _amqp_enqueue(self, message: dramatiq.Message[Any]) -> dramatiq.Message[Any]:
-        import pika.exceptions as px
+        import pika.exceptions as px  # lazy: dramatiq's RabbitMQ client
 
         try:
             return fw.bounded(

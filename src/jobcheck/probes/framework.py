@@ -458,7 +458,7 @@ def bounded(call: Callable[[], T], limit_s: float, what: str) -> T:
 def redis_client(url: str, timeout_s: float) -> redis.Redis:
     """A redis-py client that fails fast: socket timeouts, and no retries (redis-py retries
     three times by default, which would triple the wait on a Redis that is down)."""
-    import redis
+    import redis  # lazy: redis-py, only Redis-backed checks
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
@@ -474,7 +474,7 @@ def redis_client(url: str, timeout_s: float) -> redis.Redis:
 @contextmanager
 def redis_errors(where: str, timeout_s: float) -> Iterator[None]:
     """redis-py's exceptions as the check's: Redis down is a failure, rejected is an error."""
-    import redis.exceptions as rx
+    import redis.exceptions as rx  # lazy: redis-py, only Redis-backed checks
 
     try:
         yield

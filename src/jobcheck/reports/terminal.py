@@ -159,7 +159,7 @@ class LiveReporter(BaseListener):
     WAITING_SHOWN = 3
 
     def __init__(self, console: Any) -> None:
-        from rich.live import Live
+        from rich.live import Live  # lazy: rich, only on a terminal
 
         self.console = console
         self.running: dict[str, tuple[Check, float]] = {}
@@ -176,7 +176,7 @@ class LiveReporter(BaseListener):
         )
 
     def _render(self) -> Any:
-        from rich.spinner import Spinner
+        from rich.spinner import Spinner  # lazy: rich, only on a terminal
         from rich.table import Table
 
         table = Table.grid(padding=(0, 1))
@@ -212,7 +212,7 @@ class LiveReporter(BaseListener):
         self.running[check.id] = (check, time.monotonic())
 
     def on_check_waited(self, check: Check, why: str) -> None:
-        from rich.text import Text
+        from rich.text import Text  # lazy: rich, only on a terminal
 
         self.console.print(Text(f"  {check.id} waited for {why}", style="dim"), highlight=False)
 
@@ -239,7 +239,7 @@ class LiveReporter(BaseListener):
         self.stack = (stack.project if stack else "staging stack", time.monotonic())
 
     def on_stack_progress(self, line: str) -> None:
-        from rich.text import Text
+        from rich.text import Text  # lazy: rich, only on a terminal
 
         self.console.print(Text(f"  stack: {line}", style="dim"), highlight=False)
 
@@ -280,7 +280,7 @@ def footer(
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    from rich.markup import escape  # lazy: rich, only on a terminal
 
     return escape(text)
 
@@ -288,7 +288,7 @@ def _escape(text: str) -> str:
 def _problem_grid(check: CheckResult, root: Path) -> Any:
     """The rows of a problem as a two-column grid: a long value wraps inside its column, so
     every continuation line keeps the indent of its first."""
-    from rich.console import Group
+    from rich.console import Group  # lazy: rich, only on a terminal
     from rich.table import Table
     from rich.text import Text
 
@@ -310,7 +310,7 @@ def _problem_grid(check: CheckResult, root: Path) -> Any:
 
 def render_rich_report(console: Any, run: RunResult, *, today: dt.date | None = None) -> None:
     """The one text model (``text.end_of_run``) with colours: a panel per problem, a table."""
-    from rich.panel import Panel
+    from rich.panel import Panel  # lazy: rich, only on a terminal
     from rich.table import Table
     from rich.text import Text
 

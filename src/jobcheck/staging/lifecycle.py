@@ -235,7 +235,7 @@ def _table(
     mask: Masker,
     services: list[str] | None = None,
 ) -> None:
-    from rich.table import Table
+    from rich.table import Table  # lazy: rich, only on a terminal
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("service", "container", "state", "health", "restarts", "ports"):
