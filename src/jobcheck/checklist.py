@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from jobcheck.durations import Duration
-from jobcheck.kinds.base import Kind, KindOptions
+from jobcheck.kinds.base import Kind, KindOptions, empty_dict, empty_list
 from jobcheck.results import CheckInfo
 from jobcheck.stack_refs import StackRefs
 
@@ -53,7 +53,7 @@ class CacheSpec(_Strict):
         "(`**` crosses folders; a folder means every file under it), e.g. ../src/**/*.py",
     )
     env: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Environment variables the result depends on (their values are hashed, "
         "never stored)",
     )
@@ -103,25 +103,25 @@ class CheckSpec(Envelope):
     title: str | None = Field(None, description="Defaults to the id")
     kind: str = Field(description="A registered check kind")
     with_: dict[str, Any] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         alias="with",
         description="Kind options. Strings take ${NAME}, ${NAME:-default} and "
         "${stack.SERVICE.PORT}: 127.0.0.1:HOSTPORT, the port the running stack's container of "
         "SERVICE publishes on 127.0.0.1 for its PORT, read when the check runs (an error when "
         "there is none)",
     )
-    needs: list[str] = Field(default_factory=list, description="Ids that must pass first")
+    needs: list[str] = Field(default_factory=empty_list, description="Ids that must pass first")
     after: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Order only: start once these checks ended, whatever their status",
     )
     uses: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Stack services this check uses where jobcheck cannot tell (a `command` "
         "talking to Redis): it never runs while a check that disrupts one of them runs",
     )
     disrupts: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Stack services this check stops or restarts (a `command` drill): it starts "
         "once every check using them ended, and nothing using them runs beside it",
     )
@@ -148,7 +148,7 @@ class StackSpec(_Strict):
     up: bool = Field(False, description="Bring the stack up (build, start, wait) before checks")
     build: bool = Field(True, description="Build images on up")
     wait: Duration = Field(180.0, description="Deadline for every healthcheck on up")
-    build_args: dict[str, str] = Field(default_factory=dict, description="Extra build args")
+    build_args: dict[str, str] = Field(default_factory=empty_dict, description="Extra build args")
     context: str | None = Field(
         None,
         min_length=1,
@@ -167,11 +167,15 @@ class ChecklistSpec(_Strict):
 
     version: Literal[1] = Field(description="The format version: 1")
     name: str = Field(min_length=1)
-    include: list[str] = Field(default_factory=list, description="More checklist files")
-    vars: dict[str, VarText] = Field(default_factory=dict, description="Interpolated as ${NAME}")
-    secrets: list[str] = Field(default_factory=list, description="Names whose values are masked")
+    include: list[str] = Field(default_factory=empty_list, description="More checklist files")
+    vars: dict[str, VarText] = Field(
+        default_factory=empty_dict, description="Interpolated as ${NAME}"
+    )
+    secrets: list[str] = Field(
+        default_factory=empty_list, description="Names whose values are masked"
+    )
     env_files: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Dotenv files whose values are interpolated and exported to checks "
         "(the real environment wins over them, as in Compose)",
     )

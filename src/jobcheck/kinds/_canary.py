@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from jobcheck.durations import Duration
 from jobcheck.kinds._framework import BrokerURLs, Framework
-from jobcheck.kinds.base import KindContext
+from jobcheck.kinds.base import KindContext, empty_dict, empty_list
 from jobcheck.probes.canary import (
     DEFAULT_DONE,
     DEFAULT_FAILED,
@@ -46,7 +46,9 @@ class CanaryOptions(BrokerURLs):
     form: dict[str, FormValue] | None = Field(
         None, description="via http: form fields, sent form-encoded"
     )
-    headers: dict[str, str] = Field(default_factory=dict, description="via http: extra headers")
+    headers: dict[str, str] = Field(
+        default_factory=empty_dict, description="via http: extra headers"
+    )
     id_field: str = Field(
         "id", description="via http: dotted path to the job id, e.g. data.task_id"
     )
@@ -70,8 +72,8 @@ class CanaryOptions(BrokerURLs):
         "Dramatiq's actor name",
     )
     function: str | None = Field(None, description="via rq: the dotted function (as task)")
-    args: list[Any] = Field(default_factory=list, description="Positional arguments")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments")
+    args: list[Any] = Field(default_factory=empty_list, description="Positional arguments")
+    kwargs: dict[str, Any] = Field(default_factory=empty_dict, description="Keyword arguments")
     queue: str | None = Field(
         None,
         description="The queue (default: rq default, celery celery, arq arq:queue, "

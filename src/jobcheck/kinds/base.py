@@ -29,10 +29,24 @@ __all__ = [
     "Prepared",
     "Recheck",
     "StackInfo",
+    "empty_dict",
+    "empty_list",
 ]
 
 
 OptionsT = TypeVar("OptionsT", bound="KindOptions")
+
+
+def empty_list() -> list[Any]:
+    """``Field(default_factory=empty_list)`` in a pydantic model, for ``list``: pydantic reads
+    a default factory's signature, and a builtin's is parsed from its text with ``tokenize``,
+    whose first use compiles a large regex (~6 ms of every run's start-up)."""
+    return []
+
+
+def empty_dict() -> dict[str, Any]:
+    """``Field(default_factory=empty_dict)``, for ``dict`` (see ``empty_list``)."""
+    return {}
 
 
 class KindOptions(BaseModel):

@@ -22,7 +22,7 @@ from jobcheck.kinds._drill import Timeline, start_again
 from jobcheck.kinds._findings import plural
 from jobcheck.kinds._framework import URL_OPTION, FrameworkOptions
 from jobcheck.kinds._tracked import Job, follow, poll
-from jobcheck.kinds.base import Footprint, Kind, KindContext
+from jobcheck.kinds.base import Footprint, Kind, KindContext, empty_dict, empty_list
 from jobcheck.outcomes import CheckEnded, CheckError, CheckFailed
 from jobcheck.probes import broker_url, engine
 from jobcheck.probes.framework import Adapter, adapter_for
@@ -45,11 +45,12 @@ class Options(FrameworkOptions):
     )
     seconds: Duration = Field(5.0, description="How long the running job sleeps")
     args: list[Any] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="The canary's positional arguments (and the waiting jobs')",
     )
     kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="The canary's keyword arguments (and the waiting jobs')"
+        default_factory=empty_dict,
+        description="The canary's keyword arguments (and the waiting jobs')",
     )
     sleep_args: list[Any] | None = Field(
         None,
@@ -57,7 +58,7 @@ class Options(FrameworkOptions):
         "(default: [seconds] when sleep_kwargs is not given either)",
     )
     sleep_kwargs: dict[str, Any] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description='sleep_task\'s keyword arguments; "{seconds}" is replaced by seconds',
     )
     waiting: int = Field(3, ge=0, le=50, description="Canary jobs left waiting at the restart")

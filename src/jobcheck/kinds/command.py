@@ -15,6 +15,7 @@ from jobcheck.kinds.base import (
     KindOptions,
     OptionProblem,
     Prepared,
+    empty_dict,
     joined_output,
     process_failure,
 )
@@ -30,7 +31,9 @@ class Options(KindOptions):
         False, description="Run through /bin/sh -c (only when you need pipes or globs)"
     )
     cwd: str | None = Field(None, description="Working directory, relative to the checklist")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
+    env: dict[str, str] = Field(
+        default_factory=empty_dict, description="Extra environment variables"
+    )
     exit_code: int = Field(0, description="The expected exit code")
     stdout_contains: str | None = Field(None, description="Text stdout must contain")
     stdout_matches: str | None = Field(None, description="A regular expression stdout must match")

@@ -20,7 +20,7 @@ from jobcheck.dotenv_files import InterpolationError, literal_secret, secret_key
 from jobcheck.durations import Duration, format_duration
 from jobcheck.errors import ChecklistError
 from jobcheck.kinds._findings import Finding, as_list, findings_outcome, masking, plural, shown_path
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds.base import Kind, KindContext, KindOptions, empty_dict, empty_list
 from jobcheck.results import Outcome
 from jobcheck.yamlsrc import parse
 
@@ -53,9 +53,9 @@ class Options(KindOptions):
         None, description='Services (names or globs) held to stop_grace_period (default "*worker*")'
     )
     min_stop_grace_period: Duration = Field(10.0, description="The least grace for workers")
-    services: list[str] = Field(default_factory=list, description="Only these services")
+    services: list[str] = Field(default_factory=empty_list, description="Only these services")
     ignore: dict[str, list[Rule]] = Field(
-        default_factory=dict, description="Service -> rules not applied to it"
+        default_factory=empty_dict, description="Service -> rules not applied to it"
     )
 
 

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from jobcheck import bounded_regex
 from jobcheck.dotenv_files import Dotenv, read_dotenv, secret_key, secret_value_problem
 from jobcheck.kinds._findings import Finding, findings_outcome, masking, shown_path, valid_regex
-from jobcheck.kinds.base import CheckError, Kind, KindContext, KindOptions
+from jobcheck.kinds.base import CheckError, Kind, KindContext, KindOptions, empty_dict, empty_list
 from jobcheck.results import Outcome
 
 
@@ -24,24 +24,24 @@ def _text(value: object) -> str:
 class Options(KindOptions):
     file: str = Field(description="The dotenv file to check, relative to the checklist")
     required: list[str] = Field(
-        default_factory=list, description="Keys that must be present (and not empty)"
+        default_factory=empty_list, description="Keys that must be present (and not empty)"
     )
     forbidden: dict[str, list[str]] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Key -> values it must not have, compared case-insensitively",
     )
     same_keys_as: str | None = Field(
         None, description="Another dotenv file that must define exactly the same keys"
     )
     patterns: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Key -> regular expression its value must match in full (when present)",
     )
     secrets: bool = Field(
         True, description="Flag secret-looking keys whose values are placeholders or short"
     )
     allow_empty: list[str] = Field(
-        default_factory=list, description="Keys allowed to have an empty value"
+        default_factory=empty_list, description="Keys allowed to have an empty value"
     )
 
     @field_validator("forbidden", mode="before")

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from jobcheck import bounded_regex
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._measure import BaselineOptions, CpuClock, compare, judged
-from jobcheck.kinds.base import CheckError, Kind, KindContext
+from jobcheck.kinds.base import CheckError, Kind, KindContext, empty_dict, empty_list
 from jobcheck.metrics import parse_tolerance, shown, spread
 from jobcheck.probes.http_client import Answer, excerpt, no_answer, request
 from jobcheck.probes.load_driver import Hit, hammer
@@ -44,7 +44,9 @@ COMPARED = ("p95_s", "error_rate")  # compared with the baseline; the rest shown
 class Options(BaselineOptions):
     url: str = Field(description="http:// or https:// URL; only that host and port are contacted")
     method: str = Field("GET", description="HTTP method")
-    request_headers: dict[str, str] = Field(default_factory=dict, description="Headers to send")
+    request_headers: dict[str, str] = Field(
+        default_factory=empty_dict, description="Headers to send"
+    )
     body: str | dict[str, Any] | list[Any] | None = Field(
         None, description="Request body: text, or a mapping/list sent as JSON"
     )
@@ -54,7 +56,7 @@ class Options(BaselineOptions):
     )
     contains: str | None = Field(None, description="Text the response body must contain")
     headers: list[str] | dict[str, str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Required response headers: names, or name -> exact value or /regex/",
     )
     max_latency: Duration | None = Field(None, description="Latency budget for the answer")

@@ -13,7 +13,14 @@ from pydantic import Field, model_validator
 
 from jobcheck.kinds._findings import Finding, findings_outcome, plural, shown_path
 from jobcheck.kinds._project_tools import Tool, command_for, explicit
-from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
+from jobcheck.kinds.base import (
+    Kind,
+    KindContext,
+    KindOptions,
+    empty_list,
+    joined_output,
+    process_failure,
+)
 from jobcheck.process import ProcessResult, split_command, tail_lines
 from jobcheck.results import Outcome
 
@@ -48,7 +55,7 @@ class Options(KindOptions):
         default_factory=lambda: ["."], description="What to lint, relative to cwd"
     )
     args: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Extra arguments (for ruff: given to `ruff check`, before the paths)",
     )
     max_findings: int = Field(0, ge=0, description="How many findings are tolerated")

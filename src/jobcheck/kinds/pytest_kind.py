@@ -12,7 +12,15 @@ from pydantic import Field
 
 from jobcheck.kinds._findings import listing, plural, shown_path
 from jobcheck.kinds._project_tools import Tool, python_for
-from jobcheck.kinds.base import Kind, KindContext, KindOptions, joined_output, process_failure
+from jobcheck.kinds.base import (
+    Kind,
+    KindContext,
+    KindOptions,
+    empty_dict,
+    empty_list,
+    joined_output,
+    process_failure,
+)
 from jobcheck.process import ProcessResult, background_note, tail_lines
 from jobcheck.results import Outcome
 
@@ -24,7 +32,7 @@ REASON_CHARS = 160
 
 class Options(KindOptions):
     args: list[str] = Field(
-        default_factory=list, description="Arguments for pytest: paths, -m, -k, -x ..."
+        default_factory=empty_list, description="Arguments for pytest: paths, -m, -k, -x ..."
     )
     cwd: str | None = Field(None, description="Where to run pytest, relative to the checklist")
     python: str | None = Field(
@@ -34,7 +42,9 @@ class Options(KindOptions):
         "checklist, else jobcheck's own)",
     )
     min_tests: int = Field(1, ge=0, description="Fewer tests run (not skipped) is a failure")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
+    env: dict[str, str] = Field(
+        default_factory=empty_dict, description="Extra environment variables"
+    )
 
 
 @dataclass

@@ -34,6 +34,8 @@ from jobcheck.kinds.base import (
     KindOptions,
     OptionProblem,
     Prepared,
+    empty_dict,
+    empty_list,
     joined_output,
 )
 from jobcheck.probes import containers, engine
@@ -60,7 +62,7 @@ class Options(KindOptions):
         "false leaves the stack at the previous release (and says so)",
     )
     recheck: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Ids of checks of this checklist to run again against the rolled-back stack",
     )
     inflight: _inflight.Inflight | None = Field(
@@ -75,7 +77,9 @@ class Options(KindOptions):
         description="Bound on each command, and on the in-flight jobs after the rollback",
     )
     cwd: str | None = Field(None, description="The commands' folder, relative to the checklist")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
+    env: dict[str, str] = Field(
+        default_factory=empty_dict, description="Extra environment variables"
+    )
     shell: bool = Field(False, description="Run the commands through /bin/sh -c")
 
     @field_validator("deploy", "rollback", "redeploy")

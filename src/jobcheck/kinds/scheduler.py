@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from jobcheck import bounded_regex
 from jobcheck.durations import Duration
 from jobcheck.kinds._findings import plural, valid_regex
-from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.kinds.base import Kind, KindContext, KindOptions, empty_list
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import broker_url, containers, engine
 from jobcheck.probes.framework import SchedulerLock, adapter_for
@@ -59,7 +59,7 @@ class Options(KindOptions):
     max: int = Field(1, ge=0, description="At most this many scheduler processes")
     min: int = Field(0, ge=0, description="At least this many (1: exactly one with max 1)")
     patterns: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="More command lines that are schedulers (regular expressions), e.g. "
         "'python -m app\\.scheduler'",
     )

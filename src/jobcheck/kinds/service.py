@@ -16,7 +16,15 @@ from pydantic import Field, field_validator, model_validator
 
 from jobcheck.dotenv_files import read_dotenv, secret_key, secret_value_problem
 from jobcheck.durations import Duration, format_duration
-from jobcheck.kinds.base import CheckError, Footprint, Kind, KindContext, KindOptions
+from jobcheck.kinds.base import (
+    CheckError,
+    Footprint,
+    Kind,
+    KindContext,
+    KindOptions,
+    empty_dict,
+    empty_list,
+)
 from jobcheck.probes import containers, engine
 from jobcheck.process import split_command, tail_lines
 from jobcheck.results import Outcome
@@ -35,7 +43,7 @@ class Options(KindOptions):
     service: str | None = Field(None, description='The compose service name; "*" for every service')
     project: str | None = Field(None, description="Compose project (default: the stack's)")
     labels: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description='Instead of service: containers with these labels ({app: worker}; "" '
         "matches any value), compose project or not",
     )
@@ -67,10 +75,11 @@ class Options(KindOptions):
         "the checklist's secrets, those of secrets_from",
     )
     secrets_from: list[str] = Field(
-        default_factory=list, description="More env files whose secret values the logs must lack"
+        default_factory=empty_list,
+        description="More env files whose secret values the logs must lack",
     )
     env_keys: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Keys the container environment must set (values never shown)",
     )
     exec: str | list[str] | None = Field(None, description="A command run inside that must exit 0")

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._canary import CanaryOptions
 from jobcheck.kinds._drill import Timeline, start_again
-from jobcheck.kinds.base import Footprint, Kind, KindContext
+from jobcheck.kinds.base import Footprint, Kind, KindContext, empty_dict
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import canary, containers, engine, lost_jobs
 from jobcheck.probes.framework import Adapter
@@ -62,7 +62,7 @@ class Options(CanaryOptions):
     service: str = Field("worker", description="The compose service running the workers")
     project: str | None = Field(None, description="Compose project (default: the stack's)")
     labels: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Instead of service: the workers are the containers with these labels "
         '({app: worker}; "" matches any value)',
     )

@@ -31,7 +31,7 @@ from pydantic import Field, field_validator, model_validator
 from jobcheck.durations import Duration, format_duration
 from jobcheck.kinds._findings import Finding, findings_outcome, plural
 from jobcheck.kinds._framework import FrameworkOptions
-from jobcheck.kinds.base import Kind, KindContext
+from jobcheck.kinds.base import Kind, KindContext, empty_dict, empty_list
 from jobcheck.outcomes import CheckEnded, CheckError
 from jobcheck.probes import dramatiq_actors, engine
 from jobcheck.probes.dramatiq_actors import Actor, WorkerActors
@@ -72,8 +72,8 @@ class Options(FrameworkOptions):
     task: str | None = Field(
         None, description="arq: a function of the worker to run once and read the limits from"
     )
-    args: list[Any] = Field(default_factory=list, description="arq: the task's arguments")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="arq: keyword arguments")
+    args: list[Any] = Field(default_factory=empty_list, description="arq: the task's arguments")
+    kwargs: dict[str, Any] = Field(default_factory=empty_dict, description="arq: keyword arguments")
     deadline: Duration = Field(30.0, description="arq: the task must end within this")
     max_retries: int | None = Field(
         None, ge=0, description="Dramatiq: every actor is retried at most N times"
