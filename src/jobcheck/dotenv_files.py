@@ -17,10 +17,11 @@ from urllib.parse import unquote, urlsplit
 from jobcheck.fsutil import read_regular_text
 from jobcheck.secrets import looks_secret
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_SHOWN_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_QUOTE = re.compile(r"^\s*(?:export\s+)?(?:'[^']*'|[^=#\s]+)\s*=\s*(?P<quote>['\"]?)")
+# Patterns as text, compiled at their first use (re caches them): most runs read no dotenv file.
+_KEY = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+_SHOWN_NAME = r"^[A-Z_][A-Z0-9_]{0,63}$"
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_QUOTE = r"^\s*(?:export\s+)?(?:'[^']*'|[^=#\s]+)\s*=\s*(?P<quote>['\"]?)"
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 
 
@@ -69,13 +70,13 @@ def parse_dotenv(text: str, path: Path) -> Dotenv:
             continue
         elif binding.value is None:
             result.problems.append((line, f"{_named(key)} has no '=': expected KEY=VALUE"))
-        elif not _KEY.match(key):
+        elif not re.match(_KEY, key):
             result.problems.append((line, f"{_named(key)} is not a valid variable name"))
         elif key in seen:
             result.problems.append((line, f"{key} is set twice (lines {seen[key]} and {line})"))
         else:
             seen[key] = line
-            match = _QUOTE.match(original.lstrip())
+            match = re.match(_QUOTE, original.lstrip())
             quote = match["quote"] if match else ""
             result.entries.append(Entry(key, binding.value, line, quote))
     return result
@@ -84,7 +85,7 @@ def parse_dotenv(text: str, path: Path) -> Dotenv:
 def _named(text: str) -> str:
     """A would-be key, shown only when it looks like a variable name: a line without ``=``
     may well be a pasted secret."""
-    return text if _SHOWN_NAME.match(text) else "a line (not shown: it may be a value)"
+    return text if re.match(_SHOWN_NAME, text) else "a line (not shown: it may be a value)"
 
 
 MAX_DOTENV_BYTES = 1024 * 1024
@@ -176,7 +177,7 @@ def interpolate(
                 end = _closing_brace(text, i + 2, i)
                 piece = _expand(text[i + 2 : end], variables, unset, i, limit)
                 i = end + 1
-            elif match := _NAME.match(text, i + 1):
+            elif match := re.compile(_NAME).match(text, i + 1):
                 piece = _lookup(match[0], variables, unset)
                 i = match.end()
             else:
@@ -224,7 +225,7 @@ def _lookup(name: str, variables: Mapping[str, str], unset: set[str] | None) -> 
 def _expand(
     body: str, variables: Mapping[str, str], unset: set[str] | None, at: int, limit: int | None
 ) -> str:
-    match = _NAME.match(body)
+    match = re.match(_NAME, body)
     rest = body[match.end() :] if match else ""
     op = next((o for o in _OPERATORS if rest.startswith(o)), None)
     if match is None or (op is None and rest):
@@ -257,12 +258,11 @@ PLACEHOLDERS = frozenset({
     "testing", "none", "null", "nil", "admin", "root", "guest", "replaceme", "replace-me",
     "replace_me", "insecure", "letmein", "123456", "12345678", "password1", "qwerty",
 })  # fmt: skip
-_PLACEHOLDER_SHAPE = re.compile(
-    r"^(x+|\*+|\.+|-+|<[^>]*>|\{\{.*\}\}|your[-_ ].*|.*[-_ ]here|(replace|change)[-_ ]?me.*"
-    r"|(todo|fixme|tbd)\b.*)$",
-    re.IGNORECASE,
+_PLACEHOLDER_SHAPE = (  # compiled at first use, as _KEY
+    r"(?i)^(x+|\*+|\.+|-+|<[^>]*>|\{\{.*\}\}|your[-_ ].*|.*[-_ ]here|(replace|change)[-_ ]?me.*"
+    r"|(todo|fixme|tbd)\b.*)$"
 )
-_BENIGN = re.compile(r"^(\d+(\.\d+)?|true|false|yes|no|on|off)$", re.IGNORECASE)
+_BENIGN = r"(?i)^(\d+(\.\d+)?|true|false|yes|no|on|off)$"
 NOT_SECRET_SUFFIXES = (
     "_FILE", "_PATH", "_DIR", "_ENABLED", "_MODE", "_TIMEOUT", "_TTL", "_EXPIRY", "_HEADER",
     "_ALGORITHM", "_BACKEND",
@@ -284,7 +284,7 @@ def secret_value_problem(value: str) -> str:
     value = value.strip()
     if not value:
         return "empty value"
-    if is_reference(value) or _BENIGN.match(value):
+    if is_reference(value) or re.match(_BENIGN, value):
         return ""
     if "://" in value:
         password = urlsplit(value).password
@@ -293,7 +293,7 @@ def secret_value_problem(value: str) -> str:
         value = unquote(password)
         if is_reference(value):
             return ""
-    if value.lower() in PLACEHOLDERS or _PLACEHOLDER_SHAPE.match(value):
+    if value.lower() in PLACEHOLDERS or re.match(_PLACEHOLDER_SHAPE, value):
         return "placeholder value"
     if len(value) < MIN_SECRET_LENGTH:
         return f"short literal value (under {MIN_SECRET_LENGTH} characters)"
@@ -305,4 +305,4 @@ def literal_secret(value: object) -> bool:
     if not isinstance(value, str):
         return False
     value = value.strip()
-    return bool(value) and not is_reference(value) and not _BENIGN.match(value)
+    return bool(value) and not is_reference(value) and not re.match(_BENIGN, value)

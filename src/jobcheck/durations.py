@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-_DURATION = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
+_DURATION = r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$"  # compiled at first use
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DURATION_HINT = "a duration such as 250ms, 30s, 5m, 1h or a number of seconds"
 
@@ -26,7 +26,7 @@ def parse_duration(value: object) -> float:
             raise ValueError(
                 f"a duration must be at most a year, got {str(value)[:40]}..."
             ) from None
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
+    elif isinstance(value, str) and (match := re.match(_DURATION, value)):
         seconds = float(match["num"]) * _UNITS[match["unit"]]
     else:
         raise ValueError(f"expected {DURATION_HINT}, got {value!r}")

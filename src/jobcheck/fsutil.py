@@ -27,9 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# mkstemp's random part: 8 characters of [a-z0-9_]
-_OWN_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[a-z0-9_]{8}\.tmp")
-_LEGACY_TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")  # before the pid was in it
+# mkstemp's random part: 8 characters of [a-z0-9_]. Compiled at first use (re caches them).
+_OWN_TEMP = r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[a-z0-9_]{8}\.tmp"
+_LEGACY_TEMP = r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp"  # before the pid was in it
 LEGACY_STALE_S = 3600.0
 _swept: set[Path] = set()
 _swept_lock = threading.Lock()
@@ -211,14 +211,14 @@ def _stale(entry: os.DirEntry[str]) -> bool:
         written = entry.stat(follow_symlinks=False).st_mtime
     except OSError:
         return False
-    own = _OWN_TEMP.fullmatch(entry.name)
+    own = re.fullmatch(_OWN_TEMP, entry.name)
     if own:
         pid = int(own["pid"])
         if pid == os.getpid():
             return False  # ours: another thread may be writing it now
         started = process_start_time(pid)
         return started is None or started > written
-    if _LEGACY_TEMP.fullmatch(entry.name):
+    if re.fullmatch(_LEGACY_TEMP, entry.name):
         return time.time() - written > LEGACY_STALE_S
     return False
 

@@ -14,7 +14,7 @@ from typing import Any
 # Any other `${` is malformed (`${api`, `${1x}`, `${A:-${B}}`).
 _STACK = r"\$\{stack\.(?P<service>[A-Za-z0-9][A-Za-z0-9_.-]*)\.(?P<port>[0-9]{1,5})\}"
 STACK_REF = re.compile(_STACK)
-_TOKEN = re.compile(
+_TOKEN = (  # compiled at its first use (re caches it): most checklists have no `${`
     r"\$\$"
     r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<dflt>:-(?P<value>(?:[^}$]|\$\$)*))?\}"
     r"|(?P<stack>" + _STACK + r")"
@@ -59,7 +59,7 @@ def interpolate(text: str, lookup: Callable[[str], str | None]) -> str:
             raise Unset(name)
         return value
 
-    return _TOKEN.sub(replace, text)
+    return re.sub(_TOKEN, replace, text)
 
 
 def chain(*layers: Mapping[str, str]) -> Callable[[str], str | None]:

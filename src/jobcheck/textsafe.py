@@ -22,8 +22,9 @@ from collections.abc import Callable
 
 # XML 1.0 `Char`: tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF.
 # Written as the (short) set of what is *not* allowed: the negated class of the allowed ranges
-# means the same but takes ~10 ms to compile (re builds a bitmap over all of Unicode).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# means the same but takes ~10 ms to compile (re builds a bitmap over all of Unicode). Compiled
+# at its first use (re caches it): only the XML reports need it.
+_NOT_XML = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 # C0 controls but LF and tab, DEL, C1 controls (0x9b is a one-byte CSI on some terminals),
 # lone surrogates (they cannot even be encoded to print), and the bidi controls.
 _NOT_PLAIN = re.compile(
@@ -52,14 +53,14 @@ def _sub(pattern: re.Pattern[str]) -> Callable[[str], str]:
     return clean
 
 
-_xml = _sub(_NOT_XML)
 _plain = _sub(_NOT_PLAIN)
 
 
 def xml_text(text: str) -> str:
     """``text`` with every character XML 1.0 forbids shown as an escape; ``&`` and ``<``
     are left to the XML writer."""
-    return _xml(text)
+    pattern = re.compile(_NOT_XML)
+    return pattern.sub(_shown, text) if pattern.search(text) else text
 
 
 def plain_text(text: str) -> str:
