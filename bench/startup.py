@@ -23,6 +23,10 @@ has it: with ``PYTHONDONTWRITEBYTECODE=1`` an editable checkout compiles jobchec
 every start, which is not what a user's run costs.
 
 ``--importtime`` also prints the top cumulative imports of one run (``-X importtime``).
+
+``--annotations`` also prints what Typer's parsing costs per kind of option annotation (the
+pydantic ``TypeAdapter`` Typer builds for each option, first and repeated builds, in a fresh
+interpreter): which annotation an option of ``run`` has barely matters once the first is built.
 """
 
 from __future__ import annotations
@@ -57,6 +61,35 @@ TYPER_FLOOR = [
     "color: str = 'auto', plain: bool = False) -> None:\n    pass\napp(['--jobs', '2'])\n",
 ]
 REAP_DEADLINE_S = 15.0
+# Typer's cost per annotation kind: the adapter it builds when it parses an option's value.
+ANNOTATIONS = """
+import enum, sys, time
+from pathlib import Path
+from typing import Literal
+import typer, pydantic, yaml
+from typer.models import OptionInfo
+t = time.process_time()
+from typer._adapters import try_build_adapter
+try_build_adapter(bool, OptionInfo())
+print(f"  {(time.process_time() - t) * 1e3:6.2f} ms  import typer._adapters and build a first one")
+class Color(enum.StrEnum):
+    auto = "auto"
+    never = "never"
+kinds = {
+    "str": (str, {}), "Path": (Path, {}), "int": (int, {}), "int, min=1": (int, {"min": 1}),
+    "list[str]": (list[str], {}), "StrEnum": (Color, {"case_sensitive": False}),
+    "Literal": (Literal["auto", "never"], {"case_sensitive": False}),
+}
+for name, (annotation, extra) in kinds.items():
+    t = time.process_time()
+    try_build_adapter(annotation, OptionInfo(**extra))
+    first = time.process_time() - t
+    t = time.process_time()
+    for _ in range(100):
+        try_build_adapter(annotation, OptionInfo(**extra))
+    again = (time.process_time() - t) / 100
+    print(f"  {first * 1e3:6.2f} ms  first {name} (then {again * 1e3:.2f} ms each)")
+"""
 
 
 def _subreaper() -> bool:
@@ -123,6 +156,7 @@ def main() -> None:
     parser.add_argument("--importtime", action="store_true")
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--compare", type=Path, help="another jobcheck's src folder")
+    parser.add_argument("--annotations", action="store_true")
     args = parser.parse_args()
     counted = _subreaper()
     dropped = ("CI", "GITHUB_ACTIONS", "PYTHONDONTWRITEBYTECODE")
@@ -164,6 +198,16 @@ def main() -> None:
                 f"{statistics.median(wall[name]):.3f} s wall; ratio {median / libs:.2f}x "
                 f"(of the minima {min(cpu[name]) / min(cpu['libraries']):.2f}x)"
             )
+        if args.annotations:
+            print("Typer's adapter per option annotation (CPU, one fresh interpreter):")
+            done = subprocess.run(
+                [sys.executable, "-c", ANNOTATIONS],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            print(done.stdout + done.stderr, end="")
         if args.importtime:
             for name, _, environ in commands[2:]:
                 print(f"{name}: top cumulative imports of `python -X importtime -m jobcheck run`:")
