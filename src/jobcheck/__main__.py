@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from jobcheck import __version__
+from jobcheck import __version__, startup
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -12,9 +12,13 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:
         print(f"jobcheck {__version__}")
         sys.exit(0)
-    from jobcheck.cli import run_app  # lazy: Typer: `--version` is answered without it
+    startup.pause()  # resumed when the command's body starts (commands.handle)
+    try:
+        from jobcheck.cli import run_app  # lazy: Typer: `--version` is answered without it
 
-    run_app(args)
+        run_app(args)
+    finally:
+        startup.finish()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ FLOORS: dict[str, int] = {
     # 0: foundation, no knowledge of checks
     "jobcheck": 0,
     "jobcheck.exit_codes": 0,
+    "jobcheck.startup": 0,  # the garbage collector paused while jobcheck starts
     "jobcheck.errors": 0,
     "jobcheck.durations": 0,
     "jobcheck.fsutil": 0,

@@ -4,14 +4,18 @@ library it does not use."""
 from __future__ import annotations
 
 import ast
+import gc
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.main import get_command
 
 import jobcheck.process
+from jobcheck import startup
+from jobcheck.__main__ import main
 from jobcheck.cli import app, app_for
 
 
@@ -103,6 +107,35 @@ def test_no_pydantic_field_has_a_builtin_default_factory() -> None:
                     and kw.value.id in builtins
                 ]
     assert found == []
+
+
+def test_the_collector_is_paused_while_starting_then_resumes_with_start_up_frozen() -> None:
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    startup.pause()
+    assert not gc.isenabled()
+    startup.resume()  # a command's body starts
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    startup.resume()  # once only
+    startup.finish()  # the entry point returns
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()  # a caller's own choice is left alone
+    try:
+        startup.resume()
+        startup.finish()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_entry_point_leaves_the_collector_as_it_found_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--help`` and a usage error end before any command's body: the collector resumes."""
+    for args in (["--help"], ["run", "--jobs", "x"]):
+        with pytest.raises(SystemExit):
+            main(args)
+        assert gc.isenabled() and gc.get_freeze_count() == 0, args
+    assert "Usage" in capsys.readouterr().out
 
 
 def _imported(argv: list[str]) -> set[str]:

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from jobcheck import exit_codes
+from jobcheck import exit_codes, startup
 from jobcheck.errors import JobcheckError
 
 log = logging.getLogger("jobcheck")
@@ -20,6 +20,7 @@ log = logging.getLogger("jobcheck")
 
 def handle(action: Callable[[], int], *, debug: bool = False) -> int:
     """Run a command body; every way it can end becomes an exit code here, and only here."""
+    startup.resume()  # the garbage collector, paused while jobcheck started (see startup.py)
     try:
         return action()
     except JobcheckError as exc:
