@@ -2,8 +2,8 @@
 kind resolved, its strings interpolated, its envelope and options validated (``${stack...}``
 references found once: ``StackRefs``), its footprint read; then the checks together (unique
 ids, `needs` and `after` known and acyclic, rechecks). The problems of every check are
-collected as data (``ChecklistErrors``, sorted by line) and raised once, for ``loading`` to
-mask and render.
+recorded as data in the load's ``Problems`` (each check's own sorted by line), which
+``loading`` raises together with the file-level ones, masked.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, CheckSpec
 from jobcheck.checklist_files import Entry, Lookup, interp_text
-from jobcheck.errors import ChecklistError, ChecklistErrors
+from jobcheck.errors import ChecklistError, ChecklistErrors, Problems
 from jobcheck.footprint import EVERY, NOTHING, footprint_of
 from jobcheck.interpolate import walk
 from jobcheck.kinds.base import Footprint, Kind, KindOptions, OptionProblem
@@ -27,28 +27,29 @@ from jobcheck.validation import line_of, seen_text, validated
 from jobcheck.yamlsrc import Key, Source
 
 
-def build_checks(entries: list[Entry], lookup: Lookup, ports: StackPorts) -> list[Check]:
-    errors: list[ChecklistError] = []
+def build_checks(
+    entries: list[Entry], lookup: Lookup, ports: StackPorts, problems: Problems
+) -> list[Check]:
+    """The checks built from ``entries``, each problem recorded in ``problems``. `needs`,
+    `after` and rechecks are checked only when everything before loaded: a check left out by
+    a problem would make every check naming it one more (follow-on) error."""
     checks: list[Check] = []
     first_seen: dict[str, Entry] = {}
     for entry in entries:
         try:
             check = _build_check(entry, lookup, ports)
-        except ChecklistErrors as exc:
-            errors.extend(exc.errors)
-            continue
         except ChecklistError as exc:
-            errors.append(exc)
+            problems.add(exc)
             continue
         if check.id in first_seen:
-            errors.append(_duplicate(entry, first_seen[check.id], check.id))
+            problems.add(_duplicate(entry, first_seen[check.id], check.id))
             continue
         first_seen[check.id] = entry
         checks.append(check)
-    if errors:
-        raise ChecklistErrors(errors)
-    _check_needs(checks, first_seen)
-    _check_rechecks(checks, first_seen)
+    if not problems:
+        problems.collect(lambda: _check_needs(checks, first_seen))
+    if not problems:
+        problems.collect(lambda: _check_rechecks(checks, first_seen))
     return checks
 
 
