@@ -41,6 +41,8 @@ def build_checks(
         except ChecklistError as exc:
             problems.add(exc)
             continue
+        if check is None:
+            continue
         if check.id in first_seen:
             problems.add(_duplicate(entry, first_seen[check.id], check.id))
             continue
@@ -62,7 +64,7 @@ def _duplicate(entry: Entry, other: Entry, check_id: str) -> ChecklistError:
     )
 
 
-def _build_check(entry: Entry, lookup: Lookup, ports: StackPorts) -> Check:
+def _build_check(entry: Entry, lookup: Lookup, ports: StackPorts) -> Check | None:
     source, key, label = entry.source, entry.key, entry.label
     if not isinstance(entry.data, dict):
         raise source.error(
@@ -88,7 +90,8 @@ def _build_check(entry: Entry, lookup: Lookup, ports: StackPorts) -> Check:
 
     data = _with_references(data, visit)
     spec = _collecting(errors, lambda: validated(CheckSpec, data, source, key, label))
-    if not (data.get("owner") or entry.defaults.get("owner")):
+    ownerless = not (data.get("owner") or entry.defaults.get("owner"))
+    if ownerless and not entry.defaults_in_doubt:
         errors.append(_no_owner(source, key, label))
     raw = data.get("with", {})
     options = None
@@ -104,6 +107,8 @@ def _build_check(entry: Entry, lookup: Lookup, ports: StackPorts) -> Check:
         errors.extend(_cache_problems(kind, refs, source, key, label))
     if errors or spec is None or kind is None or options is None:  # each said in errors
         raise ChecklistErrors(sorted(errors, key=line_of))
+    if ownerless:
+        return None  # the owner may be what the defaults misspelled: said there
     merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
     check = _check(spec, merged, kind, options, source, key)
     check.stack_refs = refs

@@ -38,6 +38,9 @@ class Entry:
     index: int
     data: Any
     defaults: dict[str, Any]
+    # The defaults in force had a problem (reported): a check without an owner is not told
+    # again, the owner may be what was misspelled.
+    defaults_in_doubt: bool = False
 
     @property
     def key(self) -> Key:
@@ -72,7 +75,7 @@ class FileLoader:
         return chain(self.variables, self.env, self.file_env)
 
     def load(
-        self, source: Source, inherited: dict[str, Any], seen: list[Path]
+        self, source: Source, inherited: dict[str, Any], seen: list[Path], doubt: bool = False
     ) -> ChecklistSpec | None:
         """Read one file: its vars, its includes (depth first), then its own checks. None when
         the file cannot be read as a checklist at all (the problem recorded)."""
@@ -83,6 +86,7 @@ class FileLoader:
         self.sources.append(source)
         if spec is None:
             return None
+        doubt = doubt or any(k[0] == "defaults" for k in broken)
         self.secrets += spec.secrets
         own = spec.defaults.model_dump(exclude_none=True) if spec.defaults else {}
         defaults = {**inherited, **own}
@@ -91,10 +95,10 @@ class FileLoader:
                 continue  # its name did not interpolate: said already
             child = self.include(source, i, include, seen)
             if child is not None:
-                self.load(child, defaults, [*seen, child.path])
+                self.load(child, defaults, [*seen, child.path], doubt)
         checks = source.data.get("checks")
         for j, item in enumerate(checks if isinstance(checks, list) else []):
-            self.entries.append(Entry(source, j, item, defaults))
+            self.entries.append(Entry(source, j, item, defaults, doubt))
         return spec
 
     def spec(self, source: Source, main: bool) -> tuple[ChecklistSpec | None, set[Key]]:
@@ -129,9 +133,10 @@ class FileLoader:
                 )
                 del text["stack"]
         fill = {"version": 1, "name": source.path.name, "checks": placeholder}
-        spec, errors = salvaged(ChecklistSpec, text, source, broken, fill)
+        spec, errors, places = salvaged(ChecklistSpec, text, source, broken, fill)
         for error in errors:
             self.problems.add(error)
+        broken.update((k,) for k in places)
         if main and "stack" in data and (spec is None or spec.stack is None):
             self.stack_unusable = True
         return spec, broken

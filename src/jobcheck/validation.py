@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -69,31 +69,41 @@ def _holds(data: Any, part: Any) -> bool:
     return isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
 
 
+class Salvaged(NamedTuple):
+    """What ``salvaged`` found: the model of what is valid (None: nothing usable), the
+    problems to report, and the top-level keys that had one (reported or not)."""
+
+    model: Any
+    errors: list[ChecklistError]
+    places: set[Any]
+
+
 def salvaged(
     model: type[BaseModel],
     data: dict[str, Any],
     source: Source,
     skip: set[Key],
     fill: dict[str, Any],
-) -> tuple[Any, list[ChecklistError]]:
+) -> Salvaged:
     """``data`` validated, for loading to go on past what it reports: the problems (those under
     a key in ``skip`` left out: reported already), and the model of what is valid — each value
-    with a problem left out, ``fill`` standing in for a top-level key it requires — or None when
-    nothing usable is left. A valid ``data`` costs one validation, as ``validated``."""
-    errors: list[ChecklistError] = []
+    with a problem left out, ``fill`` standing in for a top-level key it requires. A valid
+    ``data`` costs one validation, as ``validated``."""
+    found = Salvaged(None, [], set())
     for attempt in range(_SALVAGE_ATTEMPTS):
         try:
-            return model.model_validate(data), errors
+            return found._replace(model=model.model_validate(data))
         except ValidationError as exc:
             merged = _merged(exc, data)
         if attempt == 0:
             shown = [e for loc, e in merged.items() if not any(loc[: len(k)] == k for k in skip)]
             errors = sorted((_pydantic_error(e, source, (), model, "") for e in shown), key=line_of)
+            found = Salvaged(None, errors, {loc[0] for loc in merged if loc})
         left = _left_out(data, merged, fill)
         if left is None:
             break
         data = left
-    return None, errors
+    return found
 
 
 # Leaving out a bad value may leave its mapping without a key it requires: that mapping goes
