@@ -69,6 +69,7 @@ class FileLoader:
     env_paths: list[Path] = field(default_factory=list)  # the env files read
     read: list[Path] = field(default_factory=list)  # every file opened, in order (errors' order)
     stack_unusable: bool = False  # a `stack:` written, but with a problem: its services unknown
+    unresolved: set[str] = field(default_factory=set)  # vars, env file names with a problem
 
     @property
     def lookup(self) -> Lookup:
@@ -170,8 +171,9 @@ class FileLoader:
                 k: t for k, v in raw.items() if isinstance(k, str) and (t := _text(v)) is not None
             }
             for name, value in raw.items():  # said: defined as written, not reported again
-                if name not in checked:
-                    self.variables.setdefault(str(name), str(value))
+                if name not in checked and str(name) not in self.variables:
+                    self.variables[str(name)] = str(value)
+                    self.unresolved.add(str(name))
         for name, value in checked.items():
             if not VAR_NAME.match(str(name)):
                 self.problems.add(
@@ -190,6 +192,7 @@ class FileLoader:
                     value = interp_text(value, self.lookup, source, ("vars", name), "")
                 except ChecklistError as exc:  # defined as written: not reported again
                     self.problems.add(exc)
+                    self.unresolved.add(name)
                 self.variables[name] = value
 
     def add_env_files(self, source: Source, raw: Any, broken: set[Key]) -> None:
@@ -244,20 +247,21 @@ class FileLoader:
                     hint="fix the env file (KEY=VALUE per line)",
                 )
             )
-        if dotenv.problems:
-            return dotenv.values()
-        try:
-            return interpolated(dotenv, {**self.file_env, **self.env})
-        except InterpolationError as exc:
-            self.problems.add(
-                source.error(
-                    where,
-                    f"env file `{name}` {exc}",
-                    hint="write $$ for a literal $ in an env file value, or single-quote it "
-                    "('...') to take it as written",
+        if not dotenv.problems:
+            try:
+                return interpolated(dotenv, {**self.file_env, **self.env})
+            except InterpolationError as exc:
+                self.problems.add(
+                    source.error(
+                        where,
+                        f"env file `{name}` {exc}",
+                        hint="write $$ for a literal $ in an env file value, or single-quote "
+                        "it ('...') to take it as written",
+                    )
                 )
-            )
-            return dotenv.values()
+        values = dotenv.values()  # as written
+        self.unresolved.update(values)
+        return values
 
     def include(self, source: Source, i: int, name: str, seen: list[Path]) -> Source | None:
         """The included file, parsed; None when an earlier include already read it, or when

@@ -121,7 +121,8 @@ def _steps(path: Path, loader: FileLoader) -> tuple[ChecklistSpec, list[Check]]:
     checks: list[Check] = []
     if spec is not None:
         ports = stack_ports_of(spec, path.parent, known=not loader.stack_unusable)  # 2: compose
-        checks = build_checks(loader.entries, loader.lookup, ports, problems)  # 3: checks, needs
+        entries, lookup, unresolved = loader.entries, loader.lookup, loader.unresolved
+        checks = build_checks(entries, lookup, ports, problems, unresolved)  # 3: checks, needs
     if spec is None or problems:
         raise problems.together(loader.read)
     return spec, checks
