@@ -138,7 +138,7 @@ class FileLoader:
         for error in errors:
             self.problems.add(error)
         broken.update((k,) for k in places)
-        if main and "stack" in data and (spec is None or spec.stack is None):
+        if main and any(k[:1] == ("stack",) for k in broken):
             self.stack_unusable = True
         return spec, broken
 
