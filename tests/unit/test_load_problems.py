@@ -248,6 +248,34 @@ def test_a_stack_with_a_problem_is_not_missing_for_the_checks(
     assert "`stack.project` does not match the required pattern" in text
 
 
+def test_every_top_level_key_of_the_wrong_shape_and_nothing_that_follows(
+    write_checklist: Callable[..., Path],
+) -> None:
+    path = write_checklist("""
+        vars: [a]
+        env_files: x.env
+        include: 3
+        defaults: 5
+        secrets: {a: 1}
+        stack: {compose: [], project: p}
+        checks:
+          - {id: a, kind: command, with: {run: "true"}, uses: [api]}
+          - {id: b, kind: command, owner: "@o", needs: [zz], with: {run: "echo ${stack.api.80}"}}
+    """)
+    text = render(path)
+    problems = [line.split(": ", 2)[2] for line in text.splitlines() if line.startswith("error:")]
+    assert problems == [
+        "`version` is required",
+        "`name` is required",
+        "`vars` should be a mapping",
+        "`env_files` should be a list",
+        "`include` should be a list",
+        "`defaults` should be a mapping",
+        "`secrets` should be a list",
+        "`stack.compose` is empty",
+    ]  # not: `a` has no owner, `uses` names an unknown service, `b` needs an unknown check
+
+
 def test_a_file_that_is_not_a_checklist_still_stops_loading(tmp_path: Path) -> None:
     path = tmp_path / "jobcheck.yaml"
     path.write_text("- just\n- a list\n")
