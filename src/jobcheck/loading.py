@@ -1,9 +1,10 @@
 """Load a checklist: YAML with line numbers, includes, interpolation, validation.
 
-The steps run once each, in order (``_load_checklist``): ``checklist_files`` (the files,
-includes, env files, vars and file-level keys), ``stack_compose`` (the stack's services),
-``check_building`` (each check interpolated, validated and built; then `needs`). Every problem
-reaches the one place here that masks it before it is raised to the command's error handler.
+The steps run once each, in order (``_steps``): ``checklist_files`` (the files, includes, env
+files, vars and file-level keys), ``stack_compose`` (the stack's services), ``check_building``
+(each check interpolated, validated and built; then `needs`). Each records its problems as data
+(``errors.Problems``) and goes on past them where it safely can; they reach the one place here
+that raises them together, sorted and masked, to the command's error handler.
 """
 
 from __future__ import annotations
@@ -92,9 +93,7 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
     path = path.resolve() if path.exists() else path
     loader = FileLoader(environ)
     try:
-        spec = loader.load(parse(path), {}, [path])  # 1: files, includes, env files, vars
-        ports = stack_ports_of(spec, path.parent)  # 2: the stack's compose services
-        checks = build_checks(loader.entries, loader.lookup, ports)  # 3: each check, then needs
+        spec, checks = _steps(path, loader)
     except ChecklistError as exc:
         # A load error may quote an interpolated value: a secret must not show there either.
         raise _masked(exc, secret_sources(loader).masker(environ)) from None
@@ -117,6 +116,21 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
     for check in checks:
         check.mask_shown(mask)
     return checklist
+
+
+def _steps(path: Path, loader: FileLoader) -> tuple[ChecklistSpec, list[Check]]:
+    """The three steps, each once. Each records its problems in ``loader.problems`` and goes
+    on where it safely can; all of them are raised here together, in file and line order."""
+    problems = loader.problems
+    spec = loader.load(parse(path), {}, [path])  # 1: files, includes, env files, vars
+    checks: list[Check] = []
+    if spec is not None:
+        ports = stack_ports_of(spec, path.parent, known=not loader.stack_unusable)  # 2: compose
+        entries, lookup, unresolved = loader.entries, loader.lookup, loader.unresolved
+        checks = build_checks(entries, lookup, ports, problems, unresolved)  # 3: checks, needs
+    if spec is None or problems:
+        raise problems.together(loader.read)
+    return spec, checks
 
 
 # Options of jobcheck's own kinds whose names look secret but hold file paths or key names
