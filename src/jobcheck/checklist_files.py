@@ -183,7 +183,7 @@ class FileLoader:
                         of_key=True,
                         expected="letters, digits and _, not starting with a digit",
                         seen=str(name),
-                        hint=f"rename it, e.g. `{re.sub(r'[^A-Za-z0-9_]', '_', str(name))}`",
+                        hint=f"rename it, e.g. `{_var_name(str(name))}`",
                     )
                 )
                 continue
@@ -418,3 +418,10 @@ def interp_text(text: str, lookup: Lookup, source: Source, key: Key, label: str)
             seen=exc.text,
             hint="write $$ for a literal $",
         ) from None
+
+
+def _var_name(name: str) -> str:
+    """A usable variable name like ``name``: other characters as ``_``, and ``_`` before a
+    leading digit (``1bad`` -> ``_1bad``, ``api-key`` -> ``api_key``)."""
+    usable = re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
+    return f"_{usable}" if usable[0].isdigit() else usable
