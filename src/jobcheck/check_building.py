@@ -2,20 +2,21 @@
 kind resolved, its strings interpolated, its envelope and options validated (``${stack...}``
 references found once: ``StackRefs``), its footprint read; then the checks together (unique
 ids, `needs` and `after` known and acyclic, rechecks). The problems of every check are
-collected as data (``ChecklistErrors``, sorted by line) and raised once, for ``loading`` to
-mask and render.
+recorded as data in the load's ``Problems`` (each check's own sorted by line), which
+``loading`` raises together with the file-level ones, masked.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from typing import Any
 
 from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, CheckSpec
 from jobcheck.checklist_files import Entry, Lookup, interp_text
-from jobcheck.errors import ChecklistError, ChecklistErrors
+from jobcheck.errors import ChecklistError, ChecklistErrors, Location, Problems
 from jobcheck.footprint import EVERY, NOTHING, footprint_of
 from jobcheck.interpolate import walk
 from jobcheck.kinds.base import Footprint, Kind, KindOptions, OptionProblem
@@ -27,28 +28,41 @@ from jobcheck.validation import line_of, seen_text, validated
 from jobcheck.yamlsrc import Key, Source
 
 
-def build_checks(entries: list[Entry], lookup: Lookup, ports: StackPorts) -> list[Check]:
-    errors: list[ChecklistError] = []
+def build_checks(
+    entries: list[Entry],
+    lookup: Lookup,
+    ports: StackPorts,
+    problems: Problems,
+    unresolved: Collection[str] = (),
+) -> list[Check]:
+    """The checks built from ``entries``, each problem recorded in ``problems``. `needs`,
+    `after` and rechecks are checked only when everything before loaded: a check left out by
+    a problem would make every check naming it one more (follow-on) error. A value using a
+    name in ``unresolved`` (a var or env file value whose problem is said already) is not
+    told again what is wrong with it."""
+    in_doubt = None
+    if unresolved:
+        names = "|".join(re.escape(name) for name in sorted(unresolved))
+        in_doubt = re.compile(rf"\$\{{(?:{names})[}}:]")
     checks: list[Check] = []
     first_seen: dict[str, Entry] = {}
     for entry in entries:
         try:
-            check = _build_check(entry, lookup, ports)
-        except ChecklistErrors as exc:
-            errors.extend(exc.errors)
-            continue
+            check = _build_check(entry, lookup, ports, in_doubt)
         except ChecklistError as exc:
-            errors.append(exc)
+            problems.add(exc)
+            continue
+        if check is None:
             continue
         if check.id in first_seen:
-            errors.append(_duplicate(entry, first_seen[check.id], check.id))
+            problems.add(_duplicate(entry, first_seen[check.id], check.id))
             continue
         first_seen[check.id] = entry
         checks.append(check)
-    if errors:
-        raise ChecklistErrors(errors)
-    _check_needs(checks, first_seen)
-    _check_rechecks(checks, first_seen)
+    if not problems:
+        problems.collect(lambda: _check_needs(checks, first_seen))
+    if not problems:
+        problems.collect(lambda: _check_rechecks(checks, first_seen))
     return checks
 
 
@@ -61,7 +75,9 @@ def _duplicate(entry: Entry, other: Entry, check_id: str) -> ChecklistError:
     )
 
 
-def _build_check(entry: Entry, lookup: Lookup, ports: StackPorts) -> Check:
+def _build_check(
+    entry: Entry, lookup: Lookup, ports: StackPorts, in_doubt: re.Pattern[str] | None
+) -> Check | None:
     source, key, label = entry.source, entry.key, entry.label
     if not isinstance(entry.data, dict):
         raise source.error(
@@ -77,17 +93,21 @@ def _build_check(entry: Entry, lookup: Lookup, ports: StackPorts) -> Check:
     data, collapsed = _prepare(kind, entry.data, source, key)
 
     referenced = False  # whether any string holds a `$`: else it names no stack port either
+    doubtful: set[Location] = set()  # values using an unresolved name: said already
 
     def visit(text: str, k: Key) -> str:
         nonlocal referenced
         referenced = referenced or "$" in text
         if len(k) > 2 and k[0] == "with" and k[1] in collapsed:
             k = k[:2]  # a part of an option the kind's prepare hook split from one string
+        if in_doubt is not None and in_doubt.search(text):
+            doubtful.add(source.location((*key, *k)))
         return interp_text(text, lookup, source, (*key, *k), label)
 
     data = _with_references(data, visit)
     spec = _collecting(errors, lambda: validated(CheckSpec, data, source, key, label))
-    if not (data.get("owner") or entry.defaults.get("owner")):
+    ownerless = not (data.get("owner") or entry.defaults.get("owner"))
+    if ownerless and not entry.defaults_in_doubt:
         errors.append(_no_owner(source, key, label))
     raw = data.get("with", {})
     options = None
@@ -101,8 +121,12 @@ def _build_check(entry: Entry, lookup: Lookup, ports: StackPorts) -> Check:
         )
     if spec is not None and spec.cache is not None and kind is not None:
         errors.extend(_cache_problems(kind, refs, source, key, label))
-    if errors or spec is None or kind is None or options is None:  # each said in errors
+    if doubtful:
+        errors = [e for e in errors if e.location not in doubtful]
+    if errors:
         raise ChecklistErrors(sorted(errors, key=line_of))
+    if spec is None or kind is None or options is None or ownerless:
+        return None  # said already: at the var a value uses, or (no owner) at the defaults
     merged = {**entry.defaults, **spec.model_dump(exclude_none=True, by_alias=False)}
     check = _check(spec, merged, kind, options, source, key)
     check.stack_refs = refs

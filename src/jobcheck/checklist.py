@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from jobcheck.durations import Duration
 from jobcheck.kinds.base import Kind, KindOptions, empty_dict, empty_list
 from jobcheck.results import CheckInfo
+from jobcheck.secrets import SecretSources
 from jobcheck.stack_refs import StackRefs
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -213,16 +214,13 @@ class Checklist:
     path: Path
     checks: list[Check]
     stack: StackSpec | None
-    secret_values: list[str]  # every secret value: secret-looking names and declared ones
     files: list[Path]
     vars: dict[str, str] = field(default_factory=dict)
     env_files: list[Path] = field(default_factory=list)  # `env_files:` read while loading
     file_env: dict[str, str] = field(default_factory=dict)
-    declared_secret_values: list[str] = field(default_factory=list)  # masked at any length
-    declared_names: list[str] = field(default_factory=list)  # the names under `secrets:`
-    # Literals under secret-looking keys of the checks' options, collected once at load
-    # (None: not collected yet, see loading.checklist_masker).
-    option_secret_values: list[str] | None = None
+    secrets: SecretSources = field(
+        default_factory=SecretSources
+    )  # its masker: ``secrets.masker(environ)``
 
     @property
     def base_dir(self) -> Path:

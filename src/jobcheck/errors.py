@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,19 +96,73 @@ class RuntimeFailure(JobcheckError):
 
 
 MAX_SHOWN_ERRORS = 10
+# Problems kept to be shown: a hostile file may hold hundreds of thousands of mistakes; past
+# this many only their number is kept (each kept one is sorted, masked and rendered).
+MAX_KEPT_ERRORS = 1000
 
 
 class ChecklistErrors(ChecklistError):
-    """Several load errors at once; renders each."""
+    """Several load errors at once; renders each (the first MAX_SHOWN_ERRORS, then a count)."""
 
-    def __init__(self, errors: list[ChecklistError]) -> None:
+    def __init__(self, errors: list[ChecklistError], more: int = 0) -> None:
         first = errors[0]
         super().__init__(first.problem, first.location, first.expected, first.seen, first.hint)
         self.source_line = first.source_line
         self.errors = errors
+        self.more = more  # errors counted but not kept (see Problems)
 
     def render(self) -> str:
         shown = [e.render() for e in self.errors[:MAX_SHOWN_ERRORS]]
-        if len(self.errors) > MAX_SHOWN_ERRORS:
-            shown.append(f"... and {len(self.errors) - MAX_SHOWN_ERRORS} more errors")
+        hidden = len(self.errors[MAX_SHOWN_ERRORS:]) + self.more
+        if hidden:
+            shown.append(f"... and {hidden} more errors")
         return "\n".join(shown)
+
+
+def each_error(error: ChecklistError) -> list[ChecklistError]:
+    """The errors ``error`` stands for: itself, or each of several."""
+    return error.errors if isinstance(error, ChecklistErrors) else [error]
+
+
+class Problems:
+    """The load problems found so far, kept as data while loading goes on past them; the
+    loader raises them together, once, in file and line order (``together``)."""
+
+    def __init__(self) -> None:
+        self.errors: list[ChecklistError] = []
+        self.more = 0  # found past MAX_KEPT_ERRORS: counted only
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def add(self, error: ChecklistError) -> None:
+        for one in each_error(error):
+            if len(self.errors) < MAX_KEPT_ERRORS:
+                self.errors.append(one)
+            else:
+                self.more += 1
+
+    def collect(self, step: Callable[[], object]) -> None:
+        """Run ``step``; a load error it raises is recorded."""
+        try:
+            step()
+        except ChecklistError as exc:
+            self.add(exc)
+
+    def together(self, files: Sequence[Path]) -> ChecklistErrors:
+        """Every problem once, sorted by file (``files``: in the order they were read; any
+        other after them, by name), then line and column."""
+        rank: dict[Path, int] = {}
+        for i, path in enumerate(files):
+            rank.setdefault(path, i)
+        unique: dict[tuple[object, ...], ChecklistError] = {}
+        for error in self.errors:
+            where = error.location
+            path = where.path if where is not None else Path()
+            at = (where.line, where.column) if where is not None else (0, 0)
+            order = (rank.get(path, len(files)), str(path), *at)
+            unique.setdefault((*order, error.problem, error.expected, error.seen), error)
+        errors = [unique[k] for k in sorted(unique, key=lambda k: k[:4])]
+        if not errors:  # every step that stops records why: never reached
+            errors = [ChecklistError("the checklist could not be loaded")]
+        return ChecklistErrors(errors, self.more)

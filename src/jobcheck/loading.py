@@ -1,9 +1,10 @@
 """Load a checklist: YAML with line numbers, includes, interpolation, validation.
 
-The steps run once each, in order (``_load_checklist``): ``checklist_files`` (the files,
-includes, env files, vars and file-level keys), ``stack_compose`` (the stack's services),
-``check_building`` (each check interpolated, validated and built; then `needs`). Every problem
-reaches the one place here that masks it before it is raised to the command's error handler.
+The steps run once each, in order (``_steps``): ``checklist_files`` (the files, includes, env
+files, vars and file-level keys), ``stack_compose`` (the stack's services), ``check_building``
+(each check interpolated, validated and built; then `needs`). Each records its problems as data
+(``errors.Problems``) and goes on past them where it safely can; they reach the one place here
+that raises them together, sorted and masked, to the command's error handler.
 """
 
 from __future__ import annotations
@@ -11,14 +12,22 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from jobcheck.check_building import build_checks
-from jobcheck.checklist import Check, Checklist
+from jobcheck.checklist import Check, Checklist, ChecklistSpec
 from jobcheck.checklist_files import FileLoader
+from jobcheck.dotenv_files import InterpolationError, interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location
-from jobcheck.secrets import Masker, looks_secret, mask_fields, shown, values_under_secret_keys
+from jobcheck.secrets import (
+    Masker,
+    SecretSources,
+    looks_secret,
+    mask_fields,
+    shown,
+    values_under_secret_keys,
+)
 from jobcheck.stack_compose import stack_ports_of
 from jobcheck.yamlsrc import parse
 
@@ -84,46 +93,44 @@ def _load_checklist(path: Path, env: Mapping[str, str] | None) -> Checklist:
     path = path.resolve() if path.exists() else path
     loader = FileLoader(environ)
     try:
-        spec = loader.load(parse(path), {}, [path])  # 1: files, includes, env files, vars
-        ports = stack_ports_of(spec, path.parent)  # 2: the stack's compose services
-        checks = build_checks(loader.entries, loader.lookup, ports)  # 3: each check, then needs
+        spec, checks = _steps(path, loader)
     except ChecklistError as exc:
         # A load error may quote an interpolated value: a secret must not show there either.
-        raise _masked(exc, _loader_masker(loader, environ)) from None
-    guessed, declared = _secret_values(loader)
+        raise _masked(exc, secret_sources(loader).masker(environ)) from None
+    secrets = secret_sources(loader, checks, stack_env_values(spec, path.parent, environ))
     checklist = Checklist(
         name=spec.name,
         path=path,
         checks=checks,
         stack=spec.stack,
-        secret_values=[*guessed, *(v for v in declared if v not in guessed)],
-        declared_secret_values=declared,
-        declared_names=sorted(set(loader.secrets)),
+        secrets=secrets,
         files=[s.path for s in loader.sources],
         vars=dict(loader.variables),
         file_env=dict(loader.file_env),
         env_files=list(loader.env_paths),
     )
-    checklist.option_secret_values = _option_secret_values(checks)
     # What a check says about itself is shown everywhere: a secret interpolated into it is
     # masked here, once, at load. The options the kind runs with are left as they are.
-    mask = shown(checklist_masker(checklist, environ))
+    mask = shown(secrets.masker(environ))
     checklist.name = mask(checklist.name)
     for check in checks:
         check.mask_shown(mask)
     return checklist
 
 
-def checklist_masker(checklist: Checklist, environ: Mapping[str, str]) -> Masker:
-    """Every secret a run of this checklist may show: secret-looking and declared names in the
-    environment, vars and env files, and literals under secret-looking keys in check options."""
-    masker = Masker.from_env(environ, checklist.declared_names)
-    options = checklist.option_secret_values
-    if options is None:
-        options = checklist.option_secret_values = _option_secret_values(checklist.checks)
-    masker.add([*checklist.secret_values, *options])
-    masker.add_declared(checklist.declared_secret_values)
-    return masker
+def _steps(path: Path, loader: FileLoader) -> tuple[ChecklistSpec, list[Check]]:
+    """The three steps, each once. Each records its problems in ``loader.problems`` and goes
+    on where it safely can; all of them are raised here together, in file and line order."""
+    problems = loader.problems
+    spec = loader.load(parse(path), {}, [path])  # 1: files, includes, env files, vars
+    checks: list[Check] = []
+    if spec is not None:
+        ports = stack_ports_of(spec, path.parent, known=not loader.stack_unusable)  # 2: compose
+        entries, lookup, unresolved = loader.entries, loader.lookup, loader.unresolved
+        checks = build_checks(entries, lookup, ports, problems, unresolved)  # 3: checks, needs
+    if spec is None or problems:
+        raise problems.together(loader.read)
+    return spec, checks
 
 
 # Options of jobcheck's own kinds whose names look secret but hold file paths or key names
@@ -132,33 +139,49 @@ def checklist_masker(checklist: Checklist, environ: Mapping[str, str]) -> Masker
 NAMES_NOT_SECRETS = frozenset({"same_keys_as", "secrets_from", "env_keys"})
 
 
-def _option_secret_values(checks: list[Check]) -> list[str]:
-    """The literals under secret-looking keys of every check's options, each once."""
-    found: dict[str, None] = {}
+def secret_sources(
+    loader: FileLoader,
+    checks: Sequence[Check] = (),
+    stack_env: Sequence[Mapping[str, str]] = (),
+) -> SecretSources:
+    """What the checklist holds secret (see SecretSources), from what was loaded: the values
+    of secret-looking and declared names in its vars, env files and the stack's env files,
+    the declared names' values in the environment, and literals under secret-looking keys of
+    the checks' options (each once)."""
+    names = sorted(set(loader.secrets))
+    sources: list[Mapping[str, str]] = [loader.variables, loader.file_env, *stack_env]
+    guessed = {v: None for source in sources for k, v in source.items() if looks_secret(k) and v}
     for check in checks:
         given = check.options.model_dump(mode="json", exclude_unset=True)  # what the user wrote
         for name in NAMES_NOT_SECRETS.intersection(given):
             del given[name]
-        found.update(dict.fromkeys(values_under_secret_keys(given)))
-    return list(found)
+        guessed.update(dict.fromkeys(values_under_secret_keys(given)))
+    declared = {v: None for source in sources for k, v in source.items() if k in names and v}
+    declared.update(dict.fromkeys(loader.env[k] for k in names if loader.env.get(k)))
+    return SecretSources(tuple(names), tuple(guessed), tuple(declared))
 
 
-def _secret_values(loader: FileLoader) -> tuple[list[str], list[str]]:
-    """(guessed, declared): values of secret-looking names, and of names under ``secrets:``."""
-    declared_names = set(loader.secrets)
-    sources: list[Mapping[str, str]] = [loader.variables, loader.file_env]
-    guessed = [v for source in sources for k, v in source.items() if looks_secret(k) and v]
-    declared = [v for source in sources for k, v in source.items() if k in declared_names and v]
-    declared += [loader.env[k] for k in sorted(declared_names) if loader.env.get(k)]
-    return guessed, declared
-
-
-def _loader_masker(loader: FileLoader, environ: Mapping[str, str]) -> Masker:
-    masker = Masker.from_env(environ, loader.secrets)
-    guessed, declared = _secret_values(loader)
-    masker.add(guessed)
-    masker.add_declared(declared)
-    return masker
+def stack_env_values(
+    spec: ChecklistSpec, base: Path, environ: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """The values of the env files Compose reads for the stack (``stack.env_file``, and the
+    ``.env`` beside the first compose file), as Compose interpolates them: their secrets
+    (REDIS_PASSWORD, ...) are masked in every output too. A file that cannot be read is left
+    out here: ``jobcheck stack`` and the compose kind stop on it and say why."""
+    stack = spec.stack
+    if stack is None:
+        return []
+    paths = [base / stack.env_file] if stack.env_file else []
+    paths += [(base / stack.compose[0]).parent / ".env"] if stack.compose else []
+    found = []
+    for env_path in dict.fromkeys(p.resolve() for p in paths):
+        if not env_path.is_file():
+            continue
+        try:
+            found.append(interpolated(read_dotenv(env_path), environ))
+        except (OSError, UnicodeDecodeError, InterpolationError):
+            continue
+    return found
 
 
 def _masked(exc: ChecklistError, masker: Masker) -> ChecklistError:

@@ -25,7 +25,7 @@ from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
 from jobcheck.fsutil import not_regular
 from jobcheck.kinds.base import StackInfo
-from jobcheck.loading import checklist_masker, find_checklist, load_checklist
+from jobcheck.loading import find_checklist, load_checklist
 from jobcheck.metrics import BaselineSource
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
 from jobcheck.reports import formats
@@ -113,7 +113,7 @@ def run_gate(
     plan = make_plan(checklist, request, ids)
     if shard is not None:
         plan = shard_plan(checklist, plan, shard, request.durations)
-    masker = make_masker(checklist, {**environ, **request.extra_env})
+    masker = checklist.secrets.masker({**environ, **request.extra_env})
     # The command line is shown again (JSON report, history, "reproduce locally"): masked.
     request = dataclasses.replace(request, argv=mask_data(request.argv, masker))
     listeners = choose_listeners(request, environ, out) + _ci_listeners(request, environ, out)
@@ -178,10 +178,6 @@ def _save_history(checklist: Checklist, run: RunResult) -> None:
 
 def load(path: Path | None, environ: Mapping[str, str]) -> Checklist:
     return load_checklist(find_checklist(path), environ)
-
-
-def make_masker(checklist: Checklist, environ: Mapping[str, str]) -> Masker:
-    return checklist_masker(checklist, environ)
 
 
 def stack_info(checklist: Checklist) -> StackInfo | None:

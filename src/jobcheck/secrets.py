@@ -24,6 +24,7 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jobcheck.textsafe import plain_text, xml_text
@@ -125,6 +126,31 @@ class Masker:
     def data(self, value: Any) -> Any:
         """A copy of nested dicts, lists and tuples with every string (keys too) masked."""
         return mask_data(value, self)
+
+
+@dataclass(frozen=True)
+class SecretSources:
+    """What a checklist holds secret besides the environment, as loading found it.
+
+    ``names``: the names declared under ``secrets:``. ``guessed``: values of secret-looking
+    names in its vars, env files and its stack's env files, and literals under secret-looking
+    keys of its checks' options (masked from MIN_SECRET_LENGTH on). ``declared``: the values of
+    the declared names (masked at any length). ``masker`` is the one way jobcheck builds the
+    masker of a checklist: a run, ``explain``, ``release``, ``jobcheck stack`` and a load error
+    (with what was loaded so far) all mask with it.
+    """
+
+    names: tuple[str, ...] = ()
+    guessed: tuple[str, ...] = ()
+    declared: tuple[str, ...] = ()
+
+    def masker(self, environ: Mapping[str, str]) -> Masker:
+        """These secrets, and the environment's values of the declared and secret-looking
+        names (``environ``: the environment the run or command sees)."""
+        masker = Masker.from_env(environ, self.names)
+        masker.add(self.guessed)
+        masker.add_declared(self.declared)
+        return masker
 
 
 def _shell(value: str) -> str:

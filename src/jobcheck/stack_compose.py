@@ -59,7 +59,11 @@ def _depends_on(files: list[dict[str, Any]] | None) -> dict[str, frozenset[str]]
     return found
 
 
-def stack_ports_of(spec: ChecklistSpec, base: Path) -> StackPorts:
-    """What `${stack.SERVICE.PORT}`, `uses:` and `disrupts:` may name in this checklist."""
+def stack_ports_of(spec: ChecklistSpec, base: Path, *, known: bool = True) -> StackPorts:
+    """What `${stack.SERVICE.PORT}`, `uses:` and `disrupts:` may name in this checklist.
+    ``known=False``: a `stack:` section is written but has a problem (reported already), so
+    the checks naming it are not told again that there is none."""
+    if not known:
+        return StackPorts(True, None)
     compose = compose_services(spec, base)
     return StackPorts(spec.stack is not None, _services(compose), _depends_on(compose))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -69,9 +69,80 @@ def _holds(data: Any, part: Any) -> bool:
     return isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
 
 
+class Salvaged(NamedTuple):
+    """What ``salvaged`` found: the model of what is valid (None: nothing usable), the
+    problems to report, and the top-level keys that had one (reported or not)."""
+
+    model: Any
+    errors: list[ChecklistError]
+    places: set[Any]
+
+
+def salvaged(
+    model: type[BaseModel],
+    data: dict[str, Any],
+    source: Source,
+    skip: set[Key],
+    fill: dict[str, Any],
+) -> Salvaged:
+    """``data`` validated, for loading to go on past what it reports: the problems (those under
+    a key in ``skip`` left out: reported already), and the model of what is valid — each value
+    with a problem left out, ``fill`` standing in for a top-level key it requires. A valid
+    ``data`` costs one validation, as ``validated``."""
+    found = Salvaged(None, [], set())
+    for attempt in range(_SALVAGE_ATTEMPTS):
+        try:
+            return found._replace(model=model.model_validate(data))
+        except ValidationError as exc:
+            merged = _merged(exc, data)
+        if attempt == 0:
+            shown = [e for loc, e in merged.items() if not any(loc[: len(k)] == k for k in skip)]
+            errors = sorted((_pydantic_error(e, source, (), model, "") for e in shown), key=line_of)
+            found = Salvaged(None, errors, {loc[0] for loc in merged if loc})
+        left = _left_out(data, merged, fill)
+        if left is None:
+            break
+        data = left
+    return found
+
+
+# Leaving out a bad value may leave its mapping without a key it requires: that mapping goes
+# next (`stack.project` wrong, then `stack`), at most this many times.
+_SALVAGE_ATTEMPTS = 4
+
+
+def _left_out(
+    data: dict[str, Any], merged: dict[tuple[Any, ...], dict[str, Any]], fill: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``data`` without the values at the problems' places (a top-level key, or a key of a
+    top-level mapping); None when a problem has no such place (the whole value is wrong)."""
+    result = dict(data)
+    for loc, err in merged.items():
+        place = loc[:-1] if err["type"] == "missing" else loc
+        if not place:
+            if loc and loc[0] in fill:
+                result[loc[0]] = fill[loc[0]]
+                continue
+            return None
+        top = place[0]
+        inner = result.get(top)
+        if len(place) > 1 and isinstance(inner, dict) and place[1] in inner:
+            result[top] = {k: v for k, v in inner.items() if k != place[1]}
+        elif top in fill:
+            result[top] = fill[top]
+        else:
+            result.pop(top, None)
+    return result
+
+
 def _pydantic_errors(
     exc: ValidationError, data: Any, source: Source, prefix: Key, model: Any, label: str
 ) -> list[ChecklistError]:
+    errors = [_pydantic_error(e, source, prefix, model, label) for e in _merged(exc, data).values()]
+    return sorted(errors, key=line_of)
+
+
+def _merged(exc: ValidationError, data: Any) -> dict[tuple[Any, ...], dict[str, Any]]:
     """One error per place: union branches (str | list[str]) fold into one message, and a
     branch that got further into the value wins over one that stopped at its type."""
     found: list[tuple[tuple[Any, ...], int, dict[str, Any]]] = []
@@ -88,8 +159,7 @@ def _pydantic_errors(
             merged[loc].setdefault("alternatives", []).append(_expected(item))
         else:
             merged[loc] = item
-    errors = [_pydantic_error(e, source, prefix, model, label) for e in merged.values()]
-    return sorted(errors, key=line_of)
+    return merged
 
 
 def _pydantic_error(

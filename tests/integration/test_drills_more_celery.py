@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from jobcheck.kinds import broker_restart, scheduler, worker_limits
 from jobcheck.results import Outcome, Status
+from jobcheck.scaffold import capabilities
+from jobcheck.scaffold.detect import detect
+from jobcheck.scaffold.render import render
+from jobcheck.scaffold.setting import Setting
 
 from ._compose import DOCKER, Stack, env_file_values, rabbitmq_base
 from ._drills import TIMINGS, amqp_answers, expect, redis_answers, run_kind, stack_up
@@ -117,6 +124,28 @@ LIMITS = {
 
 def test_worker_limits_pass_on_the_staging_worker(stack: Stack) -> None:
     outcome = check(worker_limits.KIND, LIMITS, stack, "worker_limits celery pass")
+    expect(
+        outcome,
+        Status.PASS,
+        rf"1 worker on 'celery': {WORKER}: time limit 30s \(soft 28s\), max tasks per child "
+        r"none, max memory per child none, prefetch multiplier 1 x concurrency 1, prefetch "
+        r"count 1",
+    )
+
+
+def test_the_limits_check_init_writes_for_this_app_passes(stack: Stack, tmp_path: Path) -> None:
+    """`jobcheck init` on the Celery app (its limits come from settings at run time): a
+    blocker asking for both limits, which passes on the running workers."""
+    root = Path(shutil.copytree(CELERY, tmp_path / "celery"))
+    drafted = render(Setting(detect(root, {}), capabilities()))
+    limits = {c["id"]: c for c in yaml.safe_load(drafted)["checks"]}["worker-limits"]
+    assert "severity" not in limits
+    options = {**limits["with"], "broker_url": BROKER}  # ${stack.redis.6379}: this stack's port
+    assert options == {
+        "framework": "celery", "broker_url": BROKER, "queue": "celery",
+        "time_limit": "required", "soft_time_limit": "required",
+    }  # fmt: skip
+    outcome = check(worker_limits.KIND, options, stack, "worker_limits celery init")
     expect(
         outcome,
         Status.PASS,

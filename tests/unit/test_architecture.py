@@ -386,6 +386,25 @@ def yaml_loads(name: str, tree: ast.AST) -> list[str]:
     ]
 
 
+# A checklist's masker is built in one place (``secrets.SecretSources.masker``): calls that
+# add the environment's or declared secrets to a Masker belong there.
+_MASKER_BUILDING = frozenset({"from_env", "add_env", "add_declared"})
+
+
+def masker_builders(name: str, tree: ast.AST) -> list[str]:
+    """Outside secrets.py: a Masker filled from the environment or with declared secrets."""
+    if name == "jobcheck.secrets":
+        return []
+    return [
+        f"{name}:{node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _MASKER_BUILDING
+        and "docker" not in ast.unparse(node.func.value).lower()  # DockerClient.from_env
+    ]
+
+
 def stack_ref_reads(name: str, tree: ast.AST) -> list[str]:
     """Outside stack_refs.py: a read of a check's options as written (``.written_options``,
     or the old ``Check.deferred``), or a new search for ``${stack...}`` in options
@@ -413,6 +432,13 @@ def test_only_secrets_walks_a_tree_to_mask_it() -> None:
     """One masking walker: ``secrets.mask_data`` (iterative, cycle-safe, dict keys too), and
     ``secrets.mask_fields`` (a record's named fields, through it)."""
     assert [f for name, tree in _trees() for f in mask_walks(name, tree)] == []
+
+
+def test_one_builder_makes_a_checklists_masker() -> None:
+    """A run, ``explain``, ``release``, ``jobcheck stack`` and a load error all mask with
+    ``Checklist.secrets.masker(environ)`` (``SecretSources``): no module gathers the
+    environment's and the checklist's secrets into a Masker by itself."""
+    assert [f for name, tree in _trees() for f in masker_builders(name, tree)] == []
 
 
 def test_yaml_is_read_only_through_the_bounded_loader() -> None:
@@ -473,6 +499,16 @@ def test_the_masking_rule_finds_a_second_walker() -> None:
         lines = [masker(line.text) for line in found]
     """)
     assert mask_walks("jobcheck.loading", one_walker) == []
+
+
+def test_the_masker_rule_finds_a_second_builder() -> None:
+    tree = _code("""
+        masker = Masker.from_env(environ, stack.secrets)
+        masker.add_declared(values)
+        mask = loaded.secrets.masker(environ)
+    """)
+    assert len(masker_builders("jobcheck.staging.lifecycle", tree)) == 2
+    assert masker_builders("jobcheck.secrets", tree) == []
 
 
 def test_the_yaml_rule_finds_a_plain_load() -> None:

@@ -324,7 +324,7 @@ def test_vars_env_and_defaults_are_applied(release: Checklist) -> None:
         ["release"],
         "blocker",
     )
-    assert release.secret_values == ["s3cret"]
+    assert release.secrets.declared == ("s3cret",)
 
 
 def test_included_files_inherit_and_override_defaults(release: Checklist) -> None:
@@ -497,7 +497,9 @@ def test_secrets_listed_in_an_included_file_are_masked(
         checks: [{id: a, kind: command, owner: "@a", with: {run: "true"}}]
     """)
     checklist = load_checklist(path, {"DEPLOY_KEY_X": "hunter2"})
-    assert sorted(checklist.secret_values) == ["abc123", "hunter2"]
+    assert checklist.secrets.names == ("DEPLOY_KEY_X",)
+    assert checklist.secrets.guessed == ("abc123",)
+    assert checklist.secrets.declared == ("hunter2",)
 
 
 def test_stack_in_an_included_file_is_an_error(write_checklist: Callable[..., Path]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from jobcheck.loading import checklist_masker, load_checklist, paused_gc
+from jobcheck.loading import load_checklist, paused_gc
 
 _spec = importlib.util.spec_from_file_location(
     "bench_make_scale", Path(__file__).resolve().parents[2] / "bench" / "make_scale.py"
@@ -86,9 +86,6 @@ def test_literals_under_secret_keys_are_collected_once_and_masked(tmp_path: Path
         encoding="utf-8",
     )
     checklist = load_checklist(path, {})
-    assert checklist.option_secret_values == ["tok-1234abcd"]
-    masker = checklist_masker(checklist, {"EXTRA": "x"})
+    assert checklist.secrets.guessed == ("tok-1234abcd",)
+    masker = checklist.secrets.masker({"EXTRA": "x"})
     assert masker("token tok-1234abcd, mode plain-value") == "token ***, mode plain-value"
-    checklist.option_secret_values = None  # a checklist built by hand: collected on demand
-    assert checklist_masker(checklist, {})("tok-1234abcd") == "***"
-    assert checklist.option_secret_values == ["tok-1234abcd"]

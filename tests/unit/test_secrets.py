@@ -201,7 +201,7 @@ def test_forty_kb_without_separators_is_linear(text: str) -> None:
 def test_option_names_that_only_look_secret_are_not_masked(tmp_path: Path) -> None:
     """`same_keys_as` holds a file name and `env_keys` key names: not secrets (a real user's
     first run showed `env ***` and "restore the previous ***")."""
-    from jobcheck.loading import checklist_masker, load_checklist
+    from jobcheck.loading import load_checklist
 
     (tmp_path / ".env.example").write_text("A=\n")
     (tmp_path / "jobcheck.yaml").write_text(
@@ -211,7 +211,7 @@ def test_option_names_that_only_look_secret_are_not_masked(tmp_path: Path) -> No
         "  - {id: s, kind: service, owner: '@o', expect: x, rollback: y,\n"
         "     with: {service: api, env_keys: [API_TOKEN_NAME], secrets_from: [prod.env]}}\n"
     )
-    masker = checklist_masker(load_checklist(tmp_path / "jobcheck.yaml"), {})
+    masker = load_checklist(tmp_path / "jobcheck.yaml").secrets.masker({})
     assert masker("diff against .env.example; API_TOKEN_NAME; prod.env") == (
         "diff against .env.example; API_TOKEN_NAME; prod.env"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from jobcheck.errors import UsageError
-from jobcheck.pipeline import load, make_masker
+from jobcheck.pipeline import load
 from jobcheck.plan import Graph
 from jobcheck.stack_ports import describe
 
@@ -22,7 +22,7 @@ def explain(check_id: str, path: Path | None, environ: Mapping[str, str]) -> int
             hint="ids here: " + ", ".join(c.id for c in checklist.checks),
         )
     kind = check.impl
-    masker = make_masker(checklist, environ)
+    masker = checklist.secrets.masker(environ)
     waiver = (
         f"{check.waiver.reason} (by {check.waiver.by}, until {check.waiver.until})"
         if check.waiver

@@ -28,7 +28,6 @@ from jobcheck.pipeline import (
     check_report_inputs,
     checklist_digest,
     load,
-    make_masker,
     prepare_report_paths,
     refuse_inputs_as_targets,
     report_paths,
@@ -63,7 +62,7 @@ def release(
     check_report_inputs(request, run_inputs(loaded))
     if notes is not None:
         refuse_inputs_as_targets([("--notes", notes)], run_inputs(loaded))
-    masker = make_masker(loaded, {**environ, **request.extra_env, "RELEASE_TAG": tag})
+    masker = loaded.secrets.masker({**environ, **request.extra_env, "RELEASE_TAG": tag})
     writer = NotesWriter(notes, tag, loaded, masker) if notes is not None else None
     code = _release(
         tag, request, loaded, environ=environ, out=out, confirm=confirm, is_tty=is_tty,

@@ -36,4 +36,5 @@ def stack(action: str, path: Path | None, environ: Mapping[str, str], **options:
         "logs": lifecycle.logs,
     }
     env = {**checklist.file_env, **environ}
-    return int(actions[action](info, console, env, **options))
+    mask = checklist.secrets.masker(env)
+    return int(actions[action](info, console, env, mask=mask, **options))

@@ -1,5 +1,5 @@
-"""Settings the project writes in its code, read statically: Celery's broker, result backend
-and queues, and Django's ``DEBUG``.
+"""Settings the project writes in its code, read statically: Celery's broker, result backend,
+queues and task time limits, and Django's ``DEBUG``.
 
 Celery is configured in many places, and all of them are read: ``Celery("app", broker=...,
 backend=...)``, ``app.conf.broker_url = ...``, ``app.conf.update(result_backend=...)``, and the
@@ -8,7 +8,8 @@ modules ``config_from_object`` loads (a ``celeryconfig.py``, Django's settings w
 literal, an environment lookup with a default (``os.environ.get("K", "amqp://...")``,
 ``os.getenv``, django-environ's ``env("K", default=...)``, decouple's ``config``), a name or a
 settings attribute holding one, or an f-string of those (``f"redis://:{PASSWORD}@redis"``,
-where a looked-up part becomes ``${K}``).
+where a looked-up part becomes ``${K}``), and a number may be ``int(...)``/``float(...)`` of one
+or a product or sum of literals (``30 * 60``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ _KEYS = {
     "broker": "broker", "broker_url": "broker", "backend": "backend",
     "result_backend": "backend", "task_default_queue": "default_queue",
     "task_routes": "routes", "debug": "debug",
+    "task_time_limit": "time_limit", "task_soft_time_limit": "soft_time_limit",
+    "celeryd_task_time_limit": "time_limit", "celeryd_task_soft_time_limit": "soft_time_limit",
 }  # fmt: skip
 _MARKERS = (
     "Celery(", "broker_url", "BROKER_URL", "result_backend", "RESULT_BACKEND", ".conf.update",
     "task_default_queue", "TASK_DEFAULT_QUEUE", "task_routes", "TASK_ROUTES", "DEBUG =", "DEBUG=",
+    "time_limit", "TIME_LIMIT",
 )  # fmt: skip
+# A time limit set from an expression not read here (``settings.limit_s or None``): it is set,
+# and the running worker's configuration (the worker_limits check) says to what.
+COMPUTED = "(computed)"
+_LIMITS = ("time_limit", "soft_time_limit")
 _ENV_CALLS = {"get", "getenv", "env", "str", "config", "bool", "url"}
 _ENV_HOLDERS = {"environ", "os", "env", "config", "environs", "Env"}
 
@@ -55,6 +63,8 @@ class CodeConf:
     default_queue: Value | None = None
     routed_queues: list[str] = field(default_factory=list)
     debug: Value | None = None  # DEBUG = True (or a truthy default)
+    time_limit: Value | None = None  # task_time_limit (seconds)
+    soft_time_limit: Value | None = None  # task_soft_time_limit (seconds)
 
 
 def find(root: Path) -> CodeConf:
@@ -63,8 +73,16 @@ def find(root: Path) -> CodeConf:
     names = Names(modules)
     for module in modules:
         for key, expr, node in _settings(module):
-            _record(conf, key, _Reader(module, names).value(expr, node), expr)
+            reader = _Reader(module, names)
+            value = reader.value(expr, node)
+            if value is None and key in _LIMITS and not _is_none(expr):
+                value = Value(COMPUTED, "", reader.where(node))  # set, to what is not read
+            _record(conf, key, value, expr)
     return conf
+
+
+def _is_none(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is None
 
 
 def _record(conf: CodeConf, key: str, value: Value | None, expr: ast.expr) -> None:
@@ -195,8 +213,17 @@ class _Reader:
     def value(self, expr: ast.expr, node: ast.AST) -> Value | None:
         if self.depth > 4:
             return None
-        if isinstance(expr, ast.Constant) and isinstance(expr.value, str | bool | int):
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, str | bool | int | float):
             return Value(str(expr.value), "", self.where(node))
+        if (
+            isinstance(expr, ast.Call)
+            and pysource.callee(expr) in ("int", "float")
+            and len(expr.args) == 1
+            and not expr.keywords
+        ):
+            return self.value(expr.args[0], node)  # int(os.getenv("LIMIT", "300"))
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mult | ast.Add):
+            return self._arithmetic(expr, node)  # 30 * 60
         if isinstance(expr, ast.Call | ast.Subscript):
             return _env_lookup(expr, self.where(node))
         if isinstance(expr, ast.JoinedStr):
@@ -213,6 +240,14 @@ class _Reader:
                 return _Reader(module, self.names, self.depth + 1).value(value, value)
         return None
 
+    def _arithmetic(self, expr: ast.BinOp, node: ast.AST) -> Value | None:
+        left, right = self.value(expr.left, node), self.value(expr.right, node)
+        first, second = _number(left), _number(right)
+        if first is None or second is None:
+            return None
+        found = first * second if isinstance(expr.op, ast.Mult) else first + second
+        return Value(f"{found:g}", "", self.where(node))
+
     def _fstring(self, expr: ast.JoinedStr, node: ast.AST) -> Value | None:
         parts = []
         for piece in expr.values:
@@ -225,6 +260,16 @@ class _Reader:
                 return None
             parts.append(f"${{{found.env}}}" if found.env and not found.text else found.text)
         return Value("".join(parts), "", self.where(node))
+
+
+def _number(value: Value | None) -> float | None:
+    """A literal number's value (not one read from the environment)."""
+    if value is None or value.env:
+        return None
+    try:
+        return float(value.text)
+    except ValueError:
+        return None
 
 
 def _env_lookup(expr: ast.Call | ast.Subscript, where: str) -> Value | None:

@@ -115,6 +115,17 @@ def _celery_queues(tokens: list[str]) -> list[str]:
     return [q for q in found.split(",") if q]
 
 
+def celery_time_limits(command: str) -> dict[str, str]:
+    """``--time-limit`` / ``--soft-time-limit`` of a ``celery worker`` command, by the
+    worker_limits option each sets (``time_limit``, ``soft_time_limit``)."""
+    tokens = words(command)
+    found = {
+        "time_limit": _option(tokens, ("--time-limit",)),
+        "soft_time_limit": _option(tokens, ("--soft-time-limit",)),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
 def shell_wrapped(command: str) -> str:
     """``sh``/``bash`` when the command runs through ``SHELL -c`` without ``exec`` in front of
     its last program; '' otherwise."""

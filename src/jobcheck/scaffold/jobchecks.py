@@ -1,5 +1,6 @@
 """Checks on the job system itself, for RQ and Celery: the queue is served, a canary job
-round-trips, and a worker stopped mid-job loses nothing.
+round-trips, Celery's workers run with a task time limit, and a worker stopped mid-job loses
+nothing.
 
 Options come from the project: the queues a worker listens on (``rq worker high default``,
 ``celery worker -Q a,b``), the broker as the host reaches it (its published port on
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobcheck.scaffold import asyncjobs, brokers, commandline, routechoice
+from jobcheck.scaffold import asyncjobs, brokers, codeconf, commandline, routechoice
 from jobcheck.scaffold.draft import Draft, check, lit, note, slug
 from jobcheck.scaffold.setting import Setting
 from jobcheck.scaffold.stackchecks import host_address
@@ -319,6 +320,8 @@ def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
         options = {**follow, "task": CELERY_CANARY, "args": ["jobcheck-canary"], "deadline": "30s"}
         drafts.append(_no_backend(_canary(options, queues[0], "Celery"), backend))
         drafts += _http_canary(setting, {})
+    if setting.has("worker_limits", "framework", "broker_url", "time_limit", "soft_time_limit"):
+        drafts.append(_celery_limits(setting, broker, queues[0], workers[0]))
     hosted = workers[0].name == HOST_WORKER
     if hosted:
         notes.append(f"The workers run outside the stack ({workers[0].why}): no shutdown drill.")
@@ -334,6 +337,46 @@ def _celery(setting: Setting, workers: list[Service]) -> list[Draft]:
         drafts[0].notes[:0] = notes
         return _drill_last(drafts)
     return [note(*notes)]
+
+
+def _celery_limits(setting: Setting, broker: brokers.HostURL, queue: str, worker: Service) -> Draft:
+    """The running workers have a hard task time limit: without one a stuck task holds its
+    worker process forever. A blocker when the project sets one (in its Celery settings or the
+    worker's ``--time-limit``), else a warning saying none was found."""
+    given = {} if worker.name == HOST_WORKER else commandline.celery_time_limits(worker.command)
+    where: dict[str, str] = {}
+    for option in ("time_limit", "soft_time_limit"):
+        value = getattr(setting.project.code, option)
+        if option in given:
+            where[option] = f"`--{option.replace('_', '-')} {given[option]}` ({worker.name})"
+        elif value is not None and value.text == codeconf.COMPUTED:
+            where[option] = f"task_{option} (computed at run time, {value.where})"
+        elif value is not None and (value.env or value.text not in ("", "0", "0.0")):
+            where[option] = f"task_{option} ({value.describe()})"
+    options: dict[str, Any] = {"framework": "celery", "broker_url": broker.url}
+    options |= {"queue": lit(queue), "time_limit": "required"}
+    limits = "task_time_limit"
+    if "soft_time_limit" in where:
+        options["soft_time_limit"] = "required"
+        limits += " and task_soft_time_limit"
+    draft = check(
+        "worker-limits", "Every task has a hard time limit on the running workers",
+        "worker_limits", options,
+        expect=f"the workers on `{queue}` run with {limits} set",
+        rollback=f"set {limits} again and restart the workers",
+        tags=["integration"],
+    )  # fmt: skip
+    if "time_limit" in where:
+        draft.notes = [f"Time limits the project sets: {'; '.join(where.values())}."]
+    else:
+        draft.data["severity"] = "warning"
+        draft.notes = [
+            "No task_time_limit found in the code or the worker's command: a stuck task holds "
+            "its worker process forever. A warning until one is set (task_time_limit, or "
+            "`celery worker --time-limit`); then drop `severity: warning`. The check reads the "
+            "running workers' configuration, whatever the code says."
+        ]
+    return draft
 
 
 def _no_backend(draft: Draft, backend: brokers.HostURL | str) -> Draft:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from jobcheck.durations import format_duration
 from jobcheck.probes import engine
-from jobcheck.secrets import Masker, looks_secret
 from jobcheck.staging import compose_cli
 
 if TYPE_CHECKING:
@@ -23,21 +22,11 @@ if TYPE_CHECKING:
     from jobcheck.kinds.base import StackInfo
 
 OK, FAILED = 0, 1
+# The checklist's masker (``SecretSources.masker``): its secrets and the stack's env files'.
+Mask = Callable[[str], str]
 
 
-def masker_for(stack: StackInfo, environ: Mapping[str, str]) -> Masker:
-    """Secrets of the shell and of the stack's env file (REDIS_PASSWORD, ...) never show."""
-    masker = Masker.from_env(environ)
-    if stack.env_file is not None and stack.env_file.is_file():
-        try:
-            values = compose_cli.env_file_values(stack.env_file, environ)
-        except compose_cli.ComposeError:
-            return masker  # the command stops on it (`_connect`), before any output of the stack
-        masker.add(v for k, v in values.items() if looks_secret(k))
-    return masker
-
-
-def _say(console: Console, text: str, mask: Masker, style: str | None = None) -> None:
+def _say(console: Console, text: str, mask: Mask, style: str | None = None) -> None:
     console.print(mask(text), markup=False, highlight=False, style=style, soft_wrap=True)
 
 
@@ -49,7 +38,7 @@ def _connect(
     return compose_cli.Compose.for_stack(stack, environ, cancel), sdk
 
 
-def _guard(console: Console, mask: Masker, body: Callable[[], int]) -> int:
+def _guard(console: Console, mask: Mask, body: Callable[[], int]) -> int:
     try:
         return body()
     except engine.EngineUnreachable as exc:
@@ -94,11 +83,11 @@ def up(
     console: Console,
     environ: Mapping[str, str] | None = None,
     *,
+    mask: Mask,
     build: bool | None = None,
 ) -> int:
     """Build (unless ``build`` is False or the stack says so), start, wait for healthchecks."""
     environ = os.environ if environ is None else environ
-    mask = masker_for(stack, environ)
     start = time.monotonic()
 
     def progress(line: str) -> None:
@@ -140,10 +129,10 @@ def down(
     console: Console,
     environ: Mapping[str, str] | None = None,
     *,
+    mask: Mask,
     volumes: bool = False,
 ) -> int:
     environ = os.environ if environ is None else environ
-    mask = masker_for(stack, environ)
 
     def body() -> int:
         runner, sdk = _connect(stack, environ)
@@ -162,10 +151,11 @@ def down(
     return _guard(console, mask, body)
 
 
-def status(stack: StackInfo, console: Console, environ: Mapping[str, str] | None = None) -> int:
+def status(
+    stack: StackInfo, console: Console, environ: Mapping[str, str] | None = None, *, mask: Mask
+) -> int:
     """The table; exit 0 when every service runs and is healthy, else 1."""
     environ = os.environ if environ is None else environ
-    mask = masker_for(stack, environ)
 
     def body() -> int:
         runner, sdk = _connect(stack, environ)
@@ -197,10 +187,10 @@ def logs(
     environ: Mapping[str, str] | None = None,
     service: str | None = None,
     *,
+    mask: Mask,
     tail: int = 200,
 ) -> int:
     environ = os.environ if environ is None else environ
-    mask = masker_for(stack, environ)
 
     def body() -> int:
         runner, sdk = _connect(stack, environ)
@@ -232,7 +222,7 @@ def logs(
 def _table(
     console: Console,
     states: list[engine.ContainerState],
-    mask: Masker,
+    mask: Mask,
     services: list[str] | None = None,
 ) -> None:
     from rich.table import Table  # lazy: rich, only on a terminal

@@ -65,3 +65,53 @@ def test_debug_off_and_other_names_are_not_celery_settings(make_project: Make) -
         )
     )
     assert (conf.broker, conf.backend, conf.debug) == (None, None, None)
+
+
+def test_celery_time_limits_in_their_usual_shapes(make_project: Make) -> None:
+    conf = find(
+        make_project(
+            {
+                "app/celery_app.py": """
+                    import os
+                    from celery import Celery
+
+                    app = Celery("w", broker="redis://redis:6379/0")
+                    app.conf.task_time_limit = 30 * 60
+                    app.conf.update(task_soft_time_limit=int(os.getenv("SOFT_LIMIT", "1500")))
+                """
+            }
+        )
+    )
+    assert conf.time_limit == Value("1800", "", "app/celery_app.py:5")
+    assert conf.soft_time_limit == Value("1500", "SOFT_LIMIT", "app/celery_app.py:6")
+
+
+def test_django_and_old_style_time_limits(make_project: Make) -> None:
+    conf = find(
+        make_project(
+            {
+                "config/settings.py": "CELERY_TASK_TIME_LIMIT = 300.0\n",
+                "old/celeryconfig.py": "CELERYD_TASK_SOFT_TIME_LIMIT = 240\n",
+            }
+        )
+    )
+    assert conf.time_limit == Value("300.0", "", "config/settings.py:1")
+    assert conf.soft_time_limit == Value("240", "", "old/celeryconfig.py:1")
+
+
+def test_a_limit_of_none_is_no_limit_and_a_computed_one_is_set(make_project: Make) -> None:
+    conf = find(
+        make_project(
+            {
+                "app/worker.py": """
+                    from celery import Celery
+
+                    app = Celery("w", broker="redis://redis:6379/0")
+                    app.conf.task_time_limit = None
+                    app.conf.task_soft_time_limit = settings.soft_limit_s or None
+                """
+            }
+        )
+    )
+    assert conf.time_limit is None
+    assert conf.soft_time_limit == Value("(computed)", "", "app/worker.py:5")

@@ -133,8 +133,48 @@ def test_fastapi_celery_queue_job_and_shutdown_options(sample: Sample) -> None:
     }  # fmt: skip
     # after every check that needs a live worker: never beside them
     assert drill["needs"] == ["worker-running"]
-    assert drill["after"] == ["queue-default", "queue-emails", "canary-job"]
+    assert drill["after"] == ["queue-default", "queue-emails", "canary-job", "worker-limits"]
     assert "canary-job-http" not in checks  # POST /tasks needs a value for `type`: an example
+    # the sample sets no task time limit: a warning that says so, not a blocker
+    limits = checks["worker-limits"]
+    assert limits["with"] == {
+        "framework": "celery", "broker_url": broker, "queue": "default", "time_limit": "required",
+    }  # fmt: skip
+    assert limits["severity"] == "warning"
+
+
+def test_celery_time_limits_the_project_sets_make_the_limits_check_a_blocker(
+    sample: Sample,
+) -> None:
+    root = sample("fastapi-celery")
+    compose = root / "docker-compose.yml"
+    compose.write_text(
+        compose.read_text().replace("-Q default,emails", "-Q default,emails --time-limit=600"),
+        encoding="utf-8",
+    )
+    (root / "project" / "limits.py").write_text(
+        "from worker import celery\n\ncelery.conf.task_soft_time_limit = 9 * 60\n",
+        encoding="utf-8",
+    )
+    setting = Setting(detect(root, {}), with_celery_kinds(), "docker-compose")
+    text = render(setting)
+    limits = {c["id"]: c for c in yaml.safe_load(text)["checks"]}["worker-limits"]
+    assert limits["with"]["time_limit"] == limits["with"]["soft_time_limit"] == "required"
+    assert "severity" not in limits  # a blocker, as every check init writes
+    said = " ".join(line.strip(" #") for line in text.splitlines() if line.startswith("  #"))
+    assert (
+        "Time limits the project sets: `--time-limit 600` (worker); task_soft_time_limit "
+        "(project/limits.py:3)." in said
+    )
+
+
+def test_no_celery_time_limit_is_a_warning_that_says_why(sample: Sample) -> None:
+    setting = Setting(detect(sample("fastapi-celery"), {}), with_celery_kinds(), "docker-compose")
+    said = " ".join(line.strip(" #") for line in render(setting).splitlines())
+    assert (
+        "No task_time_limit found in the code or the worker's command: a stuck task holds "
+        "its worker process forever." in said
+    )
 
 
 def test_celery_drill_without_a_sleeping_task_is_an_example(sample: Sample) -> None:

@@ -87,7 +87,7 @@ def test_stack_commands_print_one_line_and_exit_1(
 ) -> None:
     out = io.StringIO()
     console = Console(file=out, width=300, color_system=None)
-    code = getattr(lifecycle, command)(stack, console, no_engine)
+    code = getattr(lifecycle, command)(stack, console, no_engine, mask=Masker())
     assert code == 1
     lines = [line for line in out.getvalue().splitlines() if line.startswith("error:")]
     assert len(lines) == 1
