@@ -3,6 +3,8 @@
 Runs, alternately and ROUNDS times each, in one invocation:
 
 - ``python -c "import typer, pydantic, yaml"`` (what the mission mandates),
+- the same import and one pydantic model of one field, built and used once (``import
+  pydantic`` is lazy: the model machinery any use of pydantic needs is not in the first line),
 - a Typer command of 5 options that does nothing (the floor of any Typer CLI), and
 - ``python -m jobcheck run --no-color`` on a one-check ``command`` checklist (``true``)
   in a temporary folder,
@@ -50,6 +52,11 @@ CHECKLIST = (
 )
 LIBRARIES = [sys.executable, "-c", "import typer, pydantic, yaml"]
 JOBCHECK = [sys.executable, "-m", "jobcheck", "run", "--no-color"]
+ONE_MODEL = [
+    sys.executable,
+    "-c",
+    "import typer, pydantic, yaml\nclass M(pydantic.BaseModel):\n    x: int\nM(x=1)\n",
+]
 # The floor of any Typer CLI: a command of 5 options that does nothing. Typer (0.29) builds a
 # pydantic TypeAdapter per option when it parses, which imports pydantic's models, its plugin
 # loader and importlib.metadata: costs `import typer, pydantic, yaml` does not show.
@@ -168,6 +175,7 @@ def main() -> None:
         (cwd / "jobcheck.yaml").write_text(CHECKLIST, encoding="utf-8")
         commands = [
             ("libraries", LIBRARIES, env),
+            ("one-model", ONE_MODEL, env),
             ("typer-floor", TYPER_FLOOR, env),
             ("jobcheck", JOBCHECK, env),
         ]
@@ -187,6 +195,7 @@ def main() -> None:
         print(f"rounds: {args.rounds}, alternating; watchdog counted: {counted}")
         labels = {
             "libraries": "import typer, pydantic, yaml",
+            "one-model": "the same and one pydantic model of one field",
             "typer-floor": "a Typer command of 5 options that does nothing",
             "jobcheck": "jobcheck run (one command check)",
             "compared": f"jobcheck run from {args.compare}",
@@ -209,7 +218,7 @@ def main() -> None:
             )
             print(done.stdout + done.stderr, end="")
         if args.importtime:
-            for name, _, environ in commands[2:]:
+            for name, _, environ in commands[3:]:
                 print(f"{name}: top cumulative imports of `python -X importtime -m jobcheck run`:")
                 for micros, module in importtime(cwd, environ, args.top):
                     print(f"  {micros / 1000:>6.1f} ms  {module}")
