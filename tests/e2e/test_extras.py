@@ -126,7 +126,7 @@ def celery_worker(
     argv: list[str | Path] = [bin_dir / "celery", "-A", "extras_tasks", "worker", "-c", "1"]
     argv += ["--pool=threads", "-n", "extras@%h", "--without-gossip", "--without-mingle"]
     process = spawn(argv, log, folder, env)
-    ping = [bin_dir / "celery", "-A", "extras_tasks", "inspect", "ping", "--timeout", "1"]
+    ping = [bin_dir / "celery", "-A", "extras_tasks", "inspect", "ping", "--timeout", "2"]
 
     def answers() -> bool:
         done = subprocess.run(ping, cwd=folder, env=env, capture_output=True, timeout=30)

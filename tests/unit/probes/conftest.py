@@ -14,10 +14,12 @@ from jobcheck.probes.celery_adapter import CeleryAdapter
 from jobcheck.probes.rq_adapter import RQAdapter
 
 from .realparts import (
+    ANSWER_S,
     BACKEND_DB,
     CELERY_DB,
     CELERY_QUEUES,
     CELERY_WORKER,
+    CONTROL_S,
     PASSWORD,
     RQ_DB,
     RQ_WORKER,
@@ -101,15 +103,21 @@ def celery_worker(
     process = spawn(command, log, env)
     names: list[tuple[str, ...]] = []
 
+    def said_ready() -> bool:
+        return process.poll() is not None or b" ready." in log.read_bytes()
+
     def answered() -> bool:
         if process.poll() is not None:
             return True
-        with CeleryAdapter(broker, control_timeout_s=0.5) as adapter:
+        with CeleryAdapter(broker, control_timeout_s=CONTROL_S) as adapter:
             names.append(adapter.live_workers("celery"))
         return bool(names[-1])
 
     try:
-        wait_until("the Celery worker", answered, WORKER_START_S, log)
+        # Two bounded waits: the worker's own start (its log says "ready."), then its answer to
+        # a ping, each reply awaited CONTROL_S: a loaded machine is slow at both.
+        wait_until("the Celery worker", said_ready, WORKER_START_S, log)
+        wait_until("the Celery worker's answer to a ping", answered, ANSWER_S, log)
         if process.poll() is not None:
             pytest.fail(f"the Celery worker exited:\n{log.read_text()[-2000:]}", pytrace=False)
         yield CeleryWorker(broker, backend, names[-1][0])

@@ -31,7 +31,12 @@ RQ_WORKER = "jc-rq-1"
 CELERY_WORKER = "jc-celery-1"
 CELERY_QUEUES = ("celery", "canary")
 START_S = 10.0
-WORKER_START_S = 40.0
+# A worker's own start: python, its imports, the broker connection. CI runs these tests beside
+# two Docker test groups on two cores, where a Celery worker once took 30 s to say "ready".
+WORKER_START_S = 120.0
+# From "ready" to answering control commands, each wait for replies CONTROL_S long.
+ANSWER_S = 60.0
+CONTROL_S = 2.0
 STOP_S = 10.0
 
 
