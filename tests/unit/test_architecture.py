@@ -73,6 +73,7 @@ FLOORS: dict[str, int] = {
     # 8: one thin module per command; 9: the CLI
     "jobcheck.commands": 8,
     "jobcheck.cli": 9,
+    "jobcheck.cli_options": 9,
     "jobcheck.__main__": 9,
 }
 
