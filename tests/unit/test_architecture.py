@@ -34,6 +34,8 @@ FLOORS: dict[str, int] = {
     "jobcheck.results": 0,
     "jobcheck.interpolate": 0,
     "jobcheck.yamlsrc": 0,
+    "jobcheck.yaml_nodes": 0,  # yamlsrc's composer and builder
+    "jobcheck.yaml_errors": 0,  # yamlsrc's errors at a line, syntax errors explained
     "jobcheck.dotenv_files": 0,
     "jobcheck.tables": 0,
     # 1: the kind contract and the checklist model
@@ -449,6 +451,22 @@ def test_yaml_is_read_only_through_the_bounded_loader() -> None:
     assert [f for name, tree in _trees() for f in yaml_loads(name, tree)] == []
 
 
+# yamlsrc's parts: the composer and builder, and its errors. Only the loader itself uses them.
+_YAML_PARTS = frozenset({"jobcheck.yaml_nodes", "jobcheck.yaml_errors"})
+
+
+def test_yamlsrc_is_the_one_entry_to_the_bounded_loader() -> None:
+    """``yaml_nodes`` and ``yaml_errors`` are parts of ``yamlsrc``: every other module reads
+    YAML through ``yamlsrc.parse`` and its ``Source``, never a part on its own."""
+    found = [
+        f"{name} imports {target}"
+        for name, targets in sorted(graph().items())
+        if name != "jobcheck.yamlsrc" and name not in _YAML_PARTS
+        for target in sorted(targets & _YAML_PARTS)
+    ]
+    assert found == []
+
+
 def test_only_stack_refs_reads_the_options_as_written() -> None:
     """``${stack.SERVICE.PORT}`` references are found once at load (``StackRefs.find``) and
     asked through ``Check.stack_refs``: ``uses_stack``, the cache refusal, the footprint,
@@ -553,7 +571,7 @@ LAZY_IMPORTS: dict[str, str] = {
     "regex": "the `regex` package: only a check with a user's pattern",
     "requests": "the Docker SDK's transport: Docker-backed kinds only",
     "rich": "the live view, tables and panels: only on a terminal",
-    "yaml": "PyYAML (~15 ms): only a command that reads YAML (yamlsrc)",
+    "yaml": "PyYAML (~15 ms): only a command that reads YAML (yamlsrc, yaml_nodes)",
     # (a) jobcheck modules that pull one of those in, or a tree a plain run does not need
     "jobcheck.cli": "Typer: `jobcheck --version` is answered before it",
     "jobcheck.pipeline": "the gate (checklist models, loader, runner): commands that run one",

@@ -24,7 +24,7 @@ _spec.loader.exec_module(scale)
 
 LOADING = ("jobcheck/yamlsrc.py", "jobcheck/loading.py", "jobcheck/secrets.py")
 LOADING += ("jobcheck/checklist_files.py", "jobcheck/stack_compose.py")
-LOADING += ("jobcheck/check_building.py",)
+LOADING += ("jobcheck/check_building.py", "jobcheck/yaml_nodes.py", "jobcheck/yaml_errors.py")
 
 
 def lines_run(work: Callable[[], object]) -> int:
