@@ -38,6 +38,8 @@ POLL_S = 0.05
 MARKER = "JOBCHECK_PROCESS_TAG"
 LEFTOVER_GRACE_S = 1.0
 KILL_SWEEP_S = 2.0  # after the grace: SIGKILL, again and again, for at most this long
+EXEC_WAIT_S = 0.25  # a process caught inside execve: its environment read again this long
+PF_KTHREAD = 0x00200000  # linux/sched.h: the flag of a kernel thread
 
 
 class _Tail:
@@ -331,30 +333,73 @@ def find_marked(
     wanted = tag.encode()
     links = frozenset(f"pipe:[{inode}]".encode() for inode in pipes)
     me = os.getpid()
-    found = []
     try:
         names = os.listdir("/proc")
     except OSError:
         return []
-    for name in names:
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        if pid == me or not any(pid in r for r in ranges):
-            continue
-        if wanted in marker_tags(pid) or (links and _holds_pipe(pid, links)):
+    pids = [int(n) for n in names if n.isdigit() and int(n) != me]
+    found, in_exec = [], []
+    for pid in (pid for pid in pids if any(pid in r for r in ranges)):
+        environ = _environ(pid)
+        if (environ is not None and wanted in _tags_in(environ)) or (
+            links and _holds_pipe(pid, links)
+        ):
             found.append(LeftProcess(pid, _name_of(pid)))
+        elif environ == b"" and _may_be_in_exec(pid):
+            in_exec.append(pid)
+    return found + _marked_after_exec(in_exec, wanted)
+
+
+def _marked_after_exec(pids: list[int], wanted: bytes) -> list[LeftProcess]:
+    """Of ``pids``, whose environments read empty, those carrying ``wanted`` once they show
+    it. A process inside ``execve`` has an empty environment until the new program's is
+    laid out (the kernel's ``environ_read`` of an ``mm`` without ``env_end``): on a loaded
+    machine that moment is long enough to be seen. Read again for at most EXEC_WAIT_S; one
+    started with an empty environment (``env -i``) stays empty and is not ours."""
+    found: list[LeftProcess] = []
+    until = time.monotonic() + EXEC_WAIT_S
+    while pids and time.monotonic() < until:
+        time.sleep(0.01)
+        still = []
+        for pid in pids:
+            environ = _environ(pid)
+            if environ == b"" and _may_be_in_exec(pid):
+                still.append(pid)
+            elif environ is not None and wanted in _tags_in(environ):
+                found.append(LeftProcess(pid, _name_of(pid)))
+        pids = still
     return found
+
+
+def _environ(pid: int) -> bytes | None:
+    """Process ``pid``'s environment as the kernel shows it; None when gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _may_be_in_exec(pid: int) -> bool:
+    """Whether an empty environment may be a moment inside ``execve``: not for a kernel
+    thread (PF_KTHREAD in /proc/PID/stat's flags) nor a zombie, whose are always empty.
+    Unreadable counts as not: nothing to wait for."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0] not in ("Z", "X") and not int(fields[6]) & PF_KTHREAD
+    except (OSError, IndexError, ValueError):
+        return False
 
 
 def marker_tags(pid: int) -> list[bytes]:
     """The tags in process ``pid``'s marker: its own and those of the jobcheck runs above it
     (a gate whose check runs jobcheck again); [] when unreadable or gone."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            environ = b"\0" + handle.read()
-    except OSError:
-        return []
+    environ = _environ(pid)
+    return _tags_in(environ) if environ is not None else []
+
+
+def _tags_in(environ: bytes) -> list[bytes]:
+    environ = b"\0" + environ
     at = environ.find(b"\0" + MARKER.encode() + b"=")
     if at < 0:
         return []

@@ -6,14 +6,17 @@ import contextlib
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import pytest
 
+import jobcheck.process
 from jobcheck.process import (
     DRAIN_S,
     MARKER,
@@ -188,6 +191,45 @@ def test_an_outer_run_finds_what_a_nested_run_left() -> None:
         assert [p.pid for p in find_marked(outer, first)] == [left.pid]
     finally:
         _kill_all(f"sleep {word}")
+
+
+def test_a_process_caught_inside_execve_is_found_once_it_shows_its_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process inside ``execve`` reads as an empty environment for a moment (seen in CI on a
+    loaded machine: a daemon ``setsid sleep`` left behind went unnoticed). The scan reads it
+    again, bounded, rather than take the empty read for "not ours"."""
+    tag = f"{os.getpid()}-exec.1"
+    first = int(Path("/proc/loadavg").read_text().split()[-1])
+    env = {**os.environ, MARKER: tag}
+    child = subprocess.Popen(["sleep", "30"], env=env)
+    bare = subprocess.Popen(["env", "-i", "sleep", "30"])  # empty for good: not waited for long
+    reads = {child.pid: 0}
+    real = jobcheck.process._environ
+
+    def caught_in_exec(pid: int) -> bytes | None:
+        if pid == child.pid and reads[pid] < 3:
+            reads[pid] += 1
+            return b""
+        return real(pid)
+
+    try:
+        poll_until(lambda: real(bare.pid) == b"", 5.0)
+        monkeypatch.setattr(jobcheck.process, "_environ", caught_in_exec)
+        found = [p.pid for p in find_marked(tag, first)]
+        assert found == [child.pid] and reads[child.pid] == 3
+        assert bare.pid not in found
+    finally:
+        for process in (child, bare):
+            process.kill()
+            process.wait(5)
+
+
+def poll_until(done: Callable[[], bool], within_s: float) -> None:
+    until = time.monotonic() + within_s
+    while not done() and time.monotonic() < until:
+        time.sleep(0.02)
+    assert done()
 
 
 def test_plain_words_split_as_the_shell_would_without_shlex() -> None:
