@@ -15,16 +15,16 @@ from typing import Any
 
 from jobcheck import kinds
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, CheckSpec
-from jobcheck.checklist_files import Entry, Lookup, interp_text
+from jobcheck.checklist_files import Entry
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location, Problems
 from jobcheck.footprint import EVERY, NOTHING, footprint_of
-from jobcheck.interpolate import walk
+from jobcheck.interpolate import Lookup, walk
 from jobcheck.kinds.base import Footprint, Kind, KindOptions, OptionProblem
 from jobcheck.plan import Graph
 from jobcheck.results import WaiverNote
 from jobcheck.stack_compose import StackPorts
 from jobcheck.stack_refs import StackRefs
-from jobcheck.validation import line_of, seen_text, validated
+from jobcheck.validation import interp_text, line_of, seen_text, validated
 from jobcheck.yamlsrc import Key, Source
 
 

@@ -50,6 +50,7 @@ FLOORS: dict[str, int] = {
     # 4: load and plan
     "jobcheck.loading": 4,  # its steps: checklist_files, stack_compose, check_building
     "jobcheck.checklist_files": 4,
+    "jobcheck.checklist_includes": 4,
     "jobcheck.stack_compose": 4,
     "jobcheck.check_building": 4,
     "jobcheck.plan": 4,

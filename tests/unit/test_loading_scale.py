@@ -23,8 +23,8 @@ scale = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scale)
 
 LOADING = ("jobcheck/yamlsrc.py", "jobcheck/loading.py", "jobcheck/secrets.py")
-LOADING += ("jobcheck/checklist_files.py", "jobcheck/stack_compose.py")
-LOADING += ("jobcheck/check_building.py",)
+LOADING += ("jobcheck/checklist_files.py", "jobcheck/checklist_includes.py")
+LOADING += ("jobcheck/stack_compose.py", "jobcheck/check_building.py")
 
 
 def lines_run(work: Callable[[], object]) -> int:
