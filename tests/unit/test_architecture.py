@@ -53,6 +53,7 @@ FLOORS: dict[str, int] = {
     "jobcheck.checklist_includes": 4,
     "jobcheck.stack_compose": 4,
     "jobcheck.check_building": 4,
+    "jobcheck.check_links": 4,
     "jobcheck.plan": 4,
     "jobcheck.footprint": 4,  # which services a check uses and disrupts (plan.Graph orders them)
     "jobcheck.schema_gen": 4,

@@ -24,7 +24,7 @@ _spec.loader.exec_module(scale)
 
 LOADING = ("jobcheck/yamlsrc.py", "jobcheck/loading.py", "jobcheck/secrets.py")
 LOADING += ("jobcheck/checklist_files.py", "jobcheck/checklist_includes.py")
-LOADING += ("jobcheck/stack_compose.py", "jobcheck/check_building.py")
+LOADING += ("jobcheck/stack_compose.py", "jobcheck/check_building.py", "jobcheck/check_links.py")
 
 
 def lines_run(work: Callable[[], object]) -> int:
