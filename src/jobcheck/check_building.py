@@ -1,7 +1,7 @@
 """Loading, step 3 (interpolate, validate, build each check): one ``Check`` per raw entry, its
 kind resolved, its strings interpolated, its envelope and options validated (``${stack...}``
-references found once: ``StackRefs``), its footprint read; then the checks together (unique
-ids, `needs` and `after` known and acyclic, rechecks). The problems of every check are
+references found once: ``StackRefs``), its footprint read, its id unique; then the checks
+together (`needs`, `after` and rechecks: ``check_links``). The problems of every check are
 recorded as data in the load's ``Problems`` (each check's own sorted by line), which
 ``loading`` raises together with the file-level ones, masked.
 """
@@ -14,17 +14,17 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from jobcheck import kinds
+from jobcheck.check_links import check_needs, check_rechecks
 from jobcheck.checklist import DEFAULT_TIMEOUT_S, Check, CheckSpec
-from jobcheck.checklist_files import Entry, Lookup, interp_text
+from jobcheck.checklist_files import Entry
 from jobcheck.errors import ChecklistError, ChecklistErrors, Location, Problems
 from jobcheck.footprint import EVERY, NOTHING, footprint_of
-from jobcheck.interpolate import walk
+from jobcheck.interpolate import Lookup, walk
 from jobcheck.kinds.base import Footprint, Kind, KindOptions, OptionProblem
-from jobcheck.plan import Graph
 from jobcheck.results import WaiverNote
 from jobcheck.stack_compose import StackPorts
 from jobcheck.stack_refs import StackRefs
-from jobcheck.validation import line_of, seen_text, validated
+from jobcheck.validation import interp_text, line_of, seen_text, validated
 from jobcheck.yamlsrc import Key, Source
 
 
@@ -60,9 +60,9 @@ def build_checks(
         first_seen[check.id] = entry
         checks.append(check)
     if not problems:
-        problems.collect(lambda: _check_needs(checks, first_seen))
+        problems.collect(lambda: check_needs(checks, first_seen))
     if not problems:
-        problems.collect(lambda: _check_rechecks(checks, first_seen))
+        problems.collect(lambda: check_rechecks(checks, first_seen))
     return checks
 
 
@@ -315,86 +315,6 @@ def _resolve_kind(name: Any, source: Source, key: Key, label: str) -> Kind[Any] 
             f"{label}: the `{name}` kind cannot be loaded: {exc}",
             hint="install the package it needs into jobcheck's environment",
         ) from None
-
-
-def _check_needs(checks: list[Check], where: dict[str, Entry]) -> None:
-    """`needs` and `after` name other checks here, and no chain of them comes back."""
-    ids = sorted(c.id for c in checks)
-    known = set(ids)  # a set: a chain of 5,000 needs must not scan 5,000 ids for each
-    errors = []
-    for check in checks:
-        entry = where[check.id]
-        for field_name_ in ("needs", "after"):
-            for i, need in enumerate(getattr(check, field_name_)):
-                if need == check.id or need not in known:
-                    errors.append(_bad_need(entry, field_name_, i, check.id, need, ids))
-    if errors:
-        raise ChecklistErrors(errors)
-    cycle = Graph(checks).cycle()
-    if cycle:
-        entry = where[cycle[0]]
-        first = next(c for c in checks if c.id == cycle[0])
-        field_name_ = "needs" if cycle[1] in first.needs else "after"
-        index = getattr(first, field_name_).index(cycle[1])
-        raise entry.source.error(
-            (*entry.key, field_name_, index),
-            "dependency cycle: "
-            + " -> ".join(cycle)
-            + " (each check needs, or runs after, the next)",
-            hint="a check cannot (indirectly) wait for itself; remove one of these needs or after",
-        )
-
-
-def _check_rechecks(checks: list[Check], where: dict[str, Entry]) -> None:
-    """The ids a kind runs again (``Kind.recheck_option``) name other checks here, which
-    rerun nothing themselves."""
-    by_id = {c.id: c for c in checks}
-    errors = []
-    for check in checks:
-        option = check.impl.recheck_option
-        for i, target in enumerate(getattr(check.options, option, None) or [] if option else []):
-            key = (*where[check.id].key, "with", option, i)
-            other = by_id.get(target)
-            if other is None or other is check:
-                close = difflib.get_close_matches(target, [c for c in by_id if c != check.id], n=1)
-                errors.append(
-                    where[check.id].source.error(
-                        key,
-                        f"check `{check.id}`: {option} names `{target}`, "
-                        + ("itself" if other is check else "which is not a check here"),
-                        expected="the id of another check",
-                        seen=target,
-                        hint=f"did you mean `{close[0]}`?" if close else "",
-                    )
-                )
-            elif other.impl.recheck_option:
-                errors.append(
-                    where[check.id].source.error(
-                        key,
-                        f"check `{check.id}`: {option} names `{target}`, a {other.kind} check "
-                        "that runs other checks again itself",
-                        hint="name the checks it reruns instead",
-                    )
-                )
-    if errors:
-        raise ChecklistErrors(errors)
-
-
-def _bad_need(
-    entry: Entry, field_name_: str, i: int, check_id: str, need: str, ids: list[str]
-) -> ChecklistError:
-    key = (*entry.key, field_name_, i)
-    verb = "needs" if field_name_ == "needs" else "runs after"
-    if need == check_id:
-        return entry.source.error(key, f"check `{check_id}` {verb} itself")
-    close = difflib.get_close_matches(need, [c for c in ids if c != check_id], n=1)
-    return entry.source.error(
-        key,
-        f"check `{check_id}` {verb} `{need}`, which is not a check here",
-        expected="the id of another check",
-        seen=need,
-        hint=f"did you mean `{close[0]}`?" if close else "checks here: " + ", ".join(ids),
-    )
 
 
 def _with_references(data: Any, visit: Callable[[str, Key], str], key: Key = ()) -> Any:

@@ -1,33 +1,31 @@
 """Loading, step 1 (read, include, interpolate the file level): the main checklist and its
-includes (depth first, each read once), their `env_files` and `vars` (the main file's win), and
-their top-level keys interpolated and validated (``ChecklistSpec``). It gathers the raw check
-entries, each with its file and the defaults in force there, for ``check_building``. A problem
-is a ``ChecklistError`` recorded in the run's ``Problems`` and loading goes on past it where it
+includes (depth first, each read once; where each include points and whether it can be read:
+``checklist_includes``), their `env_files` and `vars` (the main file's win), and their top-level
+keys interpolated and validated (``ChecklistSpec``). It gathers the raw check entries, each
+with its file and the defaults in force there, for ``check_building``. A problem is a
+``ChecklistError`` recorded in the run's ``Problems`` and loading goes on past it where it
 safely can (``FileLoader``); ``loading`` raises them all at once, masked.
 """
 
 from __future__ import annotations
 
-import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jobcheck.checklist import ChecklistSpec
+from jobcheck.checklist_includes import read_include
 from jobcheck.dotenv_files import InterpolationError, interpolated, read_dotenv
 from jobcheck.errors import ChecklistError, Problems
-from jobcheck.interpolate import BadReference, Unset, chain, interpolate, walk
-from jobcheck.validation import field_name, salvaged, type_name, validated
-from jobcheck.yamlsrc import Key, Source, parse
+from jobcheck.interpolate import Lookup, chain, is_name, usable_name, walk
+from jobcheck.validation import interp_text, salvaged, type_name, validated
+from jobcheck.yamlsrc import Key, Source
 
-VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Top-level keys whose strings are interpolated before the file's own keys are validated;
 # checks are interpolated one by one, so an error names the check.
 _INTERPOLATED = ("name", "include", "defaults", "stack")
-
-Lookup = Callable[[str], str | None]
 
 
 @dataclass
@@ -175,7 +173,7 @@ class FileLoader:
                     self.variables[str(name)] = str(value)
                     self.unresolved.add(str(name))
         for name, value in checked.items():
-            if not VAR_NAME.match(str(name)):
+            if not is_name(str(name)):
                 self.problems.add(
                     source.error(
                         ("vars", name),
@@ -183,7 +181,7 @@ class FileLoader:
                         of_key=True,
                         expected="letters, digits and _, not starting with a digit",
                         seen=str(name),
-                        hint=f"rename it, e.g. `{_var_name(str(name))}`",
+                        hint=f"rename it, e.g. `{usable_name(str(name))}`",
                     )
                 )
                 continue
@@ -264,52 +262,13 @@ class FileLoader:
         return values
 
     def include(self, source: Source, i: int, name: str, seen: list[Path]) -> Source | None:
-        """The included file, parsed; None when an earlier include already read it, or when
-        it cannot be read (the problem recorded)."""
+        """The included file, parsed (``checklist_includes``); None when an earlier include
+        already read it, or when it cannot be read (the problem recorded)."""
         try:
-            target = self._include_target(source, i, name, seen)
-            if any(s.path == target for s in self.sources):
-                return None  # a diamond (two files include a third): read it once
-            self.read.append(target)
-            return parse(target)
+            return read_include(source, i, name, seen, self.sources, self.read)
         except ChecklistError as exc:  # one file's problem: the others are still read
             self.problems.add(exc)
             return None
-
-    def _include_target(self, source: Source, i: int, name: str, seen: list[Path]) -> Path:
-        try:
-            target = (source.path.parent / name).resolve()
-            is_file = target.is_file()
-        except RuntimeError:  # pathlib's word for a symlink loop
-            raise source.error(
-                ("include", i),
-                f"included file `{name}` is a symlink loop",
-                expected="a path to a checklist file, relative to the including file",
-                hint="point the symlink at a file, or include the file itself",
-            ) from None
-        except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the system
-            raise source.error(
-                ("include", i),
-                f"included file name cannot be used: {getattr(exc, 'strerror', None) or exc}",
-                expected="a path to a checklist file, relative to the including file",
-                seen=repr(name if len(name) <= 60 else name[:57] + "..."),
-            ) from None
-        if target in seen:
-            cycle = " -> ".join(p.name for p in (*seen, target))
-            raise source.error(
-                ("include", i),
-                f"include cycle: {cycle}",
-                hint="a file cannot (indirectly) include itself; remove one of these includes",
-            )
-        if not is_file:
-            raise source.error(
-                ("include", i),
-                f"included file `{name}` not found",
-                expected=f"a checklist file at {target}",
-                seen="no such file",
-                hint="include paths are relative to the including file",
-            )
-        return target
 
     def _mapping_of(self, source: Source, main: bool, broken: set[Key]) -> dict[str, Any] | None:
         """The file's top-level mapping (None, recorded, when it is not one); a wrong
@@ -386,42 +345,3 @@ def _mapping_of(source: Source, main: bool) -> dict[str, Any]:
             hint="write the number without quotes" if quoted else "jobcheck reads format 1 only",
         )
     return data
-
-
-def interp_tree(data: Any, lookup: Lookup, source: Source, key: Key, label: str) -> Any:
-    return walk(data, lambda text, k: interp_text(text, lookup, source, (*key, *k), label))
-
-
-def interp_text(text: str, lookup: Lookup, source: Source, key: Key, label: str) -> str:
-    if "$" not in text:
-        return text  # most values: nothing to interpolate
-    where = f"{label}: " if label else ""
-    try:
-        return interpolate(text, lookup)
-    except Unset as exc:
-        name = field_name(key)
-        raise source.error(
-            key,
-            f"{where}`${{{exc.name}}}` in `{name}` is not set",
-            near=f"${{{exc.name}",
-            expected=f"`{exc.name}` in vars or the environment",
-            seen="unset",
-            hint=f"export {exc.name}=..., add it under vars:, or write ${{{exc.name}:-default}}",
-        ) from None
-    except BadReference as exc:
-        name = field_name(key)
-        raise source.error(
-            key,
-            f"{where}malformed reference `{exc.text}` in `{name}`",
-            near=exc.text,
-            expected="${NAME} or ${NAME:-default} (names: letters, digits, _)",
-            seen=exc.text,
-            hint="write $$ for a literal $",
-        ) from None
-
-
-def _var_name(name: str) -> str:
-    """A usable variable name like ``name``: other characters as ``_``, and ``_`` before a
-    leading digit (``1bad`` -> ``_1bad``, ``api-key`` -> ``api_key``)."""
-    usable = re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
-    return f"_{usable}" if usable[0].isdigit() else usable

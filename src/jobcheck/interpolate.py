@@ -1,4 +1,6 @@
-"""``${NAME}``, ``${NAME:-default}`` and ``$$`` interpolation over loaded data.
+"""``${NAME}``, ``${NAME:-default}`` and ``$$`` interpolation over loaded data: the syntax, what
+a NAME may be, and the walk over nested lists and mappings. Loading turns its errors into
+located ones (``validation.interp_text``).
 
 ``${stack.SERVICE.PORT}`` is not resolved here: it names a port of the running stack, known only
 when the check runs, so it is kept as written (see ``jobcheck.stack_ports``).
@@ -10,16 +12,20 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# A name `${NAME}` can use: a var's name is checked against it (``is_name``).
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 # A default may hold `$$` but no nested reference: `${A:-${B}}` is reported, not half-read.
 # Any other `${` is malformed (`${api`, `${1x}`, `${A:-${B}}`).
 _STACK = r"\$\{stack\.(?P<service>[A-Za-z0-9][A-Za-z0-9_.-]*)\.(?P<port>[0-9]{1,5})\}"
 STACK_REF = re.compile(_STACK)
 _TOKEN = (  # compiled at its first use (re caches it): most checklists have no `${`
     r"\$\$"
-    r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<dflt>:-(?P<value>(?:[^}$]|\$\$)*))?\}"
+    r"|\$\{(?P<name>" + _NAME + r")(?P<dflt>:-(?P<value>(?:[^}$]|\$\$)*))?\}"
     r"|(?P<stack>" + _STACK + r")"
     r"|(?P<bad>\$\{[^}]*\}?)"
 )
+
+Lookup = Callable[[str], str | None]  # a name's value, None when it is unset
 
 
 class Unset(KeyError):
@@ -38,7 +44,7 @@ class BadReference(ValueError):
         self.text = text
 
 
-def interpolate(text: str, lookup: Callable[[str], str | None]) -> str:
+def interpolate(text: str, lookup: Lookup) -> str:
     """Replace references in one string; ``lookup`` returns None for an unset name.
 
     Replacement is one pass: a value that itself contains ``${...}`` or ``$$`` is kept as it is.
@@ -62,7 +68,7 @@ def interpolate(text: str, lookup: Callable[[str], str | None]) -> str:
     return re.sub(_TOKEN, replace, text)
 
 
-def chain(*layers: Mapping[str, str]) -> Callable[[str], str | None]:
+def chain(*layers: Mapping[str, str]) -> Lookup:
     """A lookup that asks each mapping in turn (vars first, then the environment)."""
 
     def lookup(name: str) -> str | None:
@@ -72,6 +78,18 @@ def chain(*layers: Mapping[str, str]) -> Callable[[str], str | None]:
         return None
 
     return lookup
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` is a name a ``${NAME}`` reference can use."""
+    return re.match(f"^{_NAME}$", text) is not None
+
+
+def usable_name(name: str) -> str:
+    """A usable variable name like ``name``: other characters as ``_``, and ``_`` before a
+    leading digit (``1bad`` -> ``_1bad``, ``api-key`` -> ``api_key``)."""
+    usable = re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
+    return f"_{usable}" if usable[0].isdigit() else usable
 
 
 def walk(

@@ -1,4 +1,6 @@
-"""Pydantic validation errors mapped to file:line:col, with expected, seen and a hint."""
+"""Problems in checklist data mapped to file:line:col, with expected, seen and a hint:
+pydantic's validation errors (``validated``, ``salvaged``), and an unset or malformed
+``${...}`` reference (``interp_text``, the one place loading interpolates a string)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from jobcheck.errors import ChecklistError, ChecklistErrors
+from jobcheck.interpolate import BadReference, Lookup, Unset, interpolate
 from jobcheck.yamlsrc import Key, Source
 
 
@@ -20,6 +23,36 @@ def field_name(key: Key) -> str:
     for part in key:
         text += f"[{part}]" if isinstance(part, int) else f".{part}"
     return text.lstrip(".")
+
+
+def interp_text(text: str, lookup: Lookup, source: Source, key: Key, label: str) -> str:
+    """``text`` interpolated; an unset or malformed reference is a ChecklistError at ``key``
+    of ``source``, its message led by ``label`` (a check's) when there is one."""
+    if "$" not in text:
+        return text  # most values: nothing to interpolate
+    where = f"{label}: " if label else ""
+    try:
+        return interpolate(text, lookup)
+    except Unset as exc:
+        name = field_name(key)
+        raise source.error(
+            key,
+            f"{where}`${{{exc.name}}}` in `{name}` is not set",
+            near=f"${{{exc.name}",
+            expected=f"`{exc.name}` in vars or the environment",
+            seen="unset",
+            hint=f"export {exc.name}=..., add it under vars:, or write ${{{exc.name}:-default}}",
+        ) from None
+    except BadReference as exc:
+        name = field_name(key)
+        raise source.error(
+            key,
+            f"{where}malformed reference `{exc.text}` in `{name}`",
+            near=exc.text,
+            expected="${NAME} or ${NAME:-default} (names: letters, digits, _)",
+            seen=exc.text,
+            hint="write $$ for a literal $",
+        ) from None
 
 
 def validated(model: Any, data: Any, source: Source, prefix: Key, label: str = "") -> Any:

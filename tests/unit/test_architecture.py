@@ -52,8 +52,10 @@ FLOORS: dict[str, int] = {
     # 4: load and plan
     "jobcheck.loading": 4,  # its steps: checklist_files, stack_compose, check_building
     "jobcheck.checklist_files": 4,
+    "jobcheck.checklist_includes": 4,
     "jobcheck.stack_compose": 4,
     "jobcheck.check_building": 4,
+    "jobcheck.check_links": 4,
     "jobcheck.plan": 4,
     "jobcheck.footprint": 4,  # which services a check uses and disrupts (plan.Graph orders them)
     "jobcheck.schema_gen": 4,

@@ -23,8 +23,9 @@ scale = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scale)
 
 LOADING = ("jobcheck/yamlsrc.py", "jobcheck/loading.py", "jobcheck/secrets.py")
-LOADING += ("jobcheck/checklist_files.py", "jobcheck/stack_compose.py")
-LOADING += ("jobcheck/check_building.py", "jobcheck/yaml_nodes.py", "jobcheck/yaml_errors.py")
+LOADING += ("jobcheck/checklist_files.py", "jobcheck/checklist_includes.py")
+LOADING += ("jobcheck/stack_compose.py", "jobcheck/check_building.py", "jobcheck/check_links.py")
+LOADING += ("jobcheck/yaml_nodes.py", "jobcheck/yaml_errors.py")
 
 
 def lines_run(work: Callable[[], object]) -> int:
