@@ -21,10 +21,12 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING
 
 from jobcheck import exit_codes
+from jobcheck.attempts import uses_stack
 from jobcheck.checklist import Checklist
 from jobcheck.errors import UsageError
 from jobcheck.fsutil import not_regular
 from jobcheck.kinds.base import StackInfo
+from jobcheck.listeners import Listener
 from jobcheck.loading import find_checklist, load_checklist
 from jobcheck.metrics import BaselineSource
 from jobcheck.plan import Plan, close_selectors, select, selector_names, unknown_selectors
@@ -41,7 +43,8 @@ from jobcheck.run_history import (
     save_run,
     with_dependants,
 )
-from jobcheck.runner import Listener, Prepare, Runner, RunSettings, uses_stack
+from jobcheck.run_settings import Prepare, RunSettings
+from jobcheck.runner import Runner
 from jobcheck.secrets import Masker, mask_data
 from jobcheck.tagging import files_digest
 

@@ -1,127 +1,44 @@
-"""Parallel execution in dependency order: timeouts, retries, waivers, cancellation, events.
+"""Parallel execution in dependency order: slots, the staging stack, fail-fast, interrupts.
 
-The runner never formats text: it emits events to listeners (the reporters), always from
-the calling thread, so listeners need no locks.
+The runner schedules a run's checks by the plan's graph (``plan.Graph``), critical path first;
+each check's attempts (timeouts, retries, the waiver, the masked result) are ``attempts.py``'s,
+on the runner's worker threads. The runner never formats text: it emits events to listeners
+(``listeners.py``, the reporters), always from the calling thread, so listeners need no locks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import heapq
 import logging
 import queue
 import sys
 import threading
 import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from jobcheck.checklist import Check
-from jobcheck.kinds.base import Kind, KindContext, KindOptions, StackInfo
-from jobcheck.metrics import BaselineSource
-from jobcheck.outcomes import CheckEnded, CheckFailed
-from jobcheck.plan import Plan
-from jobcheck.results import (
-    AttemptDetail,
-    CheckResult,
-    Outcome,
-    RunOrigin,
-    RunResult,
-    Status,
+from jobcheck.attempts import (
+    OVERRUN_GRACE_S,
+    Attempted,
+    Attempts,
+    finalize,
+    result_of,
+    uses_stack,
 )
-from jobcheck.secrets import Masker, mask_data, shown
-
-if TYPE_CHECKING:
-    from jobcheck.result_cache import ResultCache
+from jobcheck.checklist import Check
+from jobcheck.listeners import Listener
+from jobcheck.plan import Plan
+from jobcheck.results import AttemptDetail, CheckResult, Outcome, RunOrigin, RunResult, Status
+from jobcheck.run_settings import RunSettings
+from jobcheck.secrets import shown
 
 log = logging.getLogger("jobcheck")
 
-# A kind that ignores its deadline gets this long past it before the runner gives up on it.
-OVERRUN_GRACE_S = 5.0
-RETRY_BACKOFF_S = 0.5
 POLL_S = 0.1
 INTERRUPT_WAIT_S = 10.0
-
-
-class Listener(Protocol):
-    def on_start(self, checks: Sequence[Check]) -> None: ...
-    def on_check_start(self, check: Check) -> None: ...
-    def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None: ...
-    def on_check_done(self, result: CheckResult) -> None: ...
-    def on_finish(self, run: RunResult) -> None: ...
-
-
-class BaseListener:
-    """A listener that ignores everything; subclass and override what you need.
-
-    The staging stack's bring-up, a node of the plan but not a check of the checklist, has
-    its own optional events: ``on_stack_start(stack)``, ``on_stack_progress(line)`` and
-    ``on_stack_done(span, message)``; a listener without them simply does not see it. So is
-    ``on_check_waited(check, why)``: right before ``on_check_start`` of a check that order
-    alone held back (``after``, or a service a disruptive check shares with it)."""
-
-    def on_start(self, checks: Sequence[Check]) -> None:
-        pass
-
-    def on_check_start(self, check: Check) -> None:
-        pass
-
-    def on_check_retry(self, check: Check, attempt: int, outcome: Outcome) -> None:
-        pass
-
-    def on_check_done(self, result: CheckResult) -> None:
-        pass
-
-    def on_finish(self, run: RunResult) -> None:
-        pass
-
-    def on_stack_start(self, stack: StackInfo | None) -> None:
-        pass
-
-    def on_stack_progress(self, line: str) -> None:
-        pass
-
-    def on_stack_done(self, span: AttemptDetail, message: str) -> None:
-        pass
-
-
-# What the stack's bring-up is given: the run's cancel event and where to say how it goes
-# (one line at a time; the runner hands the lines to the listeners from its own thread).
-# It returns "" when the stack is up, else the one-line reason its dependants end `error` with.
-Prepare = Callable[[threading.Event, Callable[[str], None]], str]
-
-
-@dataclass
-class RunSettings:
-    base_dir: Path
-    env: Mapping[str, str]
-    mask: Masker
-    jobs: int = 4  # slots for checks that use a CPU (Kind.waits False)
-    wait_jobs: int = 8  # slots for checks that mostly wait (Kind.waits True): --wait-jobs
-    fail_fast: bool = False
-    stack: StackInfo | None = None
-    today: dt.date = field(default_factory=dt.date.today)
-    # Brings the staging stack up, beside the checks that do not need it; the checks that do
-    # (``uses_stack``) start when it is up, or end `error` with its reason when it is not.
-    prepare: Prepare | None = None
-    cache: ResultCache | None = None  # replays the passes of checks with `cache:`
-    baselines: BaselineSource | None = None  # earlier runs' figures, for checks that measure
-
-
-@dataclass
-class _Attempted:
-    outcome: Outcome
-    attempts: int
-    duration_s: float
-    started_s: float | None = None  # from the run's start
-    detail: list[AttemptDetail] = field(default_factory=list)
-    cached_from: str = ""  # a replayed pass: the run that stored it
 
 
 class Runner:
@@ -134,16 +51,13 @@ class Runner:
         self.cancel = threading.Event()
         self.results: dict[str, CheckResult] = {}
         self._events: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
-        self._active: set[threading.Event] = set()
-        self._active_lock = threading.Lock()
-        self._shared: dict[str, Any] = {}
-        self._shared_lock = threading.Lock()
         self._stop_reason = ""
         self._t0 = time.monotonic()  # the run's clock: attempts are offsets from it
-        self._running: dict[Future[_Attempted], Check] = {}
+        self._running: dict[Future[Attempted], Check] = {}
         # Every structure below is built once and touched once per check or per need: a run
         # of 10,000 checks or a chain of 5,000 costs what it holds, never its square.
         self._by_id = {c.id: c for c in [*plan.all, *plan.run]}
+        self._attempts = Attempts(settings, self._by_id, self.cancel, self._retried)
         self._unfinished: dict[str, Check] = {}  # planned, no result yet; critical first
         self._rank: dict[str, int] = {}
         self._needs: dict[str, list[str]] = {}  # the planned needs of each check, once each
@@ -156,7 +70,6 @@ class Runner:
         # the staging stack's bring-up: a node the checks that use it need
         self._stack_future: Future[str] | None = None
         self._stack_began = 0.0
-        self._stack_error = ""
         self._stack_cancel = threading.Event()
         self._gated: list[Check] = []  # ready, waiting for the stack
         self.stack_up: AttemptDetail | None = None
@@ -176,7 +89,7 @@ class Runner:
 
     def run(self, checklist_name: str, origin: RunOrigin | None = None) -> RunResult:
         started_at = dt.datetime.now(dt.UTC)
-        start = self._t0 = time.monotonic()
+        start = self._t0 = self._attempts.t0 = time.monotonic()
         if self.settings.cache is not None:
             self.settings.cache.begin(started_at)
         interrupted = False
@@ -209,8 +122,8 @@ class Runner:
         # lazy: the Docker engine probe, only for ${stack...} ports
         from jobcheck.stack_ports import REACH_KEY, close_forwards
 
-        if REACH_KEY in self._shared:
-            close_forwards(self._shared)
+        if REACH_KEY in self._attempts.shared:
+            close_forwards(self._attempts.shared)
 
     def _schedule(self) -> None:
         # Deselected checks (--only, --skip, --failed) end `skip` in the report, as the
@@ -259,8 +172,8 @@ class Runner:
             self._finish_skipped(check.id, f"needs {names}, which did not pass")
             return [check.id]
         if self.settings.prepare is not None and uses_stack(check):
-            if self._stack_error:
-                self._finish_now(check, Outcome.errored(self._stack_error))
+            if self._attempts.stack_error:
+                self._finish_now(check, Outcome.errored(self._attempts.stack_error))
                 return [check.id]
             if self.stack_up is None:
                 self._gated.append(check)
@@ -297,7 +210,7 @@ class Runner:
                 if check.id in self._waited:
                     self._emit("on_check_waited", check, self._waited[check.id])
                 self._emit("on_check_start", check)
-                self._running[pool.submit(self._attempts, check)] = check
+                self._running[pool.submit(self._attempts.of, check)] = check
 
     # -- the staging stack -------------------------------------------------------------
 
@@ -312,6 +225,9 @@ class Runner:
     def _stack_said(self, line: str) -> None:  # the stack's thread
         self._events.put(("on_stack_progress", (shown(self.settings.mask)(line),)))
 
+    def _retried(self, check: Check, attempt: int, outcome: Outcome) -> None:  # a worker thread
+        self._events.put(("on_check_retry", (check, attempt, outcome)))
+
     def _stack_done(self, future: Future[str]) -> None:
         self._stack_future = None
         try:
@@ -319,7 +235,7 @@ class Runner:
         except Exception as exc:  # a bug in the bring-up ends its dependants, not the run
             log.debug("the stack bring-up raised", exc_info=True)
             error = f"the staging stack did not come up: {type(exc).__name__}: {exc}"
-        self._stack_error = error
+        self._attempts.stack_error = error
         self._record_stack(Status.ERROR if error else Status.PASS, error or "the stack is up")
         gated, self._gated = self._gated, []
         if self._stop_reason:  # --fail-fast cancelled it: they end `skip` with that reason
@@ -336,15 +252,15 @@ class Runner:
         self.stack_up = AttemptDetail(self._stack_began - self._t0, took, status)
         self._emit("on_stack_done", self.stack_up, shown(self.settings.mask)(message))
 
-    def _complete(self, check: Check, future: Future[_Attempted]) -> None:
+    def _complete(self, check: Check, future: Future[Attempted]) -> None:
         self._busy[check.impl.waits] -= 1
-        self._record(_finalize(check, future.result(), self.settings.today, self.settings.mask))
+        self._record(finalize(check, future.result(), self.settings.today, self.settings.mask))
         self._settle([check.id])
 
     def _finish_now(self, check: Check, outcome: Outcome) -> None:
         """A result without an attempt (the stack it needs did not come up)."""
-        attempted = _Attempted(outcome, 0, 0.0)
-        self._record(_finalize(check, attempted, self.settings.today, self.settings.mask))
+        attempted = Attempted(outcome, 0, 0.0)
+        self._record(finalize(check, attempted, self.settings.today, self.settings.mask))
 
     def _record(self, result: CheckResult, *, emit: bool = True) -> None:
         if result.started_s is not None:
@@ -356,101 +272,6 @@ class Runner:
         if self.settings.fail_fast and result.blocks and not self._stop_reason and emit:
             self._stop_reason = f"not run: --fail-fast stopped the run after `{result.id}` failed"
 
-    # -- attempts (worker threads) -----------------------------------------------------
-
-    def _attempts(self, check: Check) -> _Attempted:
-        cache = self.settings.cache
-        began = time.monotonic()
-        hit = cache.replay(check) if cache is not None else None
-        if hit is not None:
-            took = time.monotonic() - began
-            detail = [AttemptDetail(began - self._t0, took, Status.PASS)]
-            return _Attempted(
-                hit.outcome, hit.attempts, took, began - self._t0, detail, hit.cached_from
-            )
-        attempted = self._run_attempts(check)
-        if cache is not None:
-            cache.store(check, attempted.outcome, attempted.attempts, attempted.duration_s)
-        return attempted
-
-    def _run_attempts(self, check: Check) -> _Attempted:
-        start = time.monotonic()
-        attempts = 0
-        allowed = 1 + (check.retries if check.retry_safe else 0)
-        detail: list[AttemptDetail] = []
-        while True:
-            attempts += 1
-            began = time.monotonic()
-            outcome = self._one_attempt(check)
-            ended = time.monotonic()
-            detail.append(AttemptDetail(began - self._t0, ended - began, outcome.status))
-            if outcome.status == Status.PASS or attempts >= allowed or self.cancel.is_set():
-                return _Attempted(outcome, attempts, ended - start, detail[0].start_s, detail)
-            live = shown(self.settings.mask)  # a live line: masked like the stack's
-            said = dataclasses.replace(outcome, message=live(outcome.message), output="")
-            self._events.put(("on_check_retry", (check, attempts, said)))
-            self.cancel.wait(RETRY_BACKOFF_S * attempts)
-
-    def _one_attempt(self, check: Check, timeout_s: float | None = None) -> Outcome:
-        if self._stack_error and uses_stack(check):  # admitted before the stack failed
-            return Outcome.errored(self._stack_error)
-        cancel = threading.Event()
-        timeout_s = check.timeout_s if timeout_s is None else timeout_s
-        ctx = KindContext(
-            check_id=check.id,
-            base_dir=self.settings.base_dir,
-            env=self.settings.env,
-            timeout_s=timeout_s,
-            mask=self.settings.mask,
-            cancel=cancel,
-            stack=self.settings.stack,
-            shared=self._shared,
-            shared_lock=self._shared_lock,
-            baselines=self.settings.baselines,
-        )
-        if check.impl.recheck_option:
-            ctx.recheck = functools.partial(self._recheck, caller=ctx)
-        with self._active_lock:
-            if self.cancel.is_set():
-                return Outcome.errored("not run: the run was interrupted")
-            self._active.add(cancel)
-        box: list[Outcome] = []
-        worker = threading.Thread(
-            target=_call_kind, args=(check, ctx, box), name=f"check-{check.id}", daemon=True
-        )
-        worker.start()
-        worker.join(timeout_s + OVERRUN_GRACE_S)
-        with self._active_lock:
-            self._active.discard(cancel)
-        if box:
-            return box[0]
-        cancel.set()
-        return Outcome.errored(
-            f"timed out after {timeout_s:g}s (the {check.kind} check did not finish "
-            "within its timeout); raise `timeout:` if this is expected to take longer"
-        )
-
-    def _recheck(
-        self, ids: Sequence[str], *, caller: KindContext, within_s: float | None = None
-    ) -> list[Outcome]:
-        """Checks of the checklist run again for another (a rollback drill's ``recheck``), one
-        attempt each in the caller's thread, within their timeouts, the caller's deadline and
-        ``within_s``; a waiver applies as in the run. No event: they show in the caller's
-        result."""
-        until = caller.deadline if within_s is None else time.monotonic() + within_s
-        outcomes = []
-        for check_id in ids:
-            check = self._by_id.get(check_id)
-            left = min(until, caller.deadline) - time.monotonic()
-            if check is None:  # the loader refuses unknown ids; a shard may lack one
-                outcomes.append(Outcome.errored(f"`{check_id}` is not a check of this run"))
-            elif caller.cancel.is_set() or left <= 0:
-                outcomes.append(Outcome.errored("not run: out of time or interrupted"))
-            else:
-                outcome = self._one_attempt(check, min(check.timeout_s, left))
-                outcomes.append(_apply_waiver(check, outcome, self.settings.today))
-        return outcomes
-
     # -- interruption ------------------------------------------------------------------
 
     def _interrupt(self) -> None:
@@ -459,9 +280,7 @@ class Runner:
         self._stack_cancel.set()
         if self._stack_future is not None and self.stack_up is None:
             self._record_stack(Status.ERROR, "interrupted while the stack was coming up")
-        with self._active_lock:
-            for event in self._active:
-                event.set()
+        self._attempts.stop_running()
         running = self._running
         deadline = time.monotonic() + INTERRUPT_WAIT_S
         # A kind that puts the stack back (``Kind.restores``) is waited for: its report says
@@ -473,13 +292,13 @@ class Runner:
                 attempted = future.result(timeout=max(0.1, deadline - time.monotonic()))
             except Exception:  # still running at the deadline
                 stuck = f"it had not stopped {INTERRUPT_WAIT_S:g}s after the interrupt"
-                attempted = _Attempted(Outcome.errored(stuck), 1, 0.0)
+                attempted = Attempted(Outcome.errored(stuck), 1, 0.0)
             if attempted.outcome.status == Status.PASS:
-                self.results[check.id] = _finalize(
+                self.results[check.id] = finalize(
                     check, attempted, self.settings.today, self.settings.mask
                 )
             else:
-                self.results[check.id] = _finalize(
+                self.results[check.id] = finalize(
                     check,
                     dataclasses.replace(
                         attempted,
@@ -501,7 +320,7 @@ class Runner:
     def _finish_skipped(self, check_id: str, reason: str, *, emit: bool = True) -> None:
         check = self._by_id[check_id]
         self._record(
-            _result(check, Outcome(Status.SKIP, reason), 0, 0.0, self.settings.mask), emit=emit
+            result_of(check, Outcome(Status.SKIP, reason), 0, 0.0, self.settings.mask), emit=emit
         )
 
     def _ordered_results(self) -> list[CheckResult]:
@@ -527,151 +346,3 @@ class Runner:
 
 
 _SATISFIED = (Status.PASS, Status.WAIVED)
-
-
-def uses_stack(check: Check) -> bool:
-    """Whether ``check`` talks to the staging stack: a Docker-backed kind, a kind that declares
-    it (``http``: the stack's published ports), or options naming ``${stack.SERVICE.PORT}``.
-    When the run brings the stack up, such a check waits for it (and ends with its failure)."""
-    return check.impl.docker or check.impl.uses_stack or check.stack_refs is not None
-
-
-def _call_kind(check: Check, ctx: KindContext, box: list[Outcome]) -> None:
-    refs = check.stack_refs
-    if refs is None:
-        box.append(run_kind(check.impl, check.options, ctx))
-        return
-    # lazy: the Docker engine probe, only for ${stack...} ports
-    from jobcheck.stack_ports import noted, resolve
-
-    try:  # the options of this attempt, with the stack's ports resolved now
-        options = refs.options(check.options, lambda data: resolve(data, ctx))
-    except CheckEnded as exc:
-        box.append(Outcome(Status.ERROR, exc.message, exc.output, exc.details))
-        return
-    box.append(noted(run_kind(check.impl, options, ctx), ctx))  # the forwards it went through
-
-
-def run_kind(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:
-    """One attempt; CheckFailed, CheckError and any other exception become an outcome.
-    Not masked: the finished result is (``masked``)."""
-    try:
-        outcome = kind.run(options, ctx)
-    except CheckEnded as exc:
-        status = Status.FAIL if isinstance(exc, CheckFailed) else Status.ERROR
-        return Outcome(status, exc.message, exc.output, exc.details)
-    except Exception as exc:  # a kind bug becomes an error result, never a crash of the run
-        log.debug("kind %s raised", kind.name, exc_info=True)
-        return Outcome.errored(
-            f"the {kind.name} check crashed: {type(exc).__name__}: {_one_line(exc, ctx.mask)}",
-            output="".join(traceback.format_exception(exc)[-3:]),
-        )
-    if not isinstance(outcome, Outcome):
-        return Outcome.errored(f"the {kind.name} kind returned {type(outcome).__name__}")
-    return outcome
-
-
-CRASH_TEXT_CHARS = 300
-
-
-def _one_line(exc: BaseException, mask: Callable[[str], str]) -> str:
-    """An exception's text for a one-line message: its first line, or the last when it holds
-    a traceback (where the error is said); whitespace collapsed, masked, then cut at
-    CRASH_TEXT_CHARS (masked first: a cut must not leave a secret's head unmasked)."""
-    lines = [ln.strip() for ln in mask(str(exc)).splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    text = " ".join(
-        (lines[-1] if "Traceback (most recent call last)" in lines[0] else lines[0]).split()
-    )
-    return text if len(text) <= CRASH_TEXT_CHARS else text[: CRASH_TEXT_CHARS - 1] + "…"
-
-
-def attempt(kind: Kind[Any], options: KindOptions, ctx: KindContext) -> Outcome:
-    """One attempt outside a run (tests, tools): mapped as the runner maps it, and masked."""
-    outcome = run_kind(kind, options, ctx)
-    mask = ctx.mask
-    return Outcome(
-        outcome.status,
-        mask(outcome.message),
-        mask(outcome.output),
-        mask_data(outcome.details, mask),
-        metrics=dict(outcome.metrics),
-        baseline=mask_data(dict(outcome.baseline), mask),
-    )
-
-
-def _result(
-    check: Check,
-    outcome: Outcome,
-    attempts: int,
-    duration_s: float,
-    mask: Masker,
-    *,
-    started_s: float | None = None,
-    detail: Sequence[AttemptDetail] = (),
-) -> CheckResult:
-    """The finished result, masked once here: no kind and no reporter can forget it."""
-    result = CheckResult(
-        **check.info(),
-        status=outcome.status,
-        message=outcome.message,
-        attempts=attempts,
-        duration_s=duration_s,
-        output=outcome.output,
-        details=dict(outcome.details),
-        metrics=dict(outcome.metrics),
-        baseline=mask_data(dict(outcome.baseline), mask),
-        started_s=started_s,
-        attempts_detail=list(detail),
-    )
-    # Every string it carries, masked and made safe to show (``secrets.shown``: a check's
-    # output may hold terminal escapes, shown as ``\x1b``, never sent to a terminal).
-    result.mask_shown(shown(mask), "message", "output", "tags", "details")
-    return result
-
-
-def _finalize(check: Check, attempted: _Attempted, today: dt.date, mask: Masker) -> CheckResult:
-    outcome = attempted.outcome
-    if outcome.status in (Status.FAIL, Status.ERROR) and attempted.attempts > 1:
-        outcome.message += f" (after {attempted.attempts} attempts)"
-    elif outcome.status in (Status.FAIL, Status.ERROR) and check.retries and not check.retry_safe:
-        outcome.message += " (not retried: the check is not marked retry_safe)"
-    outcome = _apply_waiver(check, outcome, today)
-    result = _result(
-        check,
-        outcome,
-        attempted.attempts,
-        attempted.duration_s,
-        mask,
-        started_s=attempted.started_s,
-        detail=attempted.detail,
-    )
-    result.cached, result.cached_from = bool(attempted.cached_from), attempted.cached_from
-    return result
-
-
-def _apply_waiver(check: Check, outcome: Outcome, today: dt.date) -> Outcome:
-    waiver = check.waiver
-    if waiver is None:
-        return outcome
-    label = f"waiver by {waiver.by} ({waiver.reason})"
-    if waiver.until < today:
-        return Outcome.failed(
-            f"{label} expired on {waiver.until.isoformat()}; renew it or remove it "
-            f"(the check itself ended {outcome.status}: {outcome.message})",
-            output=outcome.output,
-            details=outcome.details,
-            metrics=outcome.metrics,
-            baseline=outcome.baseline,
-        )
-    if outcome.status in (Status.FAIL, Status.ERROR):
-        return Outcome(
-            Status.WAIVED,
-            f"{outcome.status} waived until {waiver.until.isoformat()}, {label}: {outcome.message}",
-            outcome.output,
-            outcome.details,
-            outcome.metrics,
-            outcome.baseline,
-        )
-    return outcome

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import KindContext, StackInfo
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 from ._compose import ROOT, Stack, attempt_twice_if_dropped, prepare_images, wait_for

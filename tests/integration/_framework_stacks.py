@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import Kind, KindContext
 from jobcheck.results import Outcome
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 from ._compose import ROOT, Stack, answering, attempt_twice_if_dropped, prepare_images, wait_for

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import Kind, KindContext, StackInfo
 from jobcheck.probes import engine
 from jobcheck.process import run_process
 from jobcheck.results import Outcome
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 from jobcheck.staging import compose_cli, lifecycle
 

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds import job as job_kind
 from jobcheck.kinds import queue as queue_kind
 from jobcheck.kinds import shutdown as shutdown_kind
 from jobcheck.kinds.base import KindContext
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 from ._compose import (

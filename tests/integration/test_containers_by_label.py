@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds import service, shutdown
 from jobcheck.kinds.base import Kind, KindContext
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 from ._compose import DOCKER, Stack, env_file_values, prepare_images

@@ -134,10 +134,10 @@ def test_jobcheck_canary_through_the_flask_rq_api_form_and_nested_ids(flask_rq: 
     import re
     from pathlib import Path
 
+    from jobcheck.attempts import attempt
     from jobcheck.kinds import job, queue
     from jobcheck.kinds.base import KindContext
     from jobcheck.results import Status
-    from jobcheck.runner import attempt
     from jobcheck.secrets import Masker
 
     password = env_file_values(FLASK_RQ / "staging.env")["REDIS_PASSWORD"]

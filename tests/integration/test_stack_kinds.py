@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds import http, job, queue, service, shutdown
 from jobcheck.kinds.base import KindContext
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 
 from ._stack import API, PROJECT, REDIS_PORT, container, redis_url
 

@@ -61,7 +61,10 @@ FLOORS: dict[str, int] = {
     "jobcheck.schema_gen": 4,
     "jobcheck.shards": 4,
     # 5: run
-    "jobcheck.runner": 5,
+    "jobcheck.runner": 5,  # the scheduling of a run's checks
+    "jobcheck.attempts": 5,  # a check's attempts and its finished result
+    "jobcheck.run_settings": 5,
+    "jobcheck.listeners": 5,  # the runner's events, which the reporters hear
     "jobcheck.result_cache": 5,  # the result cache the runner replays from
     # 6: report
     "jobcheck.reports": 6,

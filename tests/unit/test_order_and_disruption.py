@@ -17,10 +17,12 @@ import pytest
 from jobcheck.checklist import Check
 from jobcheck.errors import ChecklistError, ChecklistErrors
 from jobcheck.kinds.base import Kind, KindContext, KindOptions
+from jobcheck.listeners import BaseListener
 from jobcheck.loading import load_checklist
 from jobcheck.plan import Graph, select
 from jobcheck.results import CheckResult, Outcome, Status
-from jobcheck.runner import BaseListener, Runner, RunSettings
+from jobcheck.run_settings import RunSettings
+from jobcheck.runner import Runner
 from jobcheck.secrets import Masker
 
 

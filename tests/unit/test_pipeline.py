@@ -70,7 +70,8 @@ def test_wait_jobs_reaches_the_runner_with_a_default(
 ) -> None:
     import io
 
-    from jobcheck.runner import Runner, RunSettings
+    from jobcheck.run_settings import RunSettings
+    from jobcheck.runner import Runner
 
     seen: list[RunSettings] = []
     original = Runner.__init__
@@ -188,7 +189,7 @@ def test_the_run_is_complete_when_the_runner_returns(
     them at ``on_finish`` (the CI step summary, say), not only the reports written after."""
     import subprocess
 
-    from jobcheck.runner import BaseListener
+    from jobcheck.listeners import BaseListener
     from jobcheck.secrets import Masker
     from jobcheck.shards import ShardSpec
 

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from jobcheck.listeners import BaseListener
 from jobcheck.loading import load_checklist
 from jobcheck.plan import select
 from jobcheck.results import CheckResult, RunResult, Status
-from jobcheck.runner import BaseListener, Runner, RunSettings
+from jobcheck.run_settings import RunSettings
+from jobcheck.runner import Runner
 from jobcheck.secrets import Masker
 
 HEADER = """

@@ -11,11 +11,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from jobcheck.attempts import uses_stack
 from jobcheck.checklist import Check
 from jobcheck.kinds.base import Kind, KindContext, KindOptions, StackInfo
+from jobcheck.listeners import BaseListener
 from jobcheck.plan import Plan, order, select
 from jobcheck.results import AttemptDetail, CheckResult, Outcome, Status
-from jobcheck.runner import BaseListener, Runner, RunSettings, uses_stack
+from jobcheck.run_settings import RunSettings
+from jobcheck.runner import Runner
 from jobcheck.secrets import Masker
 from jobcheck.stack_refs import StackRefs
 
@@ -250,7 +253,7 @@ def lines_run(work: Callable[[], object], files: Sequence[str]) -> int:
     return count
 
 
-SCHEDULER = ("jobcheck/runner.py", "jobcheck/plan.py")
+SCHEDULER = ("jobcheck/runner.py", "jobcheck/attempts.py", "jobcheck/plan.py")
 
 
 def instant(count: int, *, chain: bool = False, reverse: bool = False) -> list[Check]:

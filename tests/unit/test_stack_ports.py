@@ -26,7 +26,8 @@ from jobcheck.pipeline import stack_info
 from jobcheck.plan import select
 from jobcheck.probes import engine, reach
 from jobcheck.results import RunResult, Status
-from jobcheck.runner import Runner, RunSettings
+from jobcheck.run_settings import RunSettings
+from jobcheck.runner import Runner
 from jobcheck.secrets import Masker
 
 COMPOSE = "services:\n  api: {image: x}\n  worker: {image: x}\n  redis: {image: x}\n"

@@ -14,6 +14,7 @@ from typing import IO, Any
 from jobcheck.checklist import Check
 from jobcheck.durations import format_duration
 from jobcheck.kinds.base import StackInfo
+from jobcheck.listeners import BaseListener
 from jobcheck.reports.formats import BY_NAME, View
 from jobcheck.reports.text import (
     LABEL,
@@ -30,7 +31,6 @@ from jobcheck.reports.text import (
     table_rows,
 )
 from jobcheck.results import AttemptDetail, CheckResult, Outcome, RunResult, Status
-from jobcheck.runner import BaseListener
 
 STYLE = {
     Status.PASS: "green",

@@ -47,7 +47,7 @@ STACK_UP = "staging stack up"
 
 def waits_for_stack(kind_name: str) -> bool:
     """Whether checks of this kind wait for the stack bring-up when the run brings it up (the
-    runner's rule, ``runner.uses_stack``, read from the kind registry: a Docker-backed kind
+    runner's rule, ``attempts.uses_stack``, read from the kind registry: a Docker-backed kind
     or one that declares ``uses_stack``). A kind this install does not know counts as not
     waiting; so does a check whose options name a stack port, which a report cannot tell."""
     try:

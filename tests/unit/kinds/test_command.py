@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.command import KIND
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from jobcheck.attempts import attempt
 from jobcheck.dotenv_files import InterpolationError, interpolate, interpolated, read_dotenv
 from jobcheck.kinds.base import KindContext, StackInfo
 from jobcheck.kinds.compose import KIND, RULES, Options, load
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "kinds" / "compose"

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.http import KIND, json_mismatches
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 SECRET = "hunter2-very-secret"

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.http import KIND
 from jobcheck.metrics import Baseline, BaselineMode
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.lint import KIND
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 RUFF_TOML = 'line-length = 100\n[lint]\nselect = ["E", "F", "I"]\n'

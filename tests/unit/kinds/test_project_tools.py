@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds import lint, pytest_kind
 from jobcheck.kinds.base import KindContext
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 CONFTEST = "import projdep  # the project's own dependency, installed only in its venv\n"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.pytest_kind import KIND
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 PASSING = """

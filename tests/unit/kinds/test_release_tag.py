@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds.base import KindContext
 from jobcheck.kinds.release_tag import KIND, read_version
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 GIT_ENV = {

@@ -23,7 +23,8 @@ from jobcheck.loading import load_checklist
 from jobcheck.plan import select
 from jobcheck.probes.canary import HTTP_WORDS, Trace
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import Runner, RunSettings
+from jobcheck.run_settings import RunSettings
+from jobcheck.runner import Runner
 from jobcheck.secrets import Masker
 
 HEADER = """

@@ -17,11 +17,11 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds import job, queue
 from jobcheck.kinds.base import Kind, KindContext
 from jobcheck.probes.celery_adapter import CeleryAdapter
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 from .realparts import PASSWORD, CeleryWorker

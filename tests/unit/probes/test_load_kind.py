@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import redis
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds import load
 from jobcheck.kinds.base import KindContext
 from jobcheck.metrics import Baseline, BaselineMode
 from jobcheck.probes import load_driver
 from jobcheck.results import Outcome, Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 
 from .realparts import PASSWORD, CeleryWorker

@@ -14,7 +14,8 @@ from rich.console import Console
 from jobcheck.loading import load_checklist
 from jobcheck.plan import select
 from jobcheck.reports.terminal import LiveReporter, PlainReporter, footer
-from jobcheck.runner import Runner, RunSettings
+from jobcheck.run_settings import RunSettings
+from jobcheck.runner import Runner
 from jobcheck.secrets import Masker
 
 

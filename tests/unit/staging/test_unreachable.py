@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from jobcheck.attempts import attempt
 from jobcheck.kinds import job, queue, service, shutdown
 from jobcheck.kinds.base import Kind, KindContext, StackInfo
 from jobcheck.results import Status
-from jobcheck.runner import attempt
 from jobcheck.secrets import Masker
 from jobcheck.staging import lifecycle
 
