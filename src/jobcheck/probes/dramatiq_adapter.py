@@ -36,6 +36,7 @@ HEARTBEATS: Final = f"{key_shapes.DRAMATIQ_NAMESPACE}:__heartbeats__"
 LIVE_WINDOW_S: Final = 10.0  # a heartbeat this recent is a live process
 OWN_PREFIX: Final = "jobcheck-"  # the broker id jobcheck heartbeats with
 SCAN_LIMIT: Final = 5000  # message bodies looked at when finding a message by its id
+RESULT_AFTER_NACK_S: Final = 2.0  # a dead-lettered message's failure, stored just after
 
 
 class Sent:
@@ -292,6 +293,10 @@ class DramatiqAdapter(fw.AdapterBase):
         broker = self._broker_state(message)
         if found is not None and broker.state in ("queued", "started"):
             return broker  # an old result of a re-sent message: the broker knows better
+        if found is None and broker.state in ("finished", "failed"):
+            # The worker stores the result, then acks or dead-letters: a result missing when
+            # read before the broker's state may be there now.
+            found = self._result(message)
         return found or broker
 
     def _result(self, message: dramatiq.Message[Any]) -> fw.JobState | None:
@@ -331,6 +336,9 @@ class DramatiqAdapter(fw.AdapterBase):
         if dead is not None:
             retries = dead.get("options", {}).get("retries", 0)
             if not retries:
+                failed = self._late_result(message)
+                if failed is not None:
+                    return failed
                 raise CheckError(
                     f"message {job_id} for actor {message.actor_name!r} was dead-lettered on "
                     "its first delivery: the workers have no actor of that name (Dramatiq "
@@ -340,6 +348,19 @@ class DramatiqAdapter(fw.AdapterBase):
                 job_id, "failed", "dead-lettered", f"failed {retries + 1} times (max_retries)"
             )
         return fw.JobState(job_id, "finished", "acked")
+
+    def _late_result(self, message: dramatiq.Message[Any]) -> fw.JobState | None:
+        """The result of a message just dead-lettered, read for at most RESULT_AFTER_NACK_S:
+        the Results middleware stores a failure in ``after_nack``, after the broker moved the
+        message, so its result can lag its dead-letter by a moment on a loaded machine."""
+        if self.backend_url is None:
+            return None
+        until = time.monotonic() + RESULT_AFTER_NACK_S
+        while True:
+            found = self._result(message)
+            if found is not None or time.monotonic() >= until:
+                return found
+            time.sleep(0.1)
 
     def _holds(self, key: str, message_id: str) -> dict[str, Any] | None:
         """The message body with ``message_id`` in the hash ``key`` (a re-sent message gets a

@@ -5,13 +5,16 @@ Dramatiq's broker) and no worker: what a worker would do is played on the keys b
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import datetime
 
+import dramatiq as dramatiq_lib
 import pytest
 import redis
 from arq.jobs import serialize_result
 from arq.worker import JobExecutionFailed
+from dramatiq.results.backends.redis import RedisBackend
 
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import key_shapes
@@ -159,28 +162,57 @@ def test_dramatiq_message_queued_delivered_acked(scratch_url: str, scratch: redi
         assert state is not None and (state.state, state.raw) == ("finished", "acked")
 
 
+def _dead_letter(scratch: redis.Redis, job_id: str, retries: int) -> dict[str, object]:
+    """What Dramatiq's Redis broker does to a nacked message: its body to the dead-letter
+    hash and set, out of the queue. The body, as the worker had it."""
+    (field,) = [
+        f for f, v in scratch.hgetall("dramatiq:default.msgs").items() if job_id.encode() in v
+    ]
+    body: dict[str, object] = json.loads(scratch.hget("dramatiq:default.msgs", field) or b"{}")
+    body["options"]["retries"] = retries  # type: ignore[index]
+    scratch.hset("dramatiq:default.XQ.msgs", field, json.dumps(body))
+    scratch.zadd("dramatiq:default.XQ", {field: time.time() * 1000})
+    scratch.hdel("dramatiq:default.msgs", field)
+    scratch.lrem("dramatiq:default", 0, field)
+    return body
+
+
 def test_dramatiq_dead_letters(scratch_url: str, scratch: redis.Redis) -> None:
     with DramatiqAdapter(scratch_url) as dramatiq:
         retried = dramatiq.enqueue("fail", queue="default")
         never = dramatiq.enqueue("nope", queue="default")
         for job_id, retries in ((retried, 3), (never, 0)):
-            (field,) = [
-                f
-                for f, v in scratch.hgetall("dramatiq:default.msgs").items()
-                if job_id.encode() in v
-            ]
-            body = json.loads(scratch.hget("dramatiq:default.msgs", field) or b"{}")
-            body["options"]["retries"] = retries
-            scratch.hset("dramatiq:default.XQ.msgs", field, json.dumps(body))
-            scratch.zadd("dramatiq:default.XQ", {field: time.time() * 1000})
-            scratch.hdel("dramatiq:default.msgs", field)
-            scratch.lrem("dramatiq:default", 0, field)
+            _dead_letter(scratch, job_id, retries)
         state = dramatiq.job_state(retried)
         assert state is not None and state.state == "failed"
         assert state.failure == "failed 4 times (max_retries)"
         with pytest.raises(CheckError, match="no actor of that name"):
             dramatiq.job_state(never)
         assert dramatiq.failed_count("default") == 2
+
+
+def test_a_failure_stored_just_after_the_dead_letter_is_the_jobs_result(
+    scratch_url: str, scratch: redis.Redis
+) -> None:
+    """Dramatiq's Results middleware stores a failure in ``after_nack``: after the broker
+    dead-lettered the message. A reading between the two still ends with the exception, not
+    with "no actor of that name" (seen in CI on a loaded machine)."""
+    with DramatiqAdapter(scratch_url, backend_url=scratch_url) as dramatiq:
+        job_id = dramatiq.enqueue("fail", queue="default")
+        body = _dead_letter(scratch, job_id, retries=0)
+        message = dramatiq_lib.Message.decode(json.dumps(body).encode())
+        store = threading.Timer(
+            0.3,
+            lambda: RedisBackend(client=scratch).store_exception(
+                message, ValueError("boom"), 60_000
+            ),
+        )
+        store.start()
+        try:
+            state = dramatiq.job_state(job_id)
+        finally:
+            store.join(5)
+        assert state is not None and (state.state, state.failure) == ("failed", "ValueError: boom")
 
 
 def test_dramatiq_workers_are_recent_heartbeats_not_jobchecks_own(
