@@ -203,7 +203,7 @@ def test_a_process_caught_inside_execve_is_found_once_it_shows_its_environment(
     first = int(Path("/proc/loadavg").read_text().split()[-1])
     env = {**os.environ, MARKER: tag}
     child = subprocess.Popen(["sleep", "30"], env=env)
-    bare = subprocess.Popen(["env", "-i", "sleep", "30"])  # empty for good: not waited for long
+    bare = subprocess.Popen(["sleep", "30"], env={})  # empty for good: not waited for long
     reads = {child.pid: 0}
     real = jobcheck.process._environ
 
