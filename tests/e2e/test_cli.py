@@ -125,9 +125,10 @@ checks:
   - {{id: quick, kind: command, with: {{run: "true"}}}}
   - id: long
     kind: command
+    needs: [quick]
     with: {{shell: true, run: "echo $$$$ > {marker}; exec sleep 60"}}
   - {{id: later, kind: command, needs: [long], with: {{run: "true"}}}}
-""")
+""")  # long needs quick: on a loaded machine the signal could otherwise come before quick ran
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobcheck", "run", str(path), "--json", "out.json", "--jobs", "2"],
         cwd=tmp_path,
