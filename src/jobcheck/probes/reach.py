@@ -28,6 +28,7 @@ import secrets
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -50,7 +51,15 @@ NOT_COMPOSE: Final = {
 
 LEASE = "import signal, sys; signal.alarm(int(sys.argv[1])); sys.stdin.buffer.read()"
 
-SPARES = 2  # relays started ahead of need, per forward
+SPARES = 2  # relays started ahead of need, per forward, at the least
+MAX_SPARES = 8  # at the most: as many as connections came in the last DEMAND_S
+DEMAND_S = 10.0
+# The lease container's memory: one relay is a python3 of ~4.5 MiB of its own (anonymous
+# memory; the interpreter's pages are shared), plus its sockets' buffers, plus runc's ~3 MiB
+# while an exec starts. 64 MiB held about seven: a Celery check's client opens several
+# connections, three such checks at once were OOM-killed mid-reply ("Connection closed by
+# server"). This holds Limits.max_connections relays and MAX_SPARES spares with room to spare.
+LEASE_MIB = 320
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,13 @@ class Reach:
             lease.close()
 
 
+def spares_wanted(taken: deque[float], now: float) -> int:
+    """Relays to keep waiting: SPARES, or the connections of the last DEMAND_S, MAX_SPARES at
+    most (``taken`` holds the last MAX_SPARES connections' times)."""
+    recent = sum(1 for at in taken if now - at <= DEMAND_S)
+    return min(MAX_SPARES, max(SPARES, recent))
+
+
 def _network_of(container: Any) -> str:
     networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
     usable = [name for name in networks if name not in ("host", "none", "bridge")]
@@ -188,7 +204,7 @@ class Lease:
             read_only=True,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            mem_limit="64m",
+            mem_limit=f"{LEASE_MIB}m",
             pids_limit=64,
         )
         created = api.create_container(
@@ -239,6 +255,7 @@ class _Listener:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._spares: list[tuple[float, ExecPipe]] = []  # (started at, relay waiting for b"G")
+        self._taken: deque[float] = deque(maxlen=MAX_SPARES)  # when the last spares were taken
         self._want = threading.Event()
         threading.Thread(target=self._accept, name=f"reach-{service}", daemon=True).start()
         threading.Thread(target=self._keep_spares, name=f"reach-{service}+", daemon=True).start()
@@ -256,12 +273,14 @@ class _Listener:
         return [*argv, f"{limits.connect_s:g}", f"{limits.idle_s:g}", str(limits.max_bytes)]
 
     def _keep_spares(self) -> None:
-        """Keep SPARES relays started and waiting, so a connection does not wait for an exec."""
+        """Keep relays started and waiting, so a connection does not wait for an exec: SPARES,
+        or as many as connections came in the last DEMAND_S (a check's client opens several at
+        once, and on a loaded machine an exec can take seconds), MAX_SPARES at most."""
         failures: tuple[type[BaseException], ...] = (*engine.api_errors(), ValueError)
         while not self._closed.is_set():
             self._drop_spares()
             with self._lock:
-                missing = SPARES - len(self._spares)
+                missing = spares_wanted(self._taken, time.monotonic()) - len(self._spares)
             if missing <= 0:
                 self._want.wait(1.0)
                 self._want.clear()
@@ -290,6 +309,7 @@ class _Listener:
         self._drop_spares()
         with self._lock:
             pipe = self._spares.pop(0)[1] if self._spares else None
+            self._taken.append(time.monotonic())
         self._want.set()
         return pipe
 
@@ -326,6 +346,10 @@ class _Listener:
             errors = pump_down(pipe, client)
             if errors:
                 self._problem(errors)
+            elif self._killed(pipe):
+                self._problem(
+                    f"a relay was killed (SIGKILL: out of the lease's {LEASE_MIB} MiB of memory?)"
+                )
         except failures as exc:
             self._problem(f"docker exec: {' '.join(str(exc).split())[:160]}")
         finally:
@@ -335,6 +359,15 @@ class _Listener:
                 pipe.close()
             with self._lock:
                 self._active.discard(client)
+
+    def _killed(self, pipe: ExecPipe) -> bool:
+        """The relay ended by SIGKILL (exit 137): the kernel's OOM killer, in practice. False
+        when it cannot tell (still running, the engine gone): this only names a cause."""
+        try:
+            found = self.sdk.api.exec_inspect(pipe.exec_id)
+        except engine.api_errors():
+            return False
+        return not found.get("Running") and found.get("ExitCode") == 137
 
     def close(self) -> None:
         self._closed.set()

@@ -73,7 +73,8 @@ class ExecPipe:
     Read through the HTTP response's buffered reader (whatever it read past the headers is not
     lost), written through the connection under it: a socket, or the SDK's ssh subprocess."""
 
-    def __init__(self, response: Any, sock: Any) -> None:
+    def __init__(self, response: Any, sock: Any, exec_id: str = "") -> None:
+        self.exec_id = exec_id
         self.reader = response.raw._fp.fp
         self.response = response
         self.ssh = getattr(sock, "proc", None)
@@ -95,7 +96,7 @@ class ExecPipe:
             data={"Tty": False, "Detach": False},
             stream=True,
         )
-        return cls(response, api._get_raw_response_socket(response))
+        return cls(response, api._get_raw_response_socket(response), exec_id)
 
     def read(self, size: int) -> bytes:
         return bytes(self.reader.read1(size))

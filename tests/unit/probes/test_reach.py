@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator
 
 import pytest
@@ -132,3 +133,15 @@ def test_limits_are_described_for_explain() -> None:
     assert reach.Limits().describe() == (
         "connect 5s, idle 300s, 256 MiB and 32 connections at most"
     )
+
+
+def test_the_spares_follow_the_connections_of_the_last_seconds() -> None:
+    """A check's client opens several connections at once: as many relays wait as came in
+    the last DEMAND_S, SPARES at the least and MAX_SPARES at the most."""
+    taken: deque[float] = deque(maxlen=reach.MAX_SPARES)
+    assert reach.spares_wanted(taken, 100.0) == reach.SPARES
+    taken.extend([95.0, 96.0, 97.0, 98.0, 99.0])
+    assert reach.spares_wanted(taken, 100.0) == 5
+    assert reach.spares_wanted(taken, 100.0 + reach.DEMAND_S) == reach.SPARES  # demand passed
+    taken.extend([99.5] * 20)
+    assert reach.spares_wanted(taken, 100.0) == reach.MAX_SPARES
