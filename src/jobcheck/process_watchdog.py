@@ -1,7 +1,8 @@
 """The watchdog: kills a run's check processes when jobcheck itself dies, even by SIGKILL.
 
-Started once per jobcheck process (``process.Watchdog``) as ``python -I -S THIS_FILE TAG``, in
-its own session, with the read end of a pipe as its stdin. jobcheck writes one line per event:
+Started once per jobcheck process (``process_leftovers.Watchdog``) as ``python -I -S THIS_FILE
+TAG``, in its own session, with the read end of a pipe as its stdin. jobcheck writes one line per
+event:
 
     + SEQ PGID [INODE ...]   a check process started (its group is PGID, its marker TAG.SEQ,
                    its output pipes these inodes)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from jobcheck import result_cache
+from jobcheck import cache_signing, result_cache
 from jobcheck.errors import JobcheckError, UsageError
 from jobcheck.loading import load_checklist
 from jobcheck.results import Status
@@ -85,7 +85,7 @@ def test_a_tampered_cache_entry_is_never_replayed(tmp_path: Path, seed: int) -> 
         "key": "k" * 64, "check": "build", "status": "pass", "message": "ok", "output": "",
         "details": {"n": 1}, "attempts": 1, "duration_s": 0.5, "cached_from": "2026-01-01",
     }  # fmt: skip
-    doc = result_cache.signed(KEY, entry)
+    doc = cache_signing.signed(KEY, entry)
     path = tmp_path / "entry.json"
     path.write_text(json.dumps(doc))
     assert result_cache.read_entry(path, "k" * 64, KEY) is not None  # the untouched one

@@ -16,17 +16,15 @@ from types import FrameType
 
 import pytest
 
-import jobcheck.process
+import jobcheck.process_leftovers
 from jobcheck.process import (
     DRAIN_S,
-    MARKER,
     TIMEOUT_GRACE_S,
     background_note,
-    find_marked,
-    marker_tags,
     run_process,
     split_command,
 )
+from jobcheck.process_leftovers import MARKER, _holds_pipe, find_marked, marker_tags
 
 
 def gone(pid: int, within_s: float = 3.0) -> bool:
@@ -205,7 +203,7 @@ def test_a_process_caught_inside_execve_is_found_once_it_shows_its_environment(
     child = subprocess.Popen(["sleep", "30"], env=env)
     bare = subprocess.Popen(["sleep", "30"], env={})  # empty for good: not waited for long
     reads = {child.pid: 0}
-    real = jobcheck.process._environ
+    real = jobcheck.process_leftovers._environ
 
     def caught_in_exec(pid: int) -> bytes | None:
         if pid == child.pid and reads[pid] < 3:
@@ -215,7 +213,7 @@ def test_a_process_caught_inside_execve_is_found_once_it_shows_its_environment(
 
     try:
         poll_until(lambda: real(bare.pid) == b"", 5.0)
-        monkeypatch.setattr(jobcheck.process, "_environ", caught_in_exec)
+        monkeypatch.setattr(jobcheck.process_leftovers, "_environ", caught_in_exec)
         found = [p.pid for p in find_marked(tag, first)]
         assert found == [child.pid] and reads[child.pid] == 3
         assert bare.pid not in found
@@ -300,8 +298,6 @@ def test_ctrl_c_kills_an_unmarked_daemon_holding_the_output_quickly() -> None:
 def test_a_sibling_holding_only_the_read_end_is_not_taken_for_a_holder() -> None:
     """Our read ends are also in a process another check's Popen just forked: only the write
     end of the pipe makes a process this command's."""
-    from jobcheck.process import _holds_pipe
-
     read_end, write_end = os.pipe()
     try:
         link = f"pipe:[{os.fstat(read_end).st_ino}]".encode()

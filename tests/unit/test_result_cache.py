@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from jobcheck import result_cache
+from jobcheck import cache_inputs, result_cache
 from jobcheck.cli import app
 from jobcheck.errors import ChecklistErrors
 from jobcheck.loading import load_checklist
@@ -351,10 +351,10 @@ def test_hidden_bytecode_and_special_files_are_not_inputs(tmp_path: Path) -> Non
     (tmp_path / "src" / "__pycache__" / "a.pyc").write_text("", encoding="utf-8")
     (tmp_path / "src" / ".hidden" / "b").write_text("", encoding="utf-8")
     os.mkfifo(tmp_path / "src" / "pipe")  # opening it would block the run forever
-    found = result_cache.expand(tmp_path, "src")
+    found = cache_inputs.expand(tmp_path, "src")
     assert found == [str(tmp_path / "src" / "a.py")]
-    assert result_cache.expand(tmp_path, "src/*") == found
-    assert result_cache.expand(tmp_path, "../nothing/**") == []
+    assert cache_inputs.expand(tmp_path, "src/*") == found
+    assert cache_inputs.expand(tmp_path, "../nothing/**") == []
 
 
 FOLDER_CHECKLIST = CHECKLIST.replace('"src/**/*.py", "pyproject.toml"', '"src"')
@@ -383,7 +383,7 @@ def test_a_symlinked_folder_inside_an_input_folder_counts(
     assert build(gate(path)).cached is True
     (tmp_path / "outside" / "b.txt").write_text("two\n")
     assert build(gate(path)).cached is False
-    assert str(tmp_path / "src" / "linked" / "b.txt") in result_cache.expand(tmp_path, "src")
+    assert str(tmp_path / "src" / "linked" / "b.txt") in cache_inputs.expand(tmp_path, "src")
 
 
 def test_a_symlink_out_of_the_repository_makes_the_check_run_uncached(
@@ -398,8 +398,8 @@ def test_a_symlink_out_of_the_repository_makes_the_check_run_uncached(
     path.write_text(FOLDER_CHECKLIST)
     assert [build(gate(path)).cached for _ in range(2)] == [False, False]
     assert runs(path) == 2
-    with pytest.raises(result_cache.OutsideRepository, match="leads out of the repository"):
-        result_cache.expand(repo, "src")
+    with pytest.raises(cache_inputs.OutsideRepository, match="leads out of the repository"):
+        cache_inputs.expand(repo, "src")
 
 
 def test_an_edit_with_its_mtime_put_back_is_a_miss(project: Path) -> None:
@@ -499,7 +499,7 @@ def test_every_folder_of_a_tree_is_walked(tmp_path: Path) -> None:
     for folder in ("a", "a/b", "c", "c/d/e"):
         (tmp_path / "src" / folder).mkdir(parents=True)
         (tmp_path / "src" / folder / "f.txt").write_text(folder)
-    found = [os.path.relpath(p, tmp_path / "src") for p in result_cache.expand(tmp_path, "src")]
+    found = [os.path.relpath(p, tmp_path / "src") for p in cache_inputs.expand(tmp_path, "src")]
     assert found == ["a/b/f.txt", "a/f.txt", "c/d/e/f.txt", "c/f.txt"]
 
 
