@@ -682,18 +682,16 @@ def test_the_local_import_rule_finds_a_cheap_module() -> None:
 # raising a number needs a reason in the same commit.
 MODULE_LINES = 400
 LONG_MODULES = {
-    "jobcheck/probes/celery_adapter.py": 568,
     "jobcheck/kinds/broker_restart.py": 523,
     "jobcheck/kinds/worker_limits.py": 515,
-    "jobcheck/probes/framework.py": 513,
     "jobcheck/cli.py": 502,
     "jobcheck/kinds/http.py": 494,
-    "jobcheck/probes/arq_adapter.py": 487,
+    "jobcheck/probes/arq_adapter.py": 490,  # +3: imports of framework.py's split-off helpers
     "jobcheck/kinds/rollback_drill.py": 486,
     "jobcheck/pipeline.py": 462,
     "jobcheck/kinds/shutdown.py": 447,
     "jobcheck/kinds/compose.py": 425,
-    "jobcheck/probes/dramatiq_adapter.py": 420,
+    "jobcheck/probes/dramatiq_adapter.py": 423,  # +3: likewise
     "jobcheck/probes/engine.py": 414,
     "jobcheck/probes/load_driver.py": 413,
     "jobcheck/scaffold/jobchecks.py": 409,

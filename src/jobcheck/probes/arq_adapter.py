@@ -40,6 +40,9 @@ from redis.backoff import NoBackoff
 
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import framework as fw
+from jobcheck.probes.broker_url import parse_broker
+from jobcheck.probes.deadline import seconds
+from jobcheck.probes.redis_broker import redis_client
 
 T = TypeVar("T")
 
@@ -121,7 +124,7 @@ class ArqAdapter(fw.AdapterBase):
     ) -> None:
         del backend_url, control_timeout_s
         super().__init__()
-        self.broker = fw.parse_broker(url, redis_for="arq", because="arq keeps its queues in Redis")
+        self.broker = parse_broker(url, redis_for="arq", because="arq keeps its queues in Redis")
         self.where = self.broker.where
         self.timeout_s = timeout_s
         self._client: redis.Redis | None = None
@@ -135,7 +138,7 @@ class ArqAdapter(fw.AdapterBase):
     def client(self) -> redis.Redis:
         """A synchronous client for plain reads (sizes, TTLs, the health record)."""
         if self._client is None:
-            self._client = fw.redis_client(self.broker.url, self.timeout_s)
+            self._client = redis_client(self.broker.url, self.timeout_s)
         return self._client
 
     def _run(self, call: Callable[[ArqRedis], Awaitable[T]], what: str) -> T:
@@ -156,7 +159,7 @@ class ArqAdapter(fw.AdapterBase):
                 return self._loop.run_until_complete(coroutine)
             except TimeoutError:
                 raise CheckFailed(
-                    f"{self.where}: {what} did not answer within {fw.seconds(self.timeout_s * 2)}"
+                    f"{self.where}: {what} did not answer within {seconds(self.timeout_s * 2)}"
                 ) from None
 
     def close(self) -> None:
@@ -365,7 +368,7 @@ class ArqAdapter(fw.AdapterBase):
             time.sleep(interval_s)
         else:
             raise CheckFailed(
-                f"arq job {job_id} ({task}) did not end within {fw.seconds(deadline_s)} "
+                f"arq job {job_id} ({task}) did not end within {seconds(deadline_s)} "
                 f"(last seen {state.raw if state else 'gone'}): no worker ran it"
             )
         with self.redis_errors():

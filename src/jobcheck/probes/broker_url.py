@@ -1,5 +1,6 @@
 """Broker URLs: which kind of broker, where it is (for messages), and the URL with its password
-masked. Pure string work, no network and no third-party import, so options models can use it.
+masked. Pure string work, no network and no third-party import, so options models can use it
+(``validate``) and so can the adapters (``parse_broker``: a URL or a ``CheckError``).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from jobcheck.outcomes import CheckError
 from jobcheck.secrets import mask_url_passwords
 
 REDIS_SCHEMES = ("redis", "rediss")
@@ -78,3 +80,21 @@ def validate(url: str, *, redis_only: bool = False) -> str:
             "RQ keeps its queues in Redis"
         )
     return url
+
+
+def parse_broker(
+    url: str, *, option: str = "", redis_for: str = "", because: str = ""
+) -> BrokerURL:
+    """``url`` parsed, or CheckError saying why (prefixed ``option: `` when given). With
+    ``redis_for`` (a framework that keeps its queues in Redis), anything else is refused too:
+    "framework: NAME needs a Redis URL ..., got ...: ``because``"."""
+    try:
+        broker = BrokerURL.parse(url)
+    except ValueError as exc:
+        raise CheckError(f"{option}: {exc}" if option else str(exc)) from None
+    if redis_for and not broker.is_redis:
+        raise CheckError(
+            f"framework: {redis_for} needs a Redis URL (redis://...), got {broker.masked!r}: "
+            + because
+        )
+    return broker

@@ -31,6 +31,9 @@ from dramatiq.results.backends.redis import RedisBackend
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import framework as fw
 from jobcheck.probes import key_shapes
+from jobcheck.probes.broker_url import parse_broker
+from jobcheck.probes.deadline import bounded
+from jobcheck.probes.redis_broker import redis_client, redis_errors
 
 HEARTBEATS: Final = f"{key_shapes.DRAMATIQ_NAMESPACE}:__heartbeats__"
 LIVE_WINDOW_S: Final = 10.0  # a heartbeat this recent is a live process
@@ -92,8 +95,8 @@ class DramatiqAdapter(fw.AdapterBase):
     ) -> None:
         del control_timeout_s
         super().__init__()
-        self.broker_url = fw.parse_broker(url)
-        self.backend_url = fw.parse_broker(backend_url) if backend_url else None
+        self.broker_url = parse_broker(url)
+        self.backend_url = parse_broker(backend_url) if backend_url else None
         if self.backend_url is not None and not self.backend_url.is_redis:
             raise CheckError(
                 f"backend_url {self.backend_url.masked!r}: jobcheck reads Dramatiq's Results "
@@ -117,7 +120,7 @@ class DramatiqAdapter(fw.AdapterBase):
         if not self.is_redis:
             raise CheckError(f"{self.where} is not Redis")  # a bug, not the user's doing
         if self._client is None:
-            self._client = fw.redis_client(self.broker_url.url, self.timeout_s)
+            self._client = redis_client(self.broker_url.url, self.timeout_s)
         return self._client
 
     @property
@@ -213,7 +216,7 @@ class DramatiqAdapter(fw.AdapterBase):
                     connection.close()
 
         try:
-            return fw.bounded(declare, self.timeout_s * 2, f"{self.where}: declare {queue!r}")
+            return bounded(declare, self.timeout_s * 2, f"{self.where}: declare {queue!r}")
         except px.ChannelClosedByBroker as exc:
             if exc.reply_code == 404:
                 raise CheckError(
@@ -262,7 +265,7 @@ class DramatiqAdapter(fw.AdapterBase):
         import pika.exceptions as px  # lazy: dramatiq's RabbitMQ client
 
         try:
-            return fw.bounded(
+            return bounded(
                 lambda: self.broker.enqueue(message), self.timeout_s * 2, f"{self.where}: enqueue"
             )
         except (px.ProbableAuthenticationError, px.ProbableAccessDeniedError) as exc:
@@ -304,10 +307,10 @@ class DramatiqAdapter(fw.AdapterBase):
         if self.backend_url is None:
             return None
         if self._backend_client is None:
-            self._backend_client = fw.redis_client(self.backend_url.url, self.timeout_s)
+            self._backend_client = redis_client(self.backend_url.url, self.timeout_s)
         backend = RedisBackend(client=self._backend_client)  # type: ignore[no-untyped-call]
         job_id = message.message_id
-        with fw.redis_errors(self.backend_url.where, self.timeout_s):
+        with redis_errors(self.backend_url.where, self.timeout_s):
             try:
                 backend.get_result(message, block=False)  # type: ignore[no-untyped-call]
             except ResultMissing:

@@ -21,7 +21,9 @@ Contract for every adapter, and for a new one (``dramatiq_adapter.py``, ``arq_ad
 
 - It subclasses ``AdapterBase``, which writes once what every adapter does alike (context
   manager, ``require_own`` for the mismatch refusal, ``framework_mismatch`` and the Redis
-  settings from ``redis_broker()``, ``redis_errors()``); its URL goes through ``parse_broker``.
+  settings from ``redis_broker()``, ``redis_errors()``); its URL goes through
+  ``broker_url.parse_broker``; a Redis broker's client, errors and settings come from
+  ``redis_broker.py``.
 - Its module imports its library at the top; ``adapter_for`` imports the module lazily and
   turns a missing library into ``CheckError`` naming the extra to install. Add a line to
   ``_ADAPTERS`` and an extra in pyproject.toml.
@@ -34,25 +36,27 @@ Contract for every adapter, and for a new one (``dramatiq_adapter.py``, ``arq_ad
   ``depth``, ``live_workers``, ``failed_count`` and ``enqueue`` raise ``CheckError`` with the
   ``framework_mismatch`` sentence ("... set framework: celery").
 - Every call is bounded: socket timeouts of ``timeout_s``, no library retry loops, broadcasts of
-  ``control_timeout_s``; where a library may still loop, ``bounded`` puts a hard deadline on it.
+  ``control_timeout_s``; where a library may still loop, ``deadline.bounded`` puts a hard
+  deadline on it.
 - Readings are small frozen dataclasses; normalised states are the four of ``STATES``.
 
 This module imports no framework or Redis library at import time: kinds import it on every run.
+Beside it: ``broker_url.py`` (URLs: parsing, masking), ``redis_broker.py`` (Redis shared by the
+Redis-backed adapters), ``deadline.py`` (hard deadlines, durations in messages).
 """
 
 from __future__ import annotations
 
 import importlib
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self
 
 from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import key_shapes
-from jobcheck.probes.broker_url import BrokerURL
+from jobcheck.probes.redis_broker import Persistence, redis_config, redis_errors, redis_persistence
 
 if TYPE_CHECKING:
     import redis
@@ -70,8 +74,6 @@ DEFAULT_TIMEOUT_S: Final = 5.0
 # Celery's control commands are broadcasts that wait the whole timeout for replies: one second
 # is what `celery inspect` uses and keeps a poll loop responsive.
 CONTROL_TIMEOUT_S: Final = 1.0
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,23 +95,6 @@ class JobState:
     @property
     def ended(self) -> bool:
         return self.state in ("finished", "failed")
-
-
-@dataclass(frozen=True)
-class Persistence:
-    """Redis's persistence settings: does a queued job survive a Redis restart?"""
-
-    appendonly: bool
-    save: str  # RDB snapshot rules, e.g. "3600 1 300 100"; "" means no snapshots
-    appendfsync: str = ""
-
-    @property
-    def durable(self) -> bool:
-        return self.appendonly or bool(self.save.strip())
-
-    def describe(self) -> str:
-        aof = f"appendonly yes (fsync {self.appendfsync})" if self.appendonly else "appendonly no"
-        return f"{aof}, save {self.save.strip() or 'off'!r}"
 
 
 @dataclass(frozen=True)
@@ -282,24 +267,6 @@ class AdapterBase:
             return redis_persistence(client)
 
 
-def parse_broker(
-    url: str, *, option: str = "", redis_for: str = "", because: str = ""
-) -> BrokerURL:
-    """``url`` parsed, or CheckError saying why (prefixed ``option: `` when given). With
-    ``redis_for`` (a framework that keeps its queues in Redis), anything else is refused too:
-    "framework: NAME needs a Redis URL ..., got ...: ``because``"."""
-    try:
-        broker = BrokerURL.parse(url)
-    except ValueError as exc:
-        raise CheckError(f"{option}: {exc}" if option else str(exc)) from None
-    if redis_for and not broker.is_redis:
-        raise CheckError(
-            f"framework: {redis_for} needs a Redis URL (redis://...), got {broker.masked!r}: "
-            + because
-        )
-    return broker
-
-
 # framework -> (adapter module, its class, the libraries it needs, the extra that installs them)
 _ADAPTERS: Final = {
     "rq": ("jobcheck.probes.rq_adapter", "RQAdapter", ("redis", "rq"), "rq"),
@@ -410,104 +377,3 @@ def last_line(text: str) -> str:
     """The last non-blank line of a traceback: the exception and its message."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-def seconds(value: float) -> str:
-    """'1s', '0.5s': durations in messages (durations.format_duration would import pydantic)."""
-    return f"{value:g}s"
-
-
-# --- hard deadlines -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Outcome:
-    value: Any = None
-    error: BaseException | None = None
-
-
-def bounded(call: Callable[[], T], limit_s: float, what: str) -> T:
-    """``call()``, or ``CheckFailed`` when it has not returned within ``limit_s``.
-
-    Why a thread: celery and kombu retry connections inside their own loops, and not every
-    path honours a timeout. The thread is a daemon, so a call that never returns is abandoned
-    (its socket times out later) and never holds the process at exit.
-    """
-    outcome = _Outcome()
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            outcome.value = call()
-        except BaseException as exc:  # handed to the caller's thread, re-raised there
-            outcome.error = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=target, name=f"jobcheck: {what}", daemon=True).start()
-    if not done.wait(limit_s):
-        raise CheckFailed(f"{what}: no answer within {seconds(limit_s)}")
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.value  # type: ignore[no-any-return]
-
-
-# --- Redis, shared by the adapters whose broker is Redis -----------------------------------------
-
-
-def redis_client(url: str, timeout_s: float) -> redis.Redis:
-    """A redis-py client that fails fast: socket timeouts, and no retries (redis-py retries
-    three times by default, which would triple the wait on a Redis that is down)."""
-    import redis  # lazy: redis-py, only Redis-backed checks
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
-
-
-@contextmanager
-def redis_errors(where: str, timeout_s: float) -> Iterator[None]:
-    """redis-py's exceptions as the check's: Redis down is a failure, rejected is an error."""
-    import redis.exceptions as rx  # lazy: redis-py, only Redis-backed checks
-
-    try:
-        yield
-    except (rx.AuthenticationError, rx.AuthenticationWrongNumberOfArgsError) as exc:
-        raise CheckError(f"{where} rejected the password: {exc}") from None
-    except rx.TimeoutError:
-        raise CheckFailed(f"{where} did not answer within {seconds(timeout_s)}") from None
-    except rx.ConnectionError as exc:
-        raise CheckFailed(_unreachable(where, exc)) from None
-    except rx.ResponseError as exc:
-        text = str(exc)
-        if text.startswith(("NOAUTH", "WRONGPASS")):
-            raise CheckError(f"{where} rejected the password: {text}") from None
-        raise CheckError(f"{where} rejected a command: {text}") from None
-
-
-def _unreachable(where: str, exc: BaseException) -> str:
-    text = str(exc)
-    if "refused" in text.lower():
-        return f"{where} refused the connection"
-    return f"{where} is unreachable: {text.splitlines()[0] if text else type(exc).__name__}"
-
-
-def redis_config(client: redis.Redis, name: str) -> str:
-    """One CONFIG GET value ('' when Redis does not know it)."""
-    reply: Mapping[Any, Any] = client.config_get(name)
-    value = reply.get(name, reply.get(name.encode(), ""))
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def redis_persistence(client: redis.Redis) -> Persistence:
-    return Persistence(
-        appendonly=redis_config(client, "appendonly") == "yes",
-        save=redis_config(client, "save"),
-        appendfsync=redis_config(client, "appendfsync"),
-    )

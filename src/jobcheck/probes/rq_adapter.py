@@ -24,6 +24,8 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from jobcheck.outcomes import CheckError
 from jobcheck.probes import framework as fw
 from jobcheck.probes import key_shapes
+from jobcheck.probes.broker_url import parse_broker
+from jobcheck.probes.redis_broker import redis_client
 
 # The description of the jobs jobcheck enqueues itself through RQ (canaries, drills), before
 # the function's name: readers of the service's own jobs (worker_limits) leave them out.
@@ -79,7 +81,7 @@ class RQAdapter(fw.AdapterBase):
 
     def __init__(self, url: str, *, timeout_s: float = fw.DEFAULT_TIMEOUT_S) -> None:
         super().__init__()
-        self.broker = fw.parse_broker(
+        self.broker = parse_broker(
             url,
             redis_for="rq",
             because="RQ keeps its queues in Redis; for a Celery broker set framework: celery",
@@ -93,7 +95,7 @@ class RQAdapter(fw.AdapterBase):
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            self._client = fw.redis_client(self.broker.url, self.timeout_s)
+            self._client = redis_client(self.broker.url, self.timeout_s)
         return self._client
 
     def close(self) -> None:

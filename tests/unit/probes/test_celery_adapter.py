@@ -11,6 +11,7 @@ from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import framework as fw
 from jobcheck.probes import key_shapes
 from jobcheck.probes.celery_adapter import CeleryAdapter
+from jobcheck.probes.redis_broker import Persistence
 from jobcheck.probes.rq_adapter import RQAdapter
 
 from .realparts import BACKEND_DB, CELERY_DB, PASSWORD, CeleryWorker, RedisServer, free_port, poll
@@ -148,7 +149,7 @@ def test_rq_workers_alone_mark_an_rq_queue(scratch: redis.Redis, scratch_url: st
 
 def test_redis_settings(celery: CeleryAdapter) -> None:
     assert celery.maxmemory_policy() == "noeviction"
-    assert celery.broker_persistence() == fw.Persistence(False, "", "everysec")
+    assert celery.broker_persistence() == Persistence(False, "", "everysec")
 
 
 def test_a_wrong_password_is_an_error(redis_server: RedisServer) -> None:
@@ -209,7 +210,7 @@ def test_an_amqp_broker_that_is_down_is_a_failure() -> None:
 
 
 def test_library_errors_never_carry_the_password() -> None:
-    from jobcheck.probes.celery_adapter import broker_trouble
+    from jobcheck.probes.celery_client import broker_trouble
 
     error = OSError("Error connecting with redis://:hunter22@h:1/0: unreachable network")
     ended = broker_trouble("Redis at h:1/0", error, 1.0, ["hunter22"])

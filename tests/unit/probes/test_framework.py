@@ -14,6 +14,8 @@ from jobcheck.outcomes import CheckError, CheckFailed
 from jobcheck.probes import framework as fw
 from jobcheck.probes import key_shapes
 from jobcheck.probes.celery_adapter import CeleryAdapter
+from jobcheck.probes.deadline import bounded
+from jobcheck.probes.redis_broker import Persistence
 from jobcheck.probes.rq_adapter import RQAdapter
 
 
@@ -80,20 +82,20 @@ def test_importing_framework_loads_no_heavy_library() -> None:
 
 
 def test_bounded_returns_the_value_and_reraises_errors() -> None:
-    assert fw.bounded(lambda: 42, 1.0, "answering") == 42
+    assert bounded(lambda: 42, 1.0, "answering") == 42
 
     def broken() -> None:
         raise CheckError("setup problem")
 
     with pytest.raises(CheckError, match="setup problem"):
-        fw.bounded(broken, 1.0, "breaking")
+        bounded(broken, 1.0, "breaking")
 
 
 def test_bounded_gives_up_at_its_deadline() -> None:
     release = threading.Event()
     start = time.monotonic()
     with pytest.raises(CheckFailed, match=r"^waiting on Redis at h:1/0: no answer within 0.2s$"):
-        fw.bounded(lambda: release.wait(30), 0.2, "waiting on Redis at h:1/0")
+        bounded(lambda: release.wait(30), 0.2, "waiting on Redis at h:1/0")
     assert time.monotonic() - start < 2
     release.set()
 
@@ -110,9 +112,9 @@ def test_helpers() -> None:
     text = "Traceback (most recent call last):\n  File x\nValueError: boom\n\n"
     assert fw.last_line(text) == "ValueError: boom"
     assert fw.last_line("") == ""
-    assert fw.Persistence(False, "").describe() == "appendonly no, save 'off'"
-    assert not fw.Persistence(False, " ").durable
-    assert fw.Persistence(True, "", "everysec").describe() == (
+    assert Persistence(False, "").describe() == "appendonly no, save 'off'"
+    assert not Persistence(False, " ").durable
+    assert Persistence(True, "", "everysec").describe() == (
         "appendonly yes (fsync everysec), save 'off'"
     )
     assert fw.JobState("j", "failed", "FAILURE").ended
