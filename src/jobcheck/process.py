@@ -26,7 +26,6 @@ from pathlib import Path
 
 from jobcheck.process_leftovers import (
     LEFTOVER_GRACE_S,
-    MARKER,
     WATCHDOG,
     LeftProcess,
     find_marked,
@@ -35,6 +34,7 @@ from jobcheck.process_leftovers import (
     run_tag,
     settled,
 )
+from jobcheck.process_watchdog import MARKER
 
 TAIL_BYTES = 64 * 1024
 KILL_GRACE_S = 2.0

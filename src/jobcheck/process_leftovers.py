@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-MARKER = "JOBCHECK_PROCESS_TAG"
+from jobcheck.process_watchdog import MARKER, tags_in
+
 LEFTOVER_GRACE_S = 1.0
 KILL_SWEEP_S = 2.0  # after the grace: SIGKILL, again and again, for at most this long
 EXEC_WAIT_S = 0.25  # a process caught inside execve: its environment read again this long
@@ -87,7 +88,7 @@ def find_marked(
     found, in_exec = [], []
     for pid in (pid for pid in pids if any(pid in r for r in ranges)):
         environ = _environ(pid)
-        if (environ is not None and wanted in _tags_in(environ)) or (
+        if (environ is not None and wanted in tags_in(environ)) or (
             links and _holds_pipe(pid, links)
         ):
             found.append(LeftProcess(pid, _name_of(pid)))
@@ -111,7 +112,7 @@ def _marked_after_exec(pids: list[int], wanted: bytes) -> list[LeftProcess]:
             environ = _environ(pid)
             if environ == b"" and _may_be_in_exec(pid):
                 still.append(pid)
-            elif environ is not None and wanted in _tags_in(environ):
+            elif environ is not None and wanted in tags_in(environ):
                 found.append(LeftProcess(pid, _name_of(pid)))
         pids = still
     return found
@@ -141,17 +142,7 @@ def marker_tags(pid: int) -> list[bytes]:
     """The tags in process ``pid``'s marker: its own and those of the jobcheck runs above it
     (a gate whose check runs jobcheck again); [] when unreadable or gone."""
     environ = _environ(pid)
-    return _tags_in(environ) if environ is not None else []
-
-
-def _tags_in(environ: bytes) -> list[bytes]:
-    environ = b"\0" + environ
-    at = environ.find(b"\0" + MARKER.encode() + b"=")
-    if at < 0:
-        return []
-    start = at + len(MARKER) + 2
-    end = environ.find(b"\0", start)
-    return environ[start : end if end >= 0 else None].split()
+    return tags_in(environ) if environ is not None else []
 
 
 def marker_value(env: Mapping[str, str], tag: str) -> str:

@@ -55,9 +55,15 @@ def marked(tag_prefix: bytes, kept: set[bytes]) -> list[int]:
 def _tags_of(pid: int) -> list[bytes]:
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
-            environ = b"\0" + handle.read()
+            return tags_in(handle.read())
     except OSError:
         return []
+
+
+def tags_in(environ: bytes) -> list[bytes]:
+    """The tags in the marker of a process environment as /proc shows it (NUL-separated), the
+    outer runs' first; [] without one. jobcheck's scan (``process_leftovers``) reads them here."""
+    environ = b"\0" + environ
     at = environ.find(b"\0" + MARKER.encode() + b"=")
     if at < 0:
         return []

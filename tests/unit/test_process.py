@@ -24,7 +24,8 @@ from jobcheck.process import (
     run_process,
     split_command,
 )
-from jobcheck.process_leftovers import MARKER, _holds_pipe, find_marked, marker_tags
+from jobcheck.process_leftovers import _holds_pipe, find_marked, marker_tags
+from jobcheck.process_watchdog import MARKER
 
 
 def gone(pid: int, within_s: float = 3.0) -> bool:
